@@ -1,0 +1,1 @@
+"""HTTP: the app factory, the ingest endpoint, operations endpoints and the API dialects."""

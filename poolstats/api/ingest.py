@@ -1,0 +1,76 @@
+"""``POST /ingest/shares``: producers' share batches in, acknowledged once journaled."""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+import anyio.to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from poolstats.ingest.columnar import CONTENT_TYPES, BatchError
+from poolstats.ingest.pipeline import Format
+from poolstats.service import Service
+
+router = APIRouter()
+NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl",
+                          "application/json", "text/plain", ""})  # fmt: skip
+
+
+def _refuse(service: Service, status: int, reason: str, message: str) -> JSONResponse:
+    service.metrics.requests_refused.labels(reason).inc()
+    body = {"accepted": 0, "rejected": 0, "errors": [{"line": 0, "error": message}]}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def authorized(header: str | None, token: str) -> bool:
+    """Constant-time check of ``Authorization: Bearer <token>``; an empty token opens nothing."""
+    if not token or not header:
+        return False
+    scheme, _, given = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+@router.post(
+    "/ingest/shares",
+    summary="Ingest a batch of share events (NDJSON or columnar msgpack)",
+    responses={401: {"description": "bad or missing ingest token"}, 413: {"description": "body too large"}},  # noqa: E501
+)
+async def ingest_shares(request: Request) -> JSONResponse:
+    service: Service = request.app.state.service
+    if not authorized(request.headers.get("authorization"), service.settings.ingest_token):
+        return _refuse(service, 401, "unauthorized", "Authorization: a valid Bearer ingest token is required")  # noqa: E501
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in CONTENT_TYPES:
+        fmt = Format.COLUMNAR
+    elif content_type in NDJSON_TYPES:
+        fmt = Format.NDJSON
+    else:
+        return _refuse(service, 415, "content_type",
+                       f"Content-Type: {content_type!r} is not application/x-ndjson or "
+                       "application/vnd.poolstats.shares+msgpack")  # fmt: skip
+    limit = service.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return _refuse(service, 413, "too_large", f"body: larger than {limit} bytes")
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > limit:
+            return _refuse(service, 413, "too_large", f"body: larger than {limit} bytes")
+    body = bytes(chunks)
+    try:
+        result = await anyio.to_thread.run_sync(service.ingestor.ingest, body, fmt)
+    except BatchError as exc:
+        return _refuse(service, 400, "unreadable", str(exc))
+    metrics = service.metrics
+    metrics.ingest_bytes.inc(len(body))
+    metrics.shares_accepted.labels(fmt.name.lower()).inc(result.accepted)
+    for field, count in result.reasons.items():
+        metrics.shares_refused.labels(field).inc(count)
+    if result.accepted:
+        metrics.journal_seq.set(result.seq)
+        metrics.share_lag.set(time.time() - service.engine.now)
+    return JSONResponse(result.as_json())

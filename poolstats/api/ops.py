@@ -1,0 +1,32 @@
+"""Operations endpoints: ``/healthz`` for load balancers, ``/metrics`` for Prometheus."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from poolstats.service import Service
+
+router = APIRouter()
+
+
+@router.get("/healthz", summary="Liveness and the state of the pipeline")
+async def healthz(request: Request) -> dict[str, object]:
+    service: Service = request.app.state.service
+    now = service.clock.now()
+    return {
+        "status": "ok",
+        "time": int(now),
+        "journal_seq": service.engine.seq,
+        "workers_tracked": service.engine.tracked_workers,
+        "last_flush": int(service.last_flush_at),
+        "flush_age_s": round(now - service.last_flush_at, 3) if service.last_flush_at else None,
+    }
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    service: Service = request.app.state.service
+    if service.last_flush_at:
+        service.metrics.flush_age.set(service.clock.now() - service.last_flush_at)
+    return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)

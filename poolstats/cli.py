@@ -1,0 +1,312 @@
+"""The ``poolstats`` command: serve, demo, user, ingest, simulate, settings.
+
+Option help and environment variables come from the declarations in ``config.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import logging
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from poolstats.config import Settings, described, env_name
+
+app = typer.Typer(help="poolstats: statistics and accounts for a Bitcoin mining pool.",
+                  no_args_is_help=True, add_completion=False)  # fmt: skip
+user_app = typer.Typer(help="Sub-accounts and their access keys.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+console = Console(stderr=True)
+HELP = {name: f"{text} [{unit}]" if unit else text for name, _, _, unit, text in described()}
+ENV = {name: env for name, env, _, _, _ in described()}
+INGEST_CHUNK_LINES = 100_000
+
+
+def _option(name: str, *flags: str) -> Any:
+    return typer.Option(*flags, help=HELP[name], envvar=ENV[name], show_default=False)
+
+
+DataDir = Annotated[Path | None, _option("data_dir", "--data-dir")]
+Host = Annotated[str | None, _option("host", "--host")]
+Port = Annotated[int | None, _option("port", "--port")]
+Token = Annotated[str | None, _option("ingest_token", "--ingest-token")]
+FlushInterval = Annotated[float | None, _option("flush_interval_s", "--flush-interval")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings.from_env(**overrides)
+
+
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _open_service(settings: Settings) -> Any:
+    from poolstats.ingest.journal import JournalError
+    from poolstats.service import Service
+
+    try:
+        service = Service(settings)
+    except JournalError as exc:
+        console.print(f"[red]{settings.data_dir} is in use by another poolstats process: {exc}")
+        raise typer.Exit(2) from exc
+    recovery = service.recover()
+    if recovery.replayed_batches:
+        console.print(
+            f"recovered {recovery.replayed_shares} shares from {recovery.replayed_batches} "
+            f"journaled batches in {recovery.seconds:.2f} s"
+        )
+    return service
+
+
+async def _serve(settings: Settings, service: Any, extra: list[Any] | None = None) -> None:
+    import uvicorn
+
+    from poolstats.api.app import create_app
+
+    config = uvicorn.Config(create_app(service), host=settings.host, port=settings.port,
+                            log_level="warning", access_log=False)  # fmt: skip
+    server = uvicorn.Server(config)
+    tasks = [asyncio.create_task(server.serve())]
+    for coroutine in extra or []:
+        tasks.append(asyncio.create_task(coroutine))
+    try:
+        await tasks[0]
+    finally:
+        for task in tasks[1:]:
+            task.cancel()
+        await asyncio.gather(*tasks[1:], return_exceptions=True)
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    host: Host = None,
+    port: Port = None,
+    ingest_token: Token = None,
+    flush_interval: FlushInterval = None,
+) -> None:
+    """Run the server: ingest, engine, store and HTTP API in one process."""
+    _logging()
+    settings = _settings(data_dir=data_dir, host=host, port=port, ingest_token=ingest_token,
+                         flush_interval_s=flush_interval)  # fmt: skip
+    if not settings.ingest_token:
+        console.print(f"[yellow]no --ingest-token ({env_name('ingest_token')}): "
+                      "POST /ingest/shares will refuse every request")  # fmt: skip
+    service = _open_service(settings)
+    console.print(f"poolstats serving http://{settings.host}:{settings.port} "
+                  f"(data in {settings.data_dir})")  # fmt: skip
+    asyncio.run(_serve(settings, service))
+
+
+@user_app.command("create")
+def user_create(name: str, data_dir: DataDir = None) -> None:
+    """Create a sub-account (with its account and an access key); prints them as JSON."""
+    from poolstats.store.sqlite import SqliteStore
+
+    settings = _settings(data_dir=data_dir)
+    with SqliteStore.open(settings.data_dir) as store:
+        try:
+            user = store.create_user(name, int(time.time()))
+        except ValueError as exc:
+            console.print(f"[red]{exc}")
+            raise typer.Exit(1) from exc
+    print(json.dumps({"puid": user.puid, "user_name": user.user_name,
+                      "access_key": user.access_key}))  # fmt: skip
+
+
+def _read_chunks(path: Path, lines: int) -> Iterator[tuple[bytes, int]]:
+    """Chunks of whole lines and the compressed bytes consumed so far (for the progress bar)."""
+    raw = open(path, "rb")  # noqa: SIM115 - closed below, wrapped by gzip
+    stream = gzip.open(raw) if path.suffix == ".gz" else raw
+    try:
+        chunk: list[bytes] = []
+        for line in stream:
+            chunk.append(line)
+            if len(chunk) >= lines:
+                yield b"".join(chunk), raw.tell()
+                chunk = []
+        if chunk:
+            yield b"".join(chunk), raw.tell()
+    finally:
+        stream.close()
+        raw.close()
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="NDJSON share files (.gz too).")],
+    url: Annotated[str | None, typer.Option(help="Post to this running server instead of "
+                                            "opening --data-dir (e.g. http://127.0.0.1:8080)")] = None,  # noqa: E501
+    ingest_token: Token = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Ingest share files, into a running server (--url) or straight into --data-dir."""
+    from poolstats.ingest.pipeline import Format
+
+    settings = _settings(data_dir=data_dir, ingest_token=ingest_token)
+    service = None if url else _open_service(settings)
+    total = sum(f.stat().st_size for f in files)
+    accepted = rejected = 0
+    client = httpx.Client(timeout=120) if url else None
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                        TimeRemainingColumn(), console=console)  # fmt: skip
+    try:
+        with progress:
+            task = progress.add_task("ingest", total=total)
+            done = 0
+            for path in files:
+                progress.update(task, description=path.name)
+                for body, position in _read_chunks(path, INGEST_CHUNK_LINES):
+                    if client is not None:
+                        answer = _post(client, url or "", settings.ingest_token, body)
+                    else:
+                        answer = service.ingestor.ingest(body, Format.NDJSON).as_json()
+                    accepted += answer["accepted"]
+                    rejected += answer["rejected"]
+                    for error in answer["errors"][:5]:
+                        console.print(f"[yellow]{path.name}: {error['error']}")
+                    progress.update(task, completed=done + position)
+                done += path.stat().st_size
+    finally:
+        if service is not None:
+            service.close()
+        if client is not None:
+            client.close()
+    print(json.dumps({"accepted": accepted, "rejected": rejected}))
+
+
+def _post(client: httpx.Client, url: str, token: str, body: bytes) -> dict[str, Any]:
+    response = client.post(url.rstrip("/") + "/ingest/shares", content=body, headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"})  # fmt: skip
+    if response.status_code != 200:
+        console.print(f"[red]{response.status_code}: {response.text[:500]}")
+        raise typer.Exit(1)
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def _ensure_users(data_dir: Path | None, names: list[str]) -> None:
+    from poolstats.store.sqlite import SqliteStore
+
+    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+        existing = store.subaccounts()
+        for name in names:
+            if name not in existing:
+                store.create_user(name, int(time.time()))
+
+
+@app.command()
+def simulate(
+    url: Annotated[str, typer.Option(help="Server base URL, e.g. http://127.0.0.1:8080")],
+    ingest_token: Token = None,
+    users: Annotated[int, typer.Option(help="Sub-accounts (named sim0001, sim0002, ...)")] = 3,
+    workers: Annotated[int, typer.Option(help="Workers per sub-account")] = 20,
+    fmt: Annotated[str, typer.Option("--format", help="ndjson or columnar")] = "ndjson",
+    duration: Annotated[float | None, typer.Option(help="Seconds to run (default: forever)")] = None,  # noqa: E501
+    seed: Annotated[int, typer.Option(help="Random seed of the fleet")] = 1,
+    data_dir: Annotated[Path | None, typer.Option(help="Create the sim sub-accounts in this "
+                                                  "data dir first (works while it serves)")] = None,  # noqa: E501
+) -> None:
+    """Feed a server a realistic simulated fleet (Poisson shares, vardiff, rejects, churn)."""
+    from poolstats.simulate.fleet import Fleet
+    from poolstats.simulate.sender import run
+
+    if fmt not in ("ndjson", "columnar"):
+        raise typer.BadParameter("--format must be ndjson or columnar")
+    names = [f"sim{i:04d}" for i in range(1, users + 1)]
+    if data_dir is not None:
+        _ensure_users(data_dir, names)
+    settings = _settings(ingest_token=ingest_token)
+    fleet = Fleet(names, workers, seed=seed, start=time.time())
+    console.print(f"simulating {len(fleet)} miners of {users} sub-accounts, "
+                  f"{fleet.expected_hashrate_hs() / 1e15:.2f} PH/s")  # fmt: skip
+    fmt_value: Literal["ndjson", "columnar"] = "columnar" if fmt == "columnar" else "ndjson"
+    totals = asyncio.run(run(url.rstrip("/") + "/ingest/shares", settings.ingest_token, fleet,
+                             fmt=fmt_value, duration_s=duration))  # fmt: skip
+    print(json.dumps({"accepted": totals.accepted, "rejected": totals.rejected}))
+
+
+@app.command()
+def demo(
+    port: Port = None,
+    host: Host = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Keep the demo's data here "
+                                                  "(default: a new temporary folder)")] = None,  # noqa: E501
+    users: Annotated[int, typer.Option(help="Simulated sub-accounts besides 'demo'")] = 2,
+    workers: Annotated[int, typer.Option(help="Workers per sub-account")] = 25,
+    backfill_hours: Annotated[float, typer.Option(help="Hours of past shares to load first, "
+                                                  "so charts have history")] = 6.0,  # noqa: E501
+) -> None:
+    """Serve with a simulated fleet, so the API and metrics show live data."""
+    from poolstats.simulate.fleet import Fleet
+    from poolstats.simulate.sender import run
+
+    _logging()
+    folder = data_dir or Path(tempfile.mkdtemp(prefix="poolstats-demo-"))
+    token = secrets.token_urlsafe(16)
+    settings = _settings(data_dir=folder, host=host, port=port, ingest_token=token)
+    from poolstats.store.sqlite import SqliteStore
+
+    with SqliteStore.open(folder) as store:
+        existing = store.subaccounts()
+        demo_user = None if "demo" in existing else store.create_user("demo", int(time.time()))
+        names = ["demo"] + [f"sim{i:04d}" for i in range(1, users + 1)]
+        for name in names[1:]:
+            if name not in existing:
+                store.create_user(name, int(time.time()))
+    service = _open_service(settings)
+    base = f"http://{settings.host}:{settings.port}"
+    start = time.time() - backfill_hours * 3600
+    fleet = Fleet(names, workers, seed=int(time.time()), start=start)
+    table = Table(title="poolstats demo", show_header=False)
+    table.add_row("dashboard / API", base)
+    table.add_row("data dir", str(folder))
+    table.add_row("ingest token", token)
+    if demo_user is not None:
+        table.add_row("demo puid", str(demo_user.puid))
+        table.add_row("demo access_key", demo_user.access_key)
+    else:
+        table.add_row("demo puid", str(existing["demo"]))
+    table.add_row("fleet", f"{len(fleet)} miners, {fleet.expected_hashrate_hs() / 1e15:.2f} PH/s")
+    Console().print(table)
+    if demo_user is not None:
+        print(json.dumps({"puid": demo_user.puid, "user_name": "demo",
+                          "access_key": demo_user.access_key}), flush=True)  # fmt: skip
+    feed = run(base + "/ingest/shares", token, fleet, fmt="columnar", interval_s=2.0)
+    try:
+        asyncio.run(_serve(settings, service, [feed]))
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """List every setting with its environment variable, default and current value."""
+    current = _settings()
+    table = Table("setting", "environment", "default", "current", "help")
+    for name, env, default, unit, text in described():
+        table.add_row(name, env, f"{default} {unit}".strip(),
+                      str(getattr(current, name)), text)  # fmt: skip
+    Console().print(table)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

@@ -1,0 +1,94 @@
+"""Every setting, declared once: name, default, unit and help.
+
+The CLI builds its options from these declarations, the environment overrides them as
+``POOLSTATS_<NAME>``, and docs/settings.md lists them (a test fails if one is missing there).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+def setting(default: Any, help: str, unit: str = "") -> Any:
+    return field(default=default, metadata={"help": help, "unit": unit})
+
+
+def default_data_dir() -> Path:
+    """``$POOLSTATS_DATA_DIR``, else ``$XDG_DATA_HOME/poolstats`` (~/.local/share/poolstats)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "poolstats"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = setting(
+        default_data_dir(), "Folder of the SQLite database, the journal and the checkpoint."
+    )
+    host: str = setting("127.0.0.1", "Address the HTTP server binds to.")
+    port: int = setting(8080, "HTTP port.")
+    ingest_token: str = setting(
+        "", "Bearer token that POST /ingest/shares requires (empty: ingest is refused)."
+    )
+    flush_interval_s: float = setting(
+        10.0, "How often changed workers and history are written to the store.", "s"
+    )
+    checkpoint_interval_s: float = setting(
+        60.0, "How often the engine state is saved so that a restart replays little.", "s"
+    )
+    active_s: int = setting(900, "A worker is ACTIVE while its last accepted share is newer.", "s")
+    inactive_s: int = setting(
+        86400, "A worker is INACTIVE (not yet DEAD) while its last accepted share is newer.", "s"
+    )
+    future_s: float = setting(
+        300.0, "Shares time-stamped further than this in the future are refused.", "s"
+    )
+    max_body_bytes: int = setting(
+        64 * 2**20, "Largest ingest request body; larger ones get HTTP 413.", "bytes"
+    )
+    retention_5m_s: int = setting(30 * 86400, "How long 5-minute history buckets are kept.", "s")
+    retention_15m_s: int = setting(
+        30 * 86400, "How long 15-minute history buckets are kept.", "s"
+    )
+    retention_1h_s: int = setting(90 * 86400, "How long hourly history buckets are kept.", "s")
+    retention_1d_s: int = setting(0, "How long daily history buckets are kept (0: forever).", "s")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``POOLSTATS_*`` variables, then explicit overrides (None ignored)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(env_name(f.name))
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f.default, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **values)
+
+    def retention(self) -> dict[int, int | None]:
+        """Bucket period (s) -> retention (s), None for forever."""
+        periods = {300: self.retention_5m_s, 900: self.retention_15m_s,
+                   3600: self.retention_1h_s, 86400: self.retention_1d_s}  # fmt: skip
+        return {p: (r or None) for p, r in periods.items()}
+
+
+def env_name(name: str) -> str:
+    return "POOLSTATS_" + name.upper()
+
+
+def _convert(default: Any, raw: str) -> Any:
+    if isinstance(default, Path):
+        return Path(raw)
+    if isinstance(default, bool):
+        return raw.lower() in {"1", "true", "yes", "on"}
+    return type(default)(raw)
+
+
+def described() -> list[tuple[str, str, Any, str, str]]:
+    """(name, environment variable, default, unit, help) of every setting, for docs and CLI."""
+    return [
+        (f.name, env_name(f.name), f.default, f.metadata["unit"], f.metadata["help"])
+        for f in fields(Settings)
+    ]

@@ -1,0 +1,125 @@
+"""History increments of one bucket period, held until the next flush hands them to the store.
+
+Shares of the current bucket (nearly all of them) go to a dense array indexed by row;
+anything else (late, replayed or future shares, and the current bucket when time moves on
+before a flush) waits as raw chunks that ``drain`` reduces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from poolstats.engine.rings import scatter_add
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+U8 = npt.NDArray[np.uint8]
+N_STATUS = 3  # accept, reject, stale (poolstats.domain.share.Status)
+
+
+@dataclass(frozen=True)
+class Drained:
+    rows: I64
+    start: I64
+    sums: F64  # shape (3, len(rows)): accept, reject, stale difficulty
+
+
+class Buckets:
+    def __init__(self, period_s: int, capacity: int) -> None:
+        self.period_s = period_s
+        self.start = -1  # start of the bucket the dense array holds
+        self.dense = np.zeros((N_STATUS, capacity), np.float64)
+        self.dirty = False
+        self._chunks: list[tuple[I64, I64, U8, F64]] = []
+
+    @property
+    def capacity(self) -> int:
+        return int(self.dense.shape[1])
+
+    def grow(self, capacity: int) -> None:
+        new = np.zeros((N_STATUS, capacity), np.float64)
+        new[:, : self.capacity] = self.dense
+        self.dense = new
+
+    def rotate(self, now: float) -> None:
+        start = int(now // self.period_s) * self.period_s
+        if start == self.start:
+            return
+        if self.dirty:
+            rows = np.flatnonzero(self.dense.any(axis=0))
+            for status in range(N_STATUS):
+                values = self.dense[status, rows]
+                nz = values != 0
+                self._chunks.append(
+                    (
+                        rows[nz],
+                        np.full(int(nz.sum()), self.start, np.int64),
+                        np.full(int(nz.sum()), status, np.uint8),
+                        values[nz],
+                    )
+                )
+            self.dense[:] = 0
+            self.dirty = False
+        self.start = start
+
+    def add(self, by_status: list[tuple[I64, F64, F64]], span: tuple[float, float]) -> None:
+        """``by_status[Status]`` = (rows, ts, diff); ``span`` = min and max of all the ts."""
+        first = int(span[0] // self.period_s) * self.period_s
+        last = int(span[1] // self.period_s) * self.period_s
+        for status, (rows, ts, diff) in enumerate(by_status):
+            if not len(rows):
+                continue
+            if first == last == self.start:
+                scatter_add(self.dense[status], rows, diff)
+                self.dirty = True
+                continue
+            start = (ts // self.period_s).astype(np.int64) * self.period_s
+            current = start == self.start
+            other = ~current
+            self._chunks.append(
+                (rows[other], start[other], np.full(int(other.sum()), status, np.uint8), diff[other])
+            )
+            if current.any():
+                scatter_add(self.dense[status], rows[current], diff[current])
+                self.dirty = True
+
+    def drain(self) -> Drained:
+        """Everything added since the last drain, one entry per (row, bucket start)."""
+        dense: Drained | None = None
+        if self.dirty:
+            rows = np.flatnonzero(self.dense.any(axis=0)).astype(np.int64)
+            dense = Drained(rows, np.full(len(rows), self.start, np.int64), self.dense[:, rows])
+            self.dense[:, rows] = 0
+            self.dirty = False
+        chunks, self._chunks = self._chunks, []
+        if not chunks:
+            if dense is not None:
+                return dense
+            empty = np.empty(0, np.int64)
+            return Drained(empty, empty, np.zeros((N_STATUS, 0)))
+        if dense is not None:  # the rare mixed case: unfold the dense part into chunks
+            for status in range(N_STATUS):
+                chunks.append(
+                    (dense.rows, dense.start, np.full(len(dense.rows), status, np.uint8),
+                     dense.sums[status])  # fmt: skip
+                )
+        rows = np.concatenate([c[0] for c in chunks])
+        start = np.concatenate([c[1] for c in chunks])
+        status = np.concatenate([c[2] for c in chunks])
+        diff = np.concatenate([c[3] for c in chunks])
+        keys = (rows << 32) | (start // self.period_s)
+        unique, inverse = np.unique(keys, return_inverse=True)
+        sums = np.zeros((N_STATUS, len(unique)), np.float64)
+        np.add.at(sums, (status.astype(np.int64), inverse), diff)
+        return Drained(unique >> 32, (unique & 0xFFFFFFFF) * self.period_s, sums)
+
+    def pending_rows(self) -> I64:
+        """Rows with increments not yet drained (they must not be evicted)."""
+        rows = [np.flatnonzero(self.dense.any(axis=0))] + [c[0] for c in self._chunks]
+        return np.unique(np.concatenate(rows))
+
+    def clear(self, rows: I64) -> None:
+        self.dense[:, rows] = 0

@@ -1,0 +1,480 @@
+"""The engine: share batches in; trailing windows, worker state and history increments out.
+
+Pure given ``now``: every method that depends on time takes it as an argument, and nothing
+here reads a clock, a file or a database. State is columnar (one numpy array per field, one
+entry per worker row) so that a batch of shares costs a handful of vectorised scatters, and a
+tracked worker costs well under a kilobyte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from poolstats.domain.share import Status
+from poolstats.domain.workers import worker_id
+from poolstats.engine.buckets import Buckets, Drained
+from poolstats.engine.rings import Rings, scatter_add
+from poolstats.engine.snapshot import (
+    Flush,
+    HistoryDelta,
+    Level,
+    PoolRow,
+    SubaccountRows,
+    WindowSums,
+    WorkerRows,
+)
+from poolstats.engine.table import SubaccountTable, WorkerTable
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+U8 = npt.NDArray[np.uint8]
+
+WINDOWS_S = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
+FIELDS = ("accept", "reject", "stale")  # indexed by Status
+
+RingSpec = tuple[tuple[int, int, tuple[str, ...]], ...]
+#: Per worker: 10 s slots for the 1m/5m/15m accept windows, coarser ones for the rest
+#: (float32: ~620 bytes a worker). Rejects at 60 s, as BTC.COM kept them.
+WORKER_RINGS: RingSpec = (
+    (10, 90, ("accept",)),
+    (60, 15, ("reject", "stale")),
+    (300, 12, ("accept",)),
+    (3600, 24, ("accept",)),
+)
+#: Per sub-account and for the pool: everything at 10 s, float64.
+TOTAL_RINGS: RingSpec = (
+    (10, 90, ("accept", "reject", "stale")),
+    (300, 12, ("accept",)),
+    (3600, 24, ("accept",)),
+)
+GROWTH = 1.25
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    active_s: int = 900  # ACTIVE while the last accepted share is this recent
+    worker_periods: tuple[int, ...] = (3600, 86400)
+    subaccount_periods: tuple[int, ...] = (300, 900, 3600, 86400)
+    pool_periods: tuple[int, ...] = (300, 3600, 86400)
+
+
+@dataclass(frozen=True)
+class ShareBatch:
+    """Validated shares resolved to engine rows (see ``Engine.worker_rows``)."""
+
+    rows: I64
+    ts: F64
+    diff: F64  # already quantised (poolstats.domain.share.quantize_diff)
+    status: U8
+    ip: I64  # code from ``Engine.ip_codes``, -1: none
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+class Realtime:
+    """The trailing windows of one level (workers, sub-accounts or the pool)."""
+
+    def __init__(
+        self,
+        spec: RingSpec,
+        dtype: type[np.floating],  # type: ignore[type-arg]
+        capacity: int,
+    ) -> None:
+        self.rings = [Rings(res, n, fields, dtype, capacity) for res, n, fields in spec]
+        self._source: dict[tuple[str, int], Rings] = {}
+        for name in FIELDS:
+            for seconds in WINDOWS_S.values():
+                fitting = [
+                    r
+                    for r in self.rings
+                    if name in r.data and r.span_s >= seconds and seconds % r.res_s == 0
+                ]
+                if fitting:
+                    self._source[name, seconds] = min(fitting, key=lambda r: r.res_s)
+
+    def grow(self, capacity: int) -> None:
+        for ring in self.rings:
+            ring.grow(capacity)
+
+    def rotate(self, now: float) -> None:
+        for ring in self.rings:
+            ring.rotate(now)
+
+    def clear(self, rows: I64) -> None:
+        for ring in self.rings:
+            ring.clear(rows)
+
+    def add(self, by_status: list[tuple[I64, F64, F64]], span: tuple[float, float]) -> None:
+        """``by_status[Status]`` = (rows, ts, diff); ``span`` = min and max of all the ts."""
+        for ring in self.rings:
+            for name in ring.data:
+                rows, ts, diff = by_status[FIELDS.index(name)]
+                ring.add(name, rows, ts, diff, span)
+
+    def window(self, name: str, window: str, rows: I64 | None = None) -> F64:
+        return self._source[name, WINDOWS_S[window]].window(name, WINDOWS_S[window], rows)
+
+    def sums(self, rows: I64 | None = None) -> WindowSums:
+        w = self.window
+        return WindowSums(
+            accept_1m=w("accept", "1m", rows),
+            accept_5m=w("accept", "5m", rows),
+            accept_15m=w("accept", "15m", rows),
+            accept_1h=w("accept", "1h", rows),
+            accept_1d=w("accept", "1d", rows),
+            reject_1m=w("reject", "1m", rows),
+            reject_5m=w("reject", "5m", rows),
+            reject_15m=w("reject", "15m", rows),
+            stale_1m=w("stale", "1m", rows),
+            stale_5m=w("stale", "5m", rows),
+            stale_15m=w("stale", "15m", rows),
+        )
+
+
+class Engine:
+    def __init__(self, config: EngineConfig | None = None, capacity: int = 1024) -> None:
+        self.config = config or EngineConfig()
+        self.now = 0.0  # the newest time the engine was advanced to
+        self.seq = 0  # journal sequence of the newest batch applied
+        self._drained_at = 0.0
+        self.workers = WorkerTable()
+        self.subs = SubaccountTable()
+        self.ips: list[str] = []
+        self._ip_code: dict[str, int] = {}
+        # per worker row
+        self.w_used = np.zeros(capacity, np.bool_)
+        self.w_sub = np.zeros(capacity, np.int32)
+        self.w_id = np.zeros(capacity, np.int64)
+        self.w_last = np.zeros(capacity, np.float64)
+        self.w_last_accept = np.zeros(capacity, np.float64)
+        self.w_accepts = np.zeros(capacity, np.int64)
+        self.w_rejects = np.zeros(capacity, np.int64)
+        self.w_ip = np.full(capacity, -1, np.int32)
+        self.w_dirty = np.zeros(capacity, np.bool_)
+        self.w_live = Realtime(WORKER_RINGS, np.float32, capacity)
+        self.w_hist = [Buckets(p, capacity) for p in self.config.worker_periods]
+        # per sub-account row
+        self.s_last = np.zeros(16, np.float64)
+        self.s_live = Realtime(TOTAL_RINGS, np.float64, 16)
+        self.s_hist = [Buckets(p, 16) for p in self.config.subaccount_periods]
+        # the pool: one row
+        self.p_live = Realtime(TOTAL_RINGS, np.float64, 1)
+        self.p_hist = [Buckets(p, 1) for p in self.config.pool_periods]
+
+    # -- rows ---------------------------------------------------------------------------------
+
+    @property
+    def tracked_workers(self) -> int:
+        return self.workers.tracked
+
+    def worker_rows(self, puids: list[int], names: list[str]) -> I64:
+        """Engine rows for (puid, worker name as sent) pairs; unseen workers are added."""
+        sub_rows, added = self.subs.rows(puids)
+        if added:
+            self._grow_subaccounts(len(self.subs))
+        rows, new = self.workers.rows(puids, names)
+        if len(self.workers) > len(self.w_used):
+            self._grow_workers(len(self.workers))
+        if new:
+            sub_of = dict(zip(rows, sub_rows, strict=True))
+            for row in new:
+                self.w_used[row] = True
+                self.w_sub[row] = sub_of[row]
+                self.w_id[row] = worker_id(self.workers.names[row])
+        return np.array(rows, dtype=np.int64)
+
+    def ip_codes(self, ips: list[str]) -> I64:
+        codes = []
+        for ip in ips:
+            code = self._ip_code.get(ip)
+            if code is None:
+                code = self._ip_code[ip] = len(self.ips)
+                self.ips.append(ip)
+            codes.append(code)
+        return np.array(codes, dtype=np.int64)
+
+    def _grow_workers(self, needed: int) -> None:
+        capacity = max(needed, int(len(self.w_used) * GROWTH) + 1024)
+        for name in ("w_used", "w_sub", "w_id", "w_last", "w_last_accept", "w_accepts",
+                     "w_rejects", "w_ip", "w_dirty"):  # fmt: skip
+            old = getattr(self, name)
+            new = np.full(capacity, -1 if name == "w_ip" else 0, old.dtype)
+            new[: len(old)] = old
+            setattr(self, name, new)
+        self.w_live.grow(capacity)
+        for buckets in self.w_hist:
+            buckets.grow(capacity)
+
+    def _grow_subaccounts(self, needed: int) -> None:
+        if needed <= len(self.s_last):
+            return
+        capacity = max(needed, len(self.s_last) * 2)
+        old = self.s_last
+        self.s_last = np.zeros(capacity, np.float64)
+        self.s_last[: len(old)] = old
+        self.s_live.grow(capacity)
+        for buckets in self.s_hist:
+            buckets.grow(capacity)
+
+    # -- time and shares ----------------------------------------------------------------------
+
+    def advance(self, now: float) -> None:
+        """Move the windows and current buckets to ``now`` (time never goes back)."""
+        if now <= self.now:
+            return
+        self.now = now
+        for live in (self.w_live, self.s_live, self.p_live):
+            live.rotate(now)
+        for buckets in (*self.w_hist, *self.s_hist, *self.p_hist):
+            buckets.rotate(now)
+
+    def apply(self, batch: ShareBatch, now: float, seq: int = 0, history: bool = True) -> None:
+        """Count a batch. ``history=False`` when replaying a batch the store already has."""
+        self.advance(now)
+        self.seq = max(self.seq, seq)
+        if not len(batch):
+            return
+        rows, status, diff = batch.rows, batch.status, batch.diff
+        ts = np.minimum(batch.ts, self.now)  # a little in the future: counts as now
+        span = (float(ts.min()), float(ts.max()))
+        subs = self.w_sub[rows]
+        masks = [status == code for code in Status]
+        by_status = [(rows[m], ts[m], diff[m]) for m in masks]
+        by_sub = [(subs[m], t, d) for m, (_, t, d) in zip(masks, by_status, strict=True)]
+        by_pool = [(np.zeros(len(t), np.int64), t, d) for _, t, d in by_status]
+        self.w_live.add(by_status, span)
+        self.s_live.add(by_sub, span)
+        self.p_live.add(by_pool, span)
+        if history:
+            hist_parts = (by_status, by_sub, by_pool)
+            if span[1] < float(batch.ts.max()):  # history keeps the true time of future shares
+                span = (float(batch.ts.min()), float(batch.ts.max()))
+                h = [(rows[m], batch.ts[m], diff[m]) for m in masks]
+                hist_parts = (
+                    h,
+                    [(subs[m], t, d) for m, (_, t, d) in zip(masks, h, strict=True)],
+                    [(np.zeros(len(t), np.int64), t, d) for _, t, d in h],
+                )
+            for level, parts in zip((self.w_hist, self.s_hist, self.p_hist), hist_parts,
+                                    strict=True):  # fmt: skip
+                for buckets in level:
+                    buckets.add(parts, span)
+        # worker state
+        np.maximum.at(self.w_last, rows, ts)
+        accepted_rows, accepted_ts, _ = by_status[Status.ACCEPT]
+        np.maximum.at(self.w_last_accept, accepted_rows, accepted_ts)
+        scatter_add(self.w_accepts, accepted_rows, np.ones(len(accepted_rows), np.int64))
+        refused = ~masks[Status.ACCEPT]
+        scatter_add(self.w_rejects, rows[refused], np.ones(int(refused.sum()), np.int64))
+        with_ip = batch.ip >= 0
+        newest = with_ip & (ts >= self.w_last[rows])
+        self.w_ip[rows[newest]] = batch.ip[newest]
+        self.w_dirty[rows] = True
+        np.maximum.at(self.s_last, subs, ts)
+
+    # -- flush --------------------------------------------------------------------------------
+
+    def changed_rows(self, now: float) -> I64:
+        """Workers whose stored figures may differ from the engine's: new shares, or windows
+        still sliding (their shares are leaving the 15m, then the 1h, then the 1d window)."""
+        since = min(self._drained_at, now)
+        moving = self.w_last >= since - 900 - 10
+        if int(now // 300) != int(since // 300):
+            moving |= self.w_last >= now - 3600 - 300
+        if int(now // 3600) != int(since // 3600):
+            moving |= self.w_last >= now - 86400 - 3600
+        return np.flatnonzero(self.w_used & (self.w_dirty | moving)).astype(np.int64)
+
+    def drain(self, now: float) -> Flush:
+        """Everything the store needs to reflect the engine at ``now``; resets the increments."""
+        self.advance(now)
+        now = self.now
+        rows = self.changed_rows(now)
+        s_puid = self.subs.puid_array()
+        w_puid = s_puid[self.w_sub[rows]]
+        ip_table = self.ips
+        workers = WorkerRows(
+            puid=w_puid,
+            worker_id=self.w_id[rows],
+            worker_name=[self.workers.names[r] for r in rows.tolist()],
+            sums=self.w_live.sums(rows),
+            accept_count=self.w_accepts[rows],
+            reject_count=self.w_rejects[rows],
+            last_share_time=np.floor(self.w_last[rows]).astype(np.int64),
+            last_accept_time=np.floor(self.w_last_accept[rows]).astype(np.int64),
+            last_share_ip=[ip_table[c] if c >= 0 else "" for c in self.w_ip[rows].tolist()],
+        )
+        n_subs = len(self.subs)
+        active = self.w_used & (self.w_last_accept >= now - self.config.active_s)
+        per_sub = np.bincount(self.w_sub[active], minlength=n_subs).astype(np.int64)
+        subaccounts = SubaccountRows(
+            puid=s_puid,
+            sums=self.s_live.sums(np.arange(n_subs, dtype=np.int64)),
+            workers_active=per_sub,
+            last_share_time=np.floor(self.s_last[:n_subs]).astype(np.int64),
+        )
+        pool = PoolRow(
+            sums=self.p_live.sums(np.zeros(1, np.int64)),
+            workers_active=int(active.sum()),
+            users_active=int((per_sub > 0).sum()),
+        )
+        history: list[HistoryDelta] = []
+        for buckets in self.w_hist:
+            d = buckets.drain()
+            history.append(self._delta(Level.WORKER, buckets, d, s_puid[self.w_sub[d.rows]],
+                                       self.w_id[d.rows]))  # fmt: skip
+        for buckets in self.s_hist:
+            d = buckets.drain()
+            history.append(self._delta(Level.SUBACCOUNT, buckets, d, s_puid[d.rows],
+                                       np.zeros(len(d.rows), np.int64)))  # fmt: skip
+        for buckets in self.p_hist:
+            d = buckets.drain()
+            zeros = np.zeros(len(d.rows), np.int64)
+            history.append(self._delta(Level.POOL, buckets, d, zeros, zeros))
+        self.w_dirty[:] = False
+        self._drained_at = now
+        return Flush(
+            now=int(now),
+            seq=self.seq,
+            workers=workers,
+            subaccounts=subaccounts,
+            pool=pool,
+            history=[h for h in history if len(h.start)],
+        )
+
+    @staticmethod
+    def _delta(level: Level, buckets: Buckets, d: Drained, puid: I64, wid: I64) -> HistoryDelta:
+        return HistoryDelta(
+            level=level,
+            period_s=buckets.period_s,
+            puid=puid.astype(np.int64),
+            worker_id=wid.astype(np.int64),
+            start=d.start,
+            accept=d.sums[Status.ACCEPT],
+            stale=d.sums[Status.STALE],
+            reject=d.sums[Status.REJECT],
+        )
+
+    def evict(self, now: float) -> int:
+        """Free the rows of workers silent for longer than every window (DEAD for the 1d one).
+
+        Their last figures stay in the store; a share from them later starts a fresh row.
+        Call right after ``drain`` so no increments are pending for them.
+        """
+        horizon = now - max(WINDOWS_S.values()) - 3600
+        stale = self.w_used & ~self.w_dirty & (self.w_last < horizon)
+        for buckets in self.w_hist:
+            stale[buckets.pending_rows()] = False
+        rows = np.flatnonzero(stale).astype(np.int64)
+        if not len(rows):
+            return 0
+        s_puid = self.subs.puid_array()
+        self.workers.remove(rows.tolist(), s_puid[self.w_sub[rows]].tolist())
+        self.w_used[rows] = False
+        for name in ("w_sub", "w_id", "w_last", "w_last_accept", "w_accepts", "w_rejects",
+                     "w_dirty"):  # fmt: skip
+            getattr(self, name)[rows] = 0
+        self.w_ip[rows] = -1
+        self.w_live.clear(rows)
+        return len(rows)
+
+    # -- queries (tests, metrics) -------------------------------------------------------------
+
+    def worker_row(self, puid: int, name: str) -> int | None:
+        return self.workers.by_puid.get(puid, {}).get(name)
+
+    def worker_sums(self, puid: int, name: str) -> WindowSums:
+        row = self.worker_row(puid, name)
+        if row is None:
+            raise KeyError((puid, name))
+        return self.w_live.sums(np.array([row], np.int64))
+
+    def subaccount_sums(self, puid: int) -> WindowSums:
+        return self.s_live.sums(np.array([self.subs.row_of[puid]], np.int64))
+
+    def pool_sums(self) -> WindowSums:
+        return self.p_live.sums(np.zeros(1, np.int64))
+
+    def nbytes(self) -> int:
+        """Bytes held by the numpy state (the Python index is measured separately)."""
+        total = 0
+        for value in vars(self).values():
+            if isinstance(value, np.ndarray):
+                total += value.nbytes
+        for live in (self.w_live, self.s_live, self.p_live):
+            total += sum(a.nbytes for ring in live.rings for a in ring.data.values())
+        for buckets in (*self.w_hist, *self.s_hist, *self.p_hist):
+            total += buckets.dense.nbytes
+        return total
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def export(self) -> dict[str, npt.NDArray[Any]]:
+        """The whole state as named arrays (the caller writes them; see ingest/checkpoint.py).
+
+        Call right after ``drain``: pending history increments are not part of a checkpoint
+        (the store has them).
+        """
+        arrays: dict[str, npt.NDArray[Any]] = {}
+        n = len(self.workers)
+        for name in ("w_used", "w_sub", "w_id", "w_last", "w_last_accept", "w_accepts",
+                     "w_rejects", "w_ip"):  # fmt: skip
+            arrays[name] = getattr(self, name)[:n]
+        n_subs = len(self.subs)
+        arrays["s_last"] = self.s_last[:n_subs]
+        for prefix, live, size in (("w", self.w_live, n), ("s", self.s_live, n_subs),
+                                   ("p", self.p_live, 1)):  # fmt: skip
+            for ring in live.rings:
+                for field, data in ring.data.items():
+                    arrays[f"{prefix}_ring_{ring.res_s}_{field}"] = data[:, :size]
+        s_puid = self.subs.puid_array()
+        meta = {
+            "now": self.now,
+            "seq": self.seq,
+            "drained_at": self._drained_at,
+            "names": self.workers.names,
+            "puids": np.where(self.w_used[:n], s_puid[self.w_sub[:n]], 0).tolist(),
+            "sub_puids": self.subs.puids,
+            "ips": self.ips,
+            "heads": {
+                f"{p}_{ring.res_s}": ring.head
+                for p, live in (("w", self.w_live), ("s", self.s_live), ("p", self.p_live))
+                for ring in live.rings
+            },
+        }
+        arrays["meta"] = np.frombuffer(msgspec.msgpack.encode(meta), dtype=np.uint8)
+        return arrays
+
+    @classmethod
+    def restore(cls, arrays: dict[str, npt.NDArray[Any]], config: EngineConfig | None = None
+                ) -> Engine:  # fmt: skip
+        meta = msgspec.msgpack.decode(arrays["meta"].tobytes())
+        n = len(meta["names"])
+        engine = cls(config, capacity=max(1024, int(n * GROWTH)))
+        engine.subs.rows(meta["sub_puids"])
+        engine._grow_subaccounts(len(engine.subs))
+        engine.workers.restore(meta["names"], meta["puids"])
+        for name in ("w_used", "w_sub", "w_id", "w_last", "w_last_accept", "w_accepts",
+                     "w_rejects", "w_ip"):  # fmt: skip
+            getattr(engine, name)[:n] = arrays[name]
+        engine.s_last[: len(engine.subs)] = arrays["s_last"]
+        for prefix, live in (("w", engine.w_live), ("s", engine.s_live), ("p", engine.p_live)):
+            for ring in live.rings:
+                ring.head = meta["heads"][f"{prefix}_{ring.res_s}"]
+                for field, data in ring.data.items():
+                    saved = arrays[f"{prefix}_ring_{ring.res_s}_{field}"]
+                    data[:, : saved.shape[1]] = saved
+        engine.ips = list(meta["ips"])
+        engine._ip_code = {ip: i for i, ip in enumerate(engine.ips)}
+        engine.now = meta["now"]
+        engine.seq = meta["seq"]
+        engine._drained_at = meta["drained_at"]
+        for buckets in (*engine.w_hist, *engine.s_hist, *engine.p_hist):
+            buckets.rotate(engine.now)
+        return engine

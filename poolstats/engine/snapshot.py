@@ -1,0 +1,100 @@
+"""What the engine hands the store at each flush: plain columnar values, no behaviour.
+
+All ``accept_*``/``reject_*``/``stale_*`` figures are sums of share difficulty (not H/s): the
+store keeps one unit and the API converts at the edge (H/s = diff_sum * 2**32 / window_s).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+class Level(StrEnum):
+    WORKER = "worker"
+    SUBACCOUNT = "subaccount"
+    POOL = "pool"
+
+
+@dataclass(frozen=True)
+class WindowSums:
+    """Difficulty sums over the trailing windows, one entry per row."""
+
+    accept_1m: F64
+    accept_5m: F64
+    accept_15m: F64
+    accept_1h: F64
+    accept_1d: F64
+    reject_1m: F64
+    reject_5m: F64
+    reject_15m: F64
+    stale_1m: F64
+    stale_5m: F64
+    stale_15m: F64
+
+
+@dataclass(frozen=True)
+class WorkerRows:
+    """Changed workers since the last flush (absolute values: writing them twice is harmless)."""
+
+    puid: I64
+    worker_id: I64
+    worker_name: list[str]
+    sums: WindowSums
+    accept_count: I64  # accepted shares since the worker was first seen (lifetime)
+    reject_count: I64  # rejected + stale shares, lifetime
+    last_share_time: I64  # unix seconds of the newest share of any status
+    last_accept_time: I64  # unix seconds of the newest accepted share, 0 if none
+    last_share_ip: list[str]  # "" when the producer sent none
+
+
+@dataclass(frozen=True)
+class SubaccountRows:
+    """Every sub-account the engine tracks (absolute values)."""
+
+    puid: I64
+    sums: WindowSums
+    workers_active: I64  # workers whose last accepted share is within the ACTIVE threshold
+    last_share_time: I64
+
+
+@dataclass(frozen=True)
+class PoolRow:
+    sums: WindowSums  # one row
+    workers_active: int
+    users_active: int  # sub-accounts with at least one ACTIVE worker
+
+
+@dataclass(frozen=True)
+class HistoryDelta:
+    """Increments to closed-or-open UTC buckets of one (level, period).
+
+    Increments, not absolute values: the store adds them (``accept = accept + excluded.accept``)
+    and records ``Flush.seq`` in the same transaction, so each journal batch lands exactly once.
+    For ``Level.POOL`` the key columns are all zero; for ``Level.SUBACCOUNT`` ``worker_id`` is 0.
+    """
+
+    level: Level
+    period_s: int
+    puid: I64
+    worker_id: I64
+    start: I64  # bucket start, unix seconds, a multiple of period_s (UTC-aligned)
+    accept: F64
+    stale: F64
+    reject: F64
+
+
+@dataclass(frozen=True)
+class Flush:
+    now: int  # unix seconds the flush was taken at
+    seq: int  # journal sequence of the newest batch whose history deltas are included
+    workers: WorkerRows
+    subaccounts: SubaccountRows
+    pool: PoolRow
+    history: list[HistoryDelta] = field(default_factory=list)

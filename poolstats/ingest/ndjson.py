@@ -1,0 +1,107 @@
+"""NDJSON share batches -> ``ShareColumns``.
+
+The whole body is decoded in one C call when it is clean; a body with a malformed line is
+decoded again line by line so that every other line still counts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import msgspec
+import numpy as np
+
+from poolstats.domain.share import (
+    MAX_PUID,
+    NO_STATUS,
+    STATUS_NAMES,
+    Refusal,
+    ShareColumns,
+    ShareEvent,
+)
+
+_DECODER = msgspec.json.Decoder(ShareEvent)
+_ACCEPTED = {True: 0, False: 1, None: NO_STATUS}
+_BAD_STATUS = 254
+_AT_FIELD = re.compile(r"^(.*) - at `\$(?:\[\d+\])?\.?([A-Za-z_]*)`$")
+
+
+def decode_ndjson(body: bytes) -> tuple[ShareColumns, list[Refusal]]:
+    """Decode one share per line; lines that are not a JSON share object come back refused."""
+    try:
+        events: list[ShareEvent] = _DECODER.decode_lines(body)
+    except msgspec.DecodeError:
+        return _decode_line_by_line(body)
+    n_lines = body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
+    if len(events) != n_lines:  # blank lines were skipped: number the lines the slow way
+        return _decode_line_by_line(body)
+    return events_to_columns(events, np.arange(1, len(events) + 1, dtype=np.int64)), []
+
+
+def _decode_line_by_line(body: bytes) -> tuple[ShareColumns, list[Refusal]]:
+    events: list[ShareEvent] = []
+    lines: list[int] = []
+    refused: list[Refusal] = []
+    for number, raw in enumerate(body.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            events.append(_DECODER.decode(raw))
+        except msgspec.DecodeError as exc:
+            refused.append(Refusal(number, describe_decode_error(exc)))
+            continue
+        lines.append(number)
+    return events_to_columns(events, np.array(lines, dtype=np.int64)), refused
+
+
+def describe_decode_error(exc: msgspec.DecodeError) -> str:
+    """msgspec says "Expected `float | null`, got `str` - at `$.ts`"; lead with the field."""
+    text = str(exc)
+    match = _AT_FIELD.match(text)
+    if match and match.group(2):
+        return f"{match.group(2)}: {match.group(1)}"
+    if isinstance(exc, msgspec.ValidationError):
+        return f"event: {text}"
+    return f"event: not a JSON object ({text})"
+
+
+def events_to_columns(events: Sequence[ShareEvent], lines: np.ndarray) -> ShareColumns:
+    """Columns from decoded events: one list comprehension per field, then numpy."""
+    n = len(events)
+    ts = np.array([e.ts for e in events], dtype=np.float64) if n else np.empty(0)
+    diff = np.array([e.diff for e in events], dtype=np.float64) if n else np.empty(0)
+    status = np.array([_ACCEPTED[e.accepted] for e in events], dtype=np.uint8)
+    for i, name in [(i, e.status) for i, e in enumerate(events) if e.status is not None]:
+        status[i] = STATUS_NAMES.get(name, _BAD_STATUS)
+    table: dict[tuple[int | None, str | None, str | None], int] = {}
+    setdefault = table.setdefault
+    worker_idx = np.array(
+        [setdefault((e.puid, e.user, e.worker), len(table)) for e in events], dtype=np.int64
+    )
+    ip_idx, ips = dictionary_encode([e.ip for e in events])
+    w_puid = np.array(
+        [0 if p is None else (p if 1 <= p <= MAX_PUID else -1) for p, _, _ in table],
+        dtype=np.int64,
+    )
+    return ShareColumns(
+        line=lines.astype(np.int64, copy=False),
+        ts=ts,
+        diff=diff,
+        status=status,
+        worker_idx=worker_idx,
+        ip_idx=ip_idx,
+        ips=ips,
+        w_puid=w_puid,
+        w_user=[u for _, u, _ in table],
+        w_name=[w for _, _, w in table],
+    )
+
+
+def dictionary_encode(values: list[str | None]) -> tuple[np.ndarray, list[str]]:
+    """Index per value into a list of its distinct values; None becomes -1."""
+    table: dict[str | None, int] = {None: -1}
+    setdefault = table.setdefault
+    idx = np.array([setdefault(v, len(table) - 1) for v in values], dtype=np.int64)
+    del table[None]
+    return idx, list(table)  # type: ignore[arg-type]

@@ -1,0 +1,193 @@
+"""One poolstats node: engine, journal, store and their timers, wired together.
+
+Start-up recovers in a fixed order so that every acknowledged share counts exactly once:
+load the checkpoint (engine state up to journal seq C), then replay the journal after C —
+history increments only for records after the store's ``history_seq`` N (C <= N always,
+because a checkpoint is written only after the flush that drained it has been stored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from poolstats.clock import Clock, SystemClock
+from poolstats.config import Settings
+from poolstats.engine.engine import Engine, EngineConfig
+from poolstats.engine.snapshot import Flush, Level
+from poolstats.ingest.journal import Journal
+from poolstats.ingest.pipeline import Format, Ingestor
+from poolstats.metrics import Metrics
+from poolstats.store import checkpoint
+from poolstats.store.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
+PRUNE_EVERY_S = 3600.0
+
+
+class Registry:
+    """Sub-account names and puids, read from the store again when an unknown one shows up
+    (at most once a second), so ``poolstats user create`` works while the server runs."""
+
+    def __init__(self, store: SqliteStore, refresh_s: float = 1.0) -> None:
+        self._store = store
+        self._refresh_s = refresh_s
+        self._loaded_at = -1e18
+        self._by_name: dict[str, int] = {}
+        self._puids: set[int] = set()
+        self._lock = threading.Lock()
+        self._reload(force=True)
+
+    def _reload(self, force: bool = False) -> None:
+        with self._lock:
+            if not force and time.monotonic() - self._loaded_at < self._refresh_s:
+                return
+            self._by_name = self._store.subaccounts()
+            self._puids = set(self._by_name.values())
+            self._loaded_at = time.monotonic()
+
+    def puid_of(self, name: str) -> int | None:
+        puid = self._by_name.get(name)
+        if puid is None:
+            self._reload()
+            puid = self._by_name.get(name)
+        return puid
+
+    def exists(self, puid: int) -> bool:
+        if puid not in self._puids:
+            self._reload()
+        return puid in self._puids
+
+
+@dataclass(frozen=True)
+class Recovery:
+    checkpoint_seq: int
+    history_seq: int
+    replayed_batches: int
+    replayed_shares: int
+    seconds: float
+
+
+class Service:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        data_dir = Path(settings.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data_dir
+        self.metrics = Metrics()
+        self.store = SqliteStore.open(data_dir)
+        self.journal = Journal(data_dir / "journal")
+        self.registry = Registry(self.store)
+        self.config = EngineConfig(active_s=settings.active_s)
+        self.engine = Engine(self.config)
+        self.ingestor = Ingestor(
+            self.engine, self.journal, self.registry, self.clock.now, settings.future_s
+        )
+        self._flush_lock = threading.Lock()  # one flush at a time, in order
+        self._unwritten: list[Flush] = []
+        self.last_flush_at = 0.0
+        self.last_checkpoint_at = 0.0
+        self._last_prune = 0.0
+        self.recovery: Recovery | None = None
+
+    # -- start and stop -----------------------------------------------------------------------
+
+    def recover(self) -> Recovery:
+        started = time.perf_counter()
+        saved = checkpoint.load(self.data_dir)
+        if saved is not None:
+            self.engine = Engine.restore(saved, self.config)
+            self.ingestor.engine = self.engine
+        checkpoint_seq = self.engine.seq
+        history_seq = self.store.history_seq()
+        batches = shares = 0
+        for record in self.journal.replay(after_seq=checkpoint_seq):
+            shares += self.ingestor.replay(
+                record.payload, Format(record.kind), record.seq, history=record.seq > history_seq
+            )
+            batches += 1
+        self.engine.seq = max(self.engine.seq, self.journal.last_seq)
+        self.engine.advance(self.clock.now())
+        self.recovery = Recovery(
+            checkpoint_seq, history_seq, batches, shares, time.perf_counter() - started
+        )
+        log.info("recovered: %s", self.recovery)
+        if batches:
+            self.checkpoint()
+        return self.recovery
+
+    def close(self) -> None:
+        """Flush and checkpoint, so the next start replays nothing."""
+        self.checkpoint()
+        self.journal.close()
+        self.store.close()
+
+    # -- periodic work ------------------------------------------------------------------------
+
+    def flush(self) -> Flush:
+        """Write what changed since the last flush to the store."""
+        with self._flush_lock:
+            with self.ingestor.lock:
+                flush = self.engine.drain(self.clock.now())
+            self._write(flush)
+            return flush
+
+    def checkpoint(self) -> None:
+        """Flush, then save the engine state and drop the journal it makes redundant."""
+        with self._flush_lock:
+            with self.ingestor.lock:
+                now = self.clock.now()
+                flush = self.engine.drain(now)
+                self.engine.evict(now)
+                arrays = {k: v.copy() for k, v in self.engine.export().items()}
+                seq = self.engine.seq
+            self._write(flush)  # the store now holds history up to seq: C <= N holds
+            started = time.perf_counter()
+            checkpoint.save(self.data_dir, arrays)
+            self.journal.truncate_before(seq + 1)
+            self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
+            self.last_checkpoint_at = now
+
+    def _write(self, flush: Flush) -> None:
+        """Store flushes in order; one that failed stays queued and goes first next time
+        (its history increments exist nowhere else)."""
+        self._unwritten.append(flush)
+        while self._unwritten:
+            started = time.perf_counter()
+            self.store.write_flush(self._unwritten[0])
+            done = self._unwritten.pop(0)
+            self.metrics.flush_seconds.observe(time.perf_counter() - started)
+            self.metrics.flushed_workers.inc(len(done.workers.puid))
+            self.last_flush_at = done.now
+        self.metrics.workers_tracked.set(self.engine.tracked_workers)
+
+    def prune(self) -> int:
+        retention = {
+            (level, period): keep
+            for period, keep in self.settings.retention().items()
+            for level in Level
+        }
+        return self.store.prune(int(self.clock.now()), retention)
+
+    async def run_timers(self) -> None:
+        """Flush, checkpoint and prune on their intervals until cancelled."""
+        settings = self.settings
+        next_checkpoint = time.monotonic() + settings.checkpoint_interval_s
+        while True:
+            await asyncio.sleep(settings.flush_interval_s)
+            try:
+                if time.monotonic() >= next_checkpoint:
+                    await asyncio.to_thread(self.checkpoint)
+                    next_checkpoint = time.monotonic() + settings.checkpoint_interval_s
+                else:
+                    await asyncio.to_thread(self.flush)
+                if time.monotonic() - self._last_prune >= PRUNE_EVERY_S:
+                    self._last_prune = time.monotonic()
+                    await asyncio.to_thread(self.prune)
+            except Exception:  # a failed flush must not stop the timers; the next one retries
+                log.exception("periodic flush failed")

@@ -1,0 +1,393 @@
+"""The ingest journal on real files: round trips, torn tails, corruption, threads, kill -9."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import queue
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from poolstats.ingest.journal import (
+    HEADER_SIZE,
+    Journal,
+    JournalCorrupt,
+    JournalError,
+    Record,
+    segment_name,
+)
+
+
+def _payload(i: int, size: int | None = None) -> bytes:
+    """Distinct, deterministic payload for record i (varied sizes, including empty)."""
+    n = (i * 37) % 300 if size is None else size
+    seed = hashlib.sha256(i.to_bytes(8, "little")).digest()
+    return (seed * (n // 32 + 1))[:n]
+
+
+def _segments(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.wal"))
+
+
+def _fill(directory: Path, count: int, segment_bytes: int = 1000) -> list[Record]:
+    """Append ``count`` records to a fresh journal and close it; returns what was written."""
+    written = []
+    with Journal(directory, segment_bytes=segment_bytes) as j:
+        for i in range(1, count + 1):
+            seq = j.append(i % 256, _payload(i))
+            written.append(Record(seq, i % 256, _payload(i)))
+    return written
+
+
+def test_round_trip_across_segments_and_reopen(tmp_path: Path) -> None:
+    written = _fill(tmp_path, 60)
+    assert [r.seq for r in written] == list(range(1, 61))
+    segs = _segments(tmp_path)
+    assert len(segs) >= 4
+    for seg in segs:
+        assert seg.stat().st_size <= 1000
+    assert segs[0].name == segment_name(1) == "00000000000000000001.wal"
+
+    with Journal(tmp_path, segment_bytes=1000) as j:
+        assert j.last_seq == 60
+        assert list(j.replay()) == written
+        for after in (0, 1, 17, 59, 60):
+            assert list(j.replay(after)) == written[after:]
+        # each segment is named by the seq of its first record
+        starts = {int(seg.name.removesuffix(".wal")) for seg in segs}
+        assert starts <= {r.seq for r in written}
+        assert j.append(7, b"next") == 61
+        assert list(j.replay(60)) == [Record(61, 7, b"next")]
+
+    with Journal(tmp_path, segment_bytes=1000) as j:
+        assert j.last_seq == 61
+        assert list(j.replay()) == [*written, Record(61, 7, b"next")]
+
+
+def test_oversized_payload_goes_alone_in_its_own_segment(tmp_path: Path) -> None:
+    big = os.urandom(5000)
+    with Journal(tmp_path, segment_bytes=1000) as j:
+        assert j.append(1, b"a") == 1
+        assert j.append(2, big) == 2
+        assert j.append(3, b"c") == 3
+        assert [r.payload for r in j.replay()] == [b"a", big, b"c"]
+    assert [p.name for p in _segments(tmp_path)] == [segment_name(s) for s in (1, 2, 3)]
+    assert (tmp_path / segment_name(2)).stat().st_size == HEADER_SIZE + 5000
+
+
+def test_seq_survives_reopen_and_truncation_of_everything_old(tmp_path: Path) -> None:
+    written = _fill(tmp_path, 40)
+    firsts = [int(p.name.removesuffix(".wal")) for p in _segments(tmp_path)]
+    assert len(firsts) >= 3
+
+    with Journal(tmp_path, segment_bytes=1000) as j:
+        # segment 1 holds 1..firsts[1]-1: not all < firsts[1]-1, all < firsts[1]
+        assert j.truncate_before(firsts[1] - 1) == 0
+        assert j.truncate_before(firsts[1]) == 1
+        assert list(j.replay(firsts[1] - 1)) == written[firsts[1] - 1 :]
+        with pytest.raises(JournalError, match="truncated"):
+            j.replay(0)
+        # everything the checkpoint covers: only the newest segment stays
+        assert j.truncate_before(10**9) == len(firsts) - 2
+        assert _segments(tmp_path) == [tmp_path / segment_name(firsts[-1])]
+
+    with Journal(tmp_path, segment_bytes=1000) as j:
+        assert j.last_seq == 40
+        assert list(j.replay(40)) == []
+        assert j.append(0, b"after") == 41
+        assert list(j.replay(40)) == [Record(41, 0, b"after")]
+
+    # the newest segment emptied too (torn first record): its name still carries the seq
+    with Journal(tmp_path, segment_bytes=1000) as j:
+        for _ in range(20):
+            j.append(1, b"x" * 100)
+        last = j.last_seq
+        assert j.truncate_before(last + 1) >= 1
+    newest = _segments(tmp_path)[-1]
+    first = int(newest.name.removesuffix(".wal"))
+    os.truncate(newest, 10)  # the first record of the newest segment is torn
+    with Journal(tmp_path, segment_bytes=1000) as j:
+        assert j.last_seq == first - 1
+        assert newest.stat().st_size == 0
+        assert j.append(2, b"resumed") == first
+        assert list(j.replay(first - 1)) == [Record(first, 2, b"resumed")]
+
+
+def test_torn_tail_is_cut_at_every_offset_inside_the_last_record(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pristine = tmp_path / "pristine"
+    written = _fill(pristine, 3, segment_bytes=2**20)
+    seg = _segments(pristine)[0].name
+    data = (pristine / seg).read_bytes()
+    last_len = HEADER_SIZE + len(written[-1].payload)
+    start = len(data) - last_len
+    assert last_len > HEADER_SIZE  # the cut also lands inside a payload
+
+    for cut in range(start, len(data)):
+        d = tmp_path / f"cut{cut}"
+        d.mkdir()
+        (d / seg).write_bytes(data[:cut])
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="poolstats.ingest.journal"), Journal(d) as j:
+            assert j.last_seq == 2
+            assert list(j.replay()) == written[:2]
+            assert j.append(9, b"new") == 3
+        assert (cut > start) == any("torn tail" in m for m in caplog.messages)
+        with Journal(d) as j:
+            assert list(j.replay()) == [*written[:2], Record(3, 9, b"new")]
+
+
+def test_damaged_tail_bytes_are_cut(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    pristine = tmp_path / "pristine"
+    written = _fill(pristine, 3, segment_bytes=2**20)
+    seg = _segments(pristine)[0].name
+    data = (pristine / seg).read_bytes()
+
+    flipped = bytearray(data)
+    flipped[-5] ^= 0x40  # bit rot / half-written page in the last record: CRC mismatch
+    zeros = data + bytes(4096)  # unwritten pages after a power loss read as zeros
+    for name, content in (("flip", bytes(flipped)), ("zeros", zeros)):
+        d = tmp_path / name
+        d.mkdir()
+        (d / seg).write_bytes(content)
+        with Journal(d) as j:
+            expected = written[:2] if name == "flip" else written
+            assert list(j.replay()) == expected
+            assert j.append(1, b"z") == len(expected) + 1
+
+    # garbage, then an intact record: still cut (unsynced pages land in any order), but ERROR
+    d = tmp_path / "resync"
+    d.mkdir()
+    last_len = HEADER_SIZE + len(written[-1].payload)
+    (d / seg).write_bytes(data[: len(data) - last_len] + b"\xff" * 50 + data[-last_len:])
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="poolstats.ingest.journal"), Journal(d) as j:
+        assert list(j.replay()) == written[:2]
+    assert any(r.levelno == logging.ERROR and "intact record" in r.message for r in caplog.records)
+
+
+def test_intact_record_with_wrong_seq_at_the_tail_is_not_cut(tmp_path: Path) -> None:
+    """A CRC-valid record cannot be a torn write: refuse rather than drop it."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    _fill(a, 2, segment_bytes=2**20)
+    _fill(b, 3, segment_bytes=2**20)
+    data_a = _segments(a)[0].read_bytes()
+    data_b = _segments(b)[0].read_bytes()
+    # b's records 2 and 3 after a's records 1 and 2: record "2" again where 3 is expected
+    second = len(data_a) - (HEADER_SIZE + len(_payload(2)))
+    _segments(a)[0].write_bytes(data_a + data_b[second:])
+    with pytest.raises(JournalCorrupt, match="intact record"):
+        Journal(a)
+
+
+def test_flipped_byte_in_a_middle_segment_raises(tmp_path: Path) -> None:
+    written = _fill(tmp_path, 60)
+    segs = _segments(tmp_path)
+    assert len(segs) >= 4
+    middle = segs[1]
+    first = int(middle.name.removesuffix(".wal"))
+    raw = bytearray(middle.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    middle.write_bytes(bytes(raw))
+
+    with Journal(tmp_path, segment_bytes=1000) as j:  # opening scans the newest only
+        assert j.last_seq == 60
+        got: list[Record] = []
+        with pytest.raises(JournalCorrupt, match=middle.name):
+            got.extend(j.replay())
+        assert got == written[: len(got)]
+        assert len(got) >= first - 1  # everything before the damaged segment came through
+        after_damage = int(segs[2].name.removesuffix(".wal")) - 1
+        assert list(j.replay(after_damage)) == written[after_damage:]
+
+
+def test_missing_or_short_middle_segment_raises(tmp_path: Path) -> None:
+    _fill(tmp_path, 60)
+    segs = _segments(tmp_path)
+    os.truncate(segs[1], segs[1].stat().st_size - 1)
+    with Journal(tmp_path, segment_bytes=1000) as j, pytest.raises(JournalCorrupt):
+        list(j.replay())
+    segs[1].unlink()
+    with Journal(tmp_path, segment_bytes=1000) as j, pytest.raises(JournalCorrupt, match="missing"):
+        list(j.replay())
+
+
+def test_checkpoint_ahead_of_journal_is_refused(tmp_path: Path) -> None:
+    """A lost or replaced journal would hand out seqs the checkpoint already claims."""
+    _fill(tmp_path, 5)
+    with Journal(tmp_path) as j:
+        assert list(j.replay(5)) == []
+        with pytest.raises(JournalError, match="lost or replaced"):
+            j.replay(6)
+
+
+def test_one_journal_per_directory_and_argument_checks(tmp_path: Path) -> None:
+    j = Journal(tmp_path)
+    with pytest.raises(JournalError, match="in use"):
+        Journal(tmp_path)
+    with pytest.raises(ValueError):
+        j.append(256, b"x")
+    with pytest.raises(ValueError):
+        j.replay(-1)
+    assert j.append(0, b"") == 1
+    assert list(j.replay()) == [Record(1, 0, b"")]
+    j.close()
+    j.close()
+    with pytest.raises(JournalError, match="closed"):
+        j.append(0, b"x")
+    with Journal(tmp_path) as again:  # the lock went with close()
+        assert again.last_seq == 1
+
+
+def test_concurrent_appends_from_8_threads(tmp_path: Path) -> None:
+    threads, per_thread = 8, 150
+    barrier = threading.Barrier(threads)
+    results: dict[int, list[tuple[int, bytes]]] = {}
+    errors: list[BaseException] = []
+
+    def worker(t: int) -> None:
+        rng = random.Random(t)
+        mine = []
+        try:
+            barrier.wait(timeout=30)
+            for i in range(per_thread):
+                payload = f"{t}:{i}:".encode() + rng.randbytes(rng.randrange(0, 3000))
+                mine.append((j.append(t, payload), payload))
+        except BaseException as exc:
+            errors.append(exc)
+        results[t] = mine
+
+    with Journal(tmp_path, segment_bytes=64 * 1024) as j:
+        pool = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+        for th in pool:
+            th.start()
+        for th in pool:
+            th.join(timeout=120)
+            assert not th.is_alive()
+        assert errors == []
+        acked = {seq: (t, p) for t, rows in results.items() for seq, p in rows}
+        total = threads * per_thread
+        assert sorted(acked) == list(range(1, total + 1))  # contiguous, none twice
+        for rows in results.values():  # each thread's own seqs rise in call order
+            assert [s for s, _ in rows] == sorted(s for s, _ in rows)
+        assert j.last_seq == total
+        assert len(_segments(tmp_path)) > 1
+
+    with Journal(tmp_path, segment_bytes=64 * 1024) as j:
+        replayed = list(j.replay())
+    assert [r.seq for r in replayed] == list(range(1, total + 1))
+    assert {r.seq: (r.kind, r.payload) for r in replayed} == acked
+    assert len({r.payload for r in replayed}) == total  # every payload exactly once
+
+
+_CHILD = r"""
+import hashlib, os, random, sys, threading
+from pathlib import Path
+from poolstats.ingest.journal import Journal
+
+j = Journal(Path(sys.argv[1]), segment_bytes=512 * 1024)
+out = threading.Lock()
+
+def writer(t):
+    rng = random.Random(os.getpid() * 100 + t)
+    while True:
+        payload = rng.randbytes(rng.randrange(0, 256 * 1024))
+        seq = j.append(t, payload)
+        line = f"{seq} {t} {hashlib.sha256(payload).hexdigest()}\n"
+        with out:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+
+for t in range(4):
+    threading.Thread(target=writer, args=(t,), daemon=True).start()
+threading.Event().wait()
+"""
+
+
+def _run_and_kill(
+    directory: Path, stderr_path: Path, min_reports: int
+) -> dict[int, tuple[int, str]]:
+    """Start a writer process, SIGKILL it once it has reported ``min_reports`` seqs."""
+    with open(stderr_path, "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _CHILD, str(directory)],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    reported: dict[int, tuple[int, str]] = {}
+
+    def take(deadline: float) -> bool:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return False
+        if line is None:
+            return False
+        seq, kind, digest = line.split()
+        reported[int(seq)] = (int(kind), digest)
+        return True
+
+    try:
+        deadline = time.monotonic() + 60
+        while len(reported) < min_reports:
+            if not take(deadline):
+                pytest.fail(f"writer stalled or died: {stderr_path.read_text()}")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    # lines already in the pipe were reported before the kill: they count too
+    deadline = time.monotonic() + 30
+    while take(deadline):
+        pass
+    reader.join(timeout=30)
+    assert not reader.is_alive()
+    assert proc.returncode == -signal.SIGKILL
+    return reported
+
+
+@pytest.mark.slow
+def test_every_reported_seq_survives_sigkill(tmp_path: Path) -> None:
+    directory = tmp_path / "journal"
+    reported: dict[int, tuple[int, str]] = {}
+    for round_ in range(3):  # later rounds start from whatever tail the previous kill left
+        reported |= _run_and_kill(directory, tmp_path / f"stderr{round_}", min_reports=150)
+
+    with Journal(directory, segment_bytes=512 * 1024) as j:
+        replayed = {r.seq: r for r in j.replay()}
+        assert sorted(replayed) == list(range(1, j.last_seq + 1))
+        for seq, (kind, digest) in reported.items():
+            record = replayed[seq]
+            assert record.kind == kind
+            assert hashlib.sha256(record.payload).hexdigest() == digest
+        assert j.append(5, b"after the crash") == j.last_seq
+    assert len(_segments(directory)) > 1
+
+
+def test_directory_is_created(tmp_path: Path) -> None:
+    d = tmp_path / "a" / "b"
+    with Journal(d) as j:
+        assert j.last_seq == 0
+        assert list(j.replay()) == []
+    assert (d / segment_name(1)).exists()
+    shutil.rmtree(d)
