@@ -6,6 +6,7 @@ Option help and environment variables come from the declarations in ``config.py`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import logging
@@ -25,8 +26,11 @@ from rich.table import Table
 
 from poolstats.config import Settings, described, env_name
 
-app = typer.Typer(help="poolstats: statistics and accounts for a Bitcoin mining pool.",
-                  no_args_is_help=True, add_completion=False)  # fmt: skip
+app = typer.Typer(
+    help="poolstats: statistics and accounts for a Bitcoin mining pool.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 user_app = typer.Typer(help="Sub-accounts and their access keys.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 console = Console(stderr=True)
@@ -81,8 +85,13 @@ async def _serve(settings: Settings, service: Any, extra: list[Any] | None = Non
 
     from poolstats.api.app import create_app
 
-    config = uvicorn.Config(create_app(service), host=settings.host, port=settings.port,
-                            log_level="warning", access_log=False)  # fmt: skip
+    config = uvicorn.Config(
+        create_app(service),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+    )
     server = uvicorn.Server(config)
     tasks = [asyncio.create_task(server.serve())]
     for coroutine in extra or []:
@@ -105,14 +114,22 @@ def serve(
 ) -> None:
     """Run the server: ingest, engine, store and HTTP API in one process."""
     _logging()
-    settings = _settings(data_dir=data_dir, host=host, port=port, ingest_token=ingest_token,
-                         flush_interval_s=flush_interval)  # fmt: skip
+    settings = _settings(
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        ingest_token=ingest_token,
+        flush_interval_s=flush_interval,
+    )
     if not settings.ingest_token:
-        console.print(f"[yellow]no --ingest-token ({env_name('ingest_token')}): "
-                      "POST /ingest/shares will refuse every request")  # fmt: skip
+        console.print(
+            f"[yellow]no --ingest-token ({env_name('ingest_token')}): "
+            "POST /ingest/shares will refuse every request"
+        )
     service = _open_service(settings)
-    console.print(f"poolstats serving http://{settings.host}:{settings.port} "
-                  f"(data in {settings.data_dir})")  # fmt: skip
+    console.print(
+        f"poolstats serving http://{settings.host}:{settings.port} (data in {settings.data_dir})"
+    )
     asyncio.run(_serve(settings, service))
 
 
@@ -128,15 +145,16 @@ def user_create(name: str, data_dir: DataDir = None) -> None:
         except ValueError as exc:
             console.print(f"[red]{exc}")
             raise typer.Exit(1) from exc
-    print(json.dumps({"puid": user.puid, "user_name": user.user_name,
-                      "access_key": user.access_key}))  # fmt: skip
+    print(
+        json.dumps({"puid": user.puid, "user_name": user.user_name, "access_key": user.access_key})
+    )
 
 
 def _read_chunks(path: Path, lines: int) -> Iterator[tuple[bytes, int]]:
     """Chunks of whole lines and the compressed bytes consumed so far (for the progress bar)."""
-    raw = open(path, "rb")  # noqa: SIM115 - closed below, wrapped by gzip
-    stream = gzip.open(raw) if path.suffix == ".gz" else raw
-    try:
+    with contextlib.ExitStack() as stack:
+        raw = stack.enter_context(open(path, "rb"))
+        stream = stack.enter_context(gzip.open(raw)) if path.suffix == ".gz" else raw
         chunk: list[bytes] = []
         for line in stream:
             chunk.append(line)
@@ -145,16 +163,18 @@ def _read_chunks(path: Path, lines: int) -> Iterator[tuple[bytes, int]]:
                 chunk = []
         if chunk:
             yield b"".join(chunk), raw.tell()
-    finally:
-        stream.close()
-        raw.close()
 
 
 @app.command()
 def ingest(
     files: Annotated[list[Path], typer.Argument(help="NDJSON share files (.gz too).")],
-    url: Annotated[str | None, typer.Option(help="Post to this running server instead of "
-                                            "opening --data-dir (e.g. http://127.0.0.1:8080)")] = None,  # noqa: E501
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="Post to this running server instead of "
+            "opening --data-dir (e.g. http://127.0.0.1:8080)"
+        ),
+    ] = None,
     ingest_token: Token = None,
     data_dir: DataDir = None,
 ) -> None:
@@ -166,8 +186,13 @@ def ingest(
     total = sum(f.stat().st_size for f in files)
     accepted = rejected = 0
     client = httpx.Client(timeout=120) if url else None
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                        TimeRemainingColumn(), console=console)  # fmt: skip
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
     try:
         with progress:
             task = progress.add_task("ingest", total=total)
@@ -178,6 +203,7 @@ def ingest(
                     if client is not None:
                         answer = _post(client, url or "", settings.ingest_token, body)
                     else:
+                        assert service is not None
                         answer = service.ingestor.ingest(body, Format.NDJSON).as_json()
                     accepted += answer["accepted"]
                     rejected += answer["rejected"]
@@ -194,8 +220,11 @@ def ingest(
 
 
 def _post(client: httpx.Client, url: str, token: str, body: bytes) -> dict[str, Any]:
-    response = client.post(url.rstrip("/") + "/ingest/shares", content=body, headers={
-        "Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"})  # fmt: skip
+    response = client.post(
+        url.rstrip("/") + "/ingest/shares",
+        content=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"},
+    )
     if response.status_code != 200:
         console.print(f"[red]{response.status_code}: {response.text[:500]}")
         raise typer.Exit(1)
@@ -220,10 +249,16 @@ def simulate(
     users: Annotated[int, typer.Option(help="Sub-accounts (named sim0001, sim0002, ...)")] = 3,
     workers: Annotated[int, typer.Option(help="Workers per sub-account")] = 20,
     fmt: Annotated[str, typer.Option("--format", help="ndjson or columnar")] = "ndjson",
-    duration: Annotated[float | None, typer.Option(help="Seconds to run (default: forever)")] = None,  # noqa: E501
+    duration: Annotated[
+        float | None, typer.Option(help="Seconds to run (default: forever)")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the fleet")] = 1,
-    data_dir: Annotated[Path | None, typer.Option(help="Create the sim sub-accounts in this "
-                                                  "data dir first (works while it serves)")] = None,  # noqa: E501
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Create the sim sub-accounts in this data dir first (works while it serves)"
+        ),
+    ] = None,
 ) -> None:
     """Feed a server a realistic simulated fleet (Poisson shares, vardiff, rejects, churn)."""
     from poolstats.simulate.fleet import Fleet
@@ -236,11 +271,20 @@ def simulate(
         _ensure_users(data_dir, names)
     settings = _settings(ingest_token=ingest_token)
     fleet = Fleet(names, workers, seed=seed, start=time.time())
-    console.print(f"simulating {len(fleet)} miners of {users} sub-accounts, "
-                  f"{fleet.expected_hashrate_hs() / 1e15:.2f} PH/s")  # fmt: skip
+    console.print(
+        f"simulating {len(fleet)} miners of {users} sub-accounts, "
+        f"{fleet.expected_hashrate_hs() / 1e15:.2f} PH/s"
+    )
     fmt_value: Literal["ndjson", "columnar"] = "columnar" if fmt == "columnar" else "ndjson"
-    totals = asyncio.run(run(url.rstrip("/") + "/ingest/shares", settings.ingest_token, fleet,
-                             fmt=fmt_value, duration_s=duration))  # fmt: skip
+    totals = asyncio.run(
+        run(
+            url.rstrip("/") + "/ingest/shares",
+            settings.ingest_token,
+            fleet,
+            fmt=fmt_value,
+            duration_s=duration,
+        )
+    )
     print(json.dumps({"accepted": totals.accepted, "rejected": totals.rejected}))
 
 
@@ -248,12 +292,15 @@ def simulate(
 def demo(
     port: Port = None,
     host: Host = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Keep the demo's data here "
-                                                  "(default: a new temporary folder)")] = None,  # noqa: E501
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Keep the demo's data here (default: a new temporary folder)"),
+    ] = None,
     users: Annotated[int, typer.Option(help="Simulated sub-accounts besides 'demo'")] = 2,
     workers: Annotated[int, typer.Option(help="Workers per sub-account")] = 25,
-    backfill_hours: Annotated[float, typer.Option(help="Hours of past shares to load first, "
-                                                  "so charts have history")] = 6.0,  # noqa: E501
+    backfill_hours: Annotated[
+        float, typer.Option(help="Hours of past shares to load first, so charts have history")
+    ] = 6.0,
 ) -> None:
     """Serve with a simulated fleet, so the API and metrics show live data."""
     from poolstats.simulate.fleet import Fleet
@@ -288,24 +335,38 @@ def demo(
     table.add_row("fleet", f"{len(fleet)} miners, {fleet.expected_hashrate_hs() / 1e15:.2f} PH/s")
     Console().print(table)
     if demo_user is not None:
-        print(json.dumps({"puid": demo_user.puid, "user_name": "demo",
-                          "access_key": demo_user.access_key}), flush=True)  # fmt: skip
+        print(
+            json.dumps(
+                {"puid": demo_user.puid, "user_name": "demo", "access_key": demo_user.access_key}
+            ),
+            flush=True,
+        )
     feed = run(base + "/ingest/shares", token, fleet, fmt="columnar", interval_s=2.0)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(settings, service, [feed]))
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command("settings")
-def show_settings() -> None:
+def show_settings(
+    markdown: Annotated[bool, typer.Option(help="Print the table of docs/settings.md")] = False,
+) -> None:
     """List every setting with its environment variable, default and current value."""
+    if markdown:
+        print(settings_markdown(), end="")
+        return
     current = _settings()
     table = Table("setting", "environment", "default", "current", "help")
     for name, env, default, unit, text in described():
-        table.add_row(name, env, f"{default} {unit}".strip(),
-                      str(getattr(current, name)), text)  # fmt: skip
+        table.add_row(name, env, f"{default} {unit}".strip(), str(getattr(current, name)), text)
     Console().print(table)
+
+
+def settings_markdown() -> str:
+    lines = ["| setting | environment | default | unit | meaning |", "|---|---|---|---|---|"]
+    for name, env, default, unit, text in described():
+        shown = "~/.local/share/poolstats" if name == "data_dir" else default
+        lines.append(f"| `{name}` | `{env}` | `{shown}` | {unit} | {text} |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -49,9 +49,7 @@ class Settings:
         64 * 2**20, "Largest ingest request body; larger ones get HTTP 413.", "bytes"
     )
     retention_5m_s: int = setting(30 * 86400, "How long 5-minute history buckets are kept.", "s")
-    retention_15m_s: int = setting(
-        30 * 86400, "How long 15-minute history buckets are kept.", "s"
-    )
+    retention_15m_s: int = setting(30 * 86400, "How long 15-minute history buckets are kept.", "s")
     retention_1h_s: int = setting(90 * 86400, "How long hourly history buckets are kept.", "s")
     retention_1d_s: int = setting(0, "How long daily history buckets are kept (0: forever).", "s")
 
@@ -69,8 +67,12 @@ class Settings:
 
     def retention(self) -> dict[int, int | None]:
         """Bucket period (s) -> retention (s), None for forever."""
-        periods = {300: self.retention_5m_s, 900: self.retention_15m_s,
-                   3600: self.retention_1h_s, 86400: self.retention_1d_s}  # fmt: skip
+        periods = {
+            300: self.retention_5m_s,
+            900: self.retention_15m_s,
+            3600: self.retention_1h_s,
+            86400: self.retention_1d_s,
+        }
         return {p: (r or None) for p, r in periods.items()}
 
 

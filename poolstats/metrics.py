@@ -50,9 +50,10 @@ class Metrics:
             "poolstats_workers_tracked", "Workers held in the realtime engine.", registry=r
         )
         self.flush_age = Gauge(
-            "poolstats_flush_age_seconds", "Seconds since the last flush reached the store.",
+            "poolstats_flush_age_seconds",
+            "Seconds since the last flush reached the store.",
             registry=r,
-        )  # fmt: skip
+        )
         self.journal_seq = Gauge(
             "poolstats_journal_seq", "Sequence number of the newest journaled batch.", registry=r
         )

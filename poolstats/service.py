@@ -30,37 +30,46 @@ PRUNE_EVERY_S = 3600.0
 
 
 class Registry:
-    """Sub-account names and puids, read from the store again when an unknown one shows up
-    (at most once a second), so ``poolstats user create`` works while the server runs."""
+    """Sub-account names and puids, with the store asked again (one indexed look-up) for a
+    name or puid not seen before, so ``poolstats user create`` works while the server runs.
+    Unknown ones are remembered for ``negative_s`` so a flood of them costs one query each."""
 
-    def __init__(self, store: SqliteStore, refresh_s: float = 1.0) -> None:
+    def __init__(self, store: SqliteStore, negative_s: float = 1.0) -> None:
         self._store = store
-        self._refresh_s = refresh_s
-        self._loaded_at = -1e18
-        self._by_name: dict[str, int] = {}
-        self._puids: set[int] = set()
-        self._lock = threading.Lock()
-        self._reload(force=True)
+        self._negative_s = negative_s
+        self._by_name = store.subaccounts()
+        self._puids = set(self._by_name.values())
+        self._unknown: dict[str | int, float] = {}
 
-    def _reload(self, force: bool = False) -> None:
-        with self._lock:
-            if not force and time.monotonic() - self._loaded_at < self._refresh_s:
-                return
-            self._by_name = self._store.subaccounts()
-            self._puids = set(self._by_name.values())
-            self._loaded_at = time.monotonic()
+    def _recently_unknown(self, key: str | int) -> bool:
+        at = self._unknown.get(key)
+        if at is not None and time.monotonic() - at < self._negative_s:
+            return True
+        if len(self._unknown) > 100_000:
+            self._unknown.clear()
+        return False
 
     def puid_of(self, name: str) -> int | None:
         puid = self._by_name.get(name)
-        if puid is None:
-            self._reload()
-            puid = self._by_name.get(name)
+        if puid is None and not self._recently_unknown(name):
+            puid = self._store.puid_of(name)
+            if puid is None:
+                self._unknown[name] = time.monotonic()
+            else:
+                self._by_name[name] = puid
+                self._puids.add(puid)
         return puid
 
     def exists(self, puid: int) -> bool:
-        if puid not in self._puids:
-            self._reload()
-        return puid in self._puids
+        if puid in self._puids:
+            return True
+        if self._recently_unknown(puid):
+            return False
+        if self._store.subaccount_exists(puid):
+            self._puids.add(puid)
+            return True
+        self._unknown[puid] = time.monotonic()
+        return False
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,16 @@ from poolstats.ingest.pipeline import Format
 from poolstats.service import Service
 
 router = APIRouter()
-NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl",
-                          "application/json", "text/plain", ""})  # fmt: skip
+NDJSON_TYPES = frozenset(
+    {
+        "application/x-ndjson",
+        "application/ndjson",
+        "application/jsonl",
+        "application/json",
+        "text/plain",
+        "",
+    }
+)
 
 
 def _refuse(service: Service, status: int, reason: str, message: str) -> JSONResponse:
@@ -30,27 +38,37 @@ def authorized(header: str | None, token: str) -> bool:
     if not token or not header:
         return False
     scheme, _, given = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    given_bytes, token_bytes = given.strip().encode(), token.encode()
+    return scheme.lower() == "bearer" and hmac.compare_digest(given_bytes, token_bytes)
 
 
 @router.post(
     "/ingest/shares",
     summary="Ingest a batch of share events (NDJSON or columnar msgpack)",
-    responses={401: {"description": "bad or missing ingest token"}, 413: {"description": "body too large"}},  # noqa: E501
+    responses={
+        401: {"description": "bad or missing ingest token"},
+        413: {"description": "body too large"},
+    },
 )
 async def ingest_shares(request: Request) -> JSONResponse:
     service: Service = request.app.state.service
     if not authorized(request.headers.get("authorization"), service.settings.ingest_token):
-        return _refuse(service, 401, "unauthorized", "Authorization: a valid Bearer ingest token is required")  # noqa: E501
+        return _refuse(
+            service, 401, "unauthorized", "Authorization: a valid Bearer ingest token is required"
+        )
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in CONTENT_TYPES:
         fmt = Format.COLUMNAR
     elif content_type in NDJSON_TYPES:
         fmt = Format.NDJSON
     else:
-        return _refuse(service, 415, "content_type",
-                       f"Content-Type: {content_type!r} is not application/x-ndjson or "
-                       "application/vnd.poolstats.shares+msgpack")  # fmt: skip
+        return _refuse(
+            service,
+            415,
+            "content_type",
+            f"Content-Type: {content_type!r} is not application/x-ndjson or "
+            "application/vnd.poolstats.shares+msgpack",
+        )
     limit = service.settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:

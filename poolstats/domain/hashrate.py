@@ -30,7 +30,7 @@ def pick_unit(values_hs: list[float]) -> tuple[str, float]:
 
 
 def four_significant(value: float) -> str:
-    """"1.466", "23.32", "439.8", "733.0"; zero as "0"."""
+    """ "1.466", "23.32", "439.8", "733.0"; zero as "0"."""
     if value == 0:
         return "0"
     digits = 3 - math.floor(math.log10(abs(value)))

@@ -23,6 +23,9 @@ BoolArray = npt.NDArray[np.bool_]
 #: Difficulties are rounded to a multiple of this, so sums of them stay exact in float64
 #: up to 2**33 (any worker's or sub-account's bucket in practice); 0.0001 keeps 0.05 %.
 DIFF_QUANTUM = 2.0**-20
+#: Far above any share difficulty (the network's is ~2**47); larger ones would overflow the
+#: engine's float32 worker windows to inf.
+MAX_DIFF = 2.0**64
 MAX_NAME = 128  # raw worker/login length accepted before normalisation truncates to 20
 MAX_USER = 64
 MAX_TEXT = 256  # reason, node, agent
@@ -136,9 +139,8 @@ def check(cols: ShareColumns, now: float, future_s: float) -> tuple[BoolArray, R
         refusals.add(ts > now + future_s, f"ts: more than {future_s:g} s in the future")
         refusals.add(np.isnan(diff), "diff: required")
         refusals.add(~np.isfinite(diff) | (diff <= 0), "diff: must be a finite number > 0")
-        refusals.add(
-            np.round(diff / DIFF_QUANTUM) == 0, f"diff: below the smallest difficulty {DIFF_QUANTUM:g}"
-        )
+        refusals.add(diff < DIFF_QUANTUM, f"diff: below the smallest difficulty {DIFF_QUANTUM:g}")
+        refusals.add(diff > MAX_DIFF, f"diff: above the largest difficulty {MAX_DIFF:g}")
     refusals.add(cols.status == NO_STATUS, "accepted: required (or status: accept|reject|stale)")
     refusals.add(cols.status > Status.STALE, "status: must be accept, reject or stale")
     entry_errors = worker_table_errors(cols)

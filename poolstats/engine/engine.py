@@ -18,7 +18,7 @@ import numpy.typing as npt
 from poolstats.domain.share import Status
 from poolstats.domain.workers import worker_id
 from poolstats.engine.buckets import Buckets, Drained
-from poolstats.engine.rings import Rings, scatter_add
+from poolstats.engine.rings import Rings, lazy_zeros
 from poolstats.engine.snapshot import (
     Flush,
     HistoryDelta,
@@ -53,6 +53,17 @@ TOTAL_RINGS: RingSpec = (
     (3600, 24, ("accept",)),
 )
 GROWTH = 1.25
+PER_WORKER = (
+    "w_used",
+    "w_sub",
+    "w_id",
+    "w_last",
+    "w_last_accept",
+    "w_accepts",
+    "w_rejects",
+    "w_ip",
+    "w_dirty",
+)
 
 
 @dataclass(frozen=True)
@@ -83,7 +94,7 @@ class Realtime:
     def __init__(
         self,
         spec: RingSpec,
-        dtype: type[np.floating],  # type: ignore[type-arg]
+        dtype: type[np.floating[Any]],
         capacity: int,
     ) -> None:
         self.rings = [Rings(res, n, fields, dtype, capacity) for res, n, fields in spec]
@@ -101,6 +112,10 @@ class Realtime:
     def grow(self, capacity: int) -> None:
         for ring in self.rings:
             ring.grow(capacity)
+
+    def use(self, rows: int) -> None:
+        for ring in self.rings:
+            ring.used = rows
 
     def rotate(self, now: float) -> None:
         for ring in self.rings:
@@ -148,17 +163,17 @@ class Engine:
         self.ips: list[str] = []
         self._ip_code: dict[str, int] = {}
         # per worker row
-        self.w_used = np.zeros(capacity, np.bool_)
-        self.w_sub = np.zeros(capacity, np.int32)
-        self.w_id = np.zeros(capacity, np.int64)
-        self.w_last = np.zeros(capacity, np.float64)
-        self.w_last_accept = np.zeros(capacity, np.float64)
-        self.w_accepts = np.zeros(capacity, np.int64)
-        self.w_rejects = np.zeros(capacity, np.int64)
-        self.w_ip = np.full(capacity, -1, np.int32)
-        self.w_dirty = np.zeros(capacity, np.bool_)
+        self.w_used = lazy_zeros(capacity, np.bool_)
+        self.w_sub = lazy_zeros(capacity, np.int32)
+        self.w_id = lazy_zeros(capacity, np.int64)
+        self.w_last = lazy_zeros(capacity, np.float64)
+        self.w_last_accept = lazy_zeros(capacity, np.float64)
+        self.w_accepts = lazy_zeros(capacity, np.uint32)  # wraps after 4e9 shares: centuries
+        self.w_rejects = lazy_zeros(capacity, np.uint32)
+        self.w_ip = lazy_zeros(capacity, np.int32)  # IP code + 1; 0: none
+        self.w_dirty = lazy_zeros(capacity, np.bool_)
         self.w_live = Realtime(WORKER_RINGS, np.float32, capacity)
-        self.w_hist = [Buckets(p, capacity) for p in self.config.worker_periods]
+        self.w_hist = [Buckets(p, capacity, dense_statuses=1) for p in self.config.worker_periods]
         # per sub-account row
         self.s_last = np.zeros(16, np.float64)
         self.s_live = Realtime(TOTAL_RINGS, np.float64, 16)
@@ -166,6 +181,10 @@ class Engine:
         # the pool: one row
         self.p_live = Realtime(TOTAL_RINGS, np.float64, 1)
         self.p_hist = [Buckets(p, 1) for p in self.config.pool_periods]
+        for live, hist, used in ((self.s_live, self.s_hist, 16), (self.p_live, self.p_hist, 1)):
+            live.use(used)
+            for buckets in hist:
+                buckets.used = used
 
     # -- rows ---------------------------------------------------------------------------------
 
@@ -181,6 +200,7 @@ class Engine:
         rows, new = self.workers.rows(puids, names)
         if len(self.workers) > len(self.w_used):
             self._grow_workers(len(self.workers))
+        self._use_workers(len(self.workers))
         if new:
             sub_of = dict(zip(rows, sub_rows, strict=True))
             for row in new:
@@ -199,12 +219,16 @@ class Engine:
             codes.append(code)
         return np.array(codes, dtype=np.int64)
 
+    def _use_workers(self, n: int) -> None:
+        self.w_live.use(n)
+        for buckets in self.w_hist:
+            buckets.used = n
+
     def _grow_workers(self, needed: int) -> None:
         capacity = max(needed, int(len(self.w_used) * GROWTH) + 1024)
-        for name in ("w_used", "w_sub", "w_id", "w_last", "w_last_accept", "w_accepts",
-                     "w_rejects", "w_ip", "w_dirty"):  # fmt: skip
+        for name in PER_WORKER:
             old = getattr(self, name)
-            new = np.full(capacity, -1 if name == "w_ip" else 0, old.dtype)
+            new = lazy_zeros(capacity, old.dtype)  # untouched beyond the rows in use: no RSS
             new[: len(old)] = old
             setattr(self, name, new)
         self.w_live.grow(capacity)
@@ -221,6 +245,9 @@ class Engine:
         self.s_live.grow(capacity)
         for buckets in self.s_hist:
             buckets.grow(capacity)
+        self.s_live.use(capacity)
+        for buckets in self.s_hist:
+            buckets.used = capacity
 
     # -- time and shares ----------------------------------------------------------------------
 
@@ -261,20 +288,20 @@ class Engine:
                     [(subs[m], t, d) for m, (_, t, d) in zip(masks, h, strict=True)],
                     [(np.zeros(len(t), np.int64), t, d) for _, t, d in h],
                 )
-            for level, parts in zip((self.w_hist, self.s_hist, self.p_hist), hist_parts,
-                                    strict=True):  # fmt: skip
+            for level, parts in zip(
+                (self.w_hist, self.s_hist, self.p_hist), hist_parts, strict=True
+            ):
                 for buckets in level:
                     buckets.add(parts, span)
         # worker state
         np.maximum.at(self.w_last, rows, ts)
         accepted_rows, accepted_ts, _ = by_status[Status.ACCEPT]
         np.maximum.at(self.w_last_accept, accepted_rows, accepted_ts)
-        scatter_add(self.w_accepts, accepted_rows, np.ones(len(accepted_rows), np.int64))
-        refused = ~masks[Status.ACCEPT]
-        scatter_add(self.w_rejects, rows[refused], np.ones(int(refused.sum()), np.int64))
+        np.add.at(self.w_accepts, accepted_rows, 1)
+        np.add.at(self.w_rejects, rows[~masks[Status.ACCEPT]], 1)
         with_ip = batch.ip >= 0
         newest = with_ip & (ts >= self.w_last[rows])
-        self.w_ip[rows[newest]] = batch.ip[newest]
+        self.w_ip[rows[newest]] = batch.ip[newest] + 1
         self.w_dirty[rows] = True
         np.maximum.at(self.s_last, subs, ts)
 
@@ -283,13 +310,15 @@ class Engine:
     def changed_rows(self, now: float) -> I64:
         """Workers whose stored figures may differ from the engine's: new shares, or windows
         still sliding (their shares are leaving the 15m, then the 1h, then the 1d window)."""
+        n = len(self.workers)
         since = min(self._drained_at, now)
-        moving = self.w_last >= since - 900 - 10
+        last = self.w_last[:n]
+        moving = last >= since - 900 - 10
         if int(now // 300) != int(since // 300):
-            moving |= self.w_last >= now - 3600 - 300
+            moving |= last >= now - 3600 - 300
         if int(now // 3600) != int(since // 3600):
-            moving |= self.w_last >= now - 86400 - 3600
-        return np.flatnonzero(self.w_used & (self.w_dirty | moving)).astype(np.int64)
+            moving |= last >= now - 86400 - 3600
+        return np.flatnonzero(self.w_used[:n] & (self.w_dirty[:n] | moving)).astype(np.int64)
 
     def drain(self, now: float) -> Flush:
         """Everything the store needs to reflect the engine at ``now``; resets the increments."""
@@ -304,15 +333,16 @@ class Engine:
             worker_id=self.w_id[rows],
             worker_name=[self.workers.names[r] for r in rows.tolist()],
             sums=self.w_live.sums(rows),
-            accept_count=self.w_accepts[rows],
-            reject_count=self.w_rejects[rows],
+            accept_count=self.w_accepts[rows].astype(np.int64),
+            reject_count=self.w_rejects[rows].astype(np.int64),
             last_share_time=np.floor(self.w_last[rows]).astype(np.int64),
             last_accept_time=np.floor(self.w_last_accept[rows]).astype(np.int64),
-            last_share_ip=[ip_table[c] if c >= 0 else "" for c in self.w_ip[rows].tolist()],
+            last_share_ip=[ip_table[c - 1] if c else "" for c in self.w_ip[rows].tolist()],
         )
         n_subs = len(self.subs)
-        active = self.w_used & (self.w_last_accept >= now - self.config.active_s)
-        per_sub = np.bincount(self.w_sub[active], minlength=n_subs).astype(np.int64)
+        n = len(self.workers)
+        active = self.w_used[:n] & (self.w_last_accept[:n] >= now - self.config.active_s)
+        per_sub = np.bincount(self.w_sub[:n][active], minlength=n_subs).astype(np.int64)
         subaccounts = SubaccountRows(
             puid=s_puid,
             sums=self.s_live.sums(np.arange(n_subs, dtype=np.int64)),
@@ -327,17 +357,21 @@ class Engine:
         history: list[HistoryDelta] = []
         for buckets in self.w_hist:
             d = buckets.drain()
-            history.append(self._delta(Level.WORKER, buckets, d, s_puid[self.w_sub[d.rows]],
-                                       self.w_id[d.rows]))  # fmt: skip
+            history.append(
+                self._delta(Level.WORKER, buckets, d, s_puid[self.w_sub[d.rows]], self.w_id[d.rows])
+            )
         for buckets in self.s_hist:
             d = buckets.drain()
-            history.append(self._delta(Level.SUBACCOUNT, buckets, d, s_puid[d.rows],
-                                       np.zeros(len(d.rows), np.int64)))  # fmt: skip
+            history.append(
+                self._delta(
+                    Level.SUBACCOUNT, buckets, d, s_puid[d.rows], np.zeros(len(d.rows), np.int64)
+                )
+            )
         for buckets in self.p_hist:
             d = buckets.drain()
             zeros = np.zeros(len(d.rows), np.int64)
             history.append(self._delta(Level.POOL, buckets, d, zeros, zeros))
-        self.w_dirty[:] = False
+        self.w_dirty[:n] = False
         self._drained_at = now
         return Flush(
             now=int(now),
@@ -368,7 +402,8 @@ class Engine:
         Call right after ``drain`` so no increments are pending for them.
         """
         horizon = now - max(WINDOWS_S.values()) - 3600
-        stale = self.w_used & ~self.w_dirty & (self.w_last < horizon)
+        n = len(self.workers)
+        stale = self.w_used[:n] & ~self.w_dirty[:n] & (self.w_last[:n] < horizon)
         for buckets in self.w_hist:
             stale[buckets.pending_rows()] = False
         rows = np.flatnonzero(stale).astype(np.int64)
@@ -377,10 +412,8 @@ class Engine:
         s_puid = self.subs.puid_array()
         self.workers.remove(rows.tolist(), s_puid[self.w_sub[rows]].tolist())
         self.w_used[rows] = False
-        for name in ("w_sub", "w_id", "w_last", "w_last_accept", "w_accepts", "w_rejects",
-                     "w_dirty"):  # fmt: skip
+        for name in PER_WORKER:
             getattr(self, name)[rows] = 0
-        self.w_ip[rows] = -1
         self.w_live.clear(rows)
         return len(rows)
 
@@ -401,17 +434,12 @@ class Engine:
     def pool_sums(self) -> WindowSums:
         return self.p_live.sums(np.zeros(1, np.int64))
 
-    def nbytes(self) -> int:
-        """Bytes held by the numpy state (the Python index is measured separately)."""
-        total = 0
-        for value in vars(self).values():
-            if isinstance(value, np.ndarray):
-                total += value.nbytes
-        for live in (self.w_live, self.s_live, self.p_live):
-            total += sum(a.nbytes for ring in live.rings for a in ring.data.values())
-        for buckets in (*self.w_hist, *self.s_hist, *self.p_hist):
-            total += buckets.dense.nbytes
-        return total
+    def bytes_per_worker(self) -> int:
+        """numpy bytes one worker row costs (the Python index is measured separately)."""
+        scalars = sum(getattr(self, name).itemsize for name in PER_WORKER)
+        rings = sum(r.n * a.itemsize for r in self.w_live.rings for a in r.data.values())
+        buckets = sum(len(b.dense) * b.dense.itemsize for b in self.w_hist)
+        return int(scalars + rings + buckets)
 
     # -- checkpoints --------------------------------------------------------------------------
 
@@ -423,13 +451,15 @@ class Engine:
         """
         arrays: dict[str, npt.NDArray[Any]] = {}
         n = len(self.workers)
-        for name in ("w_used", "w_sub", "w_id", "w_last", "w_last_accept", "w_accepts",
-                     "w_rejects", "w_ip"):  # fmt: skip
+        for name in PER_WORKER:
             arrays[name] = getattr(self, name)[:n]
         n_subs = len(self.subs)
         arrays["s_last"] = self.s_last[:n_subs]
-        for prefix, live, size in (("w", self.w_live, n), ("s", self.s_live, n_subs),
-                                   ("p", self.p_live, 1)):  # fmt: skip
+        for prefix, live, size in (
+            ("w", self.w_live, n),
+            ("s", self.s_live, n_subs),
+            ("p", self.p_live, 1),
+        ):
             for ring in live.rings:
                 for field, data in ring.data.items():
                     arrays[f"{prefix}_ring_{ring.res_s}_{field}"] = data[:, :size]
@@ -452,16 +482,17 @@ class Engine:
         return arrays
 
     @classmethod
-    def restore(cls, arrays: dict[str, npt.NDArray[Any]], config: EngineConfig | None = None
-                ) -> Engine:  # fmt: skip
+    def restore(
+        cls, arrays: dict[str, npt.NDArray[Any]], config: EngineConfig | None = None
+    ) -> Engine:
         meta = msgspec.msgpack.decode(arrays["meta"].tobytes())
         n = len(meta["names"])
         engine = cls(config, capacity=max(1024, int(n * GROWTH)))
         engine.subs.rows(meta["sub_puids"])
         engine._grow_subaccounts(len(engine.subs))
         engine.workers.restore(meta["names"], meta["puids"])
-        for name in ("w_used", "w_sub", "w_id", "w_last", "w_last_accept", "w_accepts",
-                     "w_rejects", "w_ip"):  # fmt: skip
+        engine._use_workers(n)
+        for name in PER_WORKER:
             getattr(engine, name)[:n] = arrays[name]
         engine.s_last[: len(engine.subs)] = arrays["s_last"]
         for prefix, live in (("w", engine.w_live), ("s", engine.s_live), ("p", engine.p_live)):

@@ -8,14 +8,17 @@ current (partial) slot included, as BTC.COM's StatsWindow did.
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
-Array = npt.NDArray[np.floating]  # type: ignore[type-arg]
+Array = npt.NDArray[np.floating[Any]]
+LAZY_MIN_BYTES = 1 << 20
 
 
 class Rings:
@@ -24,14 +27,17 @@ class Rings:
         res_s: int,
         n: int,
         fields: Iterable[str],
-        dtype: type[np.floating],  # type: ignore[type-arg]
+        dtype: type[np.floating[Any]],
         capacity: int,
     ) -> None:
         self.res_s = res_s
         self.n = n
         self.dtype = dtype
-        self.data: dict[str, Array] = {f: np.zeros((n, capacity), dtype) for f in fields}
+        self.data: dict[str, Array] = {f: lazy_zeros((n, capacity), dtype) for f in fields}
         self.head = -1  # absolute index (unix seconds // res_s) of the newest slot
+        # Rows below ``used`` are the only ones ever touched: the capacity beyond stays
+        # untouched zero pages of virtual memory, so spare capacity costs no RSS.
+        self.used = 0
 
     @property
     def span_s(self) -> int:
@@ -39,12 +45,12 @@ class Rings:
 
     @property
     def capacity(self) -> int:
-        return next(iter(self.data.values())).shape[1]
+        return int(next(iter(self.data.values())).shape[1])
 
     def grow(self, capacity: int) -> None:
         for field, old in self.data.items():
-            new = np.zeros((self.n, capacity), self.dtype)
-            new[:, : old.shape[1]] = old
+            new = lazy_zeros((self.n, capacity), self.dtype)
+            new[:, : self.used] = old[:, : self.used]
             self.data[field] = new
 
     def rotate(self, now: float) -> None:
@@ -58,7 +64,7 @@ class Rings:
         steps = min(new - self.head, self.n)
         slots = [(self.head + 1 + i) % self.n for i in range(steps)]
         for array in self.data.values():
-            array[slots] = 0
+            array[slots, : self.used] = 0
         self.head = new
 
     def add(self, field: str, rows: I64, ts: F64, values: F64, span: tuple[float, float]) -> None:
@@ -92,19 +98,37 @@ class Rings:
         last = self.head % self.n
         array = self.data[field]
         if rows is not None and len(rows) * 8 <= array.shape[1]:  # few rows: gather them
-            slots = [(self.head - i) % self.n for i in range(k)]
-            return array[np.ix_(slots, rows)].sum(axis=0, dtype=np.float64)
+            slots = np.array([(self.head - i) % self.n for i in range(k)], np.int64)
+            picked: F64 = array[np.ix_(slots, rows)].sum(axis=0, dtype=np.float64)
+            return picked
         # Most rows: sum contiguous slot ranges (no copy), then pick.
+        used = array[:, : self.used]
         if first <= last:
-            total = array[first : last + 1].sum(axis=0, dtype=np.float64)
+            total = used[first : last + 1].sum(axis=0, dtype=np.float64)
         else:
-            total = array[first:].sum(axis=0, dtype=np.float64)
-            total += array[: last + 1].sum(axis=0, dtype=np.float64)
-        return total if rows is None else total[rows]
+            total = used[first:].sum(axis=0, dtype=np.float64)
+            total += used[: last + 1].sum(axis=0, dtype=np.float64)
+        result: F64 = total if rows is None else total[rows]
+        return result
 
     def clear(self, rows: I64) -> None:
         for array in self.data.values():
             array[:, rows] = 0
+
+
+def lazy_zeros(shape: int | tuple[int, ...], dtype: npt.DTypeLike) -> npt.NDArray[Any]:
+    """A zeroed array whose pages cost memory only once written.
+
+    Anonymous mmap is zero-filled lazily by the kernel, so the spare capacity of the engine's
+    arrays (grown by 25 % at a time) is free until used; np.zeros of a few MB may come from
+    the heap, where calloc writes every page.
+    """
+    dt = np.dtype(dtype)
+    count = int(np.prod(shape))
+    if count * dt.itemsize < LAZY_MIN_BYTES:
+        return np.zeros(shape, dt)
+    buffer = mmap.mmap(-1, count * dt.itemsize)
+    return np.frombuffer(buffer, dtype=dt, count=count).reshape(shape)
 
 
 def scatter_add(target: npt.NDArray[np.generic], flat: I64, values: npt.ArrayLike) -> None:
@@ -115,6 +139,6 @@ def scatter_add(target: npt.NDArray[np.generic], flat: I64, values: npt.ArrayLik
     """
     if target.size <= 2 * len(flat):
         summed = np.bincount(flat, weights=values, minlength=target.size)
-        target += summed.astype(target.dtype, copy=False)
+        np.add(target, summed, out=target, casting="unsafe")
     else:
         np.add.at(target, flat, np.asarray(values, dtype=target.dtype))

@@ -8,17 +8,19 @@ into it per share. The layout is documented in docs/ingest.md.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from poolstats.domain.share import MAX_PUID, Refusal, ShareColumns
+from poolstats.domain.share import MAX_PUID, Refusal, ShareColumns, Status
 
 CONTENT_TYPE = "application/vnd.poolstats.shares+msgpack"
 CONTENT_TYPES = frozenset({CONTENT_TYPE, "application/msgpack", "application/x-msgpack"})
 FORMAT_VERSION = 1
+_BAD_STATUS = 254  # as poolstats.ingest.ndjson: an unknown status
 
 FloatColumn = bytes | list[float]
 IntColumn = bytes | list[int]
@@ -75,12 +77,32 @@ def _index(value: bytes | list[int], name: str, n: int, size: int) -> np.ndarray
     return idx
 
 
+_AT_FIELD = re.compile(r"^(.*) - at `\$\.([A-Za-z_]+)[^`]*`$")
+_MISSING = re.compile(r"^Object missing required field `([A-Za-z_]+)`$")
+
+
+def _describe(exc: msgspec.DecodeError) -> str:
+    """Lead with the field msgspec names ("Expected `int`, got `str` - at `$.ts[3]`")."""
+    text = str(exc)
+    if match := _AT_FIELD.match(text):
+        return f"{match.group(2)}: {match.group(1)}"
+    if match := _MISSING.match(text):
+        return f"{match.group(1)}: required"
+    return f"columnar batch: {text}"
+
+
+def _status(values: np.ndarray) -> np.ndarray:
+    """Status codes; an unknown one (255 included) is refused as ``status``, not ``accepted``."""
+    status = values.astype(np.uint8)
+    return np.where(status > Status.STALE, np.uint8(_BAD_STATUS), status)
+
+
 def decode_columnar(body: bytes) -> tuple[ShareColumns, list[Refusal]]:
     """Decode a columnar batch; a structural fault raises ``BatchError`` naming the field."""
     try:
         batch = _DECODER.decode(body)
     except msgspec.DecodeError as exc:
-        raise BatchError(f"columnar batch: {exc}") from exc
+        raise BatchError(_describe(exc)) from exc
     if batch.v != FORMAT_VERSION:
         raise BatchError(f"v: unsupported format version {batch.v}, expected {FORMAT_VERSION}")
     ts = _column(batch.ts, "ts", None).astype(np.float64)
@@ -109,7 +131,7 @@ def decode_columnar(body: bytes) -> tuple[ShareColumns, list[Refusal]]:
         line=np.arange(1, n + 1, dtype=np.int64),
         ts=ts,
         diff=_column(batch.diff, "diff", n).astype(np.float64),
-        status=_column(batch.status, "status", n).astype(np.uint8),
+        status=_status(_column(batch.status, "status", n)),
         worker_idx=worker_idx,
         ip_idx=ip_idx,
         ips=list(ips),

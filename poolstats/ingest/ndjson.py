@@ -25,17 +25,27 @@ _DECODER = msgspec.json.Decoder(ShareEvent)
 _ACCEPTED = {True: 0, False: 1, None: NO_STATUS}
 _BAD_STATUS = 254
 _AT_FIELD = re.compile(r"^(.*) - at `\$(?:\[\d+\])?\.?([A-Za-z_]*)`$")
+_AT_BYTE = re.compile(r"\(byte (\d+)\)$")
+_VALUE_OF = re.compile(rb'"([A-Za-z_]+)"\s*:\s*[^",{}\[\]]*$')  # the key whose value is at the end
+_IN_STRING_OF = re.compile(rb'"([A-Za-z_]+)"\s*:\s*"[^"]*$')  # the key of the string at the end
+_FIELDS = frozenset(ShareEvent.__struct_fields__)
 
 
 def decode_ndjson(body: bytes) -> tuple[ShareColumns, list[Refusal]]:
     """Decode one share per line; lines that are not a JSON share object come back refused."""
     try:
         events: list[ShareEvent] = _DECODER.decode_lines(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return _decode_line_by_line(body)
     n_lines = body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
-    if len(events) != n_lines:  # blank lines were skipped: number the lines the slow way
-        return _decode_line_by_line(body)
+    # decode_lines skips blank lines and splits on any whitespace, so equal counts alone prove
+    # nothing (two objects on one line plus a blank line match too). When every line break
+    # sits between "}" and "{" (no blank line, no object spanning lines), they do.
+    breaks = body.count(b"}\n{")
+    if breaks != n_lines - 1:
+        breaks += body.count(b"}\r\n{")
+    if len(events) != n_lines or breaks != max(n_lines - 1, 0):
+        return _decode_line_by_line(body)  # number the lines the slow way
     return events_to_columns(events, np.arange(1, len(events) + 1, dtype=np.int64)), []
 
 
@@ -48,21 +58,40 @@ def _decode_line_by_line(body: bytes) -> tuple[ShareColumns, list[Refusal]]:
             continue
         try:
             events.append(_DECODER.decode(raw))
-        except msgspec.DecodeError as exc:
-            refused.append(Refusal(number, describe_decode_error(exc)))
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            refused.append(Refusal(number, describe_decode_error(exc, raw)))
             continue
         lines.append(number)
     return events_to_columns(events, np.array(lines, dtype=np.int64)), refused
 
 
-def describe_decode_error(exc: msgspec.DecodeError) -> str:
-    """msgspec says "Expected `float | null`, got `str` - at `$.ts`"; lead with the field."""
+def describe_decode_error(exc: msgspec.DecodeError | UnicodeDecodeError, raw: bytes = b"") -> str:
+    """msgspec says "Expected `float | null`, got `str` - at `$.ts`"; lead with the field.
+
+    Malformed JSON inside a field's value (``"diff": NaN``, as Python's json.dumps writes a
+    NaN) names that field too, found from the byte offset msgspec reports in ``raw``; so does
+    a string that is not UTF-8.
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        try:
+            raw.decode()
+            start = len(raw)
+        except UnicodeDecodeError as first:
+            start = first.start
+        key = _IN_STRING_OF.search(raw[:start])
+        if key and key.group(1).decode() in _FIELDS:
+            return f"{key.group(1).decode()}: not valid UTF-8 ({exc.reason})"
+        return f"event: not valid UTF-8 ({exc.reason})"
     text = str(exc)
     match = _AT_FIELD.match(text)
     if match and match.group(2):
         return f"{match.group(2)}: {match.group(1)}"
     if isinstance(exc, msgspec.ValidationError):
         return f"event: {text}"
+    at = _AT_BYTE.search(text)
+    key = _VALUE_OF.search(raw[: int(at.group(1))]) if at else None
+    if key and key.group(1).decode() in _FIELDS:  # known fields only: the metric label
+        return f"{key.group(1).decode()}: not a valid JSON value ({text})"
     return f"event: not a JSON object ({text})"
 
 

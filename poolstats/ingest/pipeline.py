@@ -86,7 +86,9 @@ def unpack_record(payload: bytes) -> tuple[float, bytes, bytes]:
     return now, payload[start : start + n_bits], payload[start + n_bits :]
 
 
-def resolve_owners(cols: ShareColumns, subaccounts: Subaccounts) -> tuple[list[int], list[str], dict[int, str]]:  # noqa: E501
+def resolve_owners(
+    cols: ShareColumns, subaccounts: Subaccounts
+) -> tuple[list[int], list[str], dict[int, str]]:
     """Per worker-table entry: its puid (0 if unknown), its worker name, and entry errors."""
     users, names = split_logins(cols.w_puid, cols.w_user, cols.w_name)
     puids: list[int] = []
@@ -150,7 +152,7 @@ class Ingestor:
         return result
 
     def judge(self, cols: ShareColumns, now: float) -> tuple[np.ndarray, Refusals]:
-        good, refusals = check(cols, now, self.future_s)
+        _, refusals = check(cols, now, self.future_s)
         _, _, owner_errors = resolve_owners(cols, self.subaccounts)
         for entry, message in owner_errors.items():
             refusals.add(cols.worker_idx == entry, message)

@@ -22,7 +22,7 @@ def save(directory: Path, arrays: dict[str, npt.NDArray[Any]]) -> Path:
     path = directory / FILENAME
     tmp = directory / (FILENAME + ".tmp")
     with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
+        np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub misreads **kwds
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

@@ -1,0 +1,5 @@
+"""``python -m poolstats``: the same as the ``poolstats`` command."""
+
+from poolstats.cli import app
+
+app()

@@ -1,0 +1,550 @@
+"""SQLite backend: the default store, one file, one writer connection, many readers.
+
+Why it is built this way:
+- WAL lets API readers run while a flush writes; ``synchronous=NORMAL`` in WAL only risks the
+  last commits on power loss, never corruption, and the ingest journal replays those.
+- Writes go through one connection behind a lock and start with ``BEGIN IMMEDIATE``, so the
+  write lock is taken (waiting up to ``busy_timeout``) before anything is read; a deferred
+  transaction could fail with "database is locked" when it upgrades while another process
+  (``poolstats user create`` next to a running server) holds the lock.
+- The flush hot path is one prepared statement per table, run with ``executemany`` on tuples
+  streamed from numpy columns (``.tolist()`` + ``zip``); rows are sorted by primary key so
+  B-tree pages are visited once, in order. History is keyed bucket-first for the same reason
+  (see ``schema``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence, Sized
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+import numpy.typing as npt
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
+
+from poolstats.engine.snapshot import Flush, HistoryDelta, Level
+from poolstats.store import schema
+from poolstats.store.base import (
+    NewUser,
+    Store,
+    UserExists,
+    hash_access_key,
+    key_hash_matches,
+    new_access_key,
+    validate_user_name,
+)
+
+log = logging.getLogger(__name__)
+
+DB_FILE = "poolstats.sqlite3"
+BUSY_TIMEOUT_MS = 10_000
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_WRITER_CACHE_KIB = 64 * 1024  # page cache of the writer: a 100k-worker flush stays in memory
+_READER_CACHE_KIB = 8 * 1024
+_WAL_LIMIT_BYTES = 64 * 1024 * 1024
+
+
+def _upsert_sql(table: str, cols: Sequence[str], key: Sequence[str], sets: Sequence[str]) -> str:
+    """``INSERT .. ON CONFLICT(key) DO UPDATE``; only identifiers are formatted in, values bind."""
+    marks = ", ".join("?" * len(cols))
+    return (
+        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(sets)}"
+    )
+
+
+_W = schema.WINDOW_COLUMNS
+_WORKER_COLS = (
+    "puid", "worker_id", "worker_name", *_W, "accept_count", "reject_count",
+    "last_share_time", "last_accept_time", "last_share_ip", "created_at", "updated_at",
+)  # fmt: skip
+# A deleted worker (group 0) that sends shares again goes back to the default group. SET
+# expressions see the row as it was before the update, so the comparison uses the old time.
+_WORKER_UPSERT = _upsert_sql(
+    "workers",
+    _WORKER_COLS,
+    ("puid", "worker_id"),
+    [
+        f"group_id = CASE WHEN workers.group_id = {schema.GROUP_DELETED} "
+        "AND excluded.last_share_time > workers.last_share_time "
+        f"THEN {schema.GROUP_DEFAULT} ELSE workers.group_id END",
+        *(f"{c} = excluded.{c}" for c in _WORKER_COLS[2:] if c != "created_at"),
+    ],
+)
+_SUB_COLS = ("puid", *_W, "workers_active", "last_share_time", "updated_at")
+_SUB_UPSERT = _upsert_sql(
+    "subaccount_stats", _SUB_COLS, ("puid",), [f"{c} = excluded.{c}" for c in _SUB_COLS[1:]]
+)
+_POOL_COLS = ("id", *_W, "workers_active", "users_active", "updated_at")
+_POOL_UPSERT = _upsert_sql(
+    "pool_stats", _POOL_COLS, ("id",), [f"{c} = excluded.{c}" for c in _POOL_COLS[1:]]
+)
+_HISTORY_UPSERT: dict[Level, str] = {
+    level: _upsert_sql(
+        table.name,
+        ("period_s", "start", *schema.HISTORY_KEYS[level], "accept", "stale", "reject"),
+        ("period_s", "start", *schema.HISTORY_KEYS[level]),
+        [f"{c} = {table.name}.{c} + excluded.{c}" for c in ("accept", "stale", "reject")],
+    )
+    for level, table in schema.HISTORY_TABLES.items()
+}
+
+
+def _history_by_bucket(table: str, keys: Sequence[str]) -> sa.TextClause:
+    """Key lookups per enumerated bucket start; CROSS JOIN makes SQLite loop over the starts.
+
+    ``keys`` is a prefix of the level's key after (period_s, start): with all of it each start
+    is one row lookup, with a prefix (every worker of a puid) one short range.
+    """
+    match = "".join(f" AND h.{k} = :{k}" for k in keys)
+    return sa.text(
+        "WITH RECURSIVE starts(start) AS ("
+        " SELECT :first UNION ALL"
+        " SELECT start + :period_s FROM starts WHERE start + :period_s < :stop)"
+        f" SELECT h.* FROM starts CROSS JOIN {table} AS h"
+        f" WHERE h.period_s = :period_s AND h.start = starts.start{match}"
+        " ORDER BY h.period_s, h.start, h.puid"
+        + (", h.worker_id" if table == "history_worker" else "")
+    )
+
+
+# (level, one worker?) -> query; worker_id 0 (never a real id) means every worker of the puid.
+_HISTORY_BY_BUCKET = {
+    (Level.WORKER, True): _history_by_bucket("history_worker", ("puid", "worker_id")),
+    (Level.WORKER, False): _history_by_bucket("history_worker", ("puid",)),
+    (Level.SUBACCOUNT, True): _history_by_bucket("history_subaccount", ("puid",)),
+}
+
+# The sequence only moves forward, whatever order flushes arrive in.
+_SEQ_UPSERT = (
+    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+    "value = excluded.value WHERE CAST(excluded.value AS INTEGER) > CAST(meta.value AS INTEGER)"
+)
+
+
+def _engine(path: Path, begin: str, pool_size: int, max_overflow: int, cache_kib: int) -> sa.Engine:
+    """An engine whose connections carry our PRAGMAs and open transactions with ``begin``."""
+    engine = sa.create_engine(
+        sa.URL.create("sqlite+pysqlite", database=str(path)),
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # pysqlite's own implicit BEGIN is deferred and skips DDL; we issue BEGIN ourselves.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # first: WAL switch may wait
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute(f"PRAGMA cache_size = -{cache_kib}")
+        cur.execute("PRAGMA temp_store = MEMORY")
+        # A large flush grows the WAL; without a limit the file keeps its peak size forever.
+        cur.execute(f"PRAGMA journal_size_limit = {_WAL_LIMIT_BYTES}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def _check_lengths(what: str, n: int, *columns: Sized) -> None:
+    """``zip`` would silently truncate ragged columns; a flush must be all or nothing."""
+    if any(len(c) != n for c in columns):
+        raise ValueError(f"{what}: columns differ in length (expected {n} rows each)")
+
+
+def _check_finite(what: str, **columns: npt.NDArray[np.float64]) -> None:
+    """NaN would bind as NULL and fail deep in the transaction; name the culprit instead."""
+    for name, values in columns.items():
+        if not np.isfinite(values).all():
+            raise ValueError(f"{what}: {name} holds NaN or infinity")
+
+
+def _worker_params(flush: Flush) -> Iterator[tuple[Any, ...]]:
+    """Worker rows in primary-key order (B-tree pages are then visited once, in order)."""
+    w = flush.workers
+    n = len(w.puid)
+    _check_lengths(
+        "workers",
+        n,
+        w.worker_id,
+        w.worker_name,
+        w.accept_count,
+        w.reject_count,
+        w.last_share_time,
+        w.last_accept_time,
+        w.last_share_ip,
+        *(getattr(w.sums, c) for c in _W),
+    )
+    _check_finite("workers", **{c: getattr(w.sums, c) for c in _W})
+    order = np.lexsort((w.worker_id, w.puid))
+    idx = order.tolist()
+    return zip(
+        w.puid[order].tolist(),
+        w.worker_id[order].tolist(),
+        [w.worker_name[i] for i in idx],
+        *(getattr(w.sums, c)[order].tolist() for c in _W),
+        w.accept_count[order].tolist(),
+        w.reject_count[order].tolist(),
+        w.last_share_time[order].tolist(),
+        w.last_accept_time[order].tolist(),
+        [w.last_share_ip[i] for i in idx],
+        itertools.repeat(flush.now),  # created_at (kept on update)
+        itertools.repeat(flush.now),  # updated_at
+        strict=False,  # the repeats are endless; the lengths were checked above
+    )
+
+
+def _subaccount_params(flush: Flush) -> Iterator[tuple[Any, ...]]:
+    s = flush.subaccounts
+    n = len(s.puid)
+    _check_lengths(
+        "subaccounts", n, s.workers_active, s.last_share_time, *(getattr(s.sums, c) for c in _W)
+    )
+    _check_finite("subaccounts", **{c: getattr(s.sums, c) for c in _W})
+    return zip(
+        s.puid.tolist(),
+        *(getattr(s.sums, c).tolist() for c in _W),
+        s.workers_active.tolist(),
+        s.last_share_time.tolist(),
+        itertools.repeat(flush.now),
+        strict=False,
+    )
+
+
+def _pool_params(flush: Flush) -> tuple[Any, ...]:
+    p = flush.pool
+    _check_finite("pool", **{c: getattr(p.sums, c)[:1] for c in _W})
+    sums = (float(getattr(p.sums, c)[0]) for c in _W)
+    return (1, *sums, int(p.workers_active), int(p.users_active), flush.now)
+
+
+def _history_params(d: HistoryDelta) -> Iterator[tuple[Any, ...]]:
+    """Delta rows in primary-key order ``(period_s, start, *level keys)``."""
+    what = f"history {d.level}/{d.period_s}"
+    n = len(d.start)
+    _check_lengths(what, n, d.accept, d.stale, d.reject)
+    _check_finite(what, accept=d.accept, stale=d.stale, reject=d.reject)
+    # history() finds buckets by enumerating multiples of period_s: enforce the contract here.
+    if d.period_s <= 0 or bool(np.any(d.start % d.period_s)):
+        raise ValueError(f"{what}: bucket starts must be multiples of period_s > 0")
+    keys: list[list[int]]
+    if d.level is Level.WORKER:
+        _check_lengths(what, n, d.puid, d.worker_id)
+        order = np.lexsort((d.worker_id, d.puid, d.start))
+        keys = [d.puid[order].tolist(), d.worker_id[order].tolist()]
+    elif d.level is Level.SUBACCOUNT:
+        _check_lengths(what, n, d.puid)
+        order = np.lexsort((d.puid, d.start))
+        keys = [d.puid[order].tolist()]
+    else:
+        order = np.argsort(d.start, kind="stable")
+        keys = []
+    return zip(
+        itertools.repeat(d.period_s),
+        d.start[order].tolist(),
+        *keys,
+        d.accept[order].tolist(),
+        d.stale[order].tolist(),
+        d.reject[order].tolist(),
+        strict=False,
+    )
+
+
+class SqliteStore:
+    """The :class:`~poolstats.store.base.Store` on one SQLite file; see the module docstring."""
+
+    def __init__(self, path: Path, writer: sa.Engine, reader: sa.Engine) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, data_dir: Path) -> SqliteStore:
+        """Create ``data_dir`` and the database if needed and migrate it to the newest schema.
+
+        Safe while other processes have the database open: the migration runs inside the
+        writer's ``BEGIN IMMEDIATE``, so a concurrent opener waits and then finds it done.
+        """
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / DB_FILE
+        writer = _engine(path, "BEGIN IMMEDIATE", 1, 0, _WRITER_CACHE_KIB)
+        reader = _engine(path, "BEGIN", 4, 16, _READER_CACHE_KIB)
+        store = cls(path, writer, reader)
+        try:
+            with store._write() as conn:
+                cfg = _alembic_config()
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        """Dispose both connection pools (checkpoints the WAL when the last one closes)."""
+        self._writer.dispose()
+        self._reader.dispose()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        """One write transaction on the single writer connection; commits unless it raises."""
+        with self._lock, self._writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        """A read transaction: one consistent snapshot for all its statements."""
+        with self._reader.connect() as conn:
+            yield conn
+
+    # --- accounts ---------------------------------------------------------------------------
+
+    def create_user(self, name: str, now: int) -> NewUser:
+        """One account + one sub-account named ``name`` + one read-write key (returned once)."""
+        validate_user_name(name)
+        access_key = new_access_key()
+        acc, sub = schema.accounts, schema.subaccounts
+        try:
+            with self._write() as conn:
+                taken = conn.execute(
+                    sa.select(acc.c.id)
+                    .where(acc.c.name == name)
+                    .union_all(sa.select(sub.c.puid).where(sub.c.name == name))
+                ).first()
+                if taken is not None:
+                    raise UserExists(f"user name {name!r} is already taken")
+                account_id = conn.execute(
+                    sa.insert(acc).values(name=name, created_at=now).returning(acc.c.id)
+                ).scalar_one()
+                puid = conn.execute(
+                    sa.insert(sub)
+                    .values(account_id=account_id, name=name, created_at=now)
+                    .returning(sub.c.puid)
+                ).scalar_one()
+                conn.execute(
+                    sa.insert(schema.access_keys).values(
+                        account_id=account_id,
+                        key_hash=hash_access_key(access_key),
+                        read_only=False,
+                        created_at=now,
+                    )
+                )
+        except IntegrityError as exc:  # only if another writer bypassed the check above
+            raise UserExists(f"user name {name!r} is already taken") from exc
+        log.info("created user %s (puid %d)", name, puid)
+        return NewUser(puid=puid, user_name=name, access_key=access_key)
+
+    def revoke_key(self, access_key: str, now: int) -> bool:
+        """Mark a key revoked; it opens nothing afterwards. ``False`` if unknown or revoked."""
+        keys = schema.access_keys
+        with self._write() as conn:
+            result = conn.execute(
+                sa.update(keys)
+                .where(keys.c.key_hash == hash_access_key(access_key))
+                .where(keys.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+        return bool(result.rowcount)
+
+    def subaccounts(self) -> dict[str, int]:
+        """Every sub-account name -> puid."""
+        sub = schema.subaccounts
+        with self._read() as conn:
+            rows = conn.execute(sa.select(sub.c.name, sub.c.puid).order_by(sub.c.puid))
+            return {name: puid for name, puid in rows}
+
+    def puid_of(self, name: str) -> int | None:
+        """The puid of a sub-account name, or ``None`` (one indexed lookup)."""
+        sub = schema.subaccounts
+        with self._read() as conn:
+            puid = conn.execute(sa.select(sub.c.puid).where(sub.c.name == name)).scalar()
+        return None if puid is None else int(puid)
+
+    def subaccount_exists(self, puid: int) -> bool:
+        """Whether a sub-account with this puid exists (one primary-key lookup)."""
+        sub = schema.subaccounts
+        with self._read() as conn:
+            found = conn.execute(sa.select(sub.c.puid).where(sub.c.puid == puid)).scalar()
+        return found is not None
+
+    def subaccount_by_key(self, access_key: str) -> list[int]:
+        """The puids of the key's account; ``[]`` for an unknown or revoked key."""
+        keys, sub = schema.access_keys, schema.subaccounts
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(keys.c.key_hash, sub.c.puid)
+                .join(sub, sub.c.account_id == keys.c.account_id)
+                .where(keys.c.key_hash == hash_access_key(access_key))
+                .where(keys.c.revoked_at.is_(None))
+                .order_by(sub.c.puid)
+            ).all()
+        return [puid for stored, puid in rows if key_hash_matches(stored, access_key)]
+
+    # --- stats ------------------------------------------------------------------------------
+
+    def write_flush(self, flush: Flush) -> None:
+        """Apply a flush in one transaction, so history and ``history_seq`` land together.
+
+        Parameters are streamed from ``zip`` iterators straight into the driver's
+        ``executemany``: measured faster than ``exec_driver_sql`` with a list (no 100k-tuple
+        list, no garbage-collector passes over it) and 3x faster than a Core ``insert()``.
+        """
+        statements: list[tuple[str, Iterable[tuple[Any, ...]]]] = [
+            (_WORKER_UPSERT, _worker_params(flush)),
+            (_SUB_UPSERT, _subaccount_params(flush)),
+            (_POOL_UPSERT, [_pool_params(flush)]),
+            *((_HISTORY_UPSERT[d.level], _history_params(d)) for d in flush.history),
+            (_SEQ_UPSERT, [(schema.HISTORY_SEQ_KEY, str(flush.seq))]),
+        ]
+        with self._write() as conn:
+            # The SQLAlchemy transaction (BEGIN IMMEDIATE) is open on this very DBAPI connection.
+            driver = cast(sqlite3.Connection, conn.connection.driver_connection)
+            cursor = driver.cursor()
+            try:
+                for sql, rows in statements:
+                    cursor.executemany(sql, rows)
+            except sqlite3.Error as exc:  # same exception types as the Core-based methods
+                raise sa.exc.DBAPIError.instance(
+                    sql, None, exc, sqlite3.Error, hide_parameters=True
+                ) from exc
+            finally:
+                cursor.close()
+
+    def history_seq(self) -> int:
+        """The newest journal sequence whose history deltas are stored; 0 before any flush."""
+        with self._read() as conn:
+            value = conn.execute(
+                sa.select(schema.meta.c.value).where(schema.meta.c.key == schema.HISTORY_SEQ_KEY)
+            ).scalar_one_or_none()
+        return int(value) if value is not None else 0
+
+    def prune(self, now: int, retention_s: dict[tuple[Level, int], int | None]) -> int:
+        """Delete history buckets with ``start < now - retention``; returns rows deleted."""
+        deleted = 0
+        with self._write() as conn:
+            for (level, period_s), keep_s in retention_s.items():
+                if keep_s is None:
+                    continue
+                table = schema.HISTORY_TABLES[level]
+                result = conn.execute(
+                    sa.delete(table)
+                    .where(table.c.period_s == period_s)
+                    .where(table.c.start < now - keep_s)
+                )
+                deleted += result.rowcount
+        return deleted
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def _one(self, stmt: sa.Select[Any]) -> dict[str, Any] | None:
+        with self._read() as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else dict(row._mapping)
+
+    def _all(self, stmt: sa.Select[Any]) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            return [dict(row._mapping) for row in conn.execute(stmt)]
+
+    def worker(self, puid: int, worker_id: int) -> dict[str, Any] | None:
+        """One worker row (all columns), or ``None``."""
+        w = schema.workers
+        return self._one(sa.select(w).where(w.c.puid == puid, w.c.worker_id == worker_id))
+
+    def workers(self, puid: int) -> list[dict[str, Any]]:
+        """All worker rows of a sub-account, ordered by worker_id."""
+        w = schema.workers
+        return self._all(sa.select(w).where(w.c.puid == puid).order_by(w.c.worker_id))
+
+    def subaccount_stats(self, puid: int) -> dict[str, Any] | None:
+        """A sub-account's snapshot row, or ``None`` before its first flush."""
+        s = schema.subaccount_stats
+        return self._one(sa.select(s).where(s.c.puid == puid))
+
+    def pool_stats(self) -> dict[str, Any] | None:
+        """The pool's snapshot row, or ``None`` before the first flush."""
+        p = schema.pool_stats
+        return self._one(sa.select(p).where(p.c.id == 1))
+
+    def history(
+        self,
+        level: Level,
+        period_s: int,
+        puid: int = 0,
+        worker_id: int = 0,
+        start_from: int = 0,
+        start_to: int = 2**62,
+    ) -> list[dict[str, Any]]:
+        """Buckets with ``start_from <= start < start_to`` ordered by start; the row's columns.
+
+        ``puid`` is ignored for the pool level and ``worker_id`` for all but the worker level;
+        at the worker level ``worker_id=0`` (never a real id) returns every worker of ``puid``,
+        ordered by (start, worker_id).
+
+        History is keyed bucket-first (see ``schema``), so a range on ``start`` would scan
+        every worker's rows: instead the bucket starts in range (multiples of ``period_s``,
+        clamped to the stored ones) are enumerated and each is one primary-key lookup.
+        """
+        t = schema.HISTORY_TABLES[level]
+        if level is Level.POOL:
+            stmt = sa.select(t).where(
+                t.c.period_s == period_s, t.c.start >= start_from, t.c.start < start_to
+            )
+            return self._all(stmt.order_by(t.c.start))
+        lo_hi = sa.select(
+            sa.select(sa.func.min(t.c.start)).where(t.c.period_s == period_s).scalar_subquery(),
+            sa.select(sa.func.max(t.c.start)).where(t.c.period_s == period_s).scalar_subquery(),
+        )
+        with self._read() as conn:
+            lowest, highest = conn.execute(lo_hi).one()
+            if lowest is None:
+                return []
+            first = max(-(-start_from // period_s) * period_s, lowest)
+            stop = min(start_to, highest + 1)
+            if first >= stop:
+                return []
+            one_worker = level is Level.SUBACCOUNT or worker_id != 0
+            query = _HISTORY_BY_BUCKET[level, one_worker]
+            params = {"first": first, "stop": stop, "period_s": period_s, "puid": puid}
+            if level is Level.WORKER and one_worker:
+                params["worker_id"] = worker_id
+            return [dict(row._mapping) for row in conn.execute(query, params)]
+
+
+if TYPE_CHECKING:  # mypy proves the backend satisfies the protocol
+    _conforms: type[Store] = SqliteStore

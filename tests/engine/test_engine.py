@@ -1,0 +1,250 @@
+"""The engine on hand-computed share streams: windows, ghosts, buckets, replays, restarts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from poolstats.domain.hashrate import hashrate_hs
+from poolstats.domain.share import Status
+from poolstats.engine.engine import Engine, EngineConfig
+from poolstats.engine.snapshot import Flush, Level
+from tests.engine.helpers import DAY, T0, batch, steady
+
+
+def history(
+    flushes: list[Flush], level: Level, period: int
+) -> dict[tuple[int, int, int], tuple[float, float, float]]:
+    """(puid, worker_id, start) -> (accept, stale, reject), summed over flushes."""
+    out: dict[tuple[int, int, int], tuple[float, float, float]] = {}
+    for flush in flushes:
+        for d in flush.history:
+            if d.level != level or d.period_s != period:
+                continue
+            for i in range(len(d.start)):
+                key = (int(d.puid[i]), int(d.worker_id[i]), int(d.start[i]))
+                a, s, r = out.get(key, (0.0, 0.0, 0.0))
+                out[key] = (a + d.accept[i], s + d.stale[i], r + d.reject[i])
+    return out
+
+
+def test_windows_sum_the_newest_slots_of_a_steady_stream() -> None:
+    engine = Engine()
+    # one share of difficulty 1000 every 10 s, at T0+5, T0+15, ..., T0+1195 (120 shares)
+    engine.apply(batch(engine, steady(1, "a", T0 + 5, 120, 10, 1000)), T0 + 1200)
+    sums = engine.worker_sums(1, "a")
+    # At T0+1200 the 1m window is the 6 ten-second slots from T0+1150: shares 1155..1195.
+    assert sums.accept_1m[0] == 5 * 1000
+    # 5m: 30 slots from T0+910: shares 915..1195 = 29; 15m: 90 slots from T0+310: 89.
+    assert sums.accept_5m[0] == 29 * 1000
+    assert sums.accept_15m[0] == 89 * 1000
+    # 1h (12 five-minute slots) and 1d (24 hourly slots) still hold all 120.
+    assert sums.accept_1h[0] == 120 * 1000
+    assert sums.accept_1d[0] == 120 * 1000
+    assert hashrate_hs(sums.accept_15m[0], 900) == 89_000 * 2**32 / 900
+    # the sub-account and the pool see the same shares
+    assert engine.subaccount_sums(1).accept_15m[0] == 89 * 1000
+    assert engine.pool_sums().accept_1d[0] == 120 * 1000
+
+
+def test_window_resolution_is_ten_seconds() -> None:
+    engine = Engine()
+    engine.apply(batch(engine, [(1, "a", T0 + 1, 7, Status.ACCEPT)]), T0 + 1)
+    for now, expected in ((T0 + 59, 7), (T0 + 59.9, 7), (T0 + 60, 0)):
+        engine.advance(now)
+        # the share's slot [T0, T0+10) leaves the 1m window when the head reaches T0+60
+        assert engine.worker_sums(1, "a").accept_1m[0] == expected, now
+
+
+def test_a_stopped_miner_leaves_no_ghost_hashrate() -> None:
+    engine = Engine()
+    engine.apply(batch(engine, steady(1, "a", T0, 90, 10, 4096)), T0 + 895)
+    assert engine.worker_sums(1, "a").accept_15m[0] == 90 * 4096
+    engine.advance(T0 + 890 + 900)  # the last share (T0+890) is 900 s old
+    sums = engine.worker_sums(1, "a")
+    assert (sums.accept_1m[0], sums.accept_5m[0], sums.accept_15m[0]) == (0, 0, 0)
+    assert sums.accept_1h[0] == 90 * 4096  # the longer windows decay later
+    engine.advance(T0 + 2 * DAY)
+    assert engine.worker_sums(1, "a").accept_1d[0] == 0
+    assert engine.pool_sums().accept_1d[0] == 0
+
+
+def test_rejects_and_stales_are_kept_apart() -> None:
+    engine = Engine()
+    shares = [
+        (1, "a", T0 + 1, 100, Status.ACCEPT),
+        (1, "a", T0 + 2, 30, Status.REJECT),
+        (1, "a", T0 + 3, 20, Status.STALE),
+        (1, "b", T0 + 4, 50, Status.REJECT),
+    ]
+    engine.apply(batch(engine, shares), T0 + 5)
+    a = engine.worker_sums(1, "a")
+    assert (a.accept_15m[0], a.reject_15m[0], a.stale_15m[0]) == (100, 30, 20)
+    sub = engine.subaccount_sums(1)
+    assert (sub.accept_1m[0], sub.reject_1m[0], sub.stale_1m[0]) == (100, 80, 20)
+    flush = engine.drain(T0 + 6)
+    by_name = dict(zip(flush.workers.worker_name, range(2), strict=True))
+    assert flush.workers.accept_count[by_name["a"]] == 1
+    assert flush.workers.reject_count[by_name["a"]] == 2
+    assert flush.workers.last_accept_time[by_name["b"]] == 0
+
+
+def test_history_buckets_split_at_utc_boundaries() -> None:
+    engine = Engine()
+    shares = [
+        (1, "a", T0 + 3599.999, 1, Status.ACCEPT),
+        (1, "a", T0 + 3600, 2, Status.ACCEPT),
+        (1, "a", T0 + DAY - 0.5, 4, Status.REJECT),
+        (1, "a", T0 + DAY, 8, Status.STALE),
+    ]
+    engine.apply(batch(engine, shares), T0 + DAY + 1)
+    flush = engine.drain(T0 + DAY + 1)
+    wid = int(flush.workers.worker_id[0])
+    hourly = history([flush], Level.WORKER, 3600)
+    assert hourly == {
+        (1, wid, T0): (1, 0, 0),
+        (1, wid, T0 + 3600): (2, 0, 0),
+        (1, wid, T0 + DAY - 3600): (0, 0, 4),
+        (1, wid, T0 + DAY): (0, 8, 0),
+    }
+    daily = history([flush], Level.SUBACCOUNT, DAY)
+    assert daily == {(1, 0, T0): (3, 0, 4), (1, 0, T0 + DAY): (0, 8, 0)}
+    five = history([flush], Level.POOL, 300)
+    assert five[(0, 0, T0 + 3300)] == (1, 0, 0)  # 3599.999 is in [3300, 3600)
+    assert five[(0, 0, T0 + 3600)] == (2, 0, 0)
+
+
+def test_replayed_old_shares_land_in_their_own_buckets_not_in_windows() -> None:
+    engine = Engine()
+    now = T0 + 10 * DAY
+    old = [(1, "a", T0 + 100, 5, Status.ACCEPT), (1, "a", T0 + DAY + 7200, 6, Status.ACCEPT)]
+    engine.apply(batch(engine, old), now)
+    assert engine.worker_sums(1, "a").accept_1d[0] == 0
+    flush = engine.drain(now)
+    assert history([flush], Level.SUBACCOUNT, 3600) == {
+        (1, 0, T0): (5, 0, 0),
+        (1, 0, T0 + DAY + 7200): (6, 0, 0),
+    }
+    assert history([flush], Level.SUBACCOUNT, 900) == {
+        (1, 0, T0): (5, 0, 0),
+        (1, 0, T0 + DAY + 7200): (6, 0, 0),
+    }
+
+
+def test_a_share_slightly_in_the_future_counts_now_and_in_its_own_bucket() -> None:
+    engine = Engine()
+    now = T0 + 3599
+    engine.apply(batch(engine, [(1, "a", now + 120, 9, Status.ACCEPT)]), now)
+    assert engine.worker_sums(1, "a").accept_1m[0] == 9
+    flush = engine.drain(now)
+    assert flush.workers.last_share_time[0] == int(now)  # never a future last_share_time
+    assert history([flush], Level.POOL, 3600) == {(0, 0, T0 + 3600): (9, 0, 0)}
+
+
+def test_increments_are_drained_once() -> None:
+    engine = Engine()
+    engine.apply(batch(engine, steady(1, "a", T0, 3, 1, 10)), T0 + 3)
+    first = engine.drain(T0 + 4)
+    engine.apply(batch(engine, steady(1, "a", T0 + 5, 2, 1, 10)), T0 + 7)
+    second = engine.drain(T0 + 8)
+    assert history([first], Level.POOL, 300) == {(0, 0, T0): (30, 0, 0)}
+    assert history([second], Level.POOL, 300) == {(0, 0, T0): (20, 0, 0)}
+    assert engine.drain(T0 + 9).history == []
+
+
+def test_bucket_rollover_between_drains_keeps_the_old_bucket() -> None:
+    engine = Engine()
+    engine.apply(batch(engine, [(1, "a", T0 + 299, 3, Status.ACCEPT)]), T0 + 299)
+    engine.apply(batch(engine, [(1, "a", T0 + 301, 4, Status.ACCEPT)]), T0 + 301)
+    flush = engine.drain(T0 + 302)
+    assert history([flush], Level.POOL, 300) == {(0, 0, T0): (3, 0, 0), (0, 0, T0 + 300): (4, 0, 0)}
+
+
+def test_last_share_ip_is_that_of_the_newest_share() -> None:
+    engine = Engine()
+    shares = [
+        (1, "a", T0 + 2, 1, Status.ACCEPT),
+        (1, "a", T0 + 1, 1, Status.ACCEPT),
+        (1, "b", T0 + 1, 1, Status.ACCEPT),
+    ]
+    engine.apply(batch(engine, shares, ips=["192.0.2.2", "192.0.2.1", None]), T0 + 3)
+    flush = engine.drain(T0 + 3)
+    ips = dict(zip(flush.workers.worker_name, flush.workers.last_share_ip, strict=True))
+    assert ips == {"a": "192.0.2.2", "b": ""}
+
+
+def test_workers_active_counts_by_sub_account() -> None:
+    engine = Engine(EngineConfig(active_s=900))
+    shares = [
+        (1, "a", T0, 1, Status.ACCEPT),
+        (1, "b", T0 + 500, 1, Status.ACCEPT),
+        (2, "a", T0 + 100, 1, Status.REJECT),
+    ]
+    engine.apply(batch(engine, shares), T0 + 500)
+    flush = engine.drain(T0 + 900)
+    by_puid = dict(
+        zip(flush.subaccounts.puid.tolist(), flush.subaccounts.workers_active.tolist(), strict=True)
+    )
+    assert by_puid == {1: 2, 2: 0}  # a rejected share does not make a worker active
+    flush = engine.drain(T0 + 901)
+    assert dict(
+        zip(flush.subaccounts.puid.tolist(), flush.subaccounts.workers_active.tolist(), strict=True)
+    ) == {1: 1, 2: 0}
+    assert (flush.pool.workers_active, flush.pool.users_active) == (1, 1)
+
+
+def test_export_and_restore_keep_the_windows() -> None:
+    engine = Engine()
+    engine.apply(
+        batch(engine, steady(1, "a", T0 + 5, 120, 10, 1000), ips=["192.0.2.9"] * 120),
+        T0 + 1200,
+        seq=7,
+    )
+    engine.apply(batch(engine, steady(2, "x.y", T0 + 1000, 3, 1, 5)), T0 + 1200, seq=8)
+    engine.drain(T0 + 1200)
+    restored = Engine.restore(engine.export())
+    assert restored.seq == 8
+    for puid, name in ((1, "a"), (2, "x.y")):
+        for field in ("accept_1m", "accept_5m", "accept_15m", "accept_1h", "accept_1d"):
+            before = getattr(engine.worker_sums(puid, name), field)
+            assert np.array_equal(getattr(restored.worker_sums(puid, name), field), before)
+    assert restored.subaccount_sums(1).accept_15m[0] == 89 * 1000
+    # time keeps moving for the restored engine exactly as for the original
+    for e in (engine, restored):
+        e.advance(T0 + 1500)
+    assert restored.worker_sums(1, "a").accept_15m[0] == engine.worker_sums(1, "a").accept_15m[0]
+    flush = restored.drain(T0 + 1500)
+    assert "192.0.2.9" in flush.workers.last_share_ip
+
+
+def test_silent_workers_are_evicted_and_come_back_fresh() -> None:
+    engine = Engine()
+    engine.apply(
+        batch(engine, [(1, "a", T0, 5, Status.ACCEPT), (1, "b", T0, 5, Status.ACCEPT)]), T0
+    )
+    engine.apply(batch(engine, [(1, "b", T0 + 2 * DAY, 5, Status.ACCEPT)]), T0 + 2 * DAY)
+    engine.drain(T0 + 2 * DAY)
+    assert engine.evict(T0 + 2 * DAY) == 1
+    assert engine.tracked_workers == 1
+    assert engine.worker_row(1, "a") is None
+    engine.apply(batch(engine, [(1, "c", T0 + 2 * DAY, 1, Status.ACCEPT)]), T0 + 2 * DAY)
+    assert engine.tracked_workers == 2  # the freed row is reused
+    assert engine.worker_sums(1, "c").accept_1d[0] == 1
+
+
+def test_names_as_sent_are_normalised_to_one_worker() -> None:
+    engine = Engine()
+    rows = engine.worker_rows([1, 1, 1, 2], ["S19 #1!", "S191", "", "S191"])
+    assert rows[0] == rows[1] != rows[3]
+    assert engine.workers.names[rows[2]] == "__default__"
+
+
+@pytest.mark.parametrize("n_workers", [1, 3000])
+def test_capacity_grows_without_losing_state(n_workers: int) -> None:
+    engine = Engine(capacity=2)
+    shares = [(1 + i % 7, f"w{i}", T0 + i % 60, 1 + i % 5, Status.ACCEPT) for i in range(n_workers)]
+    engine.apply(batch(engine, shares), T0 + 60)
+    expected = float(sum(1 + i % 5 for i in range(n_workers)))
+    assert engine.pool_sums().accept_1h[0] == expected
+    total = sum(engine.worker_sums(1 + i % 7, f"w{i}").accept_1h[0] for i in range(n_workers))
+    assert total == expected

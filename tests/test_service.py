@@ -1,0 +1,149 @@
+"""The service end to end in one process: ingest -> flush -> store, restarts and crashes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from poolstats.clock import FakeClock
+from poolstats.config import Settings
+from poolstats.engine.snapshot import Level
+from poolstats.ingest.pipeline import Format
+from poolstats.service import Service
+
+T0 = 19675 * 86400.0
+
+
+def ndjson(events: list[dict[str, object]]) -> bytes:
+    return b"".join(msgspec.json.encode(e) + b"\n" for e in events)
+
+
+def shares(
+    user: str, worker: str, start: float, count: int, diff: float, every: float = 10.0
+) -> list[dict[str, object]]:
+    return [
+        {
+            "ts": start + i * every,
+            "user": user,
+            "worker": worker,
+            "diff": diff,
+            "accepted": True,
+            "ip": "198.51.100.4",
+        }
+        for i in range(count)
+    ]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+def open_service(path: Path, clock: FakeClock) -> Service:
+    service = Service(Settings(data_dir=path, ingest_token="t"), clock=clock)
+    service.recover()
+    return service
+
+
+def crash(service: Service) -> None:
+    """Drop the service as kill -9 would: no flush, no checkpoint; just let go of the files."""
+    service.journal.close()
+    service.store.close()
+
+
+def test_a_share_is_in_the_store_after_one_flush(tmp_path: Path, clock: FakeClock) -> None:
+    service = open_service(tmp_path, clock)
+    service.store.create_user("alice", int(T0))
+    clock.advance(30)
+    result = service.ingestor.ingest(
+        ndjson(shares("alice", "rig1", T0 + 1, 3, 1024)), Format.NDJSON
+    )
+    assert (result.accepted, result.rejected) == (3, 0)
+    assert service.store.workers(1) == []  # not before the flush
+    service.flush()
+    (worker,) = service.store.workers(1)
+    assert (worker["worker_name"], worker["accept_1m"], worker["accept_count"]) == ("rig1", 3072, 3)
+    assert worker["last_share_ip"] == "198.51.100.4"
+    assert worker["last_share_time"] == int(T0 + 21)
+    assert service.store.subaccount_stats(1)["accept_15m"] == 3072
+    assert service.store.pool_stats()["workers_active"] == 1
+    assert service.store.history(Level.SUBACCOUNT, 300, puid=1)[0]["accept"] == 3072
+    service.close()
+
+
+def test_restart_keeps_hashrate_and_buckets(tmp_path: Path, clock: FakeClock) -> None:
+    service = open_service(tmp_path, clock)
+    service.store.create_user("alice", int(T0))
+    clock.set(T0 + 600)
+    service.ingestor.ingest(ndjson(shares("alice", "rig1", T0, 60, 2048)), Format.NDJSON)
+    service.close()  # a clean stop: flush + checkpoint
+
+    clock.advance(30)
+    again = open_service(tmp_path, clock)
+    assert again.recovery is not None and again.recovery.replayed_batches == 0
+    sums = again.engine.worker_sums(1, "rig1")
+    # shares T0..T0+590 every 10 s; at T0+630 the 15m window starts at T0-260: all 60 of them
+    assert sums.accept_15m[0] == 60 * 2048
+    assert sums.accept_5m[0] == 26 * 2048  # 5m starts at T0+340: shares 340..590
+    again.flush()
+    assert again.store.workers(1)[0]["accept_15m"] == 60 * 2048
+    assert again.store.history(Level.WORKER, 3600, puid=1)[0]["accept"] == 60 * 2048
+    again.close()
+
+
+def test_a_crash_replays_each_acknowledged_batch_once(tmp_path: Path, clock: FakeClock) -> None:
+    service = open_service(tmp_path, clock)
+    service.store.create_user("alice", int(T0))
+    clock.set(T0 + 100)
+    service.ingestor.ingest(ndjson(shares("alice", "a", T0, 10, 100)), Format.NDJSON)
+    service.checkpoint()  # state and store hold batch 1
+    service.ingestor.ingest(ndjson(shares("alice", "a", T0 + 1, 10, 10)), Format.NDJSON)
+    service.flush()  # the store holds batch 2's history, the checkpoint does not
+    service.ingestor.ingest(ndjson(shares("alice", "b", T0 + 2, 10, 1)), Format.NDJSON)
+    crash(service)  # batch 3 is only in the journal
+
+    again = open_service(tmp_path, clock)
+    assert again.recovery is not None
+    assert (again.recovery.checkpoint_seq, again.recovery.history_seq) == (1, 2)
+    assert again.recovery.replayed_batches == 2
+    again.flush()
+    history = again.store.history(Level.SUBACCOUNT, 86400, puid=1)
+    assert history[0]["accept"] == 10 * 100 + 10 * 10 + 10 * 1
+    workers = {w["worker_name"]: w for w in again.store.workers(1)}
+    assert workers["a"]["accept_count"] == 20
+    assert workers["a"]["accept_15m"] == 1100
+    assert workers["b"]["accept_15m"] == 10
+    again.close()
+
+    third = open_service(tmp_path, clock)  # and once more: nothing is counted twice
+    third.flush()
+    assert third.store.history(Level.SUBACCOUNT, 86400, puid=1)[0]["accept"] == 1110
+    assert {w["worker_name"]: w["accept_count"] for w in third.store.workers(1)} == {
+        "a": 20,
+        "b": 10,
+    }
+    third.close()
+
+
+def test_refused_shares_are_not_replayed(tmp_path: Path, clock: FakeClock) -> None:
+    service = open_service(tmp_path, clock)
+    service.store.create_user("alice", int(T0))
+    body = ndjson(shares("alice", "a", T0, 2, 5) + shares("bob", "a", T0, 1, 7))
+    assert service.ingestor.ingest(body, Format.NDJSON).rejected == 1
+    crash(service)
+    again = open_service(tmp_path, clock)
+    again.store.create_user("bob", int(T0))  # bob exists now; his share was still refused
+    again.flush()
+    assert again.store.history(Level.POOL, 3600)[0]["accept"] == 10
+    again.close()
+
+
+def test_the_data_dir_serves_one_process_at_a_time(tmp_path: Path, clock: FakeClock) -> None:
+    from poolstats.ingest.journal import JournalError
+
+    service = open_service(tmp_path, clock)
+    with pytest.raises(JournalError):
+        Service(Settings(data_dir=tmp_path), clock=clock)
+    service.close()
