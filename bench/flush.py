@@ -104,7 +104,7 @@ def run(n_workers: int = 100_000) -> dict[str, float]:
         store.write_flush(second)
         t2 = time.perf_counter()
     return {
-        "n_workers": float(n_workers),
+        "n_workers": n_workers,
         "insert_s": round(t1 - t0, 3),
         "update_s": round(t2 - t1, 3),
     }
