@@ -117,6 +117,14 @@ class Refusals:
                 self._messages[i] = message
             self.bad |= new
 
+    def add_each(self, mask: BoolArray, messages: list[str]) -> None:
+        """Like ``add``, with a message per row (``messages[i]`` for row i)."""
+        new = mask & ~self.bad
+        if new.any():
+            for i in np.flatnonzero(new).tolist():
+                self._messages[i] = messages[i]
+            self.bad |= new
+
     def add_row(self, i: int, message: str) -> None:
         if not self.bad[i]:
             self.bad[i] = True
@@ -127,10 +135,19 @@ class Refusals:
 
 
 def check(cols: ShareColumns, now: float, future_s: float) -> tuple[BoolArray, Refusals]:
-    """Validate every row; returns the mask of good rows and the refusals of the bad ones.
+    """Validate every row and worker-table entry; returns the mask of good rows and the
+    refusals of the bad ones. Sub-account existence is checked by whoever knows them."""
+    _, refusals = check_rows(cols, now, future_s)
+    entry_errors = worker_table_errors(cols)
+    if entry_errors:
+        for entry, message in entry_errors.items():
+            refusals.add(cols.worker_idx == entry, message)
+    return ~refusals.bad, refusals
 
-    Sub-account existence is checked later, by whoever knows the sub-accounts.
-    """
+
+def check_rows(cols: ShareColumns, now: float, future_s: float) -> tuple[BoolArray, Refusals]:
+    """The per-row checks of ``check`` (vectorised); the worker table is left to the caller,
+    which can skip the entries it already knows to be good."""
     refusals = Refusals(len(cols))
     ts, diff = cols.ts, cols.diff
     with np.errstate(invalid="ignore"):
@@ -143,10 +160,6 @@ def check(cols: ShareColumns, now: float, future_s: float) -> tuple[BoolArray, R
         refusals.add(diff > MAX_DIFF, f"diff: above the largest difficulty {MAX_DIFF:g}")
     refusals.add(cols.status == NO_STATUS, "accepted: required (or status: accept|reject|stale)")
     refusals.add(cols.status > Status.STALE, "status: must be accept, reject or stale")
-    entry_errors = worker_table_errors(cols)
-    if entry_errors:
-        for entry, message in entry_errors.items():
-            refusals.add(cols.worker_idx == entry, message)
     bad_ips = [i for i, ip in enumerate(cols.ips) if not is_ip(ip)]
     if bad_ips:
         refusals.add(np.isin(cols.ip_idx, bad_ips), "ip: not an IPv4 or IPv6 address")
@@ -156,20 +169,26 @@ def check(cols: ShareColumns, now: float, future_s: float) -> tuple[BoolArray, R
 def worker_table_errors(cols: ShareColumns) -> dict[int, str]:
     """What is wrong with each bad worker-table entry (checked once per distinct worker)."""
     errors: dict[int, str] = {}
-    for i, (puid, user, name) in enumerate(
-        zip(cols.w_puid.tolist(), cols.w_user, cols.w_name, strict=True)
-    ):
-        if name is None:
-            errors[i] = "worker: required"
-        elif len(name) > MAX_NAME:
-            errors[i] = f"worker: longer than {MAX_NAME} characters"
-        elif puid < 0:
-            errors[i] = "puid: must be an integer from 1 to 2147483647"
-        elif user is not None and len(user) > MAX_USER:
-            errors[i] = f"user: longer than {MAX_USER} characters"
-        elif puid == 0 and not user and "." not in name:
-            errors[i] = "puid: required (or user, or a worker named user.worker)"
+    for i, entry in enumerate(zip(cols.w_puid.tolist(), cols.w_user, cols.w_name, strict=True)):
+        error = entry_error(*entry)
+        if error is not None:
+            errors[i] = error
     return errors
+
+
+def entry_error(puid: int, user: str | None, name: str | None) -> str | None:
+    """What is wrong with one (puid, user, worker) of a batch's worker table, if anything."""
+    if name is None:
+        return "worker: required"
+    if len(name) > MAX_NAME:
+        return f"worker: longer than {MAX_NAME} characters"
+    if puid < 0:
+        return "puid: must be an integer from 1 to 2147483647"
+    if user is not None and len(user) > MAX_USER:
+        return f"user: longer than {MAX_USER} characters"
+    if puid == 0 and not user and "." not in name:
+        return "puid: required (or user, or a worker named user.worker)"
+    return None
 
 
 def is_ip(text: str) -> bool:
@@ -183,22 +202,27 @@ def is_ip(text: str) -> bool:
 def split_logins(
     w_puid: I64, w_user: list[str | None], w_name: list[str | None]
 ) -> tuple[list[str | None], list[str]]:
-    """Per worker-table entry: the user it names (if any) and the worker part of its name.
+    """``split_login_entry`` for every entry of a worker table."""
+    users: list[str | None] = []
+    names: list[str] = []
+    for puid, user, name in zip(w_puid.tolist(), w_user, w_name, strict=True):
+        login_user, worker = split_login_entry(puid, user, name or "")
+        users.append(login_user)
+        names.append(worker)
+    return users, names
+
+
+def split_login_entry(puid: int, user: str | None, name: str) -> tuple[str | None, str]:
+    """The user an entry names (if any) and the worker part of its name.
 
     A full stratum login ``user.worker`` splits on the first dot; the user part only counts
     when the event gave neither puid nor user (an explicit puid or user wins).
     """
-    users: list[str | None] = []
-    names: list[str] = []
-    for puid, user, name in zip(w_puid.tolist(), w_user, w_name, strict=True):
-        raw = name or ""
-        if "." in raw:
-            login_user, _, raw = raw.partition(".")
-            if puid == 0 and not user:
-                user = login_user
-        users.append(user)
-        names.append(raw)
-    return users, names
+    if "." in name:
+        login_user, _, name = name.partition(".")
+        if puid == 0 and not user:
+            user = login_user
+    return user, name
 
 
 def quantize_diff(diff: F64) -> F64:

@@ -194,20 +194,24 @@ class Engine:
 
     def worker_rows(self, puids: list[int], names: list[str]) -> I64:
         """Engine rows for (puid, worker name as sent) pairs; unseen workers are added."""
-        sub_rows, added = self.subs.rows(puids)
-        if added:
-            self._grow_subaccounts(len(self.subs))
         rows, new = self.workers.rows(puids, names)
-        if len(self.workers) > len(self.w_used):
-            self._grow_workers(len(self.workers))
-        self._use_workers(len(self.workers))
         if new:
-            sub_of = dict(zip(rows, sub_rows, strict=True))
-            for row in new:
+            if len(self.workers) > len(self.w_used):
+                self._grow_workers(len(self.workers))
+            self._use_workers(len(self.workers))
+            sub_rows, added = self.subs.rows([puid for _, puid in new])
+            if added:
+                self._grow_subaccounts(len(self.subs))
+            for (row, _), sub in zip(new, sub_rows, strict=True):
                 self.w_used[row] = True
-                self.w_sub[row] = sub_of[row]
+                self.w_sub[row] = sub
                 self.w_id[row] = worker_id(self.workers.names[row])
         return np.array(rows, dtype=np.int64)
+
+    def knows(self, puid: int, name: str) -> bool:
+        """Whether the worker (as its name was sent) is tracked; safe to call without the
+        engine's lock (a dict read)."""
+        return self.workers.knows(puid, name)
 
     def ip_codes(self, ips: list[str]) -> I64:
         codes = []

@@ -59,8 +59,16 @@ class WorkerTable:
     def tracked(self) -> int:
         return len(self.names) - len(self.free)
 
-    def rows(self, puids: list[int], raw_names: list[str]) -> tuple[list[int], list[int]]:
-        """Rows for (puid, name) pairs as sent, adding unseen workers; also the new rows."""
+    def knows(self, puid: int, raw: str) -> bool:
+        """Whether (puid, name as sent) is a worker already here (then it is a valid one)."""
+        names = self.by_puid.get(puid)
+        return names is not None and raw in names
+
+    def rows(
+        self, puids: list[int], raw_names: list[str]
+    ) -> tuple[list[int], list[tuple[int, int]]]:
+        """Rows for (puid, name) pairs as sent, adding unseen workers; also (row, puid) of
+        the new ones."""
         out = []
         new = []
         for puid, raw in zip(puids, raw_names, strict=True):
@@ -73,7 +81,7 @@ class WorkerTable:
                 row = names.get(name)
                 if row is None:
                     row = names[name] = self._add(name)
-                    new.append(row)
+                    new.append((row, puid))
             out.append(row)
         return out, new
 

@@ -20,9 +20,10 @@ from poolstats.domain.share import (
     Refusal,
     Refusals,
     ShareColumns,
-    check,
+    check_rows,
+    entry_error,
     quantize_diff,
-    split_logins,
+    split_login_entry,
 )
 from poolstats.engine.engine import Engine, ShareBatch
 from poolstats.ingest.columnar import decode_columnar
@@ -86,27 +87,50 @@ def unpack_record(payload: bytes) -> tuple[float, bytes, bytes]:
     return now, payload[start : start + n_bits], payload[start + n_bits :]
 
 
+@dataclass(frozen=True)
+class Owners:
+    """Per worker-table entry: the sub-account and worker name it resolves to, or an error."""
+
+    puid: list[int]  # 0 where the entry is refused
+    name: list[str]
+    errors: dict[int, str]
+
+
 def resolve_owners(
-    cols: ShareColumns, subaccounts: Subaccounts
-) -> tuple[list[int], list[str], dict[int, str]]:
-    """Per worker-table entry: its puid (0 if unknown), its worker name, and entry errors."""
-    users, names = split_logins(cols.w_puid, cols.w_user, cols.w_name)
+    cols: ShareColumns, subaccounts: Subaccounts, known: Callable[[int, str], bool]
+) -> Owners:
+    """Resolve each distinct worker of the batch once.
+
+    A (puid, name) the engine already tracks is valid as it stands (the common case, a
+    dict look-up); anything else is split (``user.worker``), checked and looked up.
+    """
     puids: list[int] = []
+    names: list[str] = []
     errors: dict[int, str] = {}
-    for i, (puid, user) in enumerate(zip(cols.w_puid.tolist(), users, strict=True)):
-        if puid > 0:
-            if not subaccounts.exists(puid):
-                errors[i] = f"puid: unknown sub-account {puid}"
-                puid = 0
-        elif user:
-            found = subaccounts.puid_of(user)
-            if found is None:
-                errors[i] = f"user: unknown sub-account {user!r}"
-                puid = 0
+    for i, (puid, user, name) in enumerate(
+        zip(cols.w_puid.tolist(), cols.w_user, cols.w_name, strict=True)
+    ):
+        if puid > 0 and user is None and name is not None and known(puid, name):
+            puids.append(puid)
+            names.append(name)
+            continue
+        error = entry_error(puid, user, name)
+        login_user, worker = split_login_entry(puid, user, name or "")
+        if error is None:
+            if puid > 0:
+                if not subaccounts.exists(puid):
+                    error = f"puid: unknown sub-account {puid}"
             else:
-                puid = found
+                found = subaccounts.puid_of(login_user or "")
+                if found is None:
+                    error = f"user: unknown sub-account {login_user!r}"
+                puid = found or 0
+        if error is not None:
+            errors[i] = error
+            puid = 0
         puids.append(puid)
-    return puids, names, errors
+        names.append(worker)
+    return Owners(puids, names, errors)
 
 
 class Ingestor:
@@ -137,7 +161,7 @@ class Ingestor:
         """Judge, journal and count one batch; raises ``BatchError`` for an unreadable one."""
         now = self.clock()
         cols, decode_refused = DECODERS[fmt](body)
-        good, refusals = self.judge(cols, now)
+        good, refusals, owners = self.judge(cols, now)
         result = IngestResult(accepted=int(good.sum()))
         refused = sorted(decode_refused + refusals.listed(cols.line), key=lambda r: r.line)
         result.rejected = len(refused)
@@ -147,33 +171,37 @@ class Ingestor:
             result.reasons[reason] = result.reasons.get(reason, 0) + 1
         if result.accepted:
             seq = self.journal.append(fmt, pack_record(now, good, body))
-            self.apply_in_order(cols.take(good), now, seq)
+            self.apply_in_order(cols.take(good), owners, now, seq)
             result.seq = seq
         return result
 
-    def judge(self, cols: ShareColumns, now: float) -> tuple[np.ndarray, Refusals]:
-        _, refusals = check(cols, now, self.future_s)
-        _, _, owner_errors = resolve_owners(cols, self.subaccounts)
-        for entry, message in owner_errors.items():
-            refusals.add(cols.worker_idx == entry, message)
-        return ~refusals.bad, refusals
+    def judge(self, cols: ShareColumns, now: float) -> tuple[np.ndarray, Refusals, Owners]:
+        _, refusals = check_rows(cols, now, self.future_s)
+        owners = resolve_owners(cols, self.subaccounts, self.engine.knows)
+        if owners.errors:
+            bad_entry = np.zeros(len(owners.puid), np.bool_)
+            bad_entry[list(owners.errors)] = True
+            refusals.add_each(bad_entry[cols.worker_idx], [owners.errors.get(int(e), "")
+                                                           for e in cols.worker_idx.tolist()])
+        return ~refusals.bad, refusals, owners
 
-    def apply_in_order(self, cols: ShareColumns, now: float, seq: int) -> None:
+    def apply_in_order(self, cols: ShareColumns, owners: Owners, now: float, seq: int) -> None:
         with self._turn:
             self._turn.wait_for(lambda: self.engine.seq >= seq - 1)
             try:
-                self.apply(cols, now, seq, history=True)
+                self.apply(cols, owners, now, seq, history=True)
             finally:
                 self.engine.seq = max(self.engine.seq, seq)
                 self._turn.notify_all()
 
-    def apply(self, cols: ShareColumns, now: float, seq: int, history: bool) -> None:
+    def apply(self, cols: ShareColumns, owners: Owners, now: float, seq: int, history: bool
+              ) -> None:
         """Resolve rows and count (caller holds the lock, or is alone: replay)."""
-        puids, names, _ = resolve_owners(cols, self.subaccounts)
-        used = np.unique(cols.worker_idx)
-        entry_rows = np.full(len(puids), -1, np.int64)
+        used = np.flatnonzero(np.bincount(cols.worker_idx, minlength=len(owners.puid)))
+        picked = used.tolist()
+        entry_rows = np.full(len(owners.puid), -1, np.int64)
         entry_rows[used] = self.engine.worker_rows(
-            [puids[i] for i in used.tolist()], [names[i] for i in used.tolist()]
+            [owners.puid[i] for i in picked], [owners.name[i] for i in picked]
         )
         ip_rows = np.append(self.engine.ip_codes(cols.ips), -1)  # index -1 -> no ip
         batch = ShareBatch(
@@ -191,6 +219,7 @@ class Ingestor:
         cols, _ = DECODERS[fmt](body)
         accepted = np.unpackbits(np.frombuffer(bits, np.uint8), count=len(cols)).astype(bool)
         with self.lock:
-            self.apply(cols.take(accepted), now, seq, history=history)
+            owners = resolve_owners(cols, self.subaccounts, self.engine.knows)
+            self.apply(cols.take(accepted), owners, now, seq, history=history)
             self.engine.seq = max(self.engine.seq, seq)
         return int(accepted.sum())
