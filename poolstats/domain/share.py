@@ -77,6 +77,10 @@ class ShareColumns:
     w_puid: I64  # per table entry: the puid, 0 where a user name is given instead, -1 invalid
     w_user: list[str | None]  # per table entry
     w_name: list[str | None]  # per table entry: the worker name as sent (maybe a user.worker)
+    # Rows already resolved by the decoder against the engine's index of known workers
+    # (-1 where not, and then ``worker_idx`` is used); valid while the index's epoch holds.
+    known_row: I64 | None = None
+    epoch: int = 0
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -91,6 +95,7 @@ class ShareColumns:
             status=self.status[mask],
             worker_idx=self.worker_idx[mask],
             ip_idx=self.ip_idx[mask],
+            known_row=None if self.known_row is None else self.known_row[mask],
         )
 
 

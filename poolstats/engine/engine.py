@@ -157,6 +157,7 @@ class Engine:
         self.config = config or EngineConfig()
         self.now = 0.0  # the newest time the engine was advanced to
         self.seq = 0  # journal sequence of the newest batch applied
+        self.epoch = 0  # moves when rows are freed: rows looked up before then may be stale
         self._drained_at = 0.0
         self.workers = WorkerTable()
         self.subs = SubaccountTable()
@@ -208,10 +209,16 @@ class Engine:
                 self.w_id[row] = worker_id(self.workers.names[row])
         return np.array(rows, dtype=np.int64)
 
-    def knows(self, puid: int, name: str) -> bool:
-        """Whether the worker (as its name was sent) is tracked; safe to call without the
-        engine's lock (a dict read)."""
-        return self.workers.knows(puid, name)
+    @property
+    def index(self) -> dict[int, dict[str, int]]:
+        """puid -> {worker name -> row}: readable without the lock (dict reads), for
+        resolving shares ahead of ``apply``; check ``epoch`` before trusting the rows."""
+        return self.workers.by_puid
+
+    def row_of(self, puid: int, name: str) -> int:
+        """The worker's row (its name as sent), -1 if not tracked; safe without the lock
+        (a dict read), but only as good as ``epoch`` stays the same."""
+        return self.workers.row_of(puid, name)
 
     def ip_codes(self, ips: list[str]) -> I64:
         codes = []
@@ -415,6 +422,7 @@ class Engine:
             return 0
         s_puid = self.subs.puid_array()
         self.workers.remove(rows.tolist(), s_puid[self.w_sub[rows]].tolist())
+        self.epoch += 1
         self.w_used[rows] = False
         for name in PER_WORKER:
             getattr(self, name)[rows] = 0

@@ -59,10 +59,10 @@ class WorkerTable:
     def tracked(self) -> int:
         return len(self.names) - len(self.free)
 
-    def knows(self, puid: int, raw: str) -> bool:
-        """Whether (puid, name as sent) is a worker already here (then it is a valid one)."""
+    def row_of(self, puid: int, raw: str) -> int:
+        """The row of (puid, name as sent) if that worker is here (then it is a valid one)."""
         names = self.by_puid.get(puid)
-        return names is not None and raw in names
+        return -1 if names is None else names.get(raw, -1)
 
     def rows(
         self, puids: list[int], raw_names: list[str]

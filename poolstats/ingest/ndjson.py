@@ -7,7 +7,7 @@ decoded again line by line so that every other line still counts.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import msgspec
 import numpy as np
@@ -31,12 +31,17 @@ _IN_STRING_OF = re.compile(rb'"([A-Za-z_]+)"\s*:\s*"[^"]*$')  # the key of the s
 _FIELDS = frozenset(ShareEvent.__struct_fields__)
 
 
-def decode_ndjson(body: bytes) -> tuple[ShareColumns, list[Refusal]]:
-    """Decode one share per line; lines that are not a JSON share object come back refused."""
+def decode_ndjson(
+    body: bytes, index: WorkerIndex | None = None, epoch: int = 0
+) -> tuple[ShareColumns, list[Refusal]]:
+    """Decode one share per line; lines that are not a JSON share object come back refused.
+
+    ``index`` (and its ``epoch``): see ``events_to_columns``.
+    """
     try:
         events: list[ShareEvent] = _DECODER.decode_lines(body)
     except (msgspec.DecodeError, UnicodeDecodeError):
-        return _decode_line_by_line(body)
+        return _decode_line_by_line(body, index, epoch)
     n_lines = body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
     # decode_lines skips blank lines and splits on any whitespace, so equal counts alone prove
     # nothing (two objects on one line plus a blank line match too). When every line break
@@ -45,11 +50,14 @@ def decode_ndjson(body: bytes) -> tuple[ShareColumns, list[Refusal]]:
     if breaks != n_lines - 1:
         breaks += body.count(b"}\r\n{")
     if len(events) != n_lines or breaks != max(n_lines - 1, 0):
-        return _decode_line_by_line(body)  # number the lines the slow way
-    return events_to_columns(events, np.arange(1, len(events) + 1, dtype=np.int64)), []
+        return _decode_line_by_line(body, index, epoch)  # number the lines the slow way
+    lines = np.arange(1, len(events) + 1, dtype=np.int64)
+    return events_to_columns(events, lines, index, epoch), []
 
 
-def _decode_line_by_line(body: bytes) -> tuple[ShareColumns, list[Refusal]]:
+def _decode_line_by_line(
+    body: bytes, index: WorkerIndex | None, epoch: int
+) -> tuple[ShareColumns, list[Refusal]]:
     events: list[ShareEvent] = []
     lines: list[int] = []
     refused: list[Refusal] = []
@@ -62,7 +70,7 @@ def _decode_line_by_line(body: bytes) -> tuple[ShareColumns, list[Refusal]]:
             refused.append(Refusal(number, describe_decode_error(exc, raw)))
             continue
         lines.append(number)
-    return events_to_columns(events, np.array(lines, dtype=np.int64)), refused
+    return events_to_columns(events, np.array(lines, dtype=np.int64), index, epoch), refused
 
 
 def describe_decode_error(exc: msgspec.DecodeError | UnicodeDecodeError, raw: bytes = b"") -> str:
@@ -95,19 +103,54 @@ def describe_decode_error(exc: msgspec.DecodeError | UnicodeDecodeError, raw: by
     return f"event: not a JSON object ({text})"
 
 
-def events_to_columns(events: Sequence[ShareEvent], lines: np.ndarray) -> ShareColumns:
-    """Columns from decoded events: one list comprehension per field, then numpy."""
+WorkerIndex = Mapping[int, Mapping[str, int]]  # the engine's: puid -> {worker name: row}
+
+_NONE: Mapping[str, int] = {}
+
+
+def events_to_columns(
+    events: Sequence[ShareEvent],
+    lines: np.ndarray,
+    index: WorkerIndex | None = None,
+    epoch: int = 0,
+) -> ShareColumns:
+    """Columns from decoded events: one list comprehension per field, then numpy.
+
+    With ``index``, each share's (puid, worker) is looked up among the workers the engine
+    already tracks (one dict look-up, the common case); only the others are gathered into
+    the worker table, to be checked and resolved once each.
+    """
     n = len(events)
     ts = np.array([e.ts for e in events], dtype=np.float64) if n else np.empty(0)
     diff = np.array([e.diff for e in events], dtype=np.float64) if n else np.empty(0)
     status = np.array([_ACCEPTED[e.accepted] for e in events], dtype=np.uint8)
     for i, name in [(i, e.status) for i, e in enumerate(events) if e.status is not None]:
         status[i] = STATUS_NAMES.get(name, _BAD_STATUS)
+    known_row = None
+    todo: Sequence[ShareEvent] = events
+    if index is not None:
+        get = index.get
+        rows = [
+            get(e.puid, _NONE).get(e.worker, -1) if e.user is None else -1  # type: ignore[arg-type]
+            for e in events
+        ]
+        for i in [i for i, row in enumerate(rows) if row < 0]:
+            e = events[i]  # a full login user.worker with a puid: the worker part is the name
+            if e.user is None and e.worker and "." in e.worker:
+                rows[i] = get(e.puid, _NONE).get(e.worker.partition(".")[2], -1)  # type: ignore[arg-type]
+        known_row = np.array(rows, dtype=np.int64)
+        missing = np.flatnonzero(known_row < 0)
+        todo = [events[i] for i in missing.tolist()]
     table: dict[tuple[int | None, str | None, str | None], int] = {}
     setdefault = table.setdefault
-    worker_idx = np.array(
-        [setdefault((e.puid, e.user, e.worker), len(table)) for e in events], dtype=np.int64
+    table_idx = np.array(
+        [setdefault((e.puid, e.user, e.worker), len(table)) for e in todo], dtype=np.int64
     )
+    if known_row is None:
+        worker_idx = table_idx
+    else:
+        worker_idx = np.full(n, -1, np.int64)
+        worker_idx[missing] = table_idx
     ip_idx, ips = dictionary_encode([e.ip for e in events])
     w_puid = np.array(
         [0 if p is None else (p if 1 <= p <= MAX_PUID else -1) for p, _, _ in table],
@@ -124,6 +167,8 @@ def events_to_columns(events: Sequence[ShareEvent], lines: np.ndarray) -> ShareC
         w_puid=w_puid,
         w_user=[u for _, u, _ in table],
         w_name=[w for _, _, w in table],
+        known_row=known_row,
+        epoch=epoch,
     )
 
 

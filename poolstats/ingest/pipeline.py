@@ -94,25 +94,30 @@ class Owners:
     puid: list[int]  # 0 where the entry is refused
     name: list[str]
     errors: dict[int, str]
+    row: list[int]  # the engine row of entries it already tracks, else -1
+    epoch: int  # the engine's epoch when ``row`` was read
 
 
-def resolve_owners(
-    cols: ShareColumns, subaccounts: Subaccounts, known: Callable[[int, str], bool]
-) -> Owners:
+def resolve_owners(cols: ShareColumns, subaccounts: Subaccounts, engine: Engine) -> Owners:
     """Resolve each distinct worker of the batch once.
 
     A (puid, name) the engine already tracks is valid as it stands (the common case, a
     dict look-up); anything else is split (``user.worker``), checked and looked up.
     """
+    epoch = engine.epoch  # read first: a later eviction makes the rows stale
+    row_of = engine.row_of
     puids: list[int] = []
     names: list[str] = []
+    rows: list[int] = []
     errors: dict[int, str] = {}
     for i, (puid, user, name) in enumerate(
         zip(cols.w_puid.tolist(), cols.w_user, cols.w_name, strict=True)
     ):
-        if puid > 0 and user is None and name is not None and known(puid, name):
+        row = row_of(puid, name) if puid > 0 and user is None and name is not None else -1
+        rows.append(row)
+        if row >= 0:
             puids.append(puid)
-            names.append(name)
+            names.append(name)  # type: ignore[arg-type]  # not None: row >= 0
             continue
         error = entry_error(puid, user, name)
         login_user, worker = split_login_entry(puid, user, name or "")
@@ -130,7 +135,7 @@ def resolve_owners(
             puid = 0
         puids.append(puid)
         names.append(worker)
-    return Owners(puids, names, errors)
+    return Owners(puids, names, errors, rows, epoch)
 
 
 class Ingestor:
@@ -160,7 +165,7 @@ class Ingestor:
     def ingest(self, body: bytes, fmt: Format) -> IngestResult:
         """Judge, journal and count one batch; raises ``BatchError`` for an unreadable one."""
         now = self.clock()
-        cols, decode_refused = DECODERS[fmt](body)
+        cols, decode_refused = self.decode(body, fmt)
         good, refusals, owners = self.judge(cols, now)
         result = IngestResult(accepted=int(good.sum()))
         refused = sorted(decode_refused + refusals.listed(cols.line), key=lambda r: r.line)
@@ -171,41 +176,71 @@ class Ingestor:
             result.reasons[reason] = result.reasons.get(reason, 0) + 1
         if result.accepted:
             seq = self.journal.append(fmt, pack_record(now, good, body))
-            self.apply_in_order(cols.take(good), owners, now, seq)
+            self.apply_in_order(cols, good, owners, now, seq, body, fmt)
             result.seq = seq
         return result
 
+    def decode(
+        self, body: bytes, fmt: Format, resolve: bool = True
+    ) -> tuple[ShareColumns, list[Refusal]]:
+        if fmt is Format.NDJSON and resolve:
+            epoch = self.engine.epoch  # read first: a later eviction makes the rows stale
+            return decode_ndjson(body, self.engine.index, epoch)
+        return DECODERS[fmt](body)
+
     def judge(self, cols: ShareColumns, now: float) -> tuple[np.ndarray, Refusals, Owners]:
         _, refusals = check_rows(cols, now, self.future_s)
-        owners = resolve_owners(cols, self.subaccounts, self.engine.knows)
+        owners = resolve_owners(cols, self.subaccounts, self.engine)
         if owners.errors:
-            bad_entry = np.zeros(len(owners.puid), np.bool_)
+            bad_entry = np.zeros(len(owners.puid) + 1, np.bool_)  # [-1]: shares resolved early
             bad_entry[list(owners.errors)] = True
-            refusals.add_each(bad_entry[cols.worker_idx], [owners.errors.get(int(e), "")
-                                                           for e in cols.worker_idx.tolist()])
+            refusals.add_each(
+                bad_entry[cols.worker_idx],
+                [owners.errors.get(int(e), "") for e in cols.worker_idx.tolist()],
+            )
         return ~refusals.bad, refusals, owners
 
-    def apply_in_order(self, cols: ShareColumns, owners: Owners, now: float, seq: int) -> None:
+    def apply_in_order(
+        self,
+        cols: ShareColumns,
+        good: np.ndarray,
+        owners: Owners,
+        now: float,
+        seq: int,
+        body: bytes,
+        fmt: Format,
+    ) -> None:
         with self._turn:
             self._turn.wait_for(lambda: self.engine.seq >= seq - 1)
             try:
-                self.apply(cols, owners, now, seq, history=True)
+                stale = cols.known_row is not None and cols.epoch != self.engine.epoch
+                if stale or owners.epoch != self.engine.epoch:
+                    cols, _ = self.decode(body, fmt, resolve=False)  # rows freed meanwhile
+                    owners = resolve_owners(cols, self.subaccounts, self.engine)
+                self.apply(cols.take(good), owners, now, seq, history=True)
             finally:
                 self.engine.seq = max(self.engine.seq, seq)
                 self._turn.notify_all()
 
-    def apply(self, cols: ShareColumns, owners: Owners, now: float, seq: int, history: bool
-              ) -> None:
+    def apply(
+        self, cols: ShareColumns, owners: Owners, now: float, seq: int, history: bool
+    ) -> None:
         """Resolve rows and count (caller holds the lock, or is alone: replay)."""
-        used = np.flatnonzero(np.bincount(cols.worker_idx, minlength=len(owners.puid)))
+        in_table = cols.worker_idx >= 0
+        used = np.flatnonzero(np.bincount(cols.worker_idx[in_table], minlength=len(owners.puid)))
+        entry_rows = np.append(np.array(owners.row, np.int64), -1)  # [-1]: not in the table
+        used = used[entry_rows[used] < 0]  # entries still to resolve (new workers)
         picked = used.tolist()
-        entry_rows = np.full(len(owners.puid), -1, np.int64)
-        entry_rows[used] = self.engine.worker_rows(
-            [owners.puid[i] for i in picked], [owners.name[i] for i in picked]
-        )
+        if picked:
+            entry_rows[used] = self.engine.worker_rows(
+                [owners.puid[i] for i in picked], [owners.name[i] for i in picked]
+            )
+        rows = entry_rows[cols.worker_idx]
+        if cols.known_row is not None:
+            rows = np.where(in_table, rows, cols.known_row)
         ip_rows = np.append(self.engine.ip_codes(cols.ips), -1)  # index -1 -> no ip
         batch = ShareBatch(
-            rows=entry_rows[cols.worker_idx],
+            rows=rows,
             ts=cols.ts,
             diff=quantize_diff(cols.diff),
             status=cols.status,
@@ -216,10 +251,10 @@ class Ingestor:
     def replay(self, payload: bytes, fmt: Format, seq: int, history: bool) -> int:
         """Re-count a journal record exactly as it was counted when acknowledged."""
         now, bits, body = unpack_record(payload)
-        cols, _ = DECODERS[fmt](body)
+        cols, _ = self.decode(body, fmt, resolve=False)
         accepted = np.unpackbits(np.frombuffer(bits, np.uint8), count=len(cols)).astype(bool)
         with self.lock:
-            owners = resolve_owners(cols, self.subaccounts, self.engine.knows)
+            owners = resolve_owners(cols, self.subaccounts, self.engine)
             self.apply(cols.take(accepted), owners, now, seq, history=history)
             self.engine.seq = max(self.engine.seq, seq)
         return int(accepted.sum())
