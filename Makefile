@@ -9,7 +9,10 @@ PORT ?= 8080
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@# Debian ships venv separately (python3-venv); install it when missing and allowed to.
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	  command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@

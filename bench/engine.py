@@ -13,7 +13,7 @@ import numpy as np
 
 from poolstats.domain.share import ShareColumns, quantize_diff
 from poolstats.engine.engine import Engine, ShareBatch
-from poolstats.ingest.pipeline import Ingestor
+from poolstats.ingest.pipeline import Ingestor, resolve_owners
 
 T0 = 1_790_000_000.0
 
@@ -74,7 +74,8 @@ def run(workers: int = 1_000_000, batch: int = 500_000, batches: int = 8) -> dic
     apply_rate = batch * (batches - 1) / (time.perf_counter() - started)
     started = time.perf_counter()
     for i, c in enumerate(cols):
-        ingestor.apply(c, T0 + 200 + i, seq=0, history=True)
+        owners = resolve_owners(c, ingestor.subaccounts, engine)
+        ingestor.apply(c, owners, T0 + 200 + i, seq=0, history=True)
     columns_rate = batch * batches / (time.perf_counter() - started)
     started = time.perf_counter()
     flush = engine.drain(T0 + 210)

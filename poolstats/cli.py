@@ -341,7 +341,14 @@ def demo(
             ),
             flush=True,
         )
-    feed = run(base + "/ingest/shares", token, fleet, fmt="columnar", interval_s=2.0)
+    feed = run(
+        base + "/ingest/shares",
+        token,
+        fleet,
+        fmt="columnar",
+        interval_s=2.0,
+        max_backlog_s=backfill_hours * 3600 + 600,
+    )  # the backfill is old on purpose
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(settings, service, [feed]))
 

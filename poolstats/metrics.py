@@ -43,6 +43,12 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
             registry=r,
         )
+        self.workers_by_status = Gauge(
+            "poolstats_workers",
+            "Workers the engine tracks, by status (DEAD ones leave it after a day).",
+            ["status"],
+            registry=r,
+        )
         self.flushed_workers = Counter(
             "poolstats_flushed_workers", "Worker rows written by flushes.", registry=r
         )

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from poolstats.clock import Clock, SystemClock
 from poolstats.config import Settings
+from poolstats.domain.status import status_counts
 from poolstats.engine.engine import Engine, EngineConfig
 from poolstats.engine.snapshot import Flush, Level
 from poolstats.ingest.journal import Journal
@@ -174,6 +175,14 @@ class Service:
             self.metrics.flushed_workers.inc(len(done.workers.puid))
             self.last_flush_at = done.now
         self.metrics.workers_tracked.set(self.engine.tracked_workers)
+        counts = status_counts(
+            self.engine.last_accept_times(),
+            self.clock.now(),
+            self.settings.active_s,
+            self.settings.inactive_s,
+        )
+        for status, count in counts.items():
+            self.metrics.workers_by_status.labels(status.value.lower()).set(count)
 
     def prune(self) -> int:
         retention = {
@@ -184,19 +193,28 @@ class Service:
         return self.store.prune(int(self.clock.now()), retention)
 
     async def run_timers(self) -> None:
-        """Flush, checkpoint and prune on their intervals until cancelled."""
+        """Flush, checkpoint and prune on their intervals until cancelled.
+
+        Drains are spaced by the flush interval less the time the last write took, so a
+        share is in the store within one flush interval of its acknowledgement.
+        """
         settings = self.settings
+        interval = settings.flush_interval_s
         next_checkpoint = time.monotonic() + settings.checkpoint_interval_s
+        write_s = 0.0
         while True:
-            await asyncio.sleep(settings.flush_interval_s)
+            started = time.monotonic()
             try:
-                if time.monotonic() >= next_checkpoint:
+                if started >= next_checkpoint:
                     await asyncio.to_thread(self.checkpoint)
                     next_checkpoint = time.monotonic() + settings.checkpoint_interval_s
                 else:
                     await asyncio.to_thread(self.flush)
+                write_s = time.monotonic() - started
                 if time.monotonic() - self._last_prune >= PRUNE_EVERY_S:
                     self._last_prune = time.monotonic()
                     await asyncio.to_thread(self.prune)
             except Exception:  # a failed flush must not stop the timers; the next one retries
                 log.exception("periodic flush failed")
+            period = max(interval - write_s, interval / 2)
+            await asyncio.sleep(max(0.0, started + period - time.monotonic()))

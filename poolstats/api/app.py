@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from poolstats import __version__
 from poolstats.api import ingest, ops
 from poolstats.service import Service
+from poolstats.web import dashboard
 
 
 def create_app(service: Service, run_timers: bool = True) -> FastAPI:
@@ -33,4 +34,5 @@ def create_app(service: Service, run_timers: bool = True) -> FastAPI:
     app.state.service = service
     app.include_router(ingest.router)
     app.include_router(ops.router)
+    app.include_router(dashboard.router)
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import time
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
@@ -90,5 +89,5 @@ async def ingest_shares(request: Request) -> JSONResponse:
         metrics.shares_refused.labels(field).inc(count)
     if result.accepted:
         metrics.journal_seq.set(result.seq)
-        metrics.share_lag.set(time.time() - service.engine.now)
+        metrics.share_lag.set(service.clock.now() - result.newest_ts)
     return JSONResponse(result.as_json())

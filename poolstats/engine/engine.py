@@ -431,6 +431,12 @@ class Engine:
 
     # -- queries (tests, metrics) -------------------------------------------------------------
 
+    def last_accept_times(self) -> F64:
+        """Time of each tracked worker's last accepted share (0: none yet), for status counts."""
+        n = len(self.workers)
+        result: F64 = self.w_last_accept[:n][self.w_used[:n]]
+        return result
+
     def worker_row(self, puid: int, name: str) -> int | None:
         return self.workers.by_puid.get(puid, {}).get(name)
 

@@ -64,6 +64,7 @@ class IngestResult:
     errors: list[Refusal] = field(default_factory=list)
     seq: int = 0
     reasons: dict[str, int] = field(default_factory=dict)  # refused rows per field
+    newest_ts: float = 0.0  # of the accepted shares, for the lag metric
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -178,6 +179,7 @@ class Ingestor:
             seq = self.journal.append(fmt, pack_record(now, good, body))
             self.apply_in_order(cols, good, owners, now, seq, body, fmt)
             result.seq = seq
+            result.newest_ts = float(cols.ts[good].max())
         return result
 
     def decode(

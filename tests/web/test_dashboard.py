@@ -1,0 +1,53 @@
+"""The dashboard shows what the store holds, formatted as BTC.COM's pool did."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+from fastapi.testclient import TestClient
+
+from poolstats.api.app import create_app
+from poolstats.clock import FakeClock
+from poolstats.config import Settings
+from poolstats.ingest.pipeline import Format
+from poolstats.service import Service
+
+T0 = 19675 * 86400.0
+
+
+def test_dashboard_shows_pool_sub_accounts_and_workers(tmp_path: Path) -> None:
+    clock = FakeClock(T0 + 900)
+    service = Service(Settings(data_dir=tmp_path, ingest_token="t"), clock=clock)
+    service.recover()
+    service.store.create_user("alice", int(T0))
+    # 90 shares of difficulty 2**20 at T0+5, T0+15, ..., T0+895; at T0+900 the 15m window
+    # starts at T0+10, so it holds 89 of them: 89 * 2**20 * 2**32 / 900 H/s = 445.4 TH/s
+    body = b"".join(
+        msgspec.json.encode(
+            {
+                "ts": T0 + 5 + 10 * i,
+                "user": "alice",
+                "worker": "rig<1>",
+                "diff": 2**20,
+                "accepted": True,
+                "ip": "192.0.2.1",
+            }
+        )
+        + b"\n"
+        for i in range(90)
+    )
+    assert service.ingestor.ingest(body, Format.NDJSON).accepted == 90
+    service.flush()
+    expected_15m = 89 * 2**20 * 2**32 / 900 / 1e12
+    with TestClient(create_app(service, run_timers=False)) as client:
+        page = client.get("/").text
+        assert f"{expected_15m:.1f} TH/s" in page  # pool card and the alice row
+        assert ">alice</a>" in page
+        workers = client.get("/?puid=1").text
+        assert "rig1" in workers  # the name as normalised, and escaped nowhere needed
+        assert '<td class="ACTIVE">ACTIVE</td>' in workers
+        assert "192.0.2.1" in workers
+        clock.advance(901)
+        assert '<td class="INACTIVE">INACTIVE</td>' in client.get("/?puid=1").text
+        assert client.get("/?puid=0").status_code == 422
