@@ -59,7 +59,8 @@ def _logging(verbose: bool = False) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    for noisy in ("alembic", "httpx"):  # per-request lines: not what an operator reads
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _open_service(settings: Settings) -> Any:
