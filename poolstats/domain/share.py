@@ -13,12 +13,8 @@ from enum import IntEnum
 
 import msgspec
 import numpy as np
-import numpy.typing as npt
 
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
-U8 = npt.NDArray[np.uint8]
-BoolArray = npt.NDArray[np.bool_]
+from poolstats.domain.arrays import F64, I64, U8, BoolArray
 
 #: Difficulties are rounded to a multiple of this, so sums of them stay exact in float64
 #: up to 2**33 (any worker's or sub-account's bucket in practice); 0.0001 keeps 0.05 %.

@@ -10,13 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
+from poolstats.domain.arrays import F64, I64, U8
 from poolstats.engine.rings import lazy_zeros, scatter_add
 
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
-U8 = npt.NDArray[np.uint8]
 N_STATUS = 3  # accept, reject, stale (poolstats.domain.share.Status)
 
 

@@ -15,6 +15,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from poolstats.domain.arrays import F64, I64, U8
 from poolstats.domain.share import Status
 from poolstats.domain.workers import worker_id
 from poolstats.engine.buckets import Buckets, Drained
@@ -29,10 +30,6 @@ from poolstats.engine.snapshot import (
     WorkerRows,
 )
 from poolstats.engine.table import SubaccountTable, WorkerTable
-
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
-U8 = npt.NDArray[np.uint8]
 
 WINDOWS_S = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
 FIELDS = ("accept", "reject", "stale")  # indexed by Status

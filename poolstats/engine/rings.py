@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
+from poolstats.domain.arrays import F64, I64
+
 Array = npt.NDArray[np.floating[Any]]
 LAZY_MIN_BYTES = 1 << 20
 

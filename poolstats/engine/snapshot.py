@@ -9,11 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-import numpy as np
-import numpy.typing as npt
-
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
+from poolstats.domain.arrays import F64, I64
 
 
 class Level(StrEnum):

@@ -7,11 +7,10 @@ less memory than tuple keys at a million workers). Freed slots are reused.
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
+from poolstats.domain.arrays import I64
 from poolstats.domain.workers import normalize_worker_name
 
-I64 = npt.NDArray[np.int64]
 MAX_ALIASES = 100_000
 
 

@@ -22,12 +22,9 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from poolstats.domain.arrays import F64, I64, U8
 from poolstats.domain.workers import normalize_worker_name
 from poolstats.ingest.columnar import encode_columnar
-
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
-U8 = npt.NDArray[np.uint8]
 
 TWO_32 = 2.0**32
 ACCEPT, REJECT, STALE = 0, 1, 2
