@@ -147,3 +147,38 @@ def test_the_data_dir_serves_one_process_at_a_time(tmp_path: Path, clock: FakeCl
     with pytest.raises(JournalError):
         Service(Settings(data_dir=tmp_path), clock=clock)
     service.close()
+
+
+def test_group_sums_add_up_to_the_sub_account(tmp_path: Path, clock: FakeClock) -> None:
+    service = open_service(tmp_path, clock)
+    service.store.create_user("alice", int(T0))
+    clock.set(T0 + 300)
+    body = ndjson(shares("alice", "a", T0, 20, 8) + shares("alice", "b", T0 + 5, 10, 2))
+    service.ingestor.ingest(body, Format.NDJSON)
+    service.flush()
+    (default,) = service.store.group_sums(1)  # every new worker is in DEFAULT (-1)
+    assert (default["group_id"], default["workers"]) == (-1, 2)
+    sub = service.store.subaccount_stats(1)
+    assert sub is not None
+    for window in ("accept_1m", "accept_15m", "accept_1d"):
+        assert default[window] == sub[window]
+    assert default["accept_15m"] == 20 * 8 + 10 * 2
+    service.close()
+
+
+def test_prune_applies_the_retention_settings(tmp_path: Path, clock: FakeClock) -> None:
+    service = Service(
+        Settings(data_dir=tmp_path, ingest_token="t", retention_5m_s=86400, retention_1h_s=0),
+        clock=clock,
+    )
+    service.recover()
+    service.store.create_user("alice", int(T0))
+    clock.set(T0 + 10)
+    service.ingestor.ingest(ndjson(shares("alice", "a", T0, 1, 8)), Format.NDJSON)
+    service.flush()
+    clock.set(T0 + 2 * 86400)
+    assert service.prune() > 0
+    assert service.store.history(Level.SUBACCOUNT, 300, puid=1) == []  # older than a day
+    assert service.store.history(Level.SUBACCOUNT, 900, puid=1) != []  # 30 days by default
+    assert service.store.history(Level.SUBACCOUNT, 3600, puid=1) != []  # 0: kept forever
+    service.close()

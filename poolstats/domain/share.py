@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, replace
 from enum import IntEnum
+from typing import Annotated
 
 import msgspec
 import numpy as np
@@ -38,6 +39,10 @@ class Status(IntEnum):
 STATUS_NAMES = {"accept": Status.ACCEPT, "reject": Status.REJECT, "stale": Status.STALE}
 
 
+# Free text the engine does not use yet: checked by the decoder itself (no cost when valid).
+Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
+
+
 class ShareEvent(msgspec.Struct, gc=False, omit_defaults=True):
     """One share as producers send it; loose types so that ``check`` can name what is wrong."""
 
@@ -48,10 +53,10 @@ class ShareEvent(msgspec.Struct, gc=False, omit_defaults=True):
     user: str | None = None
     accepted: bool | None = None
     status: str | None = None
-    reason: str | None = None
+    reason: Text | None = None
     ip: str | None = None
-    node: str | None = None
-    agent: str | None = None
+    node: Text | None = None
+    agent: Text | None = None
 
 
 @dataclass(frozen=True)

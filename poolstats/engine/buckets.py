@@ -122,7 +122,7 @@ class Buckets:
                         dense.sums[status],
                     )
                 )
-        rows = np.concatenate([c[0] for c in chunks])
+        rows = np.concatenate([c[0] for c in chunks]).astype(np.int64)  # shifted by 32 below
         start = np.concatenate([c[1] for c in chunks])
         statuses = np.concatenate([c[2] for c in chunks])
         diff = np.concatenate([c[3] for c in chunks])

@@ -278,7 +278,7 @@ class Engine:
         rows, status, diff = batch.rows, batch.status, batch.diff
         ts = np.minimum(batch.ts, self.now)  # a little in the future: counts as now
         span = (float(ts.min()), float(ts.max()))
-        subs = self.w_sub[rows]
+        subs = self.w_sub[rows].astype(np.int64)  # int32 storage; keys need 64 bits
         masks = [status == code for code in Status]
         by_status = [(rows[m], ts[m], diff[m]) for m in masks]
         by_sub = [(subs[m], t, d) for m, (_, t, d) in zip(masks, by_status, strict=True)]

@@ -507,6 +507,19 @@ class SqliteStore:
         )
         return self._all(query)
 
+    def group_sums(self, puid: int) -> list[dict[str, Any]]:
+        """Per worker group of a sub-account (deleted workers, group 0, left out): the number
+        of workers and the sums of their window figures, by group_id."""
+        w = schema.workers
+        sums = [sa.func.sum(w.c[name]).label(name) for name in schema.WINDOW_COLUMNS]
+        query = (
+            sa.select(w.c.group_id, sa.func.count().label("workers"), *sums)
+            .where(w.c.puid == puid, w.c.group_id != 0)
+            .group_by(w.c.group_id)
+            .order_by(w.c.group_id)
+        )
+        return self._all(query)
+
     def top_workers(self, puid: int, limit: int = 50) -> list[dict[str, Any]]:
         """A sub-account's worker rows, busiest (15-minute accepts) first."""
         w = schema.workers

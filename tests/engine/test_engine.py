@@ -248,3 +248,22 @@ def test_capacity_grows_without_losing_state(n_workers: int) -> None:
     assert engine.pool_sums().accept_1h[0] == expected
     total = sum(engine.worker_sums(1 + i % 7, f"w{i}").accept_1h[0] for i in range(n_workers))
     assert total == expected
+
+
+def test_late_shares_of_different_sub_accounts_stay_apart() -> None:
+    # found by the ingest property test: late shares take the chunk path, whose keys
+    # once overflowed 32-bit sub-account rows and merged every sub-account into one
+    engine = Engine()
+    now = T0 + 2 * DAY
+    late = [
+        (1, "a", T0, 1, Status.ACCEPT),
+        (2, "a", T0, 2, Status.ACCEPT),
+        (3, "b", T0 + 1, 4, Status.REJECT),
+    ]
+    engine.apply(batch(engine, late), now)
+    flush = engine.drain(now)
+    assert history([flush], Level.SUBACCOUNT, DAY) == {
+        (1, 0, T0): (1, 0, 0),
+        (2, 0, T0): (2, 0, 0),
+        (3, 0, T0): (0, 0, 4),
+    }
