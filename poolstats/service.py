@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from poolstats.clock import Clock, SystemClock
 from poolstats.config import Settings
 from poolstats.domain.status import status_counts
@@ -28,6 +30,7 @@ from poolstats.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 3600.0
+BATCH_KEYS = "batch_keys"  # the ingest idempotency keys, saved with the engine state
 
 
 class Registry:
@@ -113,6 +116,8 @@ class Service:
         if saved is not None:
             self.engine = Engine.restore(saved, self.config)
             self.ingestor.engine = self.engine
+            if BATCH_KEYS in saved:
+                self.ingestor.keys.restore(saved[BATCH_KEYS].tobytes())
         checkpoint_seq = self.engine.seq
         history_seq = self.store.history_seq()
         batches = shares = 0
@@ -155,6 +160,7 @@ class Service:
                 flush = self.engine.drain(now)
                 self.engine.evict(now)
                 arrays = {k: v.copy() for k, v in self.engine.export().items()}
+                arrays[BATCH_KEYS] = np.frombuffer(self.ingestor.keys.export(), np.uint8)
                 seq = self.engine.seq
             self._write(flush)  # the store now holds history up to seq: C <= N holds
             started = time.perf_counter()

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from poolstats.ingest.columnar import CONTENT_TYPES, BatchError
+from poolstats.ingest.idempotency import valid_key
 from poolstats.ingest.pipeline import Format
 from poolstats.service import Service
 
@@ -77,11 +78,18 @@ async def ingest_shares(request: Request) -> JSONResponse:
         chunks += chunk
         if len(chunks) > limit:
             return _refuse(service, 413, "too_large", f"body: larger than {limit} bytes")
+    key = request.headers.get("idempotency-key", "")
+    if key and not valid_key(key):
+        return _refuse(
+            service, 400, "idempotency_key", "Idempotency-Key: 1 to 128 printable ASCII characters"
+        )
     body = bytes(chunks)
     try:
-        result = await anyio.to_thread.run_sync(service.ingestor.ingest, body, fmt)
+        result = await anyio.to_thread.run_sync(service.ingestor.ingest, body, fmt, key)
     except BatchError as exc:
         return _refuse(service, 400, "unreadable", str(exc))
+    if result.replayed:  # counted the first time; metrics too
+        return JSONResponse(result.as_json(), headers={"Idempotent-Replayed": "true"})
     metrics = service.metrics
     metrics.ingest_bytes.inc(len(body))
     metrics.shares_accepted.labels(fmt.name.lower()).inc(result.accepted)

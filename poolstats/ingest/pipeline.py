@@ -27,6 +27,7 @@ from poolstats.domain.share import (
 )
 from poolstats.engine.engine import Engine, ShareBatch
 from poolstats.ingest.columnar import decode_columnar
+from poolstats.ingest.idempotency import BatchKeys
 from poolstats.ingest.ndjson import decode_ndjson
 
 MAX_LISTED_ERRORS = 1000
@@ -65,6 +66,7 @@ class IngestResult:
     seq: int = 0
     reasons: dict[str, int] = field(default_factory=dict)  # refused rows per field
     newest_ts: float = 0.0  # of the accepted shares, for the lag metric
+    replayed: bool = False  # answered from an earlier request with the same Idempotency-Key
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -74,18 +76,32 @@ class IngestResult:
         }
 
 
-_HEADER = struct.Struct("<dI")  # judged-at time, bitmap length
+_HEADER = struct.Struct("<dIIH")  # judged-at time, bitmap length, rows refused, key length
 
 
-def pack_record(now: float, accepted: np.ndarray, body: bytes) -> bytes:
+@dataclass(frozen=True)
+class Record:
+    """A journaled batch: the body as sent and what was decided about it."""
+
+    now: float
+    accepted: bytes  # bitmap over the decoded rows
+    rejected: int
+    key: str  # Idempotency-Key, "" for none
+    body: bytes
+
+
+def pack_record(now: float, accepted: np.ndarray, rejected: int, key: str, body: bytes) -> bytes:
     bits = np.packbits(accepted).tobytes()
-    return _HEADER.pack(now, len(bits)) + bits + body
+    raw_key = key.encode()
+    return _HEADER.pack(now, len(bits), rejected, len(raw_key)) + raw_key + bits + body
 
 
-def unpack_record(payload: bytes) -> tuple[float, bytes, bytes]:
-    now, n_bits = _HEADER.unpack_from(payload)
+def unpack_record(payload: bytes) -> Record:
+    now, n_bits, rejected, n_key = _HEADER.unpack_from(payload)
     start = _HEADER.size
-    return now, payload[start : start + n_bits], payload[start + n_bits :]
+    key = payload[start : start + n_key].decode()
+    bits = payload[start + n_key : start + n_key + n_bits]
+    return Record(now, bits, rejected, key, payload[start + n_key + n_bits :])
 
 
 @dataclass(frozen=True)
@@ -160,11 +176,26 @@ class Ingestor:
         self.subaccounts = subaccounts
         self.clock = clock
         self.future_s = future_s
+        self.keys = BatchKeys()
         self.lock = threading.Lock()  # guards the engine
         self._turn = threading.Condition(self.lock)
 
-    def ingest(self, body: bytes, fmt: Format) -> IngestResult:
-        """Judge, journal and count one batch; raises ``BatchError`` for an unreadable one."""
+    def ingest(self, body: bytes, fmt: Format, key: str = "") -> IngestResult:
+        """Judge, journal and count one batch; raises ``BatchError`` for an unreadable one.
+
+        With an idempotency ``key`` already used, answers as the first time, counting nothing.
+        """
+        if not key:
+            return self._ingest(body, fmt, key)
+        done = self.keys.begin(key)
+        if done is not None:
+            return IngestResult(accepted=done[0], rejected=done[1], replayed=True)
+        try:
+            return self._ingest(body, fmt, key)
+        finally:
+            self.keys.end(key)
+
+    def _ingest(self, body: bytes, fmt: Format, key: str) -> IngestResult:
         now = self.clock()
         cols, decode_refused = self.decode(body, fmt)
         good, refusals, owners = self.judge(cols, now)
@@ -176,10 +207,13 @@ class Ingestor:
             reason = r.error.split(":", 1)[0]
             result.reasons[reason] = result.reasons.get(reason, 0) + 1
         if result.accepted:
-            seq = self.journal.append(fmt, pack_record(now, good, body))
-            self.apply_in_order(cols, good, owners, now, seq, body, fmt)
+            record = pack_record(now, good, result.rejected, key, body)
+            seq = self.journal.append(fmt, record)
+            self.apply_in_order(cols, good, owners, now, seq, body, fmt, key, result.rejected)
             result.seq = seq
             result.newest_ts = float(cols.ts[good].max())
+        elif key:
+            self.keys.remember(key, 0, result.rejected)
         return result
 
     def decode(
@@ -211,7 +245,12 @@ class Ingestor:
         seq: int,
         body: bytes,
         fmt: Format,
+        key: str = "",
+        rejected: int = 0,
     ) -> None:
+        """Apply in journal order. The batch's idempotency key is remembered in the same
+        turn, so a checkpoint never holds the shares without the key or the key without
+        the shares."""
         with self._turn:
             self._turn.wait_for(lambda: self.engine.seq >= seq - 1)
             try:
@@ -220,6 +259,8 @@ class Ingestor:
                     cols, _ = self.decode(body, fmt, resolve=False)  # rows freed meanwhile
                     owners = resolve_owners(cols, self.subaccounts, self.engine)
                 self.apply(cols.take(good), owners, now, seq, history=True)
+                if key:
+                    self.keys.remember(key, int(good.sum()), rejected)
             finally:
                 self.engine.seq = max(self.engine.seq, seq)
                 self._turn.notify_all()
@@ -252,11 +293,14 @@ class Ingestor:
 
     def replay(self, payload: bytes, fmt: Format, seq: int, history: bool) -> int:
         """Re-count a journal record exactly as it was counted when acknowledged."""
-        now, bits, body = unpack_record(payload)
-        cols, _ = self.decode(body, fmt, resolve=False)
-        accepted = np.unpackbits(np.frombuffer(bits, np.uint8), count=len(cols)).astype(bool)
+        record = unpack_record(payload)
+        cols, _ = self.decode(record.body, fmt, resolve=False)
+        bits = np.frombuffer(record.accepted, np.uint8)
+        accepted = np.unpackbits(bits, count=len(cols)).astype(bool)
         with self.lock:
             owners = resolve_owners(cols, self.subaccounts, self.engine)
-            self.apply(cols.take(accepted), owners, now, seq, history=history)
+            self.apply(cols.take(accepted), owners, record.now, seq, history=history)
             self.engine.seq = max(self.engine.seq, seq)
+            if record.key:
+                self.keys.remember(record.key, int(accepted.sum()), record.rejected)
         return int(accepted.sum())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -162,6 +163,9 @@ class _Sender:
         self.retry_at = 0.0  # event-loop time before which no request is made
         self.attempts = 1
         self.queue: deque[Shares] = deque()
+        # The request being tried: the same parts under the same Idempotency-Key until it is
+        # answered, so a retry after a lost answer is not counted twice by the server.
+        self.inflight: tuple[Shares, int, str] | None = None
 
     def backlog(self) -> int:
         return sum(len(p) for p in self.queue)
@@ -175,6 +179,7 @@ class _Sender:
         """Bound the backlog: whole queued parts whose newest share is before ``cutoff``."""
         while self.queue and self.queue[0].ts[-1] < cutoff:
             self.totals.dropped += len(self.queue.popleft())
+            self.inflight = None
 
     def _next_request(self) -> tuple[Shares, int]:
         """Queued parts (oldest first) merged up to ``limit`` shares, and how many parts."""
@@ -196,11 +201,15 @@ class _Sender:
         """Post queued shares until the queue is empty or a request fails (then back off)."""
         loop = asyncio.get_running_loop()
         while self.queue:
-            batch, n_parts = self._next_request()
+            if self.inflight is None:
+                batch, n_parts = self._next_request()
+                self.inflight = (batch, n_parts, uuid.uuid4().hex)
+            batch, n_parts, key = self.inflight
             body = batch.to_ndjson() if self.fmt == "ndjson" else batch.to_columnar()
+            headers = {**self.headers, "Idempotency-Key": key}
             started = loop.time()
             try:
-                response = await http.post(self.url, content=body, headers=self.headers)
+                response = await http.post(self.url, content=body, headers=headers)
             except httpx.TransportError as exc:
                 self._failed(f"{type(exc).__name__}: {exc}", None)
                 return
@@ -214,6 +223,7 @@ class _Sender:
                 if len(batch) <= 1:
                     raise IngestError(f"HTTP 413 from {self.url} for a single share")
                 self.limit = max(1, len(batch) // 2)
+                self.inflight = None  # refused unread: split it under new keys
                 continue
             if code in (429, 503) or code >= 500:
                 self._failed(f"HTTP {code}: {response.text[:200]}", response)
@@ -223,6 +233,7 @@ class _Sender:
             answer = _parse_answer(response)
             for _ in range(n_parts):
                 self.queue.popleft()
+            self.inflight = None
             self._succeeded(batch, answer, loop.time() - started)
 
     def _failed(self, error: str, response: httpx.Response | None) -> None:

@@ -39,7 +39,9 @@ class _QuietServer(ThreadingHTTPServer):
 
 class IngestServer:
     """``POST /ingest/shares`` in a thread; ``script`` says how to treat each request in turn
-    ("503", "close" = read the body then hang up without answering, "ok"), then all are ok."""
+    ("503", "close" = read the body then hang up without answering, "lost" = store the
+    batch, then hang up: the answer is lost, "ok"), then all are ok. Like poolstats, it
+    answers a repeated Idempotency-Key as the first time without storing again."""
 
     def __init__(self, script: list[str] | None = None, max_shares: int | None = None) -> None:
         self.script = deque(script or [])
@@ -48,6 +50,8 @@ class IngestServer:
         self.answers: list[int] = []  # HTTP status per request (0: connection closed)
         self.request_sizes: list[int] = []
         self.content_types: set[str] = set()
+        self.keys: dict[str, Any] = {}  # Idempotency-Key -> first answer
+        self.replays = 0
         self.lock = threading.Lock()
         server = self
 
@@ -93,6 +97,10 @@ class IngestServer:
             return 503, {"detail": "shutting down"}
         if action == "close":
             return 0, None
+        key = headers.get("Idempotency-Key", "")
+        if key in self.keys:
+            self.replays += 1
+            return 200, self.keys[key]
         ctype = headers.get("Content-Type", "")
         self.content_types.add(ctype)
         cols, refused = decode_columnar(body) if ctype == CONTENT_TYPE else decode_ndjson(body)
@@ -103,7 +111,10 @@ class IngestServer:
         self.request_sizes.append(len(cols))
         self.rows.extend(_rows(cols))
         accepted = int((cols.status == 0).sum())
-        return 200, {"accepted": accepted, "rejected": len(cols) - accepted, "errors": []}
+        answer = {"accepted": accepted, "rejected": len(cols) - accepted, "errors": []}
+        if key:
+            self.keys[key] = answer
+        return (0, None) if action == "lost" else (200, answer)
 
     def ok_requests(self) -> int:
         with self.lock:
@@ -216,6 +227,18 @@ def test_503s_and_a_dropped_connection_are_retried_without_loss_or_duplicates() 
     assert totals.failures == 5 and totals.undelivered == 0 and totals.dropped == 0
     assert totals.delivered == totals.generated == len(server.rows)
     assert batches[0].attempts == 5  # the first success came after four failed tries
+
+
+def test_a_lost_answer_is_retried_under_the_same_key_and_stored_once() -> None:
+    with IngestServer(script=["lost"]) as server:
+        fleet = make_fleet()
+        totals = asyncio.run(
+            run(server.url, TOKEN, fleet, duration_s=120.0, clock=fast_clock(600.0), **FAST)
+        )
+    assert server.answers[:2] == [0, 200]  # stored but unanswered, then answered by its key
+    assert server.replays == 1
+    assert server.rows == fleet.rows()  # every share once
+    assert totals.delivered == totals.generated == len(server.rows)
 
 
 def test_413_makes_requests_smaller_and_max_shares_per_request_is_respected() -> None:
