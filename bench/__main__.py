@@ -83,6 +83,14 @@ def machine() -> dict[str, Any]:
     }
 
 
+def rewrite() -> None:
+    """Render BENCHMARKS.md again from its own raw figures (after a change of wording)."""
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    raw = json.loads(text.split("```json", 1)[1].split("```", 1)[0])
+    raw["date"] = text.split("Measured ", 1)[1].split(" ", 1)[0]
+    (ROOT / "BENCHMARKS.md").write_text(report(raw))
+
+
 def main() -> None:
     results: dict[str, Any] = {"machine": machine(), "date": datetime.date.today().isoformat()}
     steps = [
@@ -105,8 +113,9 @@ def report(r: dict[str, Any]) -> str:
     e, m, http = r["engine"], r["memory"], r["ingest_http"]
     rows = [
         ("Engine aggregation, decoded batches, one core", "≥ 3,000,000 shares/s",
-         f"{e['apply_shares_per_s']:,} shares/s (resolved rows); "
-         f"{e['columns_to_engine_shares_per_s']:,} shares/s from decoded columns"),
+         f"{e['apply_shares_per_s']:,} shares/s (`Engine.apply`, {e['workers']:,} workers, "
+         f"{e['batch_shares']:,}-share batches); {e['columns_to_engine_shares_per_s']:,} "
+         "shares/s including the look-up of each batch's ~400,000 distinct worker names"),
         ("HTTP ingest NDJSON, end to end", "≥ 500,000 shares/s",
          f"{http['ndjson']['shares_per_s']:,} shares/s"),
         ("HTTP ingest columnar, end to end", "≥ 2,000,000 shares/s",
@@ -147,4 +156,4 @@ def report(r: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    rewrite() if sys.argv[1:] == ["--rewrite"] else main()
