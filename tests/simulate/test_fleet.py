@@ -12,11 +12,11 @@ import msgspec
 import numpy as np
 import pytest
 
-from poolstats.domain.share import ShareColumns
 from poolstats.domain.workers import normalize_worker_name
 from poolstats.ingest.columnar import decode_columnar
 from poolstats.ingest.ndjson import decode_ndjson
 from poolstats.simulate.fleet import TWO_32, Fleet, Miner, Shares
+from tests.simulate.rows import share_rows
 
 START = 1_700_000_000.0
 USERS = ["alice", "bob", "carol"]
@@ -204,7 +204,7 @@ def test_ndjson_lines_follow_the_contract() -> None:
     # And the service's own decoder reads it back to the same values.
     cols, refused = decode_ndjson(body)
     assert refused == []
-    assert _rows(cols) == rows
+    assert share_rows(cols) == rows
 
 
 def test_columnar_decodes_to_the_same_values() -> None:
@@ -212,11 +212,11 @@ def test_columnar_decodes_to_the_same_values() -> None:
     shares = fleet.advance(START + 600.0)
     cols, refused = decode_columnar(shares.to_columnar())
     assert refused == [] and len(cols) == len(shares) > 0
-    assert _rows(cols) == shares.rows()
+    assert share_rows(cols) == shares.rows()
     assert np.all(cols.w_puid == 0)  # named by user, not puid
 
 
-def test_slice_and_concat_keep_rows() -> None:
+def test_slice_and_concat_keepshare_rows() -> None:
     fleet = Fleet(USERS, 20, seed=11, start=START)
     a, b = fleet.advance(START + 100.0), fleet.advance(START + 200.0)
     both = Shares.concat([a, b])
@@ -239,18 +239,3 @@ def test_large_fleet_advances_one_second_quickly() -> None:
         # ~100k miners at one share per ~10 s each (difficulty rounded to a power of two)
         assert 5_000 < len(shares) < 20_000
     assert min(timings) < 0.1, timings
-
-
-def _rows(c: ShareColumns) -> list[tuple[float, str | None, str | None, float, int, str]]:
-    """(ts, user, worker, diff, status, ip) from decoded ShareColumns."""
-    return list(
-        zip(
-            c.ts.tolist(),
-            [c.w_user[i] for i in c.worker_idx.tolist()],
-            [c.w_name[i] for i in c.worker_idx.tolist()],
-            c.diff.tolist(),
-            c.status.tolist(),
-            [c.ips[i] for i in c.ip_idx.tolist()],
-            strict=True,
-        )
-    )

@@ -19,15 +19,14 @@ from typing import Any
 
 import pytest
 
-from poolstats.domain.share import ShareColumns
 from poolstats.ingest.columnar import CONTENT_TYPE, decode_columnar
 from poolstats.ingest.ndjson import decode_ndjson
 from poolstats.simulate.fleet import Fleet, Shares
 from poolstats.simulate.sender import BatchResult, IngestAuthError, Totals, run
+from tests.simulate.rows import Row, share_rows
 
 START = 1_700_000_000.0
 TOKEN = "s3cret"
-Row = tuple[float, str | None, str | None, float, int, str]
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -109,7 +108,7 @@ class IngestServer:
         if self.max_shares is not None and len(cols) > self.max_shares:
             return 413, {"detail": "body too large"}
         self.request_sizes.append(len(cols))
-        self.rows.extend(_rows(cols))
+        self.rows.extend(share_rows(cols))
         accepted = int((cols.status == 0).sum())
         answer = {"accepted": accepted, "rejected": len(cols) - accepted, "errors": []}
         if key:
@@ -335,21 +334,6 @@ def test_runs_until_cancelled_and_totals_stay_readable(server: IngestServer) -> 
     # The request in flight at cancellation may have reached the server unacknowledged.
     assert 0 < totals.delivered <= len(server.rows)
     assert server.rows == fleet.rows()[: len(server.rows)]
-
-
-def _rows(c: ShareColumns) -> list[Row]:
-    """(ts, user, worker, diff, status, ip) from decoded ShareColumns."""
-    return list(
-        zip(
-            c.ts.tolist(),
-            [c.w_user[i] for i in c.worker_idx.tolist()],
-            [c.w_name[i] for i in c.worker_idx.tolist()],
-            c.diff.tolist(),
-            c.status.tolist(),
-            [c.ips[i] for i in c.ip_idx.tolist()],
-            strict=True,
-        )
-    )
 
 
 def test_a_fleet_started_long_before_the_clock_is_backfilled_within_the_backlog_bound(
