@@ -34,7 +34,11 @@ app = typer.Typer(
 user_app = typer.Typer(help="Sub-accounts and their access keys.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 console = Console(stderr=True)
-HELP = {name: f"{text} [{unit}]" if unit else text for name, _, _, unit, text in described()}
+HELP = {
+    name: f"{text} Default: {'~/.local/share/poolstats' if name == 'data_dir' else default}"
+    + (f" {unit}." if unit else ".")
+    for name, _, default, unit, text in described()
+}
 ENV = {name: env for name, env, _, _, _ in described()}
 INGEST_CHUNK_LINES = 100_000
 
