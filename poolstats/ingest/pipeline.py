@@ -115,29 +115,29 @@ class Owners:
     epoch: int  # the engine's epoch when ``row`` was read
 
 
+_NONE: dict[str, int] = {}
+
+
 def resolve_owners(cols: ShareColumns, subaccounts: Subaccounts, engine: Engine) -> Owners:
     """Resolve each distinct worker of the batch once.
 
-    A (puid, name) the engine already tracks is valid as it stands (the common case, a
-    dict look-up); anything else is split (``user.worker``), checked and looked up.
+    A (puid, name) the engine already tracks is valid as it stands (the common case: one
+    pass of dict look-ups over the table); anything else is split (``user.worker``),
+    checked and looked up.
     """
     epoch = engine.epoch  # read first: a later eviction makes the rows stale
-    row_of = engine.row_of
-    puids: list[int] = []
-    names: list[str] = []
-    rows: list[int] = []
+    get = engine.index.get
+    puids: list[int] = cols.w_puid.tolist()
+    names: list[str] = list(cols.w_name)  # type: ignore[arg-type]  # None ones get "" below
+    rows = [
+        get(puid, _NONE).get(name, -1) if user is None else -1
+        for puid, user, name in zip(puids, cols.w_user, names, strict=True)
+    ]
     errors: dict[int, str] = {}
-    for i, (puid, user, name) in enumerate(
-        zip(cols.w_puid.tolist(), cols.w_user, cols.w_name, strict=True)
-    ):
-        row = row_of(puid, name) if puid > 0 and user is None and name is not None else -1
-        rows.append(row)
-        if row >= 0:
-            puids.append(puid)
-            names.append(name)  # type: ignore[arg-type]  # not None: row >= 0
-            continue
+    for i in [i for i, row in enumerate(rows) if row < 0]:
+        puid, user, name = puids[i], cols.w_user[i], cols.w_name[i]
         error = entry_error(puid, user, name)
-        login_user, worker = split_login_entry(puid, user, name or "")
+        login_user, names[i] = split_login_entry(puid, user, name or "")
         if error is None:
             if puid > 0:
                 if not subaccounts.exists(puid):
@@ -150,8 +150,7 @@ def resolve_owners(cols: ShareColumns, subaccounts: Subaccounts, engine: Engine)
         if error is not None:
             errors[i] = error
             puid = 0
-        puids.append(puid)
-        names.append(worker)
+        puids[i] = puid
     return Owners(puids, names, errors, rows, epoch)
 
 
