@@ -19,7 +19,7 @@ from poolstats.domain.arrays import F64, I64, U8
 from poolstats.domain.share import Status
 from poolstats.domain.workers import worker_id
 from poolstats.engine.buckets import Buckets, Drained
-from poolstats.engine.rings import Rings, lazy_zeros
+from poolstats.engine.rings import lazy_zeros
 from poolstats.engine.snapshot import (
     Flush,
     HistoryDelta,
@@ -30,25 +30,8 @@ from poolstats.engine.snapshot import (
     WorkerRows,
 )
 from poolstats.engine.table import SubaccountTable, WorkerTable
+from poolstats.engine.windows import TOTAL_RINGS, WINDOWS_S, WORKER_RINGS, Realtime
 
-WINDOWS_S = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
-FIELDS = ("accept", "reject", "stale")  # indexed by Status
-
-RingSpec = tuple[tuple[int, int, tuple[str, ...]], ...]
-#: Per worker: 10 s slots for the 1m/5m/15m accept windows, coarser ones for the rest
-#: (float32: ~620 bytes a worker). Rejects at 60 s, as BTC.COM kept them.
-WORKER_RINGS: RingSpec = (
-    (10, 90, ("accept",)),
-    (60, 15, ("reject", "stale")),
-    (300, 12, ("accept",)),
-    (3600, 24, ("accept",)),
-)
-#: Per sub-account and for the pool: everything at 10 s, float64.
-TOTAL_RINGS: RingSpec = (
-    (10, 90, ("accept", "reject", "stale")),
-    (300, 12, ("accept",)),
-    (3600, 24, ("accept",)),
-)
 GROWTH = 1.25
 PER_WORKER = (
     "w_used",
@@ -83,70 +66,6 @@ class ShareBatch:
 
     def __len__(self) -> int:
         return len(self.rows)
-
-
-class Realtime:
-    """The trailing windows of one level (workers, sub-accounts or the pool)."""
-
-    def __init__(
-        self,
-        spec: RingSpec,
-        dtype: type[np.floating[Any]],
-        capacity: int,
-    ) -> None:
-        self.rings = [Rings(res, n, fields, dtype, capacity) for res, n, fields in spec]
-        self._source: dict[tuple[str, int], Rings] = {}
-        for name in FIELDS:
-            for seconds in WINDOWS_S.values():
-                fitting = [
-                    r
-                    for r in self.rings
-                    if name in r.data and r.span_s >= seconds and seconds % r.res_s == 0
-                ]
-                if fitting:
-                    self._source[name, seconds] = min(fitting, key=lambda r: r.res_s)
-
-    def grow(self, capacity: int) -> None:
-        for ring in self.rings:
-            ring.grow(capacity)
-
-    def use(self, rows: int) -> None:
-        for ring in self.rings:
-            ring.used = rows
-
-    def rotate(self, now: float) -> None:
-        for ring in self.rings:
-            ring.rotate(now)
-
-    def clear(self, rows: I64) -> None:
-        for ring in self.rings:
-            ring.clear(rows)
-
-    def add(self, by_status: list[tuple[I64, F64, F64]], span: tuple[float, float]) -> None:
-        """``by_status[Status]`` = (rows, ts, diff); ``span`` = min and max of all the ts."""
-        for ring in self.rings:
-            for name in ring.data:
-                rows, ts, diff = by_status[FIELDS.index(name)]
-                ring.add(name, rows, ts, diff, span)
-
-    def window(self, name: str, window: str, rows: I64 | None = None) -> F64:
-        return self._source[name, WINDOWS_S[window]].window(name, WINDOWS_S[window], rows)
-
-    def sums(self, rows: I64 | None = None) -> WindowSums:
-        w = self.window
-        return WindowSums(
-            accept_1m=w("accept", "1m", rows),
-            accept_5m=w("accept", "5m", rows),
-            accept_15m=w("accept", "15m", rows),
-            accept_1h=w("accept", "1h", rows),
-            accept_1d=w("accept", "1d", rows),
-            reject_1m=w("reject", "1m", rows),
-            reject_5m=w("reject", "5m", rows),
-            reject_15m=w("reject", "15m", rows),
-            stale_1m=w("stale", "1m", rows),
-            stale_5m=w("stale", "5m", rows),
-            stale_15m=w("stale", "15m", rows),
-        )
 
 
 class Engine:

@@ -1,0 +1,171 @@
+"""The flush as SQL: one upsert statement per table and its parameters, streamed from the
+engine's numpy columns (``.tolist()`` + ``zip``) in primary-key order, so B-tree pages are
+visited once, in order, and no 100k-tuple list is built."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence, Sized
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from poolstats.engine.snapshot import Flush, HistoryDelta, Level
+from poolstats.store import schema
+
+
+def _upsert_sql(table: str, cols: Sequence[str], key: Sequence[str], sets: Sequence[str]) -> str:
+    """``INSERT .. ON CONFLICT(key) DO UPDATE``; only identifiers are formatted in, values bind."""
+    marks = ", ".join("?" * len(cols))
+    return (
+        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(sets)}"
+    )
+
+
+_W = schema.WINDOW_COLUMNS
+_WORKER_COLS = (
+    "puid", "worker_id", "worker_name", *_W, "accept_count", "reject_count",
+    "last_share_time", "last_accept_time", "last_share_ip", "created_at", "updated_at",
+)  # fmt: skip
+# A deleted worker (group 0) that sends shares again goes back to the default group. SET
+# expressions see the row as it was before the update, so the comparison uses the old time.
+WORKER_UPSERT = _upsert_sql(
+    "workers",
+    _WORKER_COLS,
+    ("puid", "worker_id"),
+    [
+        f"group_id = CASE WHEN workers.group_id = {schema.GROUP_DELETED} "
+        "AND excluded.last_share_time > workers.last_share_time "
+        f"THEN {schema.GROUP_DEFAULT} ELSE workers.group_id END",
+        *(f"{c} = excluded.{c}" for c in _WORKER_COLS[2:] if c != "created_at"),
+    ],
+)
+_SUB_COLS = ("puid", *_W, "workers_active", "last_share_time", "updated_at")
+SUB_UPSERT = _upsert_sql(
+    "subaccount_stats", _SUB_COLS, ("puid",), [f"{c} = excluded.{c}" for c in _SUB_COLS[1:]]
+)
+_POOL_COLS = ("id", *_W, "workers_active", "users_active", "updated_at")
+POOL_UPSERT = _upsert_sql(
+    "pool_stats", _POOL_COLS, ("id",), [f"{c} = excluded.{c}" for c in _POOL_COLS[1:]]
+)
+HISTORY_UPSERT: dict[Level, str] = {
+    level: _upsert_sql(
+        table.name,
+        ("period_s", "start", *schema.HISTORY_KEYS[level], "accept", "stale", "reject"),
+        ("period_s", "start", *schema.HISTORY_KEYS[level]),
+        [f"{c} = {table.name}.{c} + excluded.{c}" for c in ("accept", "stale", "reject")],
+    )
+    for level, table in schema.HISTORY_TABLES.items()
+}
+
+
+SEQ_UPSERT = (
+    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+    "value = excluded.value WHERE CAST(excluded.value AS INTEGER) > CAST(meta.value AS INTEGER)"
+)
+
+
+def _check_lengths(what: str, n: int, *columns: Sized) -> None:
+    """``zip`` would silently truncate ragged columns; a flush must be all or nothing."""
+    if any(len(c) != n for c in columns):
+        raise ValueError(f"{what}: columns differ in length (expected {n} rows each)")
+
+
+def _check_finite(what: str, **columns: npt.NDArray[np.float64]) -> None:
+    """NaN would bind as NULL and fail deep in the transaction; name the culprit instead."""
+    for name, values in columns.items():
+        if not np.isfinite(values).all():
+            raise ValueError(f"{what}: {name} holds NaN or infinity")
+
+
+def worker_params(flush: Flush) -> Iterator[tuple[Any, ...]]:
+    """Worker rows in primary-key order (B-tree pages are then visited once, in order)."""
+    w = flush.workers
+    n = len(w.puid)
+    _check_lengths(
+        "workers",
+        n,
+        w.worker_id,
+        w.worker_name,
+        w.accept_count,
+        w.reject_count,
+        w.last_share_time,
+        w.last_accept_time,
+        w.last_share_ip,
+        *(getattr(w.sums, c) for c in _W),
+    )
+    _check_finite("workers", **{c: getattr(w.sums, c) for c in _W})
+    order = np.lexsort((w.worker_id, w.puid))
+    idx = order.tolist()
+    return zip(
+        w.puid[order].tolist(),
+        w.worker_id[order].tolist(),
+        [w.worker_name[i] for i in idx],
+        *(getattr(w.sums, c)[order].tolist() for c in _W),
+        w.accept_count[order].tolist(),
+        w.reject_count[order].tolist(),
+        w.last_share_time[order].tolist(),
+        w.last_accept_time[order].tolist(),
+        [w.last_share_ip[i] for i in idx],
+        itertools.repeat(flush.now),  # created_at (kept on update)
+        itertools.repeat(flush.now),  # updated_at
+        strict=False,  # the repeats are endless; the lengths were checked above
+    )
+
+
+def subaccount_params(flush: Flush) -> Iterator[tuple[Any, ...]]:
+    s = flush.subaccounts
+    n = len(s.puid)
+    _check_lengths(
+        "subaccounts", n, s.workers_active, s.last_share_time, *(getattr(s.sums, c) for c in _W)
+    )
+    _check_finite("subaccounts", **{c: getattr(s.sums, c) for c in _W})
+    return zip(
+        s.puid.tolist(),
+        *(getattr(s.sums, c).tolist() for c in _W),
+        s.workers_active.tolist(),
+        s.last_share_time.tolist(),
+        itertools.repeat(flush.now),
+        strict=False,
+    )
+
+
+def pool_params(flush: Flush) -> tuple[Any, ...]:
+    p = flush.pool
+    _check_finite("pool", **{c: getattr(p.sums, c)[:1] for c in _W})
+    sums = (float(getattr(p.sums, c)[0]) for c in _W)
+    return (1, *sums, int(p.workers_active), int(p.users_active), flush.now)
+
+
+def history_params(d: HistoryDelta) -> Iterator[tuple[Any, ...]]:
+    """Delta rows in primary-key order ``(period_s, start, *level keys)``."""
+    what = f"history {d.level}/{d.period_s}"
+    n = len(d.start)
+    _check_lengths(what, n, d.accept, d.stale, d.reject)
+    _check_finite(what, accept=d.accept, stale=d.stale, reject=d.reject)
+    # history() finds buckets by enumerating multiples of period_s: enforce the contract here.
+    if d.period_s <= 0 or bool(np.any(d.start % d.period_s)):
+        raise ValueError(f"{what}: bucket starts must be multiples of period_s > 0")
+    keys: list[list[int]]
+    if d.level is Level.WORKER:
+        _check_lengths(what, n, d.puid, d.worker_id)
+        order = np.lexsort((d.worker_id, d.puid, d.start))
+        keys = [d.puid[order].tolist(), d.worker_id[order].tolist()]
+    elif d.level is Level.SUBACCOUNT:
+        _check_lengths(what, n, d.puid)
+        order = np.lexsort((d.puid, d.start))
+        keys = [d.puid[order].tolist()]
+    else:
+        order = np.argsort(d.start, kind="stable")
+        keys = []
+    return zip(
+        itertools.repeat(d.period_s),
+        d.start[order].tolist(),
+        *keys,
+        d.accept[order].tolist(),
+        d.stale[order].tolist(),
+        d.reject[order].tolist(),
+        strict=False,
+    )
