@@ -22,7 +22,7 @@ from poolstats.config import Settings
 from poolstats.domain.status import status_counts
 from poolstats.engine.engine import Engine, EngineConfig
 from poolstats.engine.snapshot import Flush, Level
-from poolstats.ingest.journal import Journal
+from poolstats.ingest.journal import Journal, JournalError
 from poolstats.ingest.pipeline import Format, Ingestor
 from poolstats.metrics import Metrics
 from poolstats.store import checkpoint
@@ -137,10 +137,17 @@ class Service:
         return self.recovery
 
     def close(self) -> None:
-        """Flush and checkpoint, so the next start replays nothing."""
-        self.checkpoint()
-        self.journal.close()
-        self.store.close()
+        """Flush and checkpoint, so the next start replays nothing (when that fails, the
+        next start replays the journal instead: nothing acknowledged is lost)."""
+        try:
+            self.checkpoint()
+        except (JournalError, OSError):
+            log.exception("final checkpoint failed; the next start replays the journal")
+        finally:
+            try:
+                self.journal.close()
+            finally:
+                self.store.close()
 
     # -- periodic work ------------------------------------------------------------------------
 

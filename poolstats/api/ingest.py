@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
@@ -10,10 +11,13 @@ from fastapi.responses import JSONResponse
 
 from poolstats.ingest.columnar import CONTENT_TYPES, BatchError
 from poolstats.ingest.idempotency import valid_key
+from poolstats.ingest.journal import JournalError
 from poolstats.ingest.pipeline import Format
 from poolstats.service import Service
 
 router = APIRouter()
+log = logging.getLogger(__name__)
+INGEST_SLOTS = 4  # batches in memory at once: 4 x max_body_bytes at the most
 NDJSON_TYPES = frozenset(
     {
         "application/x-ndjson",
@@ -33,6 +37,15 @@ def _refuse(service: Service, status: int, reason: str, message: str) -> JSONRes
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def _slots(request: Request) -> anyio.Semaphore:
+    """The app's limit on batches read and processed at once (created on first use)."""
+    state = request.app.state
+    if getattr(state, "ingest_slots", None) is None:
+        state.ingest_slots = anyio.Semaphore(INGEST_SLOTS)
+    slots: anyio.Semaphore = state.ingest_slots
+    return slots
+
+
 def authorized(header: str | None, token: str) -> bool:
     """Constant-time check of ``Authorization: Bearer <token>``; an empty token opens nothing."""
     if not token or not header:
@@ -48,6 +61,7 @@ def authorized(header: str | None, token: str) -> bool:
     responses={
         401: {"description": "bad or missing ingest token"},
         413: {"description": "body too large"},
+        503: {"description": "the journal cannot store the batch; retry later"},
     },
 )
 async def ingest_shares(request: Request) -> JSONResponse:
@@ -73,21 +87,27 @@ async def ingest_shares(request: Request) -> JSONResponse:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return _refuse(service, 413, "too_large", f"body: larger than {limit} bytes")
-    chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        if len(chunks) > limit:
-            return _refuse(service, 413, "too_large", f"body: larger than {limit} bytes")
     key = request.headers.get("idempotency-key", "")
     if key and not valid_key(key):
         return _refuse(
             service, 400, "idempotency_key", "Idempotency-Key: 1 to 128 printable ASCII characters"
         )
-    body = bytes(chunks)
-    try:
-        result = await anyio.to_thread.run_sync(service.ingestor.ingest, body, fmt, key)
-    except BatchError as exc:
-        return _refuse(service, 400, "unreadable", str(exc))
+    # Bodies are read and processed a few at a time: memory stays bounded however many
+    # producers post at once (the others wait on their open connection: backpressure).
+    async with _slots(request):
+        chunks = bytearray()
+        async for chunk in request.stream():
+            chunks += chunk
+            if len(chunks) > limit:
+                return _refuse(service, 413, "too_large", f"body: larger than {limit} bytes")
+        body = bytes(chunks)
+        try:
+            result = await anyio.to_thread.run_sync(service.ingestor.ingest, body, fmt, key)
+        except BatchError as exc:
+            return _refuse(service, 400, "unreadable", str(exc))
+        except (JournalError, OSError) as exc:  # disk full, journal failed: nothing was counted
+            log.error("ingest refused, the journal cannot take it: %s", exc)
+            return _refuse(service, 503, "journal", f"journal: cannot store the batch ({exc})")
     if result.replayed:  # counted the first time; metrics too
         return JSONResponse(result.as_json(), headers={"Idempotent-Replayed": "true"})
     metrics = service.metrics

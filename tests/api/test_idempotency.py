@@ -79,3 +79,12 @@ def test_concurrent_requests_with_one_key_count_once(node: Node) -> None:
         t.join(30)
     assert answers == [50, 50, 50, 50]
     assert node.stored_workers(ALICE)["rig"]["accept_count"] == 50
+
+
+def test_a_journal_that_cannot_write_answers_503_and_counts_nothing(node: Node) -> None:
+    node.service.journal.close()  # as after a failed fsync: every append now raises
+    response = node.post(ndjson(GOOD, GOOD))
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["error"].startswith("journal:")
+    assert node.counter("poolstats_ingest_requests_refused_total", reason="journal") == 1
+    assert node.service.engine.tracked_workers == 0
