@@ -48,6 +48,11 @@ class Settings:
     max_body_bytes: int = setting(
         64 * 2**20, "Largest ingest request body; larger ones get HTTP 413.", "bytes"
     )
+    journal_segment_bytes: int = setting(
+        256 * 2**20,
+        "Size at which the journal starts a new file; files a checkpoint covers are deleted.",
+        "bytes",
+    )
     retention_5m_s: int = setting(30 * 86400, "How long 5-minute history buckets are kept.", "s")
     retention_15m_s: int = setting(30 * 86400, "How long 15-minute history buckets are kept.", "s")
     retention_1h_s: int = setting(90 * 86400, "How long hourly history buckets are kept.", "s")

@@ -94,7 +94,7 @@ class Service:
         self.data_dir = data_dir
         self.metrics = Metrics()
         self.store = SqliteStore.open(data_dir)
-        self.journal = Journal(data_dir / "journal")
+        self.journal = Journal(data_dir / "journal", segment_bytes=settings.journal_segment_bytes)
         self.registry = Registry(self.store)
         self.config = EngineConfig(active_s=settings.active_s)
         self.engine = Engine(self.config)
@@ -119,6 +119,13 @@ class Service:
             if BATCH_KEYS in saved:
                 self.ingestor.keys.restore(saved[BATCH_KEYS].tobytes())
         checkpoint_seq = self.engine.seq
+        if saved is None and self.journal.first_seq > 1:  # the checkpoint file is gone
+            checkpoint_seq = self.journal.first_seq - 1
+            log.error(
+                "no usable checkpoint: replaying the journal from seq %d; the windows of "
+                "shares before it start empty (history in the store is intact)",
+                checkpoint_seq + 1,
+            )
         history_seq = self.store.history_seq()
         batches = shares = 0
         for record in self.journal.replay(after_seq=checkpoint_seq):

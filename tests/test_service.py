@@ -182,3 +182,28 @@ def test_prune_applies_the_retention_settings(tmp_path: Path, clock: FakeClock) 
     assert service.store.history(Level.SUBACCOUNT, 900, puid=1) != []  # 30 days by default
     assert service.store.history(Level.SUBACCOUNT, 3600, puid=1) != []  # 0: kept forever
     service.close()
+
+
+def test_a_lost_checkpoint_does_not_stop_the_start(tmp_path: Path, clock: FakeClock) -> None:
+    def start() -> Service:  # tiny journal files, so that a checkpoint deletes some
+        service = Service(
+            Settings(data_dir=tmp_path, ingest_token="t", journal_segment_bytes=64), clock=clock
+        )
+        service.recover()
+        return service
+
+    service = start()
+    service.store.create_user("alice", int(T0))
+    clock.set(T0 + 100)
+    service.ingestor.ingest(ndjson(shares("alice", "a", T0, 5, 100)), Format.NDJSON)
+    service.ingestor.ingest(ndjson(shares("alice", "a", T0 + 1, 5, 10)), Format.NDJSON)
+    service.checkpoint()  # the journal file of the first batch is deleted
+    service.ingestor.ingest(ndjson(shares("alice", "a", T0 + 2, 5, 1)), Format.NDJSON)
+    crash(service)
+    (tmp_path / "engine.checkpoint.npz").unlink()
+
+    again = start()  # starts, replaying what the journal still has (batches 2 and 3)
+    again.flush()
+    assert again.store.history(Level.SUBACCOUNT, 86400, puid=1)[0]["accept"] == 555
+    assert again.engine.worker_sums(1, "a").accept_15m[0] == 55  # batch 1's windows are gone
+    again.close()

@@ -311,6 +311,12 @@ class Journal:
         return self._dir
 
     @property
+    def first_seq(self) -> int:
+        """The oldest seq the journal still holds (older ones were truncated)."""
+        with self._wlock:
+            return self._segments[0] if self._segments else self._last_seq + 1
+
+    @property
     def last_seq(self) -> int:
         """Seq of the newest record written (0 when empty); survives truncation and restarts."""
         return self._last_seq
