@@ -14,8 +14,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from poolstats.clock import Clock, SystemClock
 from poolstats.config import Settings
@@ -104,7 +106,6 @@ class Service:
         self._flush_lock = threading.Lock()  # one flush at a time, in order
         self._unwritten: list[Flush] = []
         self.last_flush_at = 0.0
-        self.last_checkpoint_at = 0.0
         self._last_prune = 0.0
         self.recovery: Recovery | None = None
 
@@ -160,28 +161,30 @@ class Service:
 
     def flush(self) -> Flush:
         """Write what changed since the last flush to the store."""
-        with self._flush_lock:
-            with self.ingestor.lock:
-                flush = self.engine.drain(self.clock.now())
-            self._write(flush)
-            return flush
+        return self._flush(save_state=False)
 
     def checkpoint(self) -> None:
         """Flush, then save the engine state and drop the journal it makes redundant."""
+        self._flush(save_state=True)
+
+    def _flush(self, save_state: bool) -> Flush:
+        state: dict[str, npt.NDArray[Any]] = {}
         with self._flush_lock:
             with self.ingestor.lock:
                 now = self.clock.now()
                 flush = self.engine.drain(now)
-                self.engine.evict(now)
-                arrays = {k: v.copy() for k, v in self.engine.export().items()}
-                arrays[BATCH_KEYS] = np.frombuffer(self.ingestor.keys.export(), np.uint8)
-                seq = self.engine.seq
-            self._write(flush)  # the store now holds history up to seq: C <= N holds
-            started = time.perf_counter()
-            checkpoint.save(self.data_dir, arrays)
-            self.journal.truncate_before(seq + 1)
-            self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
-            self.last_checkpoint_at = now
+                if save_state:
+                    self.engine.evict(now)
+                    state = {k: v.copy() for k, v in self.engine.export().items()}
+                    state[BATCH_KEYS] = np.frombuffer(self.ingestor.keys.export(), np.uint8)
+            self._write(flush)  # the store now holds history up to flush.seq: C <= N
+            if state:
+                started = time.perf_counter()
+                checkpoint.save(self.data_dir, state)
+                self.journal.truncate_before(flush.seq + 1)
+                self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
+            self._update_gauges()
+            return flush
 
     def _write(self, flush: Flush) -> None:
         """Store flushes in order; one that failed stays queued and goes first next time
@@ -194,6 +197,8 @@ class Service:
             self.metrics.flush_seconds.observe(time.perf_counter() - started)
             self.metrics.flushed_workers.inc(len(done.workers.puid))
             self.last_flush_at = done.now
+
+    def _update_gauges(self) -> None:
         self.metrics.workers_tracked.set(self.engine.tracked_workers)
         counts = status_counts(
             self.engine.last_accept_times(),

@@ -32,6 +32,7 @@ from poolstats.engine.snapshot import (
 from poolstats.engine.table import SubaccountTable, WorkerTable
 from poolstats.engine.windows import TOTAL_RINGS, WINDOWS_S, WORKER_RINGS, Realtime
 
+Part = tuple[I64, F64, F64]  # rows, ts, diff of the shares of one status
 GROWTH = 1.25
 PER_WORKER = (
     "w_used",
@@ -98,10 +99,8 @@ class Engine:
         # the pool: one row
         self.p_live = Realtime(TOTAL_RINGS, np.float64, 1)
         self.p_hist = [Buckets(p, 1) for p in self.config.pool_periods]
-        for live, hist, used in ((self.s_live, self.s_hist, 16), (self.p_live, self.p_hist, 1)):
-            live.use(used)
-            for buckets in hist:
-                buckets.used = used
+        self._use(self.s_live, self.s_hist, 16)
+        self._use(self.p_live, self.p_hist, 1)
 
     # -- rows ---------------------------------------------------------------------------------
 
@@ -115,7 +114,7 @@ class Engine:
         if new:
             if len(self.workers) > len(self.w_used):
                 self._grow_workers(len(self.workers))
-            self._use_workers(len(self.workers))
+            self._use(self.w_live, self.w_hist, len(self.workers))
             sub_rows, added = self.subs.rows([puid for _, puid in new])
             if added:
                 self._grow_subaccounts(len(self.subs))
@@ -131,11 +130,6 @@ class Engine:
         resolving shares ahead of ``apply``; check ``epoch`` before trusting the rows."""
         return self.workers.by_puid
 
-    def row_of(self, puid: int, name: str) -> int:
-        """The worker's row (its name as sent), -1 if not tracked; safe without the lock
-        (a dict read), but only as good as ``epoch`` stays the same."""
-        return self.workers.row_of(puid, name)
-
     def ip_codes(self, ips: list[str]) -> I64:
         codes = []
         for ip in ips:
@@ -146,9 +140,11 @@ class Engine:
             codes.append(code)
         return np.array(codes, dtype=np.int64)
 
-    def _use_workers(self, n: int) -> None:
-        self.w_live.use(n)
-        for buckets in self.w_hist:
+    @staticmethod
+    def _use(live: Realtime, hist: list[Buckets], n: int) -> None:
+        """Rows below ``n`` may be touched (see ``Rings.used``)."""
+        live.use(n)
+        for buckets in hist:
             buckets.used = n
 
     def _grow_workers(self, needed: int) -> None:
@@ -172,9 +168,7 @@ class Engine:
         self.s_live.grow(capacity)
         for buckets in self.s_hist:
             buckets.grow(capacity)
-        self.s_live.use(capacity)
-        for buckets in self.s_hist:
-            buckets.used = capacity
+        self._use(self.s_live, self.s_hist, capacity)
 
     # -- time and shares ----------------------------------------------------------------------
 
@@ -199,30 +193,30 @@ class Engine:
         span = (float(ts.min()), float(ts.max()))
         subs = self.w_sub[rows].astype(np.int64)  # int32 storage; keys need 64 bits
         masks = [status == code for code in Status]
-        by_status = [(rows[m], ts[m], diff[m]) for m in masks]
-        by_sub = [(subs[m], t, d) for m, (_, t, d) in zip(masks, by_status, strict=True)]
-        by_pool = [(np.zeros(len(t), np.int64), t, d) for _, t, d in by_status]
-        self.w_live.add(by_status, span)
-        self.s_live.add(by_sub, span)
-        self.p_live.add(by_pool, span)
+
+        def by_level(times: F64) -> tuple[list[Part], list[Part], list[Part]]:
+            """(rows, ts, diff) per status, for workers, sub-accounts and the pool."""
+            workers = [(rows[m], times[m], diff[m]) for m in masks]
+            subaccounts = [(subs[m], t, d) for m, (_, t, d) in zip(masks, workers, strict=True)]
+            pool = [(np.zeros(len(t), np.int64), t, d) for _, t, d in workers]
+            return workers, subaccounts, pool
+
+        live_parts = by_level(ts)
+        for live, parts in zip((self.w_live, self.s_live, self.p_live), live_parts, strict=True):
+            live.add(parts, span)
         if history:
-            hist_parts = (by_status, by_sub, by_pool)
+            hist_parts, hist_span = live_parts, span
             if span[1] < float(batch.ts.max()):  # history keeps the true time of future shares
-                span = (float(batch.ts.min()), float(batch.ts.max()))
-                h = [(rows[m], batch.ts[m], diff[m]) for m in masks]
-                hist_parts = (
-                    h,
-                    [(subs[m], t, d) for m, (_, t, d) in zip(masks, h, strict=True)],
-                    [(np.zeros(len(t), np.int64), t, d) for _, t, d in h],
-                )
+                hist_parts = by_level(batch.ts)
+                hist_span = (float(batch.ts.min()), float(batch.ts.max()))
             for level, parts in zip(
                 (self.w_hist, self.s_hist, self.p_hist), hist_parts, strict=True
             ):
                 for buckets in level:
-                    buckets.add(parts, span)
+                    buckets.add(parts, hist_span)
         # worker state
         np.maximum.at(self.w_last, rows, ts)
-        accepted_rows, accepted_ts, _ = by_status[Status.ACCEPT]
+        accepted_rows, accepted_ts, _ = live_parts[0][Status.ACCEPT]
         np.maximum.at(self.w_last_accept, accepted_rows, accepted_ts)
         np.add.at(self.w_accepts, accepted_rows, 1)
         np.add.at(self.w_rejects, rows[~masks[Status.ACCEPT]], 1)
@@ -323,7 +317,8 @@ class Engine:
         )
 
     def evict(self, now: float) -> int:
-        """Free the rows of workers silent for longer than every window (DEAD for the 1d one).
+        """Free the rows of workers silent for longer than every window (DEAD for the 1d one),
+        and the IP addresses no worker holds any more.
 
         Their last figures stay in the store; a share from them later starts a fresh row.
         Call right after ``drain`` so no increments are pending for them.
@@ -334,16 +329,29 @@ class Engine:
         for buckets in self.w_hist:
             stale[buckets.pending_rows()] = False
         rows = np.flatnonzero(stale).astype(np.int64)
-        if not len(rows):
-            return 0
-        s_puid = self.subs.puid_array()
-        self.workers.remove(rows.tolist(), s_puid[self.w_sub[rows]].tolist())
-        self.epoch += 1
-        self.w_used[rows] = False
-        for name in PER_WORKER:
-            getattr(self, name)[rows] = 0
-        self.w_live.clear(rows)
+        if len(rows):
+            s_puid = self.subs.puid_array()
+            self.workers.remove(rows.tolist(), s_puid[self.w_sub[rows]].tolist())
+            self.epoch += 1
+            for name in PER_WORKER:
+                getattr(self, name)[rows] = 0
+            self.w_live.clear(rows)
+        self._compact_ips()
         return len(rows)
+
+    def _compact_ips(self) -> None:
+        """Forget IP addresses no tracked worker has as its last one, once they are the
+        majority (else the table would keep every address ever seen)."""
+        n = len(self.workers)
+        in_use = np.unique(self.w_ip[:n])
+        in_use = in_use[in_use > 0]  # codes + 1
+        if len(self.ips) <= 2 * len(in_use) + 1024:
+            return
+        remap = np.zeros(len(self.ips) + 1, np.int32)
+        remap[in_use] = np.arange(1, len(in_use) + 1, dtype=np.int32)
+        self.w_ip[:n] = remap[self.w_ip[:n]]
+        self.ips = [self.ips[c - 1] for c in in_use.tolist()]
+        self._ip_code = {ip: i for i, ip in enumerate(self.ips)}
 
     # -- queries (tests, metrics) -------------------------------------------------------------
 
@@ -378,7 +386,7 @@ class Engine:
     # -- checkpoints --------------------------------------------------------------------------
 
     def export(self) -> dict[str, npt.NDArray[Any]]:
-        """The whole state as named arrays (the caller writes them; see ingest/checkpoint.py).
+        """The whole state as named arrays (the caller writes them: store/checkpoint.py).
 
         Call right after ``drain``: pending history increments are not part of a checkpoint
         (the store has them).
@@ -425,7 +433,7 @@ class Engine:
         engine.subs.rows(meta["sub_puids"])
         engine._grow_subaccounts(len(engine.subs))
         engine.workers.restore(meta["names"], meta["puids"])
-        engine._use_workers(n)
+        engine._use(engine.w_live, engine.w_hist, n)
         for name in PER_WORKER:
             getattr(engine, name)[:n] = arrays[name]
         engine.s_last[: len(engine.subs)] = arrays["s_last"]

@@ -58,11 +58,6 @@ class WorkerTable:
     def tracked(self) -> int:
         return len(self.names) - len(self.free)
 
-    def row_of(self, puid: int, raw: str) -> int:
-        """The row of (puid, name as sent) if that worker is here (then it is a valid one)."""
-        names = self.by_puid.get(puid)
-        return -1 if names is None else names.get(raw, -1)
-
     def rows(
         self, puids: list[int], raw_names: list[str]
     ) -> tuple[list[int], list[tuple[int, int]]]:

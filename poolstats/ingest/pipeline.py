@@ -247,9 +247,7 @@ class Ingestor:
         key: str = "",
         rejected: int = 0,
     ) -> None:
-        """Apply in journal order. The batch's idempotency key is remembered in the same
-        turn, so a checkpoint never holds the shares without the key or the key without
-        the shares."""
+        """Apply in journal order (see ``_count``)."""
         with self._turn:
             self._turn.wait_for(lambda: self.engine.seq >= seq - 1)
             try:
@@ -257,12 +255,30 @@ class Ingestor:
                 if stale or owners.epoch != self.engine.epoch:
                     cols, _ = self.decode(body, fmt, resolve=False)  # rows freed meanwhile
                     owners = resolve_owners(cols, self.subaccounts, self.engine)
-                self.apply(cols.take(good), owners, now, seq, history=True)
-                if key:
-                    self.keys.remember(key, int(good.sum()), rejected)
+                self._count(cols, good, owners, now, seq, True, key, rejected)
             finally:
-                self.engine.seq = max(self.engine.seq, seq)
                 self._turn.notify_all()
+
+    def _count(
+        self,
+        cols: ShareColumns,
+        good: np.ndarray,
+        owners: Owners,
+        now: float,
+        seq: int,
+        history: bool,
+        key: str,
+        rejected: int,
+    ) -> None:
+        """Apply the good rows and mark the batch counted: ``seq`` and its idempotency key
+        move in the same turn (caller holds the lock), so a checkpoint never holds the
+        shares without the key or the key without the shares."""
+        try:
+            self.apply(cols.take(good), owners, now, seq, history)
+            if key:
+                self.keys.remember(key, int(good.sum()), rejected)
+        finally:
+            self.engine.seq = max(self.engine.seq, seq)
 
     def apply(
         self, cols: ShareColumns, owners: Owners, now: float, seq: int, history: bool
@@ -298,8 +314,7 @@ class Ingestor:
         accepted = np.unpackbits(bits, count=len(cols)).astype(bool)
         with self.lock:
             owners = resolve_owners(cols, self.subaccounts, self.engine)
-            self.apply(cols.take(accepted), owners, record.now, seq, history=history)
-            self.engine.seq = max(self.engine.seq, seq)
-            if record.key:
-                self.keys.remember(record.key, int(accepted.sum()), record.rejected)
+            self._count(
+                cols, accepted, owners, record.now, seq, history, record.key, record.rejected
+            )
         return int(accepted.sum())

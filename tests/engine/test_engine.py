@@ -267,3 +267,28 @@ def test_late_shares_of_different_sub_accounts_stay_apart() -> None:
         (2, 0, T0): (2, 0, 0),
         (3, 0, T0): (0, 0, 4),
     }
+
+
+def test_addresses_no_worker_holds_any_more_are_forgotten() -> None:
+    engine = Engine()
+    # one worker moving through 3000 addresses: only its newest one is worth keeping
+    for i in range(3000):
+        ip = f"198.51.{i // 250}.{i % 250}"
+        engine.apply(batch(engine, [(1, "a", T0 + i, 1, Status.ACCEPT)], ips=[ip]), T0 + i)
+    engine.apply(
+        batch(engine, [(2, "b", T0 + 2999, 1, Status.ACCEPT)], ips=["192.0.2.7"]), T0 + 2999
+    )
+    assert len(engine.ips) == 3001
+    engine.drain(T0 + 3000)
+    assert engine.evict(T0 + 3000) == 0  # nobody is silent long enough to go
+    assert sorted(engine.ips) == ["192.0.2.7", "198.51.11.249"]
+    flush = engine.drain(T0 + 3001)
+    assert dict(zip(flush.workers.worker_name, flush.workers.last_share_ip, strict=True)) == {
+        "a": "198.51.11.249",
+        "b": "192.0.2.7",
+    }
+    # a known address keeps working after the compaction, and a new one is added
+    engine.apply(
+        batch(engine, [(1, "a", T0 + 3002, 1, Status.ACCEPT)], ips=["192.0.2.7"]), T0 + 3002
+    )
+    assert sorted(engine.ips) == ["192.0.2.7", "198.51.11.249"]
