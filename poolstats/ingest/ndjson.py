@@ -13,12 +13,14 @@ import msgspec
 import numpy as np
 
 from poolstats.domain.share import (
+    MAX_NAME,
     MAX_PUID,
     NO_STATUS,
     STATUS_NAMES,
     Refusal,
     ShareColumns,
     ShareEvent,
+    split_login_entry,
 )
 
 _DECODER = msgspec.json.Decoder(ShareEvent)
@@ -136,8 +138,9 @@ def events_to_columns(
         ]
         for i in [i for i, row in enumerate(rows) if row < 0]:
             e = events[i]  # a full login user.worker with a puid: the worker part is the name
-            if e.user is None and e.worker and "." in e.worker:
-                rows[i] = get(e.puid, _NONE).get(e.worker.partition(".")[2], -1)  # type: ignore[arg-type]
+            if e.user is None and e.worker and "." in e.worker and len(e.worker) <= MAX_NAME:
+                worker = split_login_entry(e.puid or 0, None, e.worker)[1]
+                rows[i] = get(e.puid, _NONE).get(worker, -1)  # type: ignore[arg-type]
         known_row = np.array(rows, dtype=np.int64)
         missing = np.flatnonzero(known_row < 0)
         todo = [events[i] for i in missing.tolist()]

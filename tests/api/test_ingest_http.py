@@ -607,3 +607,13 @@ def test_healthz(node: Node) -> None:
         "last_flush": int(T0 + 2),
         "flush_age_s": 5.5,
     }
+
+
+def test_an_oversized_login_is_refused_even_when_its_worker_is_known(node: Node) -> None:
+    share = {"ts": T0 - 5, "puid": ALICE, "diff": 8, "accepted": True}
+    assert node.ingest({**share, "worker": "rig1"})["accepted"] == 1  # rig1 is now known
+    long_login = "u" * 200 + ".rig1"
+    answer = node.ingest({**share, "worker": long_login}, {**share, "worker": "alice.rig1"})
+    assert answer["accepted"] == 1
+    assert answer["errors"] == [{"line": 1, "error": "worker: longer than 128 characters"}]
+    assert node.stored_workers(ALICE)["rig1"]["accept_count"] == 2
