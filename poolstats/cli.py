@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gzip
 import json
 import logging
@@ -14,9 +15,9 @@ import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import httpx
 import typer
@@ -25,6 +26,10 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from poolstats.config import Settings, described, env_name
+
+if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
+    from poolstats.service import Service
+    from poolstats.store.base import NewUser
 
 app = typer.Typer(
     help="poolstats: statistics and accounts for a Bitcoin mining pool.",
@@ -67,7 +72,7 @@ def _logging(verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _open_service(settings: Settings) -> Any:
+def _open_service(settings: Settings) -> Service:
     from poolstats.ingest.journal import JournalError
     from poolstats.service import Service
 
@@ -85,7 +90,9 @@ def _open_service(settings: Settings) -> Any:
     return service
 
 
-async def _serve(settings: Settings, service: Any, extra: list[Any] | None = None) -> None:
+async def _serve(
+    settings: Settings, service: Service, extra: list[Coroutine[Any, Any, Any]] | None = None
+) -> None:
     import uvicorn
 
     from poolstats.api.app import create_app
@@ -187,10 +194,22 @@ def ingest(
     from poolstats.ingest.pipeline import Format
 
     settings = _settings(data_dir=data_dir, ingest_token=ingest_token)
-    service = None if url else _open_service(settings)
-    total = sum(f.stat().st_size for f in files)
-    accepted = rejected = 0
-    client = httpx.Client(timeout=120) if url else None
+    with contextlib.ExitStack() as stack:
+        send: Callable[[bytes], dict[str, Any]]
+        if url:
+            client = stack.enter_context(httpx.Client(timeout=120))
+            send = functools.partial(_post, client, url, settings.ingest_token)
+        else:
+            service = _open_service(settings)
+            stack.callback(service.close)
+            send = lambda body: service.ingestor.ingest(body, Format.NDJSON).as_json()  # noqa: E731
+        accepted, rejected = _ingest_files(files, send)
+    print(json.dumps({"accepted": accepted, "rejected": rejected}))
+
+
+def _ingest_files(files: list[Path], send: Callable[[bytes], dict[str, Any]]) -> tuple[int, int]:
+    """Send the files in chunks with a progress bar; returns (accepted, rejected)."""
+    accepted = rejected = done = 0
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -198,30 +217,19 @@ def ingest(
         TimeRemainingColumn(),
         console=console,
     )
-    try:
-        with progress:
-            task = progress.add_task("ingest", total=total)
-            done = 0
-            for path in files:
-                progress.update(task, description=path.name)
-                for body, position in _read_chunks(path, INGEST_CHUNK_LINES):
-                    if client is not None:
-                        answer = _post(client, url or "", settings.ingest_token, body)
-                    else:
-                        assert service is not None
-                        answer = service.ingestor.ingest(body, Format.NDJSON).as_json()
-                    accepted += answer["accepted"]
-                    rejected += answer["rejected"]
-                    for error in answer["errors"][:5]:
-                        console.print(f"[yellow]{path.name}: {error['error']}")
-                    progress.update(task, completed=done + position)
-                done += path.stat().st_size
-    finally:
-        if service is not None:
-            service.close()
-        if client is not None:
-            client.close()
-    print(json.dumps({"accepted": accepted, "rejected": rejected}))
+    with progress:
+        task = progress.add_task("ingest", total=sum(f.stat().st_size for f in files))
+        for path in files:
+            progress.update(task, description=path.name)
+            for body, position in _read_chunks(path, INGEST_CHUNK_LINES):
+                answer = send(body)
+                accepted += answer["accepted"]
+                rejected += answer["rejected"]
+                for error in answer["errors"][:5]:
+                    console.print(f"[yellow]{path.name}: {error['error']}")
+                progress.update(task, completed=done + position)
+            done += path.stat().st_size
+    return accepted, rejected
 
 
 def _post(client: httpx.Client, url: str, token: str, body: bytes) -> dict[str, Any]:
@@ -237,14 +245,17 @@ def _post(client: httpx.Client, url: str, token: str, body: bytes) -> dict[str, 
     return answer
 
 
-def _ensure_users(data_dir: Path | None, names: list[str]) -> None:
+def _ensure_users(
+    data_dir: Path | None, names: list[str]
+) -> tuple[dict[str, int], dict[str, NewUser]]:
+    """Create the sub-accounts that do not exist yet; returns every puid, and the new users
+    (their access keys can be shown only now)."""
     from poolstats.store.sqlite import SqliteStore
 
     with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
         existing = store.subaccounts()
-        for name in names:
-            if name not in existing:
-                store.create_user(name, int(time.time()))
+        created = {n: store.create_user(n, int(time.time())) for n in names if n not in existing}
+    return {**existing, **{n: u.puid for n, u in created.items()}}, created
 
 
 @app.command()
@@ -315,15 +326,9 @@ def demo(
     folder = data_dir or Path(tempfile.mkdtemp(prefix="poolstats-demo-"))
     token = secrets.token_urlsafe(16)
     settings = _settings(data_dir=folder, host=host, port=port, ingest_token=token)
-    from poolstats.store.sqlite import SqliteStore
-
-    with SqliteStore.open(folder) as store:
-        existing = store.subaccounts()
-        demo_user = None if "demo" in existing else store.create_user("demo", int(time.time()))
-        names = ["demo"] + [f"sim{i:04d}" for i in range(1, users + 1)]
-        for name in names[1:]:
-            if name not in existing:
-                store.create_user(name, int(time.time()))
+    names = ["demo"] + [f"sim{i:04d}" for i in range(1, users + 1)]
+    puids, created = _ensure_users(folder, names)
+    demo_user = created.get("demo")
     service = _open_service(settings)
     base = f"http://{settings.host}:{settings.port}"
     start = time.time() - backfill_hours * 3600
@@ -332,11 +337,9 @@ def demo(
     table.add_row("dashboard / API", base)
     table.add_row("data dir", str(folder))
     table.add_row("ingest token", token)
+    table.add_row("demo puid", str(puids["demo"]))
     if demo_user is not None:
-        table.add_row("demo puid", str(demo_user.puid))
         table.add_row("demo access_key", demo_user.access_key)
-    else:
-        table.add_row("demo puid", str(existing["demo"]))
     table.add_row("fleet", f"{len(fleet)} miners, {fleet.expected_hashrate_hs() / 1e15:.2f} PH/s")
     Console().print(table)
     if demo_user is not None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import anyio
 from fastapi import FastAPI
 
 from poolstats import __version__
@@ -32,6 +33,7 @@ def create_app(service: Service, run_timers: bool = True) -> FastAPI:
 
     app = FastAPI(title="poolstats", version=__version__, lifespan=lifespan)
     app.state.service = service
+    app.state.ingest_slots = anyio.Semaphore(ingest.INGEST_SLOTS)
     app.include_router(ingest.router)
     app.include_router(ops.router)
     app.include_router(dashboard.router)

@@ -37,15 +37,6 @@ def _refuse(service: Service, status: int, reason: str, message: str) -> JSONRes
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _slots(request: Request) -> anyio.Semaphore:
-    """The app's limit on batches read and processed at once (created on first use)."""
-    state = request.app.state
-    if getattr(state, "ingest_slots", None) is None:
-        state.ingest_slots = anyio.Semaphore(INGEST_SLOTS)
-    slots: anyio.Semaphore = state.ingest_slots
-    return slots
-
-
 def authorized(header: str | None, token: str) -> bool:
     """Constant-time check of ``Authorization: Bearer <token>``; an empty token opens nothing."""
     if not token or not header:
@@ -94,7 +85,7 @@ async def ingest_shares(request: Request) -> JSONResponse:
         )
     # Bodies are read and processed a few at a time: memory stays bounded however many
     # producers post at once (the others wait on their open connection: backpressure).
-    async with _slots(request):
+    async with request.app.state.ingest_slots:
         chunks = bytearray()
         async for chunk in request.stream():
             chunks += chunk
