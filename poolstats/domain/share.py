@@ -131,11 +131,6 @@ class Refusals:
                 self._messages[i] = messages[i]
             self.bad |= new
 
-    def add_row(self, i: int, message: str) -> None:
-        if not self.bad[i]:
-            self.bad[i] = True
-            self._messages[i] = message
-
     def listed(self, lines: I64) -> list[Refusal]:
         return [Refusal(int(lines[i]), m) for i, m in sorted(self._messages.items())]
 
@@ -203,19 +198,6 @@ def is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def split_logins(
-    w_puid: I64, w_user: list[str | None], w_name: list[str | None]
-) -> tuple[list[str | None], list[str]]:
-    """``split_login_entry`` for every entry of a worker table."""
-    users: list[str | None] = []
-    names: list[str] = []
-    for puid, user, name in zip(w_puid.tolist(), w_user, w_name, strict=True):
-        login_user, worker = split_login_entry(puid, user, name or "")
-        users.append(login_user)
-        names.append(worker)
-    return users, names
 
 
 def split_login_entry(puid: int, user: str | None, name: str) -> tuple[str | None, str]:

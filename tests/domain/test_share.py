@@ -25,7 +25,7 @@ from poolstats.domain.share import (
     Status,
     check,
     quantize_diff,
-    split_logins,
+    split_login_entry,
 )
 
 NOW = 1_700_000_000.0
@@ -272,8 +272,7 @@ def test_refusals_keep_the_first_message_per_row() -> None:
     refusals = Refusals(4)
     refusals.add(np.array([False, True, False, True]), "a: first")
     refusals.add(np.array([True, True, False, False]), "b: second")
-    refusals.add_row(3, "c: third")
-    refusals.add_row(2, "d: fourth")
+    refusals.add_each(np.array([False, False, True, True]), ["", "", "d: fourth", "c: third"])
     lines = np.array([5, 6, 7, 8], dtype=np.int64)
     assert [(r.line, r.error) for r in refusals.listed(lines)] == [
         (5, "b: second"), (6, "a: first"), (7, "d: fourth"), (8, "a: first"),
@@ -294,12 +293,17 @@ def test_take_keeps_the_tables() -> None:
 # -- logins and difficulties ------------------------------------------------------------------
 
 
-def test_split_logins() -> None:
+def test_split_login_entry() -> None:
     w_puid = np.array([0, 0, 5, 0, 0, 0, 0], dtype=np.int64)
     w_user = [None, None, None, "bob", None, None, None]
     w_name: list[str | None] = ["alice.rig01", "rig02", "alice.rig03", "alice.rig04",
                                 "alice.rack.7", "alice.", None]  # fmt: skip
-    users, names = split_logins(w_puid, w_user, w_name)
+    split = [
+        split_login_entry(p, u, n or "")
+        for p, u, n in zip(w_puid.tolist(), w_user, w_name, strict=True)
+    ]
+    users = [u for u, _ in split]
+    names = [n for _, n in split]
     # an explicit puid or user wins over the login's user part, which is dropped all the same
     assert users == ["alice", None, None, "bob", "alice", "alice", None]
     assert names == ["rig01", "rig02", "rig03", "rig04", "rack.7", "", ""]
