@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 
@@ -137,3 +138,46 @@ def test_simulate_feeds_a_server_with_its_own_sub_accounts(tmp_path: Path) -> No
         wait_for(counted, 30, "every simulated share in the store")
     finally:
         server.stop()
+
+
+def test_demo_serves_a_live_fleet_and_prints_the_demo_key(tmp_path: Path) -> None:
+    port = free_port()
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "poolstats",
+            "demo",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path),
+            "--users",
+            "1",
+            "--workers",
+            "3",
+            "--backfill-hours",
+            "0.5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        printed = next(line for line in demo.stdout if line.startswith("{"))
+        key = json.loads(printed)
+        assert key["user_name"] == "demo" and key["puid"] == 1 and key["access_key"]
+        names = dict(stored(tmp_path, "SELECT name, puid FROM subaccounts"))
+        assert names == {"demo": 1, "sim0001": 2}
+
+        def live() -> bool:  # the fleet's shares reach the store through the HTTP ingest
+            got = stored(tmp_path, "SELECT count(DISTINCT puid), sum(accept_count) FROM workers")
+            return got[0][0] == 2 and got[0][1] > 0
+
+        wait_for(live, 60, "the demo fleet's workers in the store")
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text
+        assert ">demo</a>" in page and ">sim0001</a>" in page
+    finally:
+        demo.terminate()
+        demo.wait(30)
