@@ -617,3 +617,19 @@ def test_an_oversized_login_is_refused_even_when_its_worker_is_known(node: Node)
     assert answer["accepted"] == 1
     assert answer["errors"] == [{"line": 1, "error": "worker: longer than 128 characters"}]
     assert node.stored_workers(ALICE)["rig1"]["accept_count"] == 2
+
+
+def test_metrics_show_lag_flush_time_and_workers_by_status(node: Node) -> None:
+    share = {"puid": ALICE, "diff": 8, "accepted": True}
+    node.ingest({**share, "ts": T0 - 30, "worker": "a"}, {**share, "ts": T0 - 7, "worker": "b"})
+    assert node.metrics("poolstats_share_lag_seconds") == {(): 7.0}  # now - the newest share
+    node.clock.advance(1000)  # a's and b's last accepted shares are now over 15 minutes old
+    node.ingest({**share, "ts": T0 + 990, "worker": "c"})
+    node.service.flush()
+    assert node.metrics("poolstats_flush_seconds_count") == {(): 1.0}
+    assert node.metrics("poolstats_workers_tracked") == {(): 3.0}
+    assert node.metrics("poolstats_workers") == {
+        (("status", "active"),): 1.0,
+        (("status", "inactive"),): 2.0,
+        (("status", "dead"),): 0.0,
+    }
