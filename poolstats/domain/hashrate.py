@@ -7,6 +7,7 @@ A share of difficulty d stands for d * 2**32 hashes on average, so a window's ha
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 HASHES_PER_DIFF1 = 2**32
 UNITS = ("", "K", "M", "G", "T", "P", "E", "Z")
@@ -38,3 +39,29 @@ def four_significant(value: float) -> str:
     if digits >= 0 and float(text) >= 10 ** (4 - digits):  # rounding carried a digit
         text = f"{value:.{max(digits - 1, 0)}f}"
     return text
+
+
+def scaled(values_hs: Sequence[float]) -> tuple[str, list[str]]:
+    """A group of figures in one unit, as BTC.COM printed an object's 1m/5m/15m figures:
+    the unit that suits the largest, each figure with four significant digits."""
+    unit, size = pick_unit(list(values_hs))
+    return unit, [four_significant(v / size) for v in values_hs]
+
+
+def reject_fraction(accepted: float, rejected: float) -> float:
+    """Rejected share of the work (stale shares count as rejected); 0 with no work at all."""
+    total = accepted + rejected
+    return rejected / total if total > 0 else 0.0
+
+
+def percent_text(fraction: float) -> str:
+    """ "3.05" for 0.0305: how the worker API prints ``reject_percent``."""
+    return f"{100 * fraction:.2f}"
+
+
+def unit_size(unit: str) -> float:
+    """H/s in one ``unit`` as ``pick_unit`` names them ("H", "K" ... "Z"); ValueError if unknown."""
+    name = "" if unit == "H" else unit
+    if name not in UNITS:
+        raise ValueError(f"unknown hashrate unit {unit!r}")
+    return float(1000 ** UNITS.index(name))
