@@ -149,15 +149,15 @@ def test_the_data_dir_serves_one_process_at_a_time(tmp_path: Path, clock: FakeCl
     service.close()
 
 
-def test_group_sums_add_up_to_the_sub_account(tmp_path: Path, clock: FakeClock) -> None:
+def test_group_stats_add_up_to_the_sub_account(tmp_path: Path, clock: FakeClock) -> None:
     service = open_service(tmp_path, clock)
     service.store.create_user("alice", int(T0))
     clock.set(T0 + 300)
     body = ndjson(shares("alice", "a", T0, 20, 8) + shares("alice", "b", T0 + 5, 10, 2))
     service.ingestor.ingest(body, Format.NDJSON)
     service.flush()
-    (default,) = service.store.group_sums(1)  # every new worker is in DEFAULT (-1)
-    assert (default["group_id"], default["workers"]) == (-1, 2)
+    (default,) = service.store.group_stats(1, int(T0 + 300))  # new workers are in DEFAULT (-1)
+    assert (default["group_id"], default["workers_total"], default["workers_active"]) == (-1, 2, 2)
     sub = service.store.subaccount_stats(1)
     assert sub is not None
     for window in ("accept_1m", "accept_15m", "accept_1d"):

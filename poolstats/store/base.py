@@ -10,9 +10,11 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from poolstats.domain.status import ACTIVE_S, INACTIVE_S, WorkerStatus
 from poolstats.engine.snapshot import Flush, Level
 
 USER_NAME_MAX = 64
@@ -22,6 +24,39 @@ _ACCESS_KEY_BYTES = 24  # 32 URL-safe characters, 192 bits
 
 class UserExists(ValueError):
     """The account or sub-account name is already taken."""
+
+
+class UnknownAccount(LookupError):
+    """No account has this name."""
+
+
+class GroupExists(ValueError):
+    """The worker group name is already taken within the sub-account."""
+
+
+# Columns of a sub-account's profile (BTC.COM /v1/account/info), all text, '' when unset.
+PROFILE_FIELDS: tuple[str, ...] = (
+    "address",
+    "nmc_address",
+    "rebates_address",
+    "region",
+    "mail",
+    "phone_country",
+    "phone_number",
+)
+
+# What ``worker_page`` can order by: a whitelist, so a request never chooses SQL text.
+WORKER_ORDER_KEYS: tuple[str, ...] = (
+    "worker_id",
+    "worker_name",
+    "accept_1m",
+    "accept_5m",
+    "accept_15m",
+    "accept_1d",
+    "accept_count",
+    "reject_fraction_15m",
+    "last_share_time",
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +69,53 @@ class NewUser:
 
     def __repr__(self) -> str:  # keep the key out of logs and tracebacks
         return f"NewUser(puid={self.puid}, user_name={self.user_name!r}, access_key='***')"
+
+
+@dataclass(frozen=True)
+class KeyGrant:
+    """What a valid access key opens: its account's sub-accounts (no secret is held here)."""
+
+    account_id: int
+    puids: tuple[int, ...]  # ordered by puid; the first is the default sub-account
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class WorkerQuery:
+    """One page of a sub-account's worker list: filters, order and window.
+
+    Deleted workers (group 0) are never listed or counted, whatever ``group_id`` says.
+    ``group_id``: ``None`` every group, ``-1`` DEFAULT, else a gid. ``name_contains`` is a
+    case-insensitive substring matched literally (``%`` and ``_`` are not wildcards). Ties of
+    ``order_by`` are broken by worker_id in the same direction, so pages never overlap.
+    """
+
+    now: int
+    status: WorkerStatus | None = None
+    group_id: int | None = None
+    name_contains: str = ""
+    order_by: str = "worker_id"
+    ascending: bool = False
+    offset: int = 0
+    limit: int = 10
+    active_s: int = ACTIVE_S
+    inactive_s: int = INACTIVE_S
+
+    def __post_init__(self) -> None:
+        if self.order_by not in WORKER_ORDER_KEYS:
+            raise ValueError(
+                f"cannot order workers by {self.order_by!r}; use one of {WORKER_ORDER_KEYS}"
+            )
+        if self.offset < 0 or self.limit < 0:
+            raise ValueError("offset and limit must not be negative")
+
+
+@dataclass(frozen=True)
+class WorkerPage:
+    """What ``worker_page`` answers: a page of rows and how many rows the filters match."""
+
+    total_count: int  # rows matching the filters, before offset and limit
+    rows: list[dict[str, Any]]  # workers table rows (every column), in the query's order
 
 
 def validate_user_name(name: str) -> str:
@@ -100,8 +182,61 @@ class Store(Protocol):
         """Whether the puid is a sub-account: ingest checks puids it has not seen."""
         ...
 
-    def subaccount_by_key(self, access_key: str) -> list[int]:
-        """The puids an access key opens; ``[]`` for an unknown or revoked key."""
+    def create_subaccount(self, account_name: str, name: str, now: int) -> int:
+        """A new sub-account of an existing account; returns its puid.
+
+        The name follows ``create_user``'s rules and must be free among account and
+        sub-account names. Raises ``ValueError``, ``UnknownAccount`` or ``UserExists``.
+        """
+        ...
+
+    def create_key(self, account_name: str, read_only: bool, now: int) -> str:
+        """A new access key of the account, returned once and stored hashed.
+
+        Raises ``UnknownAccount``.
+        """
+        ...
+
+    def key_grant(self, access_key: str) -> KeyGrant | None:
+        """What the key opens; ``None`` for an unknown or revoked key."""
+        ...
+
+    def subaccount_profile(self, puid: int) -> dict[str, Any] | None:
+        """puid, name, account_id, created_at, updated_at and the ``PROFILE_FIELDS``."""
+        ...
+
+    def update_subaccount_profile(self, puid: int, fields: dict[str, str], now: int) -> bool:
+        """Set some ``PROFILE_FIELDS`` (``ValueError`` names any other); ``False`` if no puid."""
+        ...
+
+    # worker groups (-1 DEFAULT and 0 deleted are implicit; real gids start at 1)
+    def groups(self, puid: int) -> list[dict[str, Any]]:
+        """The sub-account's groups (gid, puid, name, sort_id, created_at, updated_at) by
+        (sort_id, gid)."""
+        ...
+
+    def group(self, puid: int, gid: int) -> dict[str, Any] | None:
+        """One group, or ``None`` if the gid is not one of the sub-account's."""
+        ...
+
+    def create_group(self, puid: int, name: str, now: int) -> dict[str, Any]:
+        """A new group (its row; sort_id = gid). ``GroupExists`` if the puid has the name."""
+        ...
+
+    def rename_group(self, puid: int, gid: int, name: str, now: int) -> bool:
+        """``False`` if the gid is not the sub-account's; ``GroupExists`` for a taken name."""
+        ...
+
+    def delete_group(self, puid: int, gid: int, now: int) -> bool:
+        """Move the group's workers to DEFAULT and delete it, atomically; ``False`` if the gid
+        is not the sub-account's."""
+        ...
+
+    def move_workers(self, puid: int, worker_ids: Sequence[int], group_id: int, now: int) -> bool:
+        """Put workers in a group (-1 DEFAULT, 0 deleted, or a gid of the puid), all or none.
+
+        ``False``, with nothing changed, if a worker or the group is not the sub-account's.
+        """
         ...
 
     # stats
@@ -122,6 +257,23 @@ class Store(Protocol):
 
     def workers(self, puid: int) -> list[dict[str, Any]]:
         """Every worker row of a sub-account, by worker_id."""
+        ...
+
+    def worker_page(self, puid: int, query: WorkerQuery) -> WorkerPage:
+        """One page of the sub-account's workers and how many match (see ``WorkerQuery``)."""
+        ...
+
+    def worker_counts(
+        self, puid: int, now: int, active_s: int = ACTIVE_S, inactive_s: int = INACTIVE_S
+    ) -> dict[WorkerStatus, int]:
+        """Workers per status (``domain.status.worker_status``), deleted ones left out."""
+        ...
+
+    def group_stats(
+        self, puid: int, now: int, active_s: int = ACTIVE_S, inactive_s: int = INACTIVE_S
+    ) -> list[dict[str, Any]]:
+        """Per group_id with non-deleted workers, by group_id: ``workers_active``,
+        ``workers_inactive``, ``workers_dead``, ``workers_total`` and the sum of every window."""
         ...
 
     def subaccount_stats(self, puid: int) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ import dataclasses
 import sqlalchemy as sa
 
 from poolstats.engine.snapshot import Level, WindowSums
+from poolstats.store.base import PROFILE_FIELDS
 
 # INTEGER in SQLite (64-bit, and a rowid alias when it is the primary key), BIGINT elsewhere:
 # worker ids are signed 64-bit hashes, so a 32-bit INTEGER on another backend would overflow.
@@ -65,6 +66,9 @@ subaccounts = sa.Table(
     sa.Column("account_id", BigInt, sa.ForeignKey("accounts.id"), nullable=False, index=True),
     sa.Column("name", sa.Text, nullable=False, unique=True),
     _now_col("created_at"),
+    # The profile (BTC.COM /v1/account/info): free text, '' when unset; updated_at 0 = never.
+    *(sa.Column(n, sa.Text, nullable=False, server_default="") for n in PROFILE_FIELDS),
+    sa.Column("updated_at", BigInt, nullable=False, server_default="0"),
     sqlite_autoincrement=True,
 )
 
@@ -82,6 +86,22 @@ access_keys = sa.Table(
 
 # --- realtime snapshots (absolute values, overwritten each flush) ---------------------------
 
+# Both indexes leave deleted workers (group 0) out: no query lists or counts them. Their WHERE
+# must appear literally in a query (``NOT_DELETED``, never a bound 0) for SQLite to use them.
+_NOT_DELETED_SQL = f"group_id != {GROUP_DELETED}"
+# Status counts and filters: each status is one range of last_accept_time, counted in the index.
+IX_WORKERS_STATUS = "ix_workers_status"
+# The busiest workers first (the default view): pages read in index order, filters on status and
+# group are checked in the index, and only the rows shown are read from the table.
+IX_WORKERS_ACCEPT_15M = "ix_workers_accept_15m"
+
+# WITHOUT ROWID: rows are stored in (puid, worker_id) order, so the workers of one sub-account
+# are adjacent. Lists that must read all of them (another sort key, a name filter, group sums)
+# read contiguous pages: measured with 100k of 1M workers in one puid, 16 ms instead of 95 ms
+# with rowids scattered by the order workers first appeared. The flush costs the same (1.6 s
+# for 100k changed workers of 1M). Every index costs every flush, since SQLite rewrites an
+# index entry whenever the upsert sets one of its columns, changed or not (one on worker_name
+# added 0.13 s per 100k workers): hence only two.
 workers = sa.Table(
     "workers",
     metadata,
@@ -98,11 +118,29 @@ workers = sa.Table(
     _now_col("created_at"),
     _now_col("updated_at"),
     sa.PrimaryKeyConstraint("puid", "worker_id"),
-    # Lookups the API needs: active/inactive lists, per-group lists, top workers by hashrate.
-    sa.Index(None, "puid", "last_accept_time"),
-    sa.Index(None, "puid", "group_id"),
-    sa.Index(None, "puid", "accept_15m"),
+    sa.Index(
+        IX_WORKERS_STATUS,
+        "puid",
+        "last_accept_time",
+        "group_id",
+        sqlite_where=sa.text(_NOT_DELETED_SQL),
+        postgresql_where=sa.text(_NOT_DELETED_SQL),
+    ),
+    sa.Index(
+        IX_WORKERS_ACCEPT_15M,
+        "puid",
+        "accept_15m",
+        "worker_id",
+        "last_accept_time",
+        "group_id",
+        sqlite_where=sa.text(_NOT_DELETED_SQL),
+        postgresql_where=sa.text(_NOT_DELETED_SQL),
+    ),
+    sqlite_with_rowid=False,
 )
+
+# The condition the partial indexes need, with the 0 as SQL text rather than a bound parameter.
+NOT_DELETED = workers.c.group_id != sa.literal_column(str(GROUP_DELETED))
 
 worker_groups = sa.Table(
     "worker_groups",

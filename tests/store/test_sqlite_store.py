@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import subprocess
 import sys
 import textwrap
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,114 +17,12 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from poolstats.engine.snapshot import (
-    Flush,
-    HistoryDelta,
-    Level,
-    PoolRow,
-    SubaccountRows,
-    WindowSums,
-    WorkerRows,
-)
+from poolstats.engine.snapshot import Flush, HistoryDelta, Level
 from poolstats.store import SqliteStore, UserExists
-from poolstats.store.schema import WINDOW_COLUMNS, metadata
+from poolstats.store.base import KeyGrant
+from poolstats.store.schema import metadata
 from poolstats.store.sqlite import DB_FILE
-
-NOW = 1_700_000_000
-HOUR = 3600
-DAY = 86400
-H0 = NOW - NOW % HOUR  # an hour bucket start
-D0 = NOW - NOW % DAY  # a day bucket start
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    with SqliteStore.open(tmp_path) as s:
-        yield s
-
-
-def sums(rows: list[dict[str, float]]) -> WindowSums:
-    """Window sums from per-row dicts; windows not given are 0."""
-    return WindowSums(**{c: np.array([r.get(c, 0.0) for r in rows]) for c in WINDOW_COLUMNS})
-
-
-def i64(values: list[int]) -> np.ndarray[Any, np.dtype[np.int64]]:
-    return np.array(values, dtype=np.int64)
-
-
-def f64(values: list[float]) -> np.ndarray[Any, np.dtype[np.float64]]:
-    return np.array(values, dtype=np.float64)
-
-
-def worker_rows(workers: list[dict[str, Any]]) -> WorkerRows:
-    """WorkerRows from dicts with puid, worker_id and optional fields."""
-    return WorkerRows(
-        puid=i64([w["puid"] for w in workers]),
-        worker_id=i64([w["worker_id"] for w in workers]),
-        worker_name=[w.get("name", f"w{w['worker_id']}") for w in workers],
-        sums=sums([w.get("sums", {}) for w in workers]),
-        accept_count=i64([w.get("accept_count", 0) for w in workers]),
-        reject_count=i64([w.get("reject_count", 0) for w in workers]),
-        last_share_time=i64([w.get("last_share_time", NOW) for w in workers]),
-        last_accept_time=i64([w.get("last_accept_time", NOW) for w in workers]),
-        last_share_ip=[w.get("ip", "") for w in workers],
-    )
-
-
-def make_flush(
-    *,
-    now: int = NOW,
-    seq: int = 0,
-    workers: list[dict[str, Any]] | None = None,
-    subaccounts: list[dict[str, Any]] | None = None,
-    pool: dict[str, Any] | None = None,
-    history: list[HistoryDelta] | None = None,
-) -> Flush:
-    subs = subaccounts or []
-    pool = pool or {}
-    return Flush(
-        now=now,
-        seq=seq,
-        workers=worker_rows(workers or []),
-        subaccounts=SubaccountRows(
-            puid=i64([s["puid"] for s in subs]),
-            sums=sums([s.get("sums", {}) for s in subs]),
-            workers_active=i64([s.get("workers_active", 0) for s in subs]),
-            last_share_time=i64([s.get("last_share_time", now) for s in subs]),
-        ),
-        pool=PoolRow(
-            sums=sums([pool.get("sums", {})]),
-            workers_active=pool.get("workers_active", 0),
-            users_active=pool.get("users_active", 0),
-        ),
-        history=history or [],
-    )
-
-
-def delta(
-    level: Level,
-    period_s: int,
-    rows: list[tuple[int, int, int, float, float, float]],
-) -> HistoryDelta:
-    """rows: (puid, worker_id, start, accept, stale, reject)."""
-    return HistoryDelta(
-        level=level,
-        period_s=period_s,
-        puid=i64([r[0] for r in rows]),
-        worker_id=i64([r[1] for r in rows]),
-        start=i64([r[2] for r in rows]),
-        accept=f64([r[3] for r in rows]),
-        stale=f64([r[4] for r in rows]),
-        reject=f64([r[5] for r in rows]),
-    )
-
-
-def raw(store: SqliteStore) -> sqlite3.Connection:
-    """A plain sqlite3 connection to the store's file, as another process would have."""
-    conn = sqlite3.connect(store.path, timeout=10)
-    conn.row_factory = sqlite3.Row
-    return conn
-
+from tests.store.helpers import D0, DAY, H0, HOUR, NOW, delta, f64, i64, make_flush, raw
 
 # --- schema and migrations ------------------------------------------------------------------
 
@@ -146,7 +42,7 @@ def test_open_creates_schema_and_pragmas_on_fresh_dir(tmp_path: Path) -> None:
             busy = c.exec_driver_sql("PRAGMA busy_timeout").scalar()
             sync = c.exec_driver_sql("PRAGMA synchronous").scalar()
     assert set(metadata.tables) <= tables
-    assert [tuple(v) for v in version] == [("0001",)]
+    assert [tuple(v) for v in version] == [("0002",)]
     assert journal == "wal"
     assert (fk, busy, sync) == (1, 10_000, 1)  # synchronous 1 = NORMAL
 
@@ -187,7 +83,7 @@ def test_open_concurrently_on_fresh_dir_migrates_once(tmp_path: Path) -> None:
     assert [p.returncode for p in procs] == [0, 0, 0], errors
     with SqliteStore.open(tmp_path) as store, raw(store) as conn:
         versions = conn.execute("SELECT version_num FROM alembic_version").fetchall()
-    assert [tuple(v) for v in versions] == [("0001",)]
+    assert [tuple(v) for v in versions] == [("0002",)]
 
 
 # --- accounts -------------------------------------------------------------------------------
@@ -199,8 +95,8 @@ def test_create_user_round_trip(store: SqliteStore) -> None:
     assert (alice.puid, alice.user_name) == (1, "alice")
     assert (bob.puid, bob.user_name) == (2, "Bob_2-x")
     assert store.subaccounts() == {"alice": 1, "Bob_2-x": 2}
-    assert store.subaccount_by_key(alice.access_key) == [1]
-    assert store.subaccount_by_key(bob.access_key) == [2]
+    assert store.key_grant(alice.access_key) == KeyGrant(account_id=1, puids=(1,), read_only=False)
+    assert store.key_grant(bob.access_key) == KeyGrant(account_id=2, puids=(2,), read_only=False)
     assert alice.access_key != bob.access_key
     assert len(alice.access_key) == 32  # token_urlsafe(24)
     assert alice.access_key not in repr(alice)
@@ -256,11 +152,11 @@ def test_access_key_is_stored_only_as_sha256(store: SqliteStore) -> None:
     assert user.access_key not in dump
 
 
-def test_subaccount_by_key_unknown_key_opens_nothing(store: SqliteStore) -> None:
+def test_key_grant_unknown_key_opens_nothing(store: SqliteStore) -> None:
     user = store.create_user("alice", NOW)
-    assert store.subaccount_by_key("") == []
-    assert store.subaccount_by_key(user.access_key + "x") == []
-    assert store.subaccount_by_key(hashlib.sha256(user.access_key.encode()).hexdigest()) == []
+    assert store.key_grant("") is None
+    assert store.key_grant(user.access_key + "x") is None
+    assert store.key_grant(hashlib.sha256(user.access_key.encode()).hexdigest()) is None
 
 
 def test_revoked_key_opens_nothing(store: SqliteStore) -> None:
@@ -269,8 +165,9 @@ def test_revoked_key_opens_nothing(store: SqliteStore) -> None:
     assert store.revoke_key(alice.access_key, NOW + 5) is True
     assert store.revoke_key(alice.access_key, NOW + 6) is False  # already revoked
     assert store.revoke_key("no-such-key", NOW + 6) is False
-    assert store.subaccount_by_key(alice.access_key) == []
-    assert store.subaccount_by_key(bob.access_key) == [bob.puid]
+    assert store.key_grant(alice.access_key) is None
+    grant = store.key_grant(bob.access_key)
+    assert grant is not None and grant.puids == (bob.puid,)
     with raw(store) as conn:
         revoked = conn.execute("SELECT revoked_at FROM access_keys WHERE account_id = 1").fetchone()
     assert revoked[0] == NOW + 5
