@@ -1,4 +1,4 @@
-"""The ``poolstats`` command: serve, demo, user, ingest, simulate, settings.
+"""The ``poolstats`` command: serve, demo, user, subaccount, key, ingest, simulate, settings.
 
 Option help and environment variables come from the declarations in ``config.py``.
 """
@@ -38,6 +38,12 @@ app = typer.Typer(
 )
 user_app = typer.Typer(help="Sub-accounts and their access keys.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+subaccount_app = typer.Typer(
+    help="More sub-accounts of an account, and their profiles.", no_args_is_help=True
+)
+app.add_typer(subaccount_app, name="subaccount")
+key_app = typer.Typer(help="Access keys of an account.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
 console = Console(stderr=True)
 HELP = {
     name: f"{text} Default: {'~/.local/share/poolstats' if name == 'data_dir' else default}"
@@ -57,6 +63,19 @@ Host = Annotated[str | None, _option("host", "--host")]
 Port = Annotated[int | None, _option("port", "--port")]
 Token = Annotated[str | None, _option("ingest_token", "--ingest-token")]
 FlushInterval = Annotated[float | None, _option("flush_interval_s", "--flush-interval")]
+NodeName = Annotated[str | None, _option("node_name", "--node-name")]
+# Repeatable, so no envvar here: POOLSTATS_PEERS (commas) is read by Settings.from_env.
+Peers = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--peer",
+        help="Base URL of another poolstats node whose pool stats /public/v1/pool/stats/merge "
+        f"adds; repeat for several. Default: none. [env var: {ENV['peers']}, comma-separated]",
+        show_default=False,
+    ),
+]
+PeerTimeout = Annotated[float | None, _option("peer_timeout_s", "--peer-timeout")]
+Account = Annotated[str, typer.Option("--account", help="Name of the existing account")]
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -123,6 +142,9 @@ def serve(
     port: Port = None,
     ingest_token: Token = None,
     flush_interval: FlushInterval = None,
+    node_name: NodeName = None,
+    peer: Peers = None,
+    peer_timeout: PeerTimeout = None,
 ) -> None:
     """Run the server: ingest, engine, store and HTTP API in one process."""
     _logging()
@@ -132,6 +154,9 @@ def serve(
         port=port,
         ingest_token=ingest_token,
         flush_interval_s=flush_interval,
+        node_name=node_name,
+        peers=",".join(peer) if peer else None,
+        peer_timeout_s=peer_timeout,
     )
     if not settings.ingest_token:
         console.print(
@@ -160,6 +185,80 @@ def user_create(name: str, data_dir: DataDir = None) -> None:
     print(
         json.dumps({"puid": user.puid, "user_name": user.user_name, "access_key": user.access_key})
     )
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    """Print why a store call refused, for ``raise _fail(exc) from exc``: exit status 1."""
+    console.print(f"[red]{exc}")
+    return typer.Exit(1)
+
+
+@subaccount_app.command("create")
+def subaccount_create(name: str, account: Account, data_dir: DataDir = None) -> None:
+    """Add a sub-account to an existing account; prints its puid as JSON."""
+    from poolstats.store.base import UnknownAccount
+    from poolstats.store.sqlite import SqliteStore
+
+    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+        try:
+            puid = store.create_subaccount(account, name, int(time.time()))
+        except (UnknownAccount, ValueError) as exc:
+            raise _fail(exc) from exc
+    print(json.dumps({"puid": puid, "user_name": name, "account": account}))
+
+
+@subaccount_app.command("set")
+def subaccount_set(
+    puid: int,
+    address: Annotated[str | None, typer.Option(help="Payout address")] = None,
+    nmc_address: Annotated[str | None, typer.Option(help="Namecoin payout address")] = None,
+    rebates_address: Annotated[str | None, typer.Option(help="Rebates address")] = None,
+    region: Annotated[str | None, typer.Option(help="Region")] = None,
+    mail: Annotated[str | None, typer.Option(help="Mail address")] = None,
+    phone_country: Annotated[str | None, typer.Option(help="Phone country code")] = None,
+    phone_number: Annotated[str | None, typer.Option(help="Phone number")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Set profile fields of a sub-account; prints the profile as JSON."""
+    from poolstats.store.sqlite import SqliteStore
+
+    given = {
+        "address": address,
+        "nmc_address": nmc_address,
+        "rebates_address": rebates_address,
+        "region": region,
+        "mail": mail,
+        "phone_country": phone_country,
+        "phone_number": phone_number,
+    }
+    fields = {name: value for name, value in given.items() if value is not None}
+    if not fields:
+        console.print("[red]nothing to set: give at least one of --address, --nmc-address, ...")
+        raise typer.Exit(1)
+    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+        if not store.update_subaccount_profile(puid, fields, int(time.time())):
+            console.print(f"[red]no sub-account has puid {puid}")
+            raise typer.Exit(1)
+        profile = store.subaccount_profile(puid)
+    print(json.dumps(profile))
+
+
+@key_app.command("create")
+def key_create(
+    account: Account,
+    read_only: Annotated[bool, typer.Option("--read-only", help="The key may only read")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Create an access key for every sub-account of an account; prints it once, as JSON."""
+    from poolstats.store.base import UnknownAccount
+    from poolstats.store.sqlite import SqliteStore
+
+    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+        try:
+            key = store.create_key(account, read_only, int(time.time()))
+        except UnknownAccount as exc:
+            raise _fail(exc) from exc
+    print(json.dumps({"account": account, "read_only": read_only, "access_key": key}))
 
 
 def _read_chunks(path: Path, lines: int) -> Iterator[tuple[bytes, int]]:

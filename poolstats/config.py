@@ -57,6 +57,17 @@ class Settings:
     retention_15m_s: int = setting(30 * 86400, "How long 15-minute history buckets are kept.", "s")
     retention_1h_s: int = setting(90 * 86400, "How long hourly history buckets are kept.", "s")
     retention_1d_s: int = setting(0, "How long daily history buckets are kept (0: forever).", "s")
+    node_name: str = setting(
+        "", "Name this node reports in /public/v1/pool/stats/merge (empty: the host name)."
+    )
+    peers: str = setting(
+        "",
+        "Comma-separated base URLs of other poolstats nodes whose pool stats "
+        "/public/v1/pool/stats/merge adds.",
+    )
+    peer_timeout_s: float = setting(
+        2.0, "How long /public/v1/pool/stats/merge waits for each peer's answer.", "s"
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -79,6 +90,12 @@ class Settings:
             86400: self.retention_1d_s,
         }
         return {p: (r or None) for p, r in periods.items()}
+
+    def peer_urls(self) -> tuple[str, ...]:
+        """``peers`` as a tuple of base URLs: blanks and empty items dropped, no trailing
+        slash, so callers can append a path."""
+        urls = (u.strip().rstrip("/") for u in self.peers.split(","))
+        return tuple(u for u in urls if u)
 
 
 def env_name(name: str) -> str:

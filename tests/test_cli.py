@@ -13,7 +13,12 @@ from pathlib import Path
 import httpx
 import msgspec
 import pytest
+from typer.testing import CliRunner
 
+from poolstats import cli
+from poolstats.config import Settings
+from poolstats.store import SqliteStore
+from poolstats.store.base import PROFILE_FIELDS, KeyGrant
 from tests.test_durability import Server, free_port, wait_for
 
 pytestmark = pytest.mark.slow
@@ -64,6 +69,121 @@ def test_user_create_prints_the_key_once_and_refuses_a_taken_name(tmp_path: Path
     assert bad.returncode == 1
     (key_hash,) = stored(tmp_path, "SELECT key_hash FROM access_keys")[0]
     assert created["access_key"] not in str(key_hash)  # stored hashed
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    """The command in this process (typer's CliRunner): exit code, stdout, stderr."""
+    result = CliRunner().invoke(cli.app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_subaccount_create_adds_a_puid_to_an_existing_account(tmp_path: Path) -> None:
+    data = str(tmp_path)
+    assert run("user", "create", "alice", "--data-dir", data)[0] == 0
+    code, out, _ = run("subaccount", "create", "alice-b", "--account", "alice", "--data-dir", data)
+    assert code == 0
+    assert json.loads(out) == {"puid": 2, "user_name": "alice-b", "account": "alice"}
+    with SqliteStore.open(tmp_path) as store:
+        assert store.subaccounts() == {"alice": 1, "alice-b": 2}
+        profile = store.subaccount_profile(2)
+        assert profile is not None and profile["account_id"] == 1
+
+
+@pytest.mark.parametrize(
+    ("account", "name", "message"),
+    [
+        ("nobody", "farm", "no account is named 'nobody'"),
+        ("alice", "alice", "'alice' is already taken"),
+        ("alice", "bad name", "only A-Z a-z 0-9 _ - are allowed"),
+    ],
+)
+def test_subaccount_create_explains_a_refusal(
+    tmp_path: Path, account: str, name: str, message: str
+) -> None:
+    run("user", "create", "alice", "--data-dir", str(tmp_path))
+    code, out, err = run(
+        "subaccount", "create", name, "--account", account, "--data-dir", str(tmp_path)
+    )
+    assert (code, out) == (1, "")
+    assert message in " ".join(err.split())  # rich may wrap the line
+    with SqliteStore.open(tmp_path) as store:
+        assert store.subaccounts() == {"alice": 1}
+
+
+def test_key_create_prints_a_key_that_opens_the_account(tmp_path: Path) -> None:
+    data = str(tmp_path)
+    run("user", "create", "alice", "--data-dir", data)
+    run("subaccount", "create", "alice-b", "--account", "alice", "--data-dir", data)
+    code, out, _ = run("key", "create", "--account", "alice", "--read-only", "--data-dir", data)
+    assert code == 0
+    printed = json.loads(out)
+    assert (printed["account"], printed["read_only"]) == ("alice", True)
+    code, out, _ = run("key", "create", "--account", "alice", "--data-dir", data)
+    writer = json.loads(out)["access_key"]
+    with SqliteStore.open(tmp_path) as store:
+        assert store.key_grant(printed["access_key"]) == KeyGrant(1, (1, 2), read_only=True)
+        assert store.key_grant(writer) == KeyGrant(1, (1, 2), read_only=False)
+    code, out, err = run("key", "create", "--account", "bob", "--data-dir", data)
+    assert (code, out) == (1, "")
+    assert "no account is named 'bob'" in err
+    assert len(stored(tmp_path, "SELECT id FROM access_keys")) == 3  # alice's first one + 2
+
+
+def test_subaccount_set_stores_the_given_profile_fields(tmp_path: Path) -> None:
+    data = str(tmp_path)
+    run("user", "create", "alice", "--data-dir", data)
+    code, out, _ = run(
+        "subaccount", "set", "1", "--address", "bc1qxyz", "--phone-country", "+41",
+        "--mail", "a@example.org", "--data-dir", data,
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads(out)["address"] == "bc1qxyz"
+    run("subaccount", "set", "1", "--region", "eu", "--mail", "b@example.org", "--data-dir", data)
+    with SqliteStore.open(tmp_path) as store:
+        profile = store.subaccount_profile(1)
+    assert profile is not None
+    assert {f: profile[f] for f in PROFILE_FIELDS} == {
+        "address": "bc1qxyz",
+        "nmc_address": "",
+        "rebates_address": "",
+        "region": "eu",
+        "mail": "b@example.org",
+        "phone_country": "+41",
+        "phone_number": "",
+    }
+
+
+def test_subaccount_set_refuses_an_unknown_puid_and_an_empty_change(tmp_path: Path) -> None:
+    data = str(tmp_path)
+    run("user", "create", "alice", "--data-dir", data)
+    code, _, err = run("subaccount", "set", "7", "--region", "eu", "--data-dir", data)
+    assert code == 1 and "no sub-account has puid 7" in err
+    code, _, err = run("subaccount", "set", "1", "--data-dir", data)
+    assert code == 1 and "nothing to set" in err
+
+
+def test_serve_options_for_merged_pool_stats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Settings] = []
+
+    def open_service(settings: Settings) -> None:  # stop before anything is served
+        seen.append(settings)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(cli, "_open_service", open_service)
+    monkeypatch.setenv("POOLSTATS_PEER_TIMEOUT_S", "9")
+    code, _, _ = run(
+        "serve", "--data-dir", str(tmp_path), "--node-name", "eu-1",
+        "--peer", "http://10.0.0.2:8080", "--peer", "http://10.0.0.3:8080/",
+    )  # fmt: skip
+    assert code == 0
+    (settings,) = seen
+    assert (settings.node_name, settings.peer_timeout_s) == ("eu-1", 9.0)
+    assert settings.peers == "http://10.0.0.2:8080,http://10.0.0.3:8080/"
+    assert settings.peer_urls() == ("http://10.0.0.2:8080", "http://10.0.0.3:8080")
+    run("serve", "--data-dir", str(tmp_path), "--peer-timeout", "0.5")
+    assert (seen[1].peers, seen[1].node_name, seen[1].peer_timeout_s) == ("", "", 0.5)
 
 
 def test_ingest_files_straight_into_a_data_dir(tmp_path: Path) -> None:

@@ -26,3 +26,18 @@ def test_environment_and_overrides(tmp_path: Path) -> None:
     settings = Settings.from_env(env, port=None, flush_interval_s=4.0)
     assert (settings.port, settings.data_dir, settings.flush_interval_s) == (9001, tmp_path, 4.0)
     assert Settings.from_env({}).retention()[86400] is None  # daily history kept forever
+
+
+def test_peer_settings_from_the_environment() -> None:
+    env = {
+        "POOLSTATS_NODE_NAME": "eu-1",
+        "POOLSTATS_PEERS": " http://10.0.0.2:8080/ ,,http://node-b:9000 , ",
+        "POOLSTATS_PEER_TIMEOUT_S": "0.25",
+    }
+    settings = Settings.from_env(env)
+    assert (settings.node_name, settings.peer_timeout_s) == ("eu-1", 0.25)
+    assert settings.peer_urls() == ("http://10.0.0.2:8080", "http://node-b:9000")
+    defaults = Settings.from_env({})
+    assert (defaults.node_name, defaults.peers, defaults.peer_timeout_s) == ("", "", 2.0)
+    assert defaults.peer_urls() == ()
+    assert Settings(peers=" / , ").peer_urls() == ()
