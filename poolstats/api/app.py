@@ -5,14 +5,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from poolstats import __version__
-from poolstats.api import ingest, ops
+from poolstats.api import btccom, ingest, ops, tangpool
+from poolstats.api.btccom.envelope import NOT_FOUND, PARAM_ERROR, ApiError, envelope, on_api_error
 from poolstats.service import Service
 from poolstats.web import dashboard
+
+DESCRIPTION = """Statistics of a Bitcoin mining pool, with BTC.COM's and Tangpool's public APIs.
+
+BTC.COM dialect: every answer is `{"err_no", "err_msg", "data"}` with HTTP 200, errors
+included (err_no 1: a parameter, named in err_msg; 20001: no permission). Parameters go in the
+query string, a form or a JSON body. See docs/api.md for every choice made where the original
+documents were silent or ambiguous.
+"""
 
 
 def create_app(service: Service, run_timers: bool = True) -> FastAPI:
@@ -31,10 +44,62 @@ def create_app(service: Service, run_timers: bool = True) -> FastAPI:
                     await timers
             await asyncio.to_thread(service.close)
 
-    app = FastAPI(title="poolstats", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="poolstats", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
     app.state.service = service
     app.state.ingest_slots = anyio.Semaphore(ingest.INGEST_SLOTS)
     app.include_router(ingest.router)
     app.include_router(ops.router)
+    app.include_router(btccom.router)
+    app.include_router(tangpool.router)
     app.include_router(dashboard.router)
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(tangpool.TangpoolError, tangpool.on_tangpool_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    _add_components(app)
     return app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods get BTC.COM's envelope (Tangpool's shape on its own path);
+    other HTTP errors keep FastAPI's ``{"detail"}``."""
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
+    path = request.url.path
+    if exc.status_code in (404, 405) and path.startswith(tangpool.PATH):
+        return tangpool.error_response(
+            tangpool.TangpoolError(exc.status_code, "NOT_FOUND", f"no such endpoint: {path}")
+        )
+    if exc.status_code == 404:
+        return envelope(None, NOT_FOUND, f"no such endpoint: {path}", status=404)
+    if exc.status_code == 405:
+        message = f"method {request.method} is not allowed on {path}"
+        response = envelope(None, NOT_FOUND, message, status=405)
+        response.headers.update(headers)
+        return response
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    """Only FastAPI-declared parameters (the dashboard's ``puid``) get here."""
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    field = str(first.get("loc", ("", "parameters"))[-1])
+    return envelope(None, PARAM_ERROR, f"{field}: {first.get('msg', 'invalid')}", status=422)
+
+
+def _add_components(app: FastAPI) -> None:
+    """The answers' JSON schemas (made by msgspec from the answer Structs) join FastAPI's."""
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = plain()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(btccom.openapi_components())
+            components.update(tangpool.openapi_components())
+        return app.openapi_schema or schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -13,7 +13,13 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from poolstats.domain.hashrate import four_significant, hashrate_hs, pick_unit
+from poolstats.domain.hashrate import (
+    four_significant,
+    hashrate_hs,
+    percent_text,
+    pick_unit,
+    reject_fraction,
+)
 from poolstats.domain.status import worker_status
 from poolstats.service import Service
 
@@ -43,8 +49,8 @@ def _fmt(value_hs: float) -> str:
 
 
 def _reject_pct(row: dict[str, Any]) -> str:
-    total = row["accept_15m"] + row["reject_15m"]
-    return f"{100 * row['reject_15m'] / total:.2f} %" if total else "0.00 %"
+    rejected = row["reject_15m"] + row["stale_15m"]
+    return f"{percent_text(reject_fraction(row['accept_15m'], rejected))} %"
 
 
 def _ago(now: float, ts: int) -> str:

@@ -41,6 +41,7 @@ class Node:
     client: TestClient
     clock: FakeClock
     puid: dict[str, int]
+    key: dict[str, str]  # each account's read-write access key
 
     def post(
         self,
@@ -78,6 +79,22 @@ class Node:
     def counter(self, sample: str, **labels: str) -> float:
         return self.metrics(sample).get(tuple(sorted(labels.items())), 0.0)
 
+    def api(self, method: str, path: str, user: str = "alice", **params: Any) -> Any:
+        """A BTC.COM-dialect call as ``user`` (key in the query); returns the envelope after
+        checking it is one (HTTP 200, the three fixed fields)."""
+        query = {"access_key": self.key[user], **params} if user else params
+        response = self.client.request(method, path, params=query)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert set(body) == {"err_no", "err_msg", "data"}, body
+        return body
+
+    def data(self, path: str, user: str = "alice", **params: Any) -> Any:
+        """GET and return ``data`` of a successful answer."""
+        body = self.api("GET", path, user, **params)
+        assert body["err_no"] == 0 and body["err_msg"] is None, body
+        return body["data"]
+
     def stored_workers(self, puid: int) -> dict[str, dict[str, Any]]:
         """Flush, then the sub-account's worker rows from the store by worker name."""
         self.service.flush()
@@ -106,12 +123,11 @@ def make_node(tmp_path: Path) -> Iterator[Callable[..., Node]]:
             clock = FakeClock(T0)
             service = Service(settings, clock=clock)
             service.recover()
-            puid = {
-                name: service.store.create_user(name, int(T0)).puid for name in ("alice", "bob")
-            }
+            users = {name: service.store.create_user(name, int(T0)) for name in ("alice", "bob")}
+            puid = {name: user.puid for name, user in users.items()}
             assert puid == {"alice": ALICE, "bob": BOB}
             client = stack.enter_context(TestClient(create_app(service, run_timers=False)))
-            return Node(service, client, clock, puid)
+            return Node(service, client, clock, puid, {n: u.access_key for n, u in users.items()})
 
         yield make
 

@@ -1,0 +1,173 @@
+"""BTC.COM's envelope ``{"err_no", "err_msg", "data"}`` and what every endpoint shares:
+parameters, the caller, errors and the registration of a path with and without its slash.
+
+API errors travel with HTTP 200, as BTC.COM's did: its clients read ``err_no``, not the status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import msgspec
+from fastapi import APIRouter, Request, Response
+
+from poolstats.api.auth import Caller, Denied, authorize
+from poolstats.api.params import ParamError, collect, convert, openapi_parameters
+from poolstats.service import Service
+from poolstats.store.base import Store
+
+PARAM_ERROR = 1
+NO_PERMISSION = 20001
+NOT_FOUND = 404  # unknown path; not one of BTC.COM's documented codes, so its own number
+
+T = TypeVar("T")
+_encode = msgspec.json.Encoder().encode
+
+AUTH_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "access_key",
+        "in": "query",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "The account's access key (also accepted in a form or JSON body).",
+    },
+    {
+        "name": "puid",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer"},
+        "description": "Sub-account; default: the account's first.",
+    },
+]
+
+
+class ApiError(Exception):
+    def __init__(self, err_no: int, message: str) -> None:
+        super().__init__(message)
+        self.err_no = err_no
+        self.message = message
+
+
+def envelope(data: Any, err_no: int = 0, err_msg: str | None = None, status: int = 200) -> Response:
+    body = _encode({"err_no": err_no, "err_msg": err_msg, "data": data})
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def ok(data: Any) -> Response:
+    return envelope(data)
+
+
+async def on_api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return envelope(None, exc.err_no, exc.message)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request's parameters and node; endpoints ask it who calls and for their arguments."""
+
+    service: Service
+    params: dict[str, str]
+
+    @property
+    def store(self) -> Store:
+        return self.service.store
+
+    @property
+    def now(self) -> int:
+        return int(self.service.clock.now())
+
+    @property
+    def thresholds(self) -> tuple[int, int]:
+        return self.service.settings.active_s, self.service.settings.inactive_s
+
+    def caller(self, write: bool = False) -> Caller:
+        try:
+            return authorize(
+                self.store, self.params.get("access_key"), self.params.get("puid"), write
+            )
+        except Denied as exc:
+            raise ApiError(NO_PERMISSION, str(exc)) from None
+        except ParamError as exc:
+            raise ApiError(PARAM_ERROR, str(exc)) from None
+
+    def args(self, model: type[T]) -> T:
+        try:
+            return convert(self.params, model)
+        except ParamError as exc:
+            raise ApiError(PARAM_ERROR, str(exc)) from None
+
+
+async def call(request: Request) -> Call:
+    try:
+        params = await collect(request)
+    except ParamError as exc:
+        raise ApiError(PARAM_ERROR, str(exc)) from None
+    return Call(request.app.state.service, params)
+
+
+def int_path(name: str, value: str) -> int:
+    """A numeric path segment (``/v1/worker/{worker_id}``), checked like a parameter."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise ApiError(PARAM_ERROR, f"{name}: must be an integer") from None
+    if not -(2**63) <= number < 2**63:
+        raise ApiError(PARAM_ERROR, f"{name}: out of range")
+    return number
+
+
+def envelope_schema(answer: type[Any] | None) -> dict[str, Any]:
+    data: dict[str, Any] = (
+        {"type": "null"}
+        if answer is None
+        else {"anyOf": [{"$ref": f"#/components/schemas/{answer.__name__}"}, {"type": "null"}]}
+    )
+    return {
+        "type": "object",
+        "required": ["err_no", "err_msg", "data"],
+        "properties": {
+            "err_no": {"type": "integer"},
+            "err_msg": {"type": ["string", "null"]},
+            "data": data,
+        },
+    }
+
+
+def endpoint(
+    router: APIRouter,
+    method: str,
+    path: str,
+    *,
+    summary: str,
+    answer: type[Any] | None,
+    params: type[Any] | None = None,
+    auth: bool = True,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a handler at ``path`` and ``path/`` (BTC.COM answered both), documented with
+    ``params``' fields and the envelope around ``answer``."""
+    extra = {"parameters": openapi_parameters(params, AUTH_PARAMETERS if auth else [])}
+    responses: dict[int | str, dict[str, Any]] = {
+        200: {
+            "description": "The answer, or an error with err_no 1 or 20001 (still HTTP 200).",
+            "content": {"application/json": {"schema": envelope_schema(answer)}},
+        }
+    }
+
+    def register(handler: Callable[..., Any]) -> Callable[..., Any]:
+        for route_path, listed in ((path, True), (path + "/", False)):
+            router.add_api_route(
+                route_path,
+                handler,
+                methods=[method],
+                summary=summary,
+                openapi_extra=extra,
+                responses=responses,
+                response_class=Response,
+                include_in_schema=listed,
+            )
+        return handler
+
+    return register

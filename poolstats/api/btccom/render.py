@@ -1,0 +1,257 @@
+"""Pure renderers: store rows in, BTC.COM-shaped answers out (no I/O, time passed in).
+
+Store rows carry difficulty sums by window (see ``engine.snapshot``); hashrates are made here,
+at the edge. "Rejected" always means rejected plus stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from poolstats.api.btccom.schemas import (
+    AccountInfo,
+    AlertSettings,
+    Contact,
+    EarnHistory,
+    EarnStats,
+    GroupItem,
+    Phone,
+    PoolReject,
+    PoolShares,
+    PoolStats,
+    RealtimeHashrate,
+    WorkerDetail,
+    WorkerItem,
+    WorkerStats,
+)
+from poolstats.domain.hashrate import (
+    four_significant,
+    hashrate_hs,
+    percent_text,
+    pick_unit,
+    reject_fraction,
+    scaled,
+)
+from poolstats.domain.status import WorkerStatus, worker_status
+
+WINDOW_S = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
+SHORT = ("1m", "5m", "15m")
+DEFAULT_GID = -1
+DEFAULT_NAME = "DEFAULT"
+
+
+def rate_hs(row: Mapping[str, Any], window: str) -> float:
+    """Accepted hashrate of a snapshot row over one window."""
+    return hashrate_hs(row[f"accept_{window}"], WINDOW_S[window])
+
+
+def rejected_fraction(row: Mapping[str, Any], window: str) -> float:
+    return reject_fraction(
+        row[f"accept_{window}"], row[f"reject_{window}"] + row[f"stale_{window}"]
+    )
+
+
+def _short(row: Mapping[str, Any] | None) -> tuple[str, list[str]]:
+    """The 1m/5m/15m figures in one unit."""
+    return scaled([rate_hs(row, w) if row else 0.0 for w in SHORT])
+
+
+def _day(row: Mapping[str, Any] | None) -> tuple[str, str]:
+    unit, (text,) = scaled([rate_hs(row, "1d") if row else 0.0])
+    return unit, text
+
+
+def page_count(total: int, page_size: int) -> int:
+    return -(-total // page_size)
+
+
+def worker_item(
+    row: Mapping[str, Any], now: int, group_names: Mapping[int, str], thresholds: tuple[int, int]
+) -> WorkerItem:
+    unit, (m1, m5, m15) = _short(row)
+    day_unit, day = _day(row)
+    gid = int(row["group_id"])
+    return WorkerItem(
+        gid=str(gid),
+        group_name=group_names.get(gid, DEFAULT_NAME),
+        worker_id=str(row["worker_id"]),
+        worker_name=row["worker_name"],
+        shares_1m=m1,
+        shares_5m=m5,
+        shares_15m=m15,
+        shares_unit=unit,
+        accept_count=str(row["accept_count"]),
+        last_share_time=str(row["last_share_time"]),
+        last_share_ip=row["last_share_ip"],
+        reject_percent=percent_text(rejected_fraction(row, "15m")),
+        shares_1d=day,
+        shares_1d_unit=day_unit,
+        status=worker_status(row["last_accept_time"], now, *thresholds).value,
+    )
+
+
+def worker_detail(
+    row: Mapping[str, Any], now: int, location: str, thresholds: tuple[int, int]
+) -> WorkerDetail:
+    """``accept_percent`` is a fraction (0.985) and ``reject_percent`` a percent string, as in
+    BTC.COM's example; both over the last 15 minutes."""
+    unit, (m1, m5, m15) = _short(row)
+    day_unit, day = _day(row)
+    worked = row["accept_15m"] + row["reject_15m"] + row["stale_15m"] > 0
+    rejected = rejected_fraction(row, "15m")
+    return WorkerDetail(
+        worker_id=int(row["worker_id"]),
+        worker_name=row["worker_name"],
+        shares_1m=m1,
+        shares_5m=m5,
+        shares_15m=m15,
+        shares_unit=unit,
+        shares_1d=day,
+        shares_1d_unit=day_unit,
+        accept_count=str(row["accept_count"]),
+        accept_percent=round(1 - rejected, 4) if worked else 0.0,
+        reject_percent=percent_text(rejected),
+        last_share_ip=row["last_share_ip"],
+        ip2location=location,
+        last_share_time=int(row["last_share_time"]),
+        worker_status=worker_status(row["last_accept_time"], now, *thresholds).value,
+    )
+
+
+def group_item(group: Mapping[str, Any], stats: Mapping[str, Any] | None) -> GroupItem:
+    """``group``: gid, name, sort_id, created_at, updated_at; ``stats``: a ``group_stats`` row
+    (``None`` for a group without workers)."""
+    unit, (m1, m5, m15) = _short(stats)
+    day_unit, day = _day(stats)
+    return GroupItem(
+        gid=int(group["gid"]),
+        sort_id=str(group["sort_id"]),
+        name=group["name"],
+        created_at=int(group["created_at"]),
+        updated_at=int(group["updated_at"]),
+        workers_active=int(stats["workers_active"]) if stats else 0,
+        workers_inactive=int(stats["workers_inactive"]) if stats else 0,
+        workers_dead=int(stats["workers_dead"]) if stats else 0,
+        workers_total=int(stats["workers_total"]) if stats else 0,
+        shares_1m=m1,
+        shares_5m=m5,
+        shares_15m=m15,
+        shares_unit=unit,
+        shares_1d=day,
+        shares_1d_unit=day_unit,
+    )
+
+
+def default_group(created_at: int) -> dict[str, Any]:
+    """The DEFAULT group as a group row: it is not stored, every sub-account has it."""
+    return {
+        "gid": DEFAULT_GID,
+        "sort_id": DEFAULT_GID,
+        "name": DEFAULT_NAME,
+        "created_at": created_at,
+        "updated_at": created_at,
+    }
+
+
+def worker_stats(
+    subaccount: Mapping[str, Any] | None, counts: Mapping[WorkerStatus, int]
+) -> WorkerStats:
+    unit, (m1, m5, m15) = _short(subaccount)
+    return WorkerStats(
+        shares_1m=m1,
+        shares_5m=m5,
+        shares_15m=m15,
+        shares_unit=unit,
+        workers_active=counts[WorkerStatus.ACTIVE],
+        workers_inactive=counts[WorkerStatus.INACTIVE],
+        workers_dead=counts[WorkerStatus.DEAD],
+        workers_total=sum(counts.values()),
+    )
+
+
+def realtime_hashrate(subaccount: Mapping[str, Any] | None) -> RealtimeHashrate:
+    unit_15m, (m15,) = scaled([rate_hs(subaccount, "15m") if subaccount else 0.0])
+    unit_1d, day = _day(subaccount)
+    return RealtimeHashrate(
+        shares_15m=m15, shares_15m_unit=unit_15m, shares_1d=day, shares_1d_unit=unit_1d
+    )
+
+
+def pool_stats(pool: Mapping[str, Any] | None) -> PoolStats:
+    """Numbers, not strings, in this one answer (BTC.COM's example: ``114.6``)."""
+    rates = [rate_hs(pool, w) if pool else 0.0 for w in SHORT]
+    rejects = [round(rejected_fraction(pool, w), 4) if pool else 0.0 for w in SHORT]
+    return pool_answer(
+        rates,
+        rejects,
+        int(pool["workers_active"]) if pool else 0,
+        int(pool["users_active"]) if pool else 0,
+    )
+
+
+def pool_answer(rates_hs: list[float], rejects: list[float], workers: int, users: int) -> PoolStats:
+    unit, size = pick_unit(rates_hs)
+    m1, m5, m15 = (float(four_significant(r / size)) for r in rates_hs)
+    return PoolStats(
+        shares=PoolShares(shares_1m=m1, shares_5m=m5, shares_15m=m15, shares_unit=unit),
+        reject=PoolReject(*rejects),
+        workers=workers,
+        users=users,
+    )
+
+
+def mask_phone(number: str) -> str:
+    """``13312343333`` -> ``133****3333``: the first 3 and last 4 digits stay; shorter numbers
+    keep only their last 2."""
+    if len(number) >= 8:
+        return number[:3] + "*" * (len(number) - 7) + number[-4:]
+    return "*" * max(len(number) - 2, 0) + number[-2:] if number else ""
+
+
+# Until alerts exist (their own issue), every sub-account shows BTC.COM's "no alert" settings.
+NO_ALERTS = AlertSettings(
+    hashrate_max="0",
+    hashrate_value="0",
+    hashrate_unit="T",
+    hashrate_alert=0,
+    miner_max="0",
+    miner_value="0",
+    miner_alert=0,
+    alert_interval=6,
+)
+
+
+def account_info(profile: Mapping[str, Any]) -> AccountInfo:
+    return AccountInfo(
+        user_id=int(profile["puid"]),
+        user_name=profile["name"],
+        address=profile["address"],
+        nmc_address=profile["nmc_address"],
+        rebates_address=profile["rebates_address"],
+        region=profile["region"],
+        contact=Contact(
+            mail=profile["mail"],
+            phone=Phone(
+                country=profile["phone_country"], number=mask_phone(profile["phone_number"])
+            ),
+        ),
+        alert=NO_ALERTS,
+    )
+
+
+# Earnings arrive with their own issue; until then the shapes are final and the figures zero.
+NO_EARNINGS = EarnStats(
+    total_paid="0",
+    pending_payouts="0",
+    last_payment_time="0",
+    earnings_today="0",
+    earnings_yesterday="0",
+    unpaid="0",
+)
+
+
+def earn_history(page: int, page_size: int) -> EarnHistory:
+    return EarnHistory(
+        page=str(page), page_size=str(page_size), page_count=0, total_count=0, items=[]
+    )

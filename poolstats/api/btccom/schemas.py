@@ -1,0 +1,279 @@
+"""What BTC.COM's API takes and answers, field for field (see docs/api.md for the choices).
+
+Parameter Structs validate requests and document them in OpenAPI; answer Structs are what the
+renderers build and what the OpenAPI response schemas are made from. Figures that BTC.COM sent
+as strings stay strings here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+Page = Annotated[int, msgspec.Meta(ge=1, le=1_000_000, description="Page number, from 1.")]
+PageSize = Annotated[int, msgspec.Meta(ge=1, le=1000, description="Items a page, 1-1000.")]
+Count = Annotated[int, msgspec.Meta(ge=1, le=1000, description="Points wanted, 1-1000.")]
+StartTs = Annotated[
+    int,
+    msgspec.Meta(
+        ge=-(2**40),
+        le=2**40,
+        description="Unix seconds of the first point; negative: that many seconds before now.",
+    ),
+]
+GroupName = Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+
+ORDER_KEYS = (
+    "worker_id",
+    "worker_name",
+    "shares_1m",
+    "shares_5m",
+    "shares_15m",
+    "shares_1d",
+    "accept_count",
+    "reject_percent",
+    "last_share_time",
+)
+OrderBy = Literal[
+    "worker_id",
+    "worker_name",
+    "shares_1m",
+    "shares_5m",
+    "shares_15m",
+    "shares_1d",
+    "accept_count",
+    "reject_percent",
+    "last_share_time",
+]
+
+
+# --- parameters -----------------------------------------------------------------------------
+
+
+class PageParams(msgspec.Struct):
+    page: Page = 1
+    page_size: PageSize = 10
+
+
+class WorkerListParams(msgspec.Struct):
+    status: Literal["active", "inactive", "dead", "all"] = "all"
+    group: Annotated[int, msgspec.Meta(ge=-1, le=2**62)] | None = None
+    page: Page = 1
+    page_size: PageSize = 10
+    filter: Annotated[str, msgspec.Meta(max_length=128)] = ""
+    order_by: OrderBy = "worker_id"
+    asc: Literal[0, 1] = 0
+
+
+class HistoryParams(msgspec.Struct):
+    dimension: Literal["1h", "1d"]
+    start_ts: StartTs
+    count: Count
+    real_point: bool = False
+
+
+class WorkerUpdateParams(msgspec.Struct):
+    worker_id: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=20_000, description="Ids: 1,2,3")
+    ]
+    group_id: Annotated[int, msgspec.Meta(ge=-1, le=2**62)]
+
+
+class GroupCreateParams(msgspec.Struct):
+    group_name: GroupName
+
+
+class GroupRenameParams(msgspec.Struct):
+    group_name: GroupName
+
+
+# --- answers --------------------------------------------------------------------------------
+
+
+class ListPage(msgspec.Struct):
+    page: int
+    page_size: int
+    page_count: int
+    total_count: int
+
+
+class GroupItem(msgspec.Struct):
+    gid: int
+    sort_id: str
+    name: str
+    created_at: int
+    updated_at: int
+    workers_active: int
+    workers_inactive: int
+    workers_dead: int
+    workers_total: int
+    shares_1m: str
+    shares_5m: str
+    shares_15m: str
+    shares_unit: str
+    shares_1d: str
+    shares_1d_unit: str
+
+
+class GroupList(ListPage, rename={"items": "list"}):
+    items: list[GroupItem]  # "list" in JSON
+
+
+class WorkerStats(msgspec.Struct):
+    shares_1m: str
+    shares_5m: str
+    shares_15m: str
+    shares_unit: str
+    workers_active: int
+    workers_inactive: int
+    workers_dead: int
+    workers_total: int
+
+
+class ShareHistory(msgspec.Struct):
+    shares_unit: str
+    tickers: list[list[str | None]]
+
+
+class WorkerItem(msgspec.Struct):
+    gid: str
+    group_name: str
+    worker_id: str
+    worker_name: str
+    shares_1m: str
+    shares_5m: str
+    shares_15m: str
+    shares_unit: str
+    accept_count: str
+    last_share_time: str
+    last_share_ip: str
+    reject_percent: str
+    shares_1d: str
+    shares_1d_unit: str
+    status: str
+
+
+class WorkerList(ListPage):
+    data: list[WorkerItem]
+
+
+class WorkerDetail(msgspec.Struct):
+    worker_id: int
+    worker_name: str
+    shares_1m: str
+    shares_5m: str
+    shares_15m: str
+    shares_unit: str
+    shares_1d: str
+    shares_1d_unit: str
+    accept_count: str
+    accept_percent: float
+    reject_percent: str
+    last_share_ip: str
+    ip2location: str
+    last_share_time: int
+    worker_status: str
+
+
+class Status(msgspec.Struct):
+    status: bool
+
+
+class PoolShares(msgspec.Struct):
+    shares_1m: float
+    shares_5m: float
+    shares_15m: float
+    shares_unit: str
+
+
+class PoolReject(msgspec.Struct, rename={"r1m": "1m", "r5m": "5m", "r15m": "15m"}):
+    """Rejected fraction of the work (stale included) by window."""
+
+    r1m: float
+    r5m: float
+    r15m: float
+
+
+class PoolStats(msgspec.Struct):
+    shares: PoolShares
+    reject: PoolReject
+    workers: int
+    users: int
+
+
+class NodeAnswer(msgspec.Struct):
+    name: str
+    ok: bool
+
+
+class MergedPoolStats(PoolStats):
+    nodes: list[NodeAnswer]
+
+
+class Phone(msgspec.Struct):
+    country: str
+    number: str
+
+
+class Contact(msgspec.Struct):
+    mail: str
+    phone: Phone
+
+
+class AlertSettings(msgspec.Struct):
+    hashrate_max: str
+    hashrate_value: str
+    hashrate_unit: str
+    hashrate_alert: int
+    miner_max: str
+    miner_value: str
+    miner_alert: int
+    alert_interval: int
+
+
+class AccountInfo(msgspec.Struct):
+    user_id: int
+    user_name: str
+    address: str
+    nmc_address: str
+    rebates_address: str
+    region: str
+    contact: Contact
+    alert: AlertSettings
+
+
+class EarnStats(msgspec.Struct):
+    total_paid: str
+    pending_payouts: str
+    last_payment_time: str
+    earnings_today: str
+    earnings_yesterday: str
+    unpaid: str
+
+
+class EarnItem(msgspec.Struct):
+    date: int
+    earnings: int
+    payment_time: str
+    payment_tx: str
+    address: str
+    paid_amount: int
+    diff: int
+    payment_mode: str
+    earnings_rate: float
+
+
+class EarnHistory(msgspec.Struct, rename={"items": "list"}):
+    page: str  # BTC.COM sent these two as strings
+    page_size: str
+    page_count: int
+    total_count: int
+    items: list[EarnItem]  # "list" in JSON
+
+
+class RealtimeHashrate(msgspec.Struct):
+    shares_15m: str
+    shares_15m_unit: str
+    shares_1d: str
+    shares_1d_unit: str

@@ -1,0 +1,198 @@
+"""BTC.COM's worker API: stats, list, detail, share history and moving workers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+
+from poolstats.api import geoip
+from poolstats.api.btccom import render
+from poolstats.api.btccom.envelope import (
+    NO_PERMISSION,
+    PARAM_ERROR,
+    ApiError,
+    Call,
+    call,
+    endpoint,
+    int_path,
+    ok,
+)
+from poolstats.api.btccom.schemas import (
+    HistoryParams,
+    ShareHistory,
+    Status,
+    WorkerDetail,
+    WorkerList,
+    WorkerListParams,
+    WorkerStats,
+    WorkerUpdateParams,
+)
+from poolstats.domain.history import btccom_span, btccom_tickers
+from poolstats.domain.status import WorkerStatus
+from poolstats.engine.snapshot import Level
+from poolstats.store.base import WorkerQuery
+
+router = APIRouter(tags=["BTC.COM: workers"])
+Ctx = Annotated[Call, Depends(call)]
+
+# API sort keys -> the store's (whitelisted there too).
+ORDER_COLUMNS = {
+    "worker_id": "worker_id",
+    "worker_name": "worker_name",
+    "shares_1m": "accept_1m",
+    "shares_5m": "accept_5m",
+    "shares_15m": "accept_15m",
+    "shares_1d": "accept_1d",
+    "accept_count": "accept_count",
+    "reject_percent": "reject_fraction_15m",
+    "last_share_time": "last_share_time",
+}
+STATUSES = {
+    "active": WorkerStatus.ACTIVE,
+    "inactive": WorkerStatus.INACTIVE,
+    "dead": WorkerStatus.DEAD,
+    "all": None,
+}
+DIMENSION_S = {"1h": 3600, "1d": 86400}
+MAX_UPDATE_IDS = 1000
+
+
+@endpoint(
+    router,
+    "GET",
+    "/v1/worker/stats",
+    summary="Sub-account hashrate and worker counts",
+    answer=WorkerStats,
+)
+def worker_stats(ctx: Ctx) -> Response:
+    puid = ctx.caller().puid
+    counts = ctx.store.worker_counts(puid, ctx.now, *ctx.thresholds)
+    return ok(render.worker_stats(ctx.store.subaccount_stats(puid), counts))
+
+
+@endpoint(
+    router,
+    "GET",
+    "/v1/worker/share-history",
+    summary="Sub-account hashrate history",
+    answer=ShareHistory,
+    params=HistoryParams,
+)
+def subaccount_history(ctx: Ctx) -> Response:
+    puid = ctx.caller().puid
+    return ok(_history(ctx, Level.SUBACCOUNT, puid, 0))
+
+
+@endpoint(
+    router,
+    "GET",
+    "/v1/worker",
+    summary="Workers of the sub-account, a page",
+    answer=WorkerList,
+    params=WorkerListParams,
+)
+def list_workers(ctx: Ctx) -> Response:
+    puid = ctx.caller().puid
+    p = ctx.args(WorkerListParams)
+    groups = {g["gid"]: g["name"] for g in ctx.store.groups(puid)}
+    if p.group == 0:
+        raise ApiError(PARAM_ERROR, "group: 0 holds deleted workers, which are not listed")
+    if p.group is not None and p.group != render.DEFAULT_GID and p.group not in groups:
+        raise ApiError(NO_PERMISSION, "group: not a group of this sub-account")
+    query = WorkerQuery(
+        now=ctx.now,
+        status=STATUSES[p.status],
+        group_id=p.group,
+        name_contains=p.filter,
+        order_by=ORDER_COLUMNS[p.order_by],
+        ascending=bool(p.asc),
+        offset=(p.page - 1) * p.page_size,
+        limit=p.page_size,
+        active_s=ctx.thresholds[0],
+        inactive_s=ctx.thresholds[1],
+    )
+    page = ctx.store.worker_page(puid, query)
+    items = [render.worker_item(row, ctx.now, groups, ctx.thresholds) for row in page.rows]
+    return ok(
+        WorkerList(
+            page=p.page,
+            page_size=p.page_size,
+            page_count=render.page_count(page.total_count, p.page_size),
+            total_count=page.total_count,
+            data=items,
+        )
+    )
+
+
+@endpoint(
+    router,
+    "POST",
+    "/v1/worker/update",
+    summary="Move workers to a group (-1: DEFAULT, 0: delete)",
+    answer=Status,
+    params=WorkerUpdateParams,
+)
+def update_workers(ctx: Ctx) -> Response:
+    puid = ctx.caller(write=True).puid
+    p = ctx.args(WorkerUpdateParams)
+    ids = _worker_ids(p.worker_id)
+    if not ctx.store.move_workers(puid, ids, p.group_id, ctx.now):
+        raise ApiError(
+            NO_PERMISSION, "worker_id or group_id: not a worker or group of this sub-account"
+        )
+    return ok(Status(status=True))
+
+
+@endpoint(router, "GET", "/v1/worker/{worker_id}", summary="One worker", answer=WorkerDetail)
+def worker_detail(ctx: Ctx, worker_id: str) -> Response:
+    puid = ctx.caller().puid
+    row = _own_worker(ctx, puid, int_path("worker_id", worker_id))
+    location = geoip.country(row["last_share_ip"])
+    return ok(render.worker_detail(row, ctx.now, location, ctx.thresholds))
+
+
+@endpoint(
+    router,
+    "GET",
+    "/v1/worker/{worker_id}/share-history",
+    summary="One worker's hashrate history",
+    answer=ShareHistory,
+    params=HistoryParams,
+)
+def worker_history(ctx: Ctx, worker_id: str) -> Response:
+    puid = ctx.caller().puid
+    row = _own_worker(ctx, puid, int_path("worker_id", worker_id))
+    return ok(_history(ctx, Level.WORKER, puid, int(row["worker_id"])))
+
+
+def _own_worker(ctx: Call, puid: int, worker_id: int) -> dict[str, Any]:
+    row = ctx.store.worker(puid, worker_id)
+    if row is None or row["group_id"] == 0:  # deleted workers are gone until they mine again
+        raise ApiError(NO_PERMISSION, "worker_id: not a worker of this sub-account")
+    return row
+
+
+def _history(ctx: Call, level: Level, puid: int, worker_id: int) -> ShareHistory:
+    p = ctx.args(HistoryParams)
+    period_s = DIMENSION_S[p.dimension]
+    span = btccom_span(p.start_ts, p.count, period_s, ctx.now)
+    rows = ctx.store.history(level, period_s, puid, worker_id, span.first, span.stop)
+    sums = {int(r["start"]): (r["accept"], r["reject"] + r["stale"]) for r in rows}
+    unit, tickers = btccom_tickers(sums, span, ctx.now, p.real_point)
+    return ShareHistory(shares_unit=unit, tickers=tickers)
+
+
+def _worker_ids(text: str) -> list[int]:
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) > MAX_UPDATE_IDS:
+        raise ApiError(PARAM_ERROR, f"worker_id: at most {MAX_UPDATE_IDS} ids at a time")
+    ids = []
+    for part in parts:
+        try:
+            ids.append(int(part))
+        except ValueError:
+            raise ApiError(PARAM_ERROR, f"worker_id: {part[:40]!r} is not a worker id") from None
+        if not -(2**63) <= ids[-1] < 2**63:
+            raise ApiError(PARAM_ERROR, f"worker_id: {part[:40]!r} is out of range")
+    return ids

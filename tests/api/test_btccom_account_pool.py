@@ -1,0 +1,163 @@
+"""BTC.COM account and pool endpoints, golden; the pool merge against real peer nodes."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+import uvicorn
+
+from poolstats.api.app import create_app
+from tests.api.conftest import Node
+from tests.api.golden import load
+from tests.test_durability import free_port, wait_for
+
+
+@pytest.fixture
+def loaded(node: Node) -> Node:
+    load(node)
+    return node
+
+
+def test_account_info_golden_with_the_phone_number_masked(loaded: Node) -> None:
+    loaded.service.store.update_subaccount_profile(
+        1,
+        {
+            "address": "3NA8hsjfdgVkmmVS9moHmkZsVCoLxUkvvv",
+            "region": "中国",
+            "phone_country": "86",
+            "phone_number": "13312343333",
+        },
+        int(loaded.clock.now()),
+    )
+    assert loaded.api("GET", "/v1/account/info", puid=1) == {
+        "err_no": 0,
+        "err_msg": None,
+        "data": {
+            "user_id": 1,
+            "user_name": "alice",
+            "address": "3NA8hsjfdgVkmmVS9moHmkZsVCoLxUkvvv",
+            "nmc_address": "",
+            "rebates_address": "",
+            "region": "中国",
+            "contact": {"mail": "", "phone": {"country": "86", "number": "133****3333"}},
+            "alert": {
+                "hashrate_max": "0",
+                "hashrate_value": "0",
+                "hashrate_unit": "T",
+                "hashrate_alert": 0,
+                "miner_max": "0",
+                "miner_value": "0",
+                "miner_alert": 0,
+                "alert_interval": 6,
+            },
+        },
+    }
+
+
+def test_earnings_have_their_final_shape_with_zeros(loaded: Node) -> None:
+    assert loaded.data("/v1/account/earn-stats") == {
+        "total_paid": "0",
+        "pending_payouts": "0",
+        "last_payment_time": "0",
+        "earnings_today": "0",
+        "earnings_yesterday": "0",
+        "unpaid": "0",
+    }
+    assert loaded.data("/v1/account/earn-history", page=2, page_size=50) == {
+        "page": "2",
+        "page_size": "50",
+        "page_count": 0,
+        "total_count": 0,
+        "list": [],
+    }
+
+
+def test_realtime_hashrate_golden(loaded: Node) -> None:
+    # alice 15m: rig1's 60 * 2^20 over 900 s = 300.2 T;
+    # 1d: (60 + 30) * 2^20 * 2^32 / 86400 = 4.691 T (rig3's share is older than a day)
+    assert loaded.data("/v1/realtime/hashrate") == {
+        "shares_15m": "300.2",
+        "shares_15m_unit": "T",
+        "shares_1d": "4.691",
+        "shares_1d_unit": "T",
+    }
+
+
+POOL_GOLDEN = {
+    # alice's rig1 (60 * 2^20) + bob's 10 * 2^16 accepted in every short window:
+    # 1m (62914560 + 655360) * 2^32 / 60 = 4.551 P, 5m 0.9101 P, 15m 0.3034 P;
+    # rejected 2^20 of 64618496 in all = 0.0162 in each window.
+    "shares": {"shares_1m": 4.551, "shares_5m": 0.9101, "shares_15m": 0.3034, "shares_unit": "P"},
+    "reject": {"1m": 0.0162, "5m": 0.0162, "15m": 0.0162},
+    "workers": 2,  # rig1 and bobrig are ACTIVE
+    "users": 2,
+}
+
+
+def test_pool_stats_golden_needs_no_key(loaded: Node) -> None:
+    body = loaded.api("GET", "/public/v1/pool/stats", user="")
+    assert body == {"err_no": 0, "err_msg": None, "data": POOL_GOLDEN}
+
+
+@pytest.fixture
+def serve_node() -> Iterator[Callable[[Node], str]]:
+    """Serve a node's app on a real port (a peer for the merge); its base URL."""
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def serve(node: Node) -> str:
+        port = free_port()
+        config = uvicorn.Config(
+            create_app(node.service, run_timers=False), port=port, log_level="warning",
+            lifespan="off",
+        )  # fmt: skip
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        wait_for(lambda: server.started, 10, "the peer node to listen")
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{port}"
+
+    yield serve
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_merge_adds_up_live_peers_and_reports_dead_and_silent_ones(
+    make_node: Callable[..., Node], serve_node: Callable[[Node], str]
+) -> None:
+    peer = make_node()
+    load(peer)  # the same shares again on another node: every figure doubles
+    peer_url = serve_node(peer)
+    dead_url = f"http://127.0.0.1:{free_port()}"  # nothing listens
+    silent = socket.socket()  # accepts connections, never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    silent_url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    try:
+        node = make_node(
+            node_name="here", peers=f"{peer_url},{dead_url},{silent_url}", peer_timeout_s=0.5
+        )
+        load(node)
+        data = node.data("/public/v1/pool/stats/merge", user="")
+    finally:
+        silent.close()
+    assert data["nodes"] == [
+        {"name": "here", "ok": True},
+        {"name": peer_url, "ok": True},
+        {"name": dead_url, "ok": False},
+        {"name": silent_url, "ok": False},
+    ]
+    # each node's published figures added: 2 * 4.551 P = 9.102 P, 2 * 0.9101 = 1.820,
+    # 2 * 0.3034 = 0.6068; doubling leaves the reject fractions as they were
+    assert data["shares"] == {
+        "shares_1m": 9.102,
+        "shares_5m": 1.82,
+        "shares_15m": 0.6068,
+        "shares_unit": "P",
+    }
+    assert data["reject"] == POOL_GOLDEN["reject"]
+    assert (data["workers"], data["users"]) == (4, 4)

@@ -1,0 +1,151 @@
+"""BTC.COM worker API, golden: the full JSON for a hand-made share set (see ``golden``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import Node
+from tests.api.golden import (
+    H0,
+    IP1,
+    IP2,
+    NOW,
+    RIG1,
+    RIG1_ITEM,
+    RIG2,
+    RIG2_ITEM,
+    RIG3,
+    RIG3_ITEM,
+    load,
+)
+
+
+@pytest.fixture
+def loaded(node: Node) -> Node:
+    load(node)
+    return node
+
+
+def test_worker_stats_golden(loaded: Node) -> None:
+    # alice's 1m/5m/15m are rig1's alone (see golden.RIG1_ITEM)
+    assert loaded.api("GET", "/v1/worker/stats") == {
+        "err_no": 0,
+        "err_msg": None,
+        "data": {
+            "shares_1m": "4.504",
+            "shares_5m": "0.9007",
+            "shares_15m": "0.3002",
+            "shares_unit": "P",
+            "workers_active": 1,
+            "workers_inactive": 1,
+            "workers_dead": 1,
+            "workers_total": 3,
+        },
+    }
+
+
+def test_worker_list_golden_default_order_is_worker_id_descending(loaded: Node) -> None:
+    assert loaded.data("/v1/worker/") == {
+        "page": 1,
+        "page_size": 10,
+        "page_count": 1,
+        "total_count": 3,
+        "data": [RIG2_ITEM, RIG1_ITEM, RIG3_ITEM],  # ids: rig2 > rig1 > rig3
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "items"),
+    [("active", [RIG1_ITEM]), ("inactive", [RIG2_ITEM]), ("dead", [RIG3_ITEM])],
+)
+def test_worker_list_filters_by_status(loaded: Node, status: str, items: list[object]) -> None:
+    data = loaded.data("/v1/worker", status=status)
+    assert (data["total_count"], data["data"]) == (1, items)
+
+
+def test_worker_list_sorts_pages_and_filters_by_name(loaded: Node) -> None:
+    page1 = loaded.data("/v1/worker", order_by="shares_1d", asc=1, page_size=2)
+    assert [w["worker_name"] for w in page1["data"]] == ["rig3", "rig2"]  # 0 < 1.564 T
+    assert (page1["page_count"], page1["total_count"]) == (2, 3)
+    page2 = loaded.data("/v1/worker", order_by="shares_1d", asc=1, page_size=2, page=2)
+    assert [w["worker_name"] for w in page2["data"]] == ["rig1"]
+    by_time = loaded.data("/v1/worker", order_by="last_share_time", asc=0)
+    assert [w["worker_name"] for w in by_time["data"]] == ["rig1", "rig2", "rig3"]
+    named = loaded.data("/v1/worker", filter="IG2")  # case-insensitive substring
+    assert named["data"] == [RIG2_ITEM]
+    assert loaded.data("/v1/worker", filter="rig_")["total_count"] == 0  # _ is literal
+
+
+def test_worker_detail_golden(loaded: Node) -> None:
+    assert loaded.data(f"/v1/worker/{RIG1}") == {
+        "worker_id": RIG1,
+        "worker_name": "rig1",
+        "shares_1m": "4.504",
+        "shares_5m": "0.9007",
+        "shares_15m": "0.3002",
+        "shares_unit": "P",
+        "shares_1d": "3.127",
+        "shares_1d_unit": "T",
+        "accept_count": "60",
+        "accept_percent": 0.9836,  # 60 of 61 shares of work in 15 minutes
+        "reject_percent": "1.64",
+        "last_share_ip": IP1,
+        "ip2location": "",  # 203.0.113.0/24 is a documentation range: no country
+        "last_share_time": NOW - 10,
+        "worker_status": "ACTIVE",
+    }
+    assert loaded.data(f"/v1/worker/{RIG2}/")["ip2location"] == "China"  # 114.114.114.114
+    assert IP2 == "114.114.114.114"
+
+
+def test_subaccount_share_history_golden(loaded: Node) -> None:
+    # 1h buckets from T0 - 7200 (in the H0 - 7200 bucket): none; rig2's 30 * 2^20 over
+    # 3600 s = 2^52 / 120 = 37.53 T; the open bucket (800 s old) 60 * 2^20 over 3600 s =
+    # 75.06 T with 1 of 61 shares rejected.
+    assert loaded.data("/v1/worker/share-history", dimension="1h", start_ts=-7200, count=3) == {
+        "shares_unit": "T",
+        "tickers": [
+            [str(H0 - 7200), None, None],
+            [str(H0 - 3600), "37.53", "0.00"],
+            [str(H0), "75.06", "1.64"],
+        ],
+    }
+    # real_point: the open bucket over its 800 elapsed seconds, 60 * 2^52 / 800 = 337.8 T
+    real = loaded.data(
+        "/v1/worker/share-history", dimension="1h", start_ts=H0 - 3600, count=5, real_point=1
+    )
+    assert real["tickers"] == [[str(H0 - 3600), "37.53", "0.00"], [str(H0), "337.8", "1.64"]]
+
+
+def test_worker_share_history_golden(loaded: Node) -> None:
+    data = loaded.data(
+        f"/v1/worker/{RIG3}/share-history", dimension="1h", start_ts=H0 - 86400, count=1
+    )
+    # 1024 * 2^32 / 3600 = 1.222 G
+    assert data == {"shares_unit": "G", "tickers": [[str(H0 - 86400), "1.222", "0.00"]]}
+    daily = loaded.data(f"/v1/worker/{RIG1}/share-history", dimension="1d", start_ts=-1, count=1)
+    # today's open bucket is 80000 s old: 60 * 2^20 * 2^32 / 86400 = 3.127 T
+    assert daily == {"shares_unit": "T", "tickers": [[str(NOW - 80000), "3.127", "1.64"]]}
+
+
+def test_worker_update_moves_deletes_and_a_deleted_worker_returns_to_default(
+    loaded: Node,
+) -> None:
+    created = loaded.api("POST", "/v1/groups/create", group_name="hall-A")["data"]
+    gid = created["gid"]
+    moved = loaded.api("POST", "/v1/worker/update", worker_id=f"{RIG1},{RIG2}", group_id=gid)
+    assert moved == {"err_no": 0, "err_msg": None, "data": {"status": True}}
+    in_group = loaded.data("/v1/worker", group=gid, order_by="worker_name", asc=1)
+    assert [(w["worker_name"], w["gid"], w["group_name"]) for w in in_group["data"]] == [
+        ("rig1", str(gid), "hall-A"),
+        ("rig2", str(gid), "hall-A"),
+    ]
+    loaded.api("POST", "/v1/worker/update", worker_id=str(RIG1), group_id=0)
+    assert [w["worker_name"] for w in loaded.data("/v1/worker")["data"]] == ["rig2", "rig3"]
+    assert loaded.api("GET", f"/v1/worker/{RIG1}")["err_no"] == 20001  # gone from view
+    loaded.ingest({"ts": NOW, "puid": 1, "worker": "rig1", "diff": 1, "accepted": True})
+    loaded.service.flush()
+    back = loaded.data(f"/v1/worker/{RIG1}")
+    assert back["worker_name"] == "rig1"
+    default = loaded.data("/v1/worker", group=-1)
+    assert sorted(w["worker_name"] for w in default["data"]) == ["rig1", "rig3"]

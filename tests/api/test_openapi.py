@@ -1,0 +1,95 @@
+"""The OpenAPI document lists every endpoint with its parameters, and schemathesis, fuzzing
+every operation from it, finds no server error and no answer outside its schema."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+)
+
+from tests.api.conftest import Node
+from tests.api.golden import load
+
+ENDPOINTS = {
+    ("get", "/v1/worker/groups"): {"page", "page_size"},
+    ("get", "/v1/worker/stats"): set(),
+    ("get", "/v1/worker/share-history"): {"dimension", "start_ts", "count", "real_point"},
+    ("get", "/v1/worker"): {
+        "status", "group", "page", "page_size", "filter", "order_by", "asc"
+    },
+    ("get", "/v1/worker/{worker_id}"): set(),
+    ("get", "/v1/worker/{worker_id}/share-history"): {
+        "dimension", "start_ts", "count", "real_point"
+    },
+    ("post", "/v1/worker/update"): {"worker_id", "group_id"},
+    ("post", "/v1/groups/create"): {"group_name"},
+    ("post", "/v1/groups/update/{gid}"): {"group_name"},
+    ("post", "/v1/groups/delete/{gid}"): set(),
+    ("get", "/v1/groups/{gid}"): set(),
+    ("get", "/public/v1/pool/stats"): set(),
+    ("get", "/public/v1/pool/stats/merge"): set(),
+    ("get", "/v1/account/info"): set(),
+    ("get", "/v1/account/earn-stats"): set(),
+    ("get", "/v1/account/earn-history"): {"page", "page_size"},
+    ("get", "/v1/realtime/hashrate"): set(),
+    ("get", "/public/worker/share/"): {"dimension", "start_ts", "count"},
+}  # fmt: skip
+PUBLIC = {"/public/v1/pool/stats", "/public/v1/pool/stats/merge", "/public/worker/share/"}
+
+
+def test_openapi_lists_every_endpoint_with_its_parameters(node: Node) -> None:
+    document = node.client.get("/openapi.json").json()
+    for (method, path), wanted in ENDPOINTS.items():
+        operation = document["paths"][path][method]
+        names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+        auth = set() if path in PUBLIC else {"access_key", "puid"}
+        if path == "/public/worker/share/":
+            auth = {"__access_key__", "puid"}
+        assert names == wanted | auth, (method, path, names)
+    assert node.client.get("/docs").status_code == 200
+
+
+def test_fuzzed_requests_get_no_server_error_and_schema_conformant_answers(node: Node) -> None:
+    load(node)
+    node.api("POST", "/v1/groups/create", group_name="g1")
+    # Requests go through the node's own client: schemathesis's ASGI transport would run the
+    # app's lifespan around each call, closing the service.
+    schema = schemathesis.openapi.from_dict(node.client.get("/openapi.json").json())
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= len(ENDPOINTS)
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=30,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def check(case: Any) -> None:
+            # A valid key half of the time, so that requests reach past authorisation.
+            query = case.query
+            if query is not None and "access_key" in query and zlib.crc32(str(query).encode()) % 2:
+                query["access_key"] = node.key["alice"]
+                query.pop("puid", None)
+            kwargs = case.as_transport_kwargs(base_url="http://testserver")
+            response = node.client.request(
+                kwargs["method"],
+                kwargs["url"],
+                params=kwargs.get("params"),
+                headers=kwargs.get("headers"),
+                content=kwargs.get("data") if isinstance(kwargs.get("data"), bytes) else None,
+                json=kwargs.get("json"),
+            )
+            assert response.status_code < 500, (case.path, case.query, response.text)
+            case.validate_response(
+                response, checks=(response_schema_conformance, content_type_conformance)
+            )
+
+        check()

@@ -1,0 +1,182 @@
+"""A key only ever sees and changes its own sub-accounts; bad parameters are err_no 1,
+never a 500; sort and filter cannot be used to inject SQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import Node
+from tests.api.golden import RIG1, RIG2, load
+
+READS = [
+    "/v1/worker/stats",
+    "/v1/worker/groups",
+    "/v1/worker/share-history?dimension=1h&start_ts=-7200&count=3",
+    "/v1/worker",
+    "/v1/account/info",
+    "/v1/account/earn-stats",
+    "/v1/account/earn-history",
+    "/v1/realtime/hashrate",
+]
+
+
+@pytest.fixture
+def loaded(node: Node) -> Node:
+    load(node)
+    return node
+
+
+def _alice_state(node: Node) -> Any:
+    store = node.service.store
+    return (store.workers(1), store.groups(1), store.subaccount_profile(1))
+
+
+def _gid(node: Node) -> int:
+    gid: int = node.api("POST", "/v1/groups/create", group_name="mine")["data"]["gid"]
+    return gid
+
+
+def test_another_accounts_key_reads_nothing_of_alice(loaded: Node) -> None:
+    gid = _gid(loaded)
+    paths = [
+        *READS,
+        f"/v1/worker/{RIG1}",
+        f"/v1/worker/{RIG1}/share-history?dimension=1h&start_ts=-7200&count=3",
+        f"/v1/groups/{gid}",
+    ]
+    for path in paths:
+        # bob names alice's puid: refused
+        answer = loaded.client.get(path, params={"access_key": loaded.key["bob"], "puid": 1})
+        assert answer.json()["err_no"] == 20001, path
+        assert answer.json()["data"] is None
+    for path in paths[-3:]:  # alice's worker and group ids under bob's own puid: not his
+        answer = loaded.client.get(path, params={"access_key": loaded.key["bob"]})
+        assert answer.json()["err_no"] == 20001, path
+    workers = loaded.data("/v1/worker", user="bob")["data"]
+    assert [w["worker_name"] for w in workers] == ["bobrig"]
+
+
+def test_another_accounts_key_changes_nothing_of_alice(loaded: Node) -> None:
+    gid = _gid(loaded)
+    before = _alice_state(loaded)
+    bob_gid = loaded.api("POST", "/v1/groups/create", "bob", group_name="b")["data"]["gid"]
+    attempts = [
+        ("/v1/worker/update", {"worker_id": str(RIG1), "group_id": 0, "puid": 1}),
+        ("/v1/worker/update", {"worker_id": str(RIG1), "group_id": -1}),  # alice's worker
+        ("/v1/worker/update", {"worker_id": str(RIG1), "group_id": gid}),  # alice's group
+        ("/v1/groups/create", {"group_name": "x", "puid": 1}),
+        (f"/v1/groups/update/{gid}", {"group_name": "x"}),
+        (f"/v1/groups/update/{gid}", {"group_name": "x", "puid": 1}),
+        (f"/v1/groups/delete/{gid}", {}),
+        (f"/v1/groups/delete/{gid}", {"puid": 1}),
+    ]
+    for path, params in attempts:
+        answer = loaded.api("POST", path, "bob", **params)
+        assert answer["err_no"] == 20001, (path, params)
+    # alice's own worker into bob's group: refused too, and nothing moved
+    mixed = loaded.api("POST", "/v1/worker/update", worker_id=f"{RIG2}", group_id=bob_gid)
+    assert mixed["err_no"] == 20001
+    assert _alice_state(loaded) == before
+
+
+def test_read_only_keys_read_but_never_write(loaded: Node) -> None:
+    key = loaded.service.store.create_key("alice", True, int(loaded.clock.now()))
+    answer = loaded.client.get("/v1/worker/stats", params={"access_key": key}).json()
+    assert answer["err_no"] == 0
+    before = _alice_state(loaded)
+    for path, params in [
+        ("/v1/groups/create", {"group_name": "ro"}),
+        ("/v1/worker/update", {"worker_id": str(RIG1), "group_id": 0}),
+    ]:
+        refused = loaded.client.post(path, params={"access_key": key, **params}).json()
+        assert refused["err_no"] == 20001, path
+    assert _alice_state(loaded) == before
+
+
+def test_revoked_and_unknown_keys_get_20001(loaded: Node) -> None:
+    assert loaded.service.store.revoke_key(loaded.key["alice"], int(loaded.clock.now()))
+    for key in (loaded.key["alice"], "", "x" * 5000, "' OR 1=1 --"):
+        body = loaded.client.get("/v1/worker", params={"access_key": key}).json()
+        assert body["err_no"] == 20001 and body["data"] is None, key
+    assert loaded.client.get("/v1/worker").json()["err_no"] == 20001
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/v1/worker", {"order_by": "worker_name; DROP TABLE workers"}, "order_by"),
+        ("/v1/worker", {"order_by": "(SELECT 1)"}, "order_by"),
+        ("/v1/worker", {"asc": "2"}, "asc"),
+        ("/v1/worker", {"page": "0"}, "page"),
+        ("/v1/worker", {"page": "9" * 40}, "page"),
+        ("/v1/worker", {"page_size": "1001"}, "page_size"),
+        ("/v1/worker", {"page_size": "ten"}, "page_size"),
+        ("/v1/worker", {"status": "ACTIVE'--"}, "status"),
+        ("/v1/worker", {"group": "abc"}, "group"),
+        ("/v1/worker", {"filter": "x" * 129}, "filter"),
+        ("/v1/worker", {"puid": "1 OR 1=1"}, "puid"),
+        ("/v1/worker/share-history", {"dimension": "1w", "start_ts": 0, "count": 1}, "dimension"),
+        ("/v1/worker/share-history", {"dimension": "1h", "count": 1}, "start_ts"),
+        ("/v1/worker/share-history", {"dimension": "1h", "start_ts": 0, "count": 0}, "count"),
+        ("/v1/worker/share-history", {"dimension": "1h", "start_ts": "9" * 30, "count": 1},
+         "start_ts"),
+        ("/v1/worker/groups", {"page_size": "-1"}, "page_size"),
+        ("/v1/worker/abc", {}, "worker_id"),
+        (f"/v1/worker/{'9' * 30}", {}, "worker_id"),
+        ("/v1/account/earn-history", {"page": "x"}, "page"),
+    ],
+)  # fmt: skip
+def test_malformed_parameters_are_err_no_1_naming_the_field(
+    loaded: Node, path: str, params: dict[str, Any], field: str
+) -> None:
+    body = loaded.api("GET", path, **params)
+    assert body["err_no"] == 1, body
+    assert body["err_msg"].startswith(f"{field}:"), body
+    assert body["data"] is None
+
+
+def test_filter_wildcards_and_quotes_match_literally(loaded: Node) -> None:
+    for text in ("%", "_", "\\", "'", '"', "rig1' OR '1'='1", "%rig%"):
+        data = loaded.data("/v1/worker", filter=text)
+        assert data["total_count"] == 0, text
+    assert loaded.service.store.workers(1)  # and the table is still there
+
+
+def test_bad_update_lists_change_nothing(loaded: Node) -> None:
+    before = _alice_state(loaded)
+    for worker_ids in ("", "1,,2", "abc", f"{RIG1},{'9' * 30}", ",".join(["1"] * 1001)):
+        body = loaded.api("POST", "/v1/worker/update", worker_id=worker_ids, group_id=-1)
+        assert body["err_no"] == 1 and body["err_msg"].startswith("worker_id"), worker_ids
+    assert loaded.api("POST", "/v1/worker/update", worker_id=str(RIG1))["err_no"] == 1
+    assert _alice_state(loaded) == before
+
+
+def test_oversized_and_malformed_bodies_are_err_no_1(loaded: Node) -> None:
+    key = loaded.key["alice"]
+    huge = loaded.client.post(
+        "/v1/groups/create",
+        content=b"group_name=" + b"x" * (70 * 1024) + f"&access_key={key}".encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    ).json()
+    assert huge["err_no"] == 1 and huge["err_msg"].startswith("body")
+    for content, ctype in [
+        (b"{not json", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b'{"group_name": {"a": 1}}', "application/json"),
+        (b"\xff\xfe", "application/x-www-form-urlencoded"),
+        (b"<xml/>", "application/xml"),
+    ]:
+        body = loaded.client.post(
+            f"/v1/groups/create?access_key={key}", content=content, headers={"Content-Type": ctype}
+        ).json()
+        assert body["err_no"] == 1, (content, body)
+
+
+def test_unknown_paths_get_an_envelope(loaded: Node) -> None:
+    for method, path in [("GET", "/v1/nothing"), ("GET", "/public/v1/x"), ("DELETE", "/v1/worker")]:
+        response = loaded.client.request(method, path)
+        body = response.json()
+        assert set(body) == {"err_no", "err_msg", "data"}, path
+        assert body["err_no"] != 0 and path in body["err_msg"]
