@@ -62,6 +62,21 @@ def _day(row: Mapping[str, Any] | None) -> tuple[str, str]:
     return unit, text
 
 
+def figures(row: Mapping[str, Any] | None) -> dict[str, str]:
+    """``shares_1m/5m/15m`` in one ``shares_unit``, ``shares_1d`` in its own unit: the block
+    every worker, group and sub-account answer carries (zeros for ``None``)."""
+    unit, (m1, m5, m15) = _short(row)
+    day_unit, day = _day(row)
+    return {
+        "shares_1m": m1,
+        "shares_5m": m5,
+        "shares_15m": m15,
+        "shares_unit": unit,
+        "shares_1d": day,
+        "shares_1d_unit": day_unit,
+    }
+
+
 def page_count(total: int, page_size: int) -> int:
     return -(-total // page_size)
 
@@ -69,24 +84,17 @@ def page_count(total: int, page_size: int) -> int:
 def worker_item(
     row: Mapping[str, Any], now: int, group_names: Mapping[int, str], thresholds: tuple[int, int]
 ) -> WorkerItem:
-    unit, (m1, m5, m15) = _short(row)
-    day_unit, day = _day(row)
     gid = int(row["group_id"])
     return WorkerItem(
         gid=str(gid),
         group_name=group_names.get(gid, DEFAULT_NAME),
         worker_id=str(row["worker_id"]),
         worker_name=row["worker_name"],
-        shares_1m=m1,
-        shares_5m=m5,
-        shares_15m=m15,
-        shares_unit=unit,
+        **figures(row),
         accept_count=str(row["accept_count"]),
         last_share_time=str(row["last_share_time"]),
         last_share_ip=row["last_share_ip"],
         reject_percent=percent_text(rejected_fraction(row, "15m")),
-        shares_1d=day,
-        shares_1d_unit=day_unit,
         status=worker_status(row["last_accept_time"], now, *thresholds).value,
     )
 
@@ -96,19 +104,12 @@ def worker_detail(
 ) -> WorkerDetail:
     """``accept_percent`` is a fraction (0.985) and ``reject_percent`` a percent string, as in
     BTC.COM's example; both over the last 15 minutes."""
-    unit, (m1, m5, m15) = _short(row)
-    day_unit, day = _day(row)
     worked = row["accept_15m"] + row["reject_15m"] + row["stale_15m"] > 0
     rejected = rejected_fraction(row, "15m")
     return WorkerDetail(
         worker_id=int(row["worker_id"]),
         worker_name=row["worker_name"],
-        shares_1m=m1,
-        shares_5m=m5,
-        shares_15m=m15,
-        shares_unit=unit,
-        shares_1d=day,
-        shares_1d_unit=day_unit,
+        **figures(row),
         accept_count=str(row["accept_count"]),
         accept_percent=round(1 - rejected, 4) if worked else 0.0,
         reject_percent=percent_text(rejected),
@@ -122,8 +123,6 @@ def worker_detail(
 def group_item(group: Mapping[str, Any], stats: Mapping[str, Any] | None) -> GroupItem:
     """``group``: gid, name, sort_id, created_at, updated_at; ``stats``: a ``group_stats`` row
     (``None`` for a group without workers)."""
-    unit, (m1, m5, m15) = _short(stats)
-    day_unit, day = _day(stats)
     return GroupItem(
         gid=int(group["gid"]),
         sort_id=str(group["sort_id"]),
@@ -134,12 +133,7 @@ def group_item(group: Mapping[str, Any], stats: Mapping[str, Any] | None) -> Gro
         workers_inactive=int(stats["workers_inactive"]) if stats else 0,
         workers_dead=int(stats["workers_dead"]) if stats else 0,
         workers_total=int(stats["workers_total"]) if stats else 0,
-        shares_1m=m1,
-        shares_5m=m5,
-        shares_15m=m15,
-        shares_unit=unit,
-        shares_1d=day,
-        shares_1d_unit=day_unit,
+        **figures(stats),
     )
 
 
