@@ -8,10 +8,7 @@ measures how long a share takes to be visible in the store (one flush interval a
 from __future__ import annotations
 
 import concurrent.futures
-import socket
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,31 +18,12 @@ import httpx
 import msgspec
 import numpy as np
 
+from bench.server import serving
 from poolstats.ingest.columnar import CONTENT_TYPE, encode_table
 from poolstats.store.sqlite import SqliteStore
 
 SUBACCOUNTS = 1000
 WORKERS = 100_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("server exited")
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError("server did not start")
 
 
 def _bodies(kind: str, shares: int, count: int, now: float) -> list[bytes]:
@@ -130,16 +108,9 @@ def run(seconds: float = 15.0, flush_interval: float = 10.0) -> dict[str, Any]:
         with SqliteStore.open(data_dir) as store:
             for i in range(SUBACCOUNTS):
                 store.create_user(f"bench{i:04d}", int(time.time()))
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "poolstats", "serve", "--data-dir", str(data_dir),
-             "--port", str(port), "--ingest-token", "bench",
-             "--flush-interval", str(flush_interval)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            _wait(url, process)
+        with serving(
+            data_dir, "--ingest-token", "bench", "--flush-interval", str(flush_interval)
+        ) as url:
             now = time.time()
             ndjson = _bodies("ndjson", 100_000, 4, now)
             results["ndjson"] = _load(url, "ndjson", ndjson, 100_000, seconds, 2)
@@ -148,7 +119,4 @@ def run(seconds: float = 15.0, flush_interval: float = 10.0) -> dict[str, Any]:
             results["columnar"] = _load(url, "columnar", columnar, 500_000, seconds, 2)
             results["share_to_store_s"] = _visible_after(url, data_dir)
             results["flush_interval_s"] = flush_interval
-        finally:
-            process.terminate()
-            process.wait(60)
     return results
