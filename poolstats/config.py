@@ -68,6 +68,15 @@ class Settings:
     peer_timeout_s: float = setting(
         2.0, "How long /public/v1/pool/stats/merge waits for each peer's answer.", "s"
     )
+    api_threads: int = setting(
+        2, "Threads answering API reads at once (more only contend for Python's GIL)."
+    )
+    key_cache_s: float = setting(
+        2.0,
+        "How long what an access key opens is remembered; a revoked key or a new "
+        "sub-account takes effect within this time (0: look it up on every request).",
+        "s",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

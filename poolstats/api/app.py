@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 
 from poolstats import __version__
 from poolstats.api import btccom, ingest, ops, tangpool
+from poolstats.api.auth import Grants
 from poolstats.api.btccom.envelope import NOT_FOUND, PARAM_ERROR, ApiError, envelope, on_api_error
 from poolstats.service import Service
 from poolstats.web import dashboard
@@ -49,6 +50,8 @@ def create_app(service: Service, run_timers: bool = True) -> FastAPI:
     )
     app.state.service = service
     app.state.ingest_slots = anyio.Semaphore(ingest.INGEST_SLOTS)
+    app.state.read_slots = anyio.CapacityLimiter(service.settings.api_threads)
+    app.state.grants = Grants(service.store, service.clock, service.settings.key_cache_s)
     app.include_router(ingest.router)
     app.include_router(ops.router)
     app.include_router(btccom.router)

@@ -6,12 +6,15 @@ up by hash and compared in constant time by the store, and never appear in logs 
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from poolstats.api.params import ParamError
-from poolstats.store.base import Store
+from poolstats.clock import Clock
+from poolstats.store.base import KeyGrant, Store, hash_access_key
 
 MAX_KEY_CHARS = 256  # real keys are 32; longer ones are refused before any hashing
+_MAX_CACHED = 10_000
 
 
 class Denied(Exception):
@@ -25,7 +28,35 @@ class Caller:
     read_only: bool
 
 
-def authorize(store: Store, access_key: str | None, puid: str | None, write: bool) -> Caller:
+class Grants:
+    """What each key opens, remembered for ``ttl_s`` seconds: every API call needs it, and
+    looking it up costs more than many answers. Keys live in another process's hands
+    (``poolstats key create``, ``subaccount create``), so entries expire rather than being
+    told: a revoked key or a new sub-account takes effect within ``ttl_s``. Only grants are
+    remembered (by the key's hash, never the key): a new key works at once, and unknown
+    keys cannot fill the memory."""
+
+    def __init__(self, store: Store, clock: Clock, ttl_s: float) -> None:
+        self._store, self._clock, self._ttl_s = store, clock, ttl_s
+        self._entries: dict[str, tuple[float, KeyGrant]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, access_key: str) -> KeyGrant | None:
+        digest = hash_access_key(access_key)
+        now = self._clock.now()
+        entry = self._entries.get(digest)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        grant = self._store.key_grant(access_key)
+        if grant is not None and self._ttl_s > 0:
+            with self._lock:
+                if len(self._entries) >= _MAX_CACHED:
+                    self._entries.clear()
+                self._entries[digest] = (now + self._ttl_s, grant)
+        return grant
+
+
+def authorize(grants: Grants, access_key: str | None, puid: str | None, write: bool) -> Caller:
     """The sub-account this call acts on; ``puid`` absent means the account's first one."""
     if not access_key:
         raise Denied("access_key: missing")
@@ -37,7 +68,7 @@ def authorize(store: Store, access_key: str | None, puid: str | None, write: boo
             wanted = int(puid)
         except ValueError:
             raise ParamError("puid", "must be an integer") from None
-    grant = store.key_grant(access_key)
+    grant = grants.get(access_key)
     if grant is None or not grant.puids:
         raise Denied("access_key: unknown or revoked")
     if wanted is None:

@@ -7,8 +7,10 @@ parameter list, so the docs and the validation cannot drift apart.
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Any, TypeVar
+from collections.abc import Hashable
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -79,7 +81,7 @@ def convert(params: dict[str, str], model: type[T]) -> T:
     value is ``0`` or ``false``.
     """
     values: dict[str, Any] = dict(params)
-    for name in _bool_fields(model):
+    for name in _bool_fields(cast(Hashable, model)):
         if name in values:
             values[name] = values[name].strip().lower() not in ("0", "false")
     try:
@@ -94,11 +96,12 @@ def convert(params: dict[str, str], model: type[T]) -> T:
         raise ParamError(field, problem) from None
 
 
-def _bool_fields(model: type[Any]) -> list[str]:
+@functools.cache
+def _bool_fields(model: Any) -> tuple[str, ...]:
     info = msgspec.inspect.type_info(model)
     if not isinstance(info, msgspec.inspect.StructType):
-        return []
-    return [f.name for f in info.fields if isinstance(f.type, msgspec.inspect.BoolType)]
+        return ()
+    return tuple(f.name for f in info.fields if isinstance(f.type, msgspec.inspect.BoolType))
 
 
 def openapi_parameters(

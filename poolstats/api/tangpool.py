@@ -89,7 +89,7 @@ def share_history(request: Request, params: dict[str, str]) -> ShareAnswer:
     service: Service = request.app.state.service
     key = params.get("__access_key__") or request.headers.get("x-access-key")
     try:
-        puid = authorize(service.store, key, params.get("puid"), write=False).puid
+        puid = authorize(request.app.state.grants, key, params.get("puid"), write=False).puid
         p = convert(params, ShareParams)
     except Denied as exc:
         raise TangpoolError(401, "UNAUTHENTICATED", str(exc)) from None
@@ -112,7 +112,9 @@ async def share(request: Request) -> Response:
         params = await collect(request)
     except ParamError as exc:
         raise TangpoolError(400, "INVALID_ARGUMENT", str(exc)) from None
-    answer = await anyio.to_thread.run_sync(share_history, request, params)
+    answer = await anyio.to_thread.run_sync(
+        share_history, request, params, limiter=request.app.state.read_slots
+    )
     return Response(msgspec.json.encode(answer), media_type="application/json")
 
 

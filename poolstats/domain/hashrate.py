@@ -20,12 +20,18 @@ def hashrate_hs(diff_sum: float, window_s: float) -> float:
     return diff_sum * HASHES_PER_DIFF1 / window_s
 
 
+# Largest value each unit can show: a figure that would round to "1000" moves up a unit.
+_UNIT_LIMITS = tuple(1000 ** (power + 1) * (1 - 0.5e-4) for power in range(len(UNITS) - 1))
+
+
 def pick_unit(values_hs: list[float]) -> tuple[str, float]:
     """The unit (H, K, M ... Z, steps of 1000) that puts the largest value below 1000,
     and its size in H/s. Returned as BTC.COM wrote it: "" is shown as "H"."""
     largest = max((abs(v) for v in values_hs), default=0.0)
     power = 0
-    while power < len(UNITS) - 1 and largest >= 1000 ** (power + 1) * (1 - 0.5e-4):
+    for limit in _UNIT_LIMITS:  # the API prints thousands of figures a second: no powers here
+        if largest < limit:
+            break
         power += 1
     return (UNITS[power] or "H"), float(1000**power)
 

@@ -269,6 +269,7 @@ class SqliteStore:
         # them (the data dir's journal admits one server), so the generation sees every change.
         self._generation = 0
         self._counts: dict[tuple[int, int, int, int], tuple[int, dict[WorkerStatus, int]]] = {}
+        self._counting = threading.Lock()
 
     @classmethod
     def open(cls, data_dir: Path) -> SqliteStore:
@@ -726,21 +727,27 @@ class SqliteStore:
         calls within the same second cost a dictionary look-up.
         """
         key = (puid, now, active_s, inactive_s)
-        generation = self._generation  # read before counting: a later commit invalidates
         cached = self._counts.get(key)
-        if cached is not None and cached[0] == generation:
+        if cached is not None and cached[0] == self._generation:
             return dict(cached[1])
-        stmt = worker_counts_statement(puid, now, active_s, inactive_s)
-        with self._read() as conn:
-            active, inactive, dead = conn.execute(stmt).one()
-        counts = {
-            WorkerStatus.ACTIVE: int(active),
-            WorkerStatus.INACTIVE: int(inactive),
-            WorkerStatus.DEAD: int(dead),
-        }
-        if len(self._counts) >= _COUNTS_CACHED:
-            self._counts.clear()  # entries of past generations and seconds pile up otherwise
-        self._counts[key] = (generation, counts)
+        # One counter at a time: requests arriving together at a new second wait for the
+        # first one's count instead of each counting 100k index entries again.
+        with self._counting:
+            generation = self._generation  # read before counting: a later commit invalidates
+            cached = self._counts.get(key)
+            if cached is not None and cached[0] == generation:
+                return dict(cached[1])
+            stmt = worker_counts_statement(puid, now, active_s, inactive_s)
+            with self._read() as conn:
+                active, inactive, dead = conn.execute(stmt).one()
+            counts = {
+                WorkerStatus.ACTIVE: int(active),
+                WorkerStatus.INACTIVE: int(inactive),
+                WorkerStatus.DEAD: int(dead),
+            }
+            if len(self._counts) >= _COUNTS_CACHED:
+                self._counts.clear()  # entries of past generations and seconds pile up
+            self._counts[key] = (generation, counts)
         return dict(counts)
 
     def group_stats(

@@ -180,3 +180,23 @@ def test_unknown_paths_get_an_envelope(loaded: Node) -> None:
         body = response.json()
         assert set(body) == {"err_no", "err_msg", "data"}, path
         assert body["err_no"] != 0 and path in body["err_msg"]
+
+
+def test_a_revoked_key_stops_working_once_the_key_cache_time_has_passed(loaded: Node) -> None:
+    ttl = loaded.service.settings.key_cache_s
+    assert ttl > 0
+    assert loaded.api("GET", "/v1/worker/stats")["err_no"] == 0  # the grant is remembered
+    assert loaded.service.store.revoke_key(loaded.key["alice"], int(loaded.clock.now()))
+    loaded.clock.advance(ttl / 2)
+    assert loaded.api("GET", "/v1/worker/stats")["err_no"] == 0  # documented: up to ttl late
+    loaded.clock.advance(ttl / 2)
+    assert loaded.api("GET", "/v1/worker/stats")["err_no"] == 20001
+
+
+def test_a_new_sub_account_is_opened_by_the_accounts_key_once_the_cache_time_passed(
+    loaded: Node,
+) -> None:
+    assert loaded.api("GET", "/v1/worker/stats")["err_no"] == 0
+    puid = loaded.service.store.create_subaccount("alice", "alice2", int(loaded.clock.now()))
+    loaded.clock.advance(loaded.service.settings.key_cache_s)
+    assert loaded.api("GET", "/v1/account/info", puid=puid)["data"]["user_name"] == "alice2"

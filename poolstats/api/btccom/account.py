@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 
 from poolstats.api.btccom import render
-from poolstats.api.btccom.envelope import NO_PERMISSION, ApiError, Call, call, endpoint, ok
+from poolstats.api.btccom.envelope import NO_PERMISSION, ApiError, Call, endpoint, ok
 from poolstats.api.btccom.schemas import (
     AccountInfo,
     EarnHistory,
@@ -17,11 +15,10 @@ from poolstats.api.btccom.schemas import (
 )
 
 router = APIRouter(tags=["BTC.COM: account"])
-Ctx = Annotated[Call, Depends(call)]
 
 
 @endpoint(router, "GET", "/v1/account/info", summary="Sub-account profile", answer=AccountInfo)
-def account_info(ctx: Ctx) -> Response:
+def account_info(ctx: Call) -> Response:
     puid = ctx.caller().puid
     profile = ctx.store.subaccount_profile(puid)
     if profile is None:  # the key's grant named it a moment ago; only a race gets here
@@ -30,7 +27,7 @@ def account_info(ctx: Ctx) -> Response:
 
 
 @endpoint(router, "GET", "/v1/account/earn-stats", summary="Earnings summary", answer=EarnStats)
-def earn_stats(ctx: Ctx) -> Response:
+def earn_stats(ctx: Call) -> Response:
     ctx.caller()
     return ok(render.NO_EARNINGS)
 
@@ -43,7 +40,7 @@ def earn_stats(ctx: Ctx) -> Response:
     answer=EarnHistory,
     params=PageParams,
 )
-def earn_history(ctx: Ctx) -> Response:
+def earn_history(ctx: Call) -> Response:
     ctx.caller()
     p = ctx.args(PageParams)
     return ok(render.earn_history(p.page, p.page_size))
@@ -56,6 +53,6 @@ def earn_history(ctx: Ctx) -> Response:
     summary="15-minute and 1-day hashrate",
     answer=RealtimeHashrate,
 )
-def realtime_hashrate(ctx: Ctx) -> Response:
+def realtime_hashrate(ctx: Call) -> Response:
     puid = ctx.caller().puid
     return ok(render.realtime_hashrate(ctx.store.subaccount_stats(puid)))

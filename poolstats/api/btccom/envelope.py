@@ -6,14 +6,18 @@ API errors travel with HTTP 200, as BTC.COM's did: its clients read ``err_no``, 
 
 from __future__ import annotations
 
+import functools
+import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import anyio
 import msgspec
 from fastapi import APIRouter, Request, Response
 
-from poolstats.api.auth import Caller, Denied, authorize
+from poolstats.api.auth import Caller, Denied, Grants, authorize
 from poolstats.api.params import ParamError, collect, convert, openapi_parameters
 from poolstats.service import Service
 from poolstats.store.base import Store
@@ -69,6 +73,7 @@ class Call:
     """One request's parameters and node; endpoints ask it who calls and for their arguments."""
 
     service: Service
+    grants: Grants
     params: dict[str, str]
 
     @property
@@ -86,7 +91,7 @@ class Call:
     def caller(self, write: bool = False) -> Caller:
         try:
             return authorize(
-                self.store, self.params.get("access_key"), self.params.get("puid"), write
+                self.grants, self.params.get("access_key"), self.params.get("puid"), write
             )
         except Denied as exc:
             raise ApiError(NO_PERMISSION, str(exc)) from None
@@ -105,7 +110,8 @@ async def call(request: Request) -> Call:
         params = await collect(request)
     except ParamError as exc:
         raise ApiError(PARAM_ERROR, str(exc)) from None
-    return Call(request.app.state.service, params)
+    state = request.app.state
+    return Call(state.service, state.grants, params)
 
 
 def int_path(name: str, value: str) -> int:
@@ -147,8 +153,20 @@ def endpoint(
     auth: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a handler at ``path`` and ``path/`` (BTC.COM answered both), documented with
-    ``params``' fields and the envelope around ``answer``."""
-    extra = {"parameters": openapi_parameters(params, AUTH_PARAMETERS if auth else [])}
+    ``params``' fields and the envelope around ``answer``.
+
+    A plain handler takes a :class:`Call` and the path's ``{names}`` as strings; it runs in a
+    worker thread (the store blocks) under the app's ``read_slots`` limiter: a couple of
+    threads keep both cores busy, while dozens would only fight over the GIL. An ``async``
+    handler takes the request and runs on the event loop.
+    """
+    names = re.findall(r"{(\w+)}", path)
+    path_parameters = [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+    ]
+    extra = {
+        "parameters": path_parameters + openapi_parameters(params, AUTH_PARAMETERS if auth else [])
+    }
     responses: dict[int | str, dict[str, Any]] = {
         200: {
             "description": "The answer, or an error with err_no 1 or 20001 (still HTTP 200).",
@@ -157,10 +175,24 @@ def endpoint(
     }
 
     def register(handler: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.iscoroutinefunction(handler):
+            route = handler
+        else:
+
+            async def route(request: Request) -> Response:
+                ctx = await call(request)
+                work = functools.partial(handler, ctx, **request.path_params)
+                answer: Response = await anyio.to_thread.run_sync(
+                    work, limiter=request.app.state.read_slots
+                )
+                return answer
+
+            route.__name__ = handler.__name__
+            route.__doc__ = handler.__doc__
         for route_path, listed in ((path, True), (path + "/", False)):
             router.add_api_route(
                 route_path,
-                handler,
+                route,
                 methods=[method],
                 summary=summary,
                 openapi_extra=extra,

@@ -3,9 +3,9 @@ deleting groups. DEFAULT (gid -1) is every sub-account's, always first and never
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 
 from poolstats.api.btccom import render
 from poolstats.api.btccom.envelope import (
@@ -13,7 +13,6 @@ from poolstats.api.btccom.envelope import (
     PARAM_ERROR,
     ApiError,
     Call,
-    call,
     endpoint,
     int_path,
     ok,
@@ -30,7 +29,6 @@ from poolstats.store.base import GroupExists
 
 router = APIRouter(tags=["BTC.COM: groups"])
 _NAME_TAKEN = "group_name: this sub-account has a group of that name"
-Ctx = Annotated[Call, Depends(call)]
 
 
 @endpoint(
@@ -41,7 +39,7 @@ Ctx = Annotated[Call, Depends(call)]
     answer=GroupList,
     params=PageParams,
 )
-def list_groups(ctx: Ctx) -> Response:
+def list_groups(ctx: Call) -> Response:
     puid = ctx.caller().puid
     p = ctx.args(PageParams)
     groups = [_default(ctx, puid), *ctx.store.groups(puid)]
@@ -60,7 +58,7 @@ def list_groups(ctx: Ctx) -> Response:
 
 
 @endpoint(router, "GET", "/v1/groups/{gid}", summary="One worker group", answer=GroupItem)
-def get_group(ctx: Ctx, gid: str) -> Response:
+def get_group(ctx: Call, gid: str) -> Response:
     puid = ctx.caller().puid
     number = int_path("gid", gid)
     group = _default(ctx, puid) if number == render.DEFAULT_GID else _own(ctx, puid, number)
@@ -75,7 +73,7 @@ def get_group(ctx: Ctx, gid: str) -> Response:
     answer=GroupItem,
     params=GroupCreateParams,
 )
-def create_group(ctx: Ctx) -> Response:
+def create_group(ctx: Call) -> Response:
     puid = ctx.caller(write=True).puid
     name = _name(ctx.args(GroupCreateParams).group_name)
     try:
@@ -93,7 +91,7 @@ def create_group(ctx: Ctx) -> Response:
     answer=Status,
     params=GroupRenameParams,
 )
-def rename_group(ctx: Ctx, gid: str) -> Response:
+def rename_group(ctx: Call, gid: str) -> Response:
     puid = ctx.caller(write=True).puid
     number = _stored_gid(gid)
     if "group_name" not in ctx.params and "name" in ctx.params:  # either name is accepted
@@ -115,7 +113,7 @@ def rename_group(ctx: Ctx, gid: str) -> Response:
     summary="Delete a worker group; its workers go back to DEFAULT",
     answer=Status,
 )
-def delete_group(ctx: Ctx, gid: str) -> Response:
+def delete_group(ctx: Call, gid: str) -> Response:
     puid = ctx.caller(write=True).puid
     if not ctx.store.delete_group(puid, _stored_gid(gid), ctx.now):
         raise ApiError(NO_PERMISSION, "gid: not a group of this sub-account")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 
 from poolstats.api import geoip
 from poolstats.api.btccom import render
@@ -13,7 +13,6 @@ from poolstats.api.btccom.envelope import (
     PARAM_ERROR,
     ApiError,
     Call,
-    call,
     endpoint,
     int_path,
     ok,
@@ -34,7 +33,6 @@ from poolstats.engine.snapshot import Level
 from poolstats.store.base import WorkerQuery
 
 router = APIRouter(tags=["BTC.COM: workers"])
-Ctx = Annotated[Call, Depends(call)]
 
 # API sort keys -> the store's (whitelisted there too).
 ORDER_COLUMNS = {
@@ -65,7 +63,7 @@ MAX_UPDATE_IDS = 1000
     summary="Sub-account hashrate and worker counts",
     answer=WorkerStats,
 )
-def worker_stats(ctx: Ctx) -> Response:
+def worker_stats(ctx: Call) -> Response:
     puid = ctx.caller().puid
     counts = ctx.store.worker_counts(puid, ctx.now, *ctx.thresholds)
     return ok(render.worker_stats(ctx.store.subaccount_stats(puid), counts))
@@ -79,7 +77,7 @@ def worker_stats(ctx: Ctx) -> Response:
     answer=ShareHistory,
     params=HistoryParams,
 )
-def subaccount_history(ctx: Ctx) -> Response:
+def subaccount_history(ctx: Call) -> Response:
     puid = ctx.caller().puid
     return ok(_history(ctx, Level.SUBACCOUNT, puid, 0))
 
@@ -92,13 +90,12 @@ def subaccount_history(ctx: Ctx) -> Response:
     answer=WorkerList,
     params=WorkerListParams,
 )
-def list_workers(ctx: Ctx) -> Response:
+def list_workers(ctx: Call) -> Response:
     puid = ctx.caller().puid
     p = ctx.args(WorkerListParams)
-    groups = {g["gid"]: g["name"] for g in ctx.store.groups(puid)}
     if p.group == 0:
         raise ApiError(PARAM_ERROR, "group: 0 holds deleted workers, which are not listed")
-    if p.group is not None and p.group != render.DEFAULT_GID and p.group not in groups:
+    if p.group not in (None, render.DEFAULT_GID) and ctx.store.group(puid, p.group) is None:
         raise ApiError(NO_PERMISSION, "group: not a group of this sub-account")
     query = WorkerQuery(
         now=ctx.now,
@@ -113,6 +110,8 @@ def list_workers(ctx: Ctx) -> Response:
         inactive_s=ctx.thresholds[1],
     )
     page = ctx.store.worker_page(puid, query)
+    grouped = any(row["group_id"] != render.DEFAULT_GID for row in page.rows)
+    groups = {g["gid"]: g["name"] for g in ctx.store.groups(puid)} if grouped else {}
     items = [render.worker_item(row, ctx.now, groups, ctx.thresholds) for row in page.rows]
     return ok(
         WorkerList(
@@ -133,7 +132,7 @@ def list_workers(ctx: Ctx) -> Response:
     answer=Status,
     params=WorkerUpdateParams,
 )
-def update_workers(ctx: Ctx) -> Response:
+def update_workers(ctx: Call) -> Response:
     puid = ctx.caller(write=True).puid
     p = ctx.args(WorkerUpdateParams)
     ids = _worker_ids(p.worker_id)
@@ -145,7 +144,7 @@ def update_workers(ctx: Ctx) -> Response:
 
 
 @endpoint(router, "GET", "/v1/worker/{worker_id}", summary="One worker", answer=WorkerDetail)
-def worker_detail(ctx: Ctx, worker_id: str) -> Response:
+def worker_detail(ctx: Call, worker_id: str) -> Response:
     puid = ctx.caller().puid
     row = _own_worker(ctx, puid, int_path("worker_id", worker_id))
     location = geoip.country(row["last_share_ip"])
@@ -160,7 +159,7 @@ def worker_detail(ctx: Ctx, worker_id: str) -> Response:
     answer=ShareHistory,
     params=HistoryParams,
 )
-def worker_history(ctx: Ctx, worker_id: str) -> Response:
+def worker_history(ctx: Call, worker_id: str) -> Response:
     puid = ctx.caller().puid
     row = _own_worker(ctx, puid, int_path("worker_id", worker_id))
     return ok(_history(ctx, Level.WORKER, puid, int(row["worker_id"])))
