@@ -272,6 +272,22 @@ def key_create(
     print(json.dumps({"account": account, "read_only": read_only, "access_key": key}))
 
 
+@key_app.command("revoke")
+def key_revoke(data_dir: DataDir = None) -> None:
+    """Revoke an access key read from standard input (never an argument: shell history and
+    process lists would keep it). A running server stops accepting it within key_cache_s."""
+    from poolstats.store.sqlite import SqliteStore
+
+    access_key = sys.stdin.readline().strip()
+    if not access_key:
+        raise _fail(ValueError("no access key on standard input"))
+    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+        revoked = store.revoke_key(access_key, int(time.time()))
+    if not revoked:
+        raise _fail(ValueError("unknown or already revoked access key"))
+    print(json.dumps({"revoked": True}))
+
+
 def _read_chunks(path: Path, lines: int) -> Iterator[tuple[bytes, int]]:
     """Chunks of whole lines and the compressed bytes consumed so far (for the progress bar)."""
     with contextlib.ExitStack() as stack:

@@ -71,9 +71,9 @@ def test_user_create_prints_the_key_once_and_refuses_a_taken_name(tmp_path: Path
     assert created["access_key"] not in str(key_hash)  # stored hashed
 
 
-def run(*args: str) -> tuple[int, str, str]:
+def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
     """The command in this process (typer's CliRunner): exit code, stdout, stderr."""
-    result = CliRunner().invoke(cli.app, list(args))
+    result = CliRunner().invoke(cli.app, list(args), input=stdin)
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -127,6 +127,22 @@ def test_key_create_prints_a_key_that_opens_the_account(tmp_path: Path) -> None:
     assert (code, out) == (1, "")
     assert "no account is named 'bob'" in err
     assert len(stored(tmp_path, "SELECT id FROM access_keys")) == 3  # alice's first one + 2
+
+
+def test_key_revoke_takes_the_key_from_stdin_and_it_opens_nothing_afterwards(
+    tmp_path: Path,
+) -> None:
+    data = str(tmp_path)
+    key = json.loads(run("user", "create", "alice", "--data-dir", data)[1])["access_key"]
+    assert run("key", "revoke", "--data-dir", data, stdin=key + "\n")[:2] == (
+        0,
+        '{"revoked": true}\n',
+    )
+    with SqliteStore.open(tmp_path) as store:
+        assert store.key_grant(key) is None
+    code, out, err = run("key", "revoke", "--data-dir", data, stdin=key + "\n")
+    assert (code, out) == (1, "") and "already revoked" in err
+    assert run("key", "revoke", "--data-dir", data, stdin="")[0] == 1
 
 
 def test_subaccount_set_stores_the_given_profile_fields(tmp_path: Path) -> None:
