@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from poolstats.api.params import ParamError
+from poolstats.api.params import parse_int
 from poolstats.clock import Clock
 from poolstats.store.base import KeyGrant, Store, hash_access_key
 
@@ -64,10 +64,7 @@ def authorize(grants: Grants, access_key: str | None, puid: str | None, write: b
         raise Denied("access_key: unknown or revoked")
     wanted: int | None = None
     if puid is not None and puid != "":
-        try:
-            wanted = int(puid)
-        except ValueError:
-            raise ParamError("puid", "must be an integer") from None
+        wanted = parse_int("puid", puid)
     grant = grants.get(access_key)
     if grant is None or not grant.puids:
         raise Denied("access_key: unknown or revoked")

@@ -23,10 +23,12 @@ def _database() -> Any:
 def country(ip: str) -> str:
     """The English name of the IP's country; "" when unknown, private or not an address."""
     try:
-        ipaddress.ip_address(ip)
+        address = ipaddress.ip_address(ip)
     except ValueError:
         return ""
-    found = _database().lookup(ip)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:8.8.8.8 from a dual-stack stratum server
+    found = _database().lookup(str(address))
     code = getattr(found, "country_code", "")
     if not isinstance(code, str) or len(code) != 2 or not code.isalpha():
         return ""

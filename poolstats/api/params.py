@@ -33,8 +33,6 @@ class ParamError(ValueError):
 async def collect(request: Request) -> dict[str, str]:
     """Query parameters, overridden by a form or JSON body's (all as strings)."""
     params = dict(request.query_params)
-    if request.method in ("GET", "HEAD"):
-        return params
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -69,9 +67,23 @@ async def collect(request: Request) -> dict[str, str]:
 def _as_text(value: object) -> str:
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
+    if isinstance(value, bool):  # a flag's words; never taken for a number
+        return "true" if value else "false"
     return str(value)
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+
+
+def parse_int(field: str, text: str) -> int:
+    """A signed 64-bit decimal integer written with ASCII digits only: ``int()`` would also
+    take " 1 ", "0_1", full-width and Arabic-Indic digits, all of them mistakes here."""
+    if not _INTEGER.fullmatch(text):
+        raise ParamError(field, "must be an integer")
+    number = int(text)
+    if not -(2**63) <= number < 2**63:
+        raise ParamError(field, "out of range")
+    return number
 
 
 def convert(params: dict[str, str], model: type[T]) -> T:
@@ -81,9 +93,13 @@ def convert(params: dict[str, str], model: type[T]) -> T:
     value is ``0`` or ``false``.
     """
     values: dict[str, Any] = dict(params)
-    for name in _bool_fields(cast(Hashable, model)):
+    bools, ints = _typed_fields(cast(Hashable, model))
+    for name in bools:
         if name in values:
             values[name] = values[name].strip().lower() not in ("0", "false")
+    for name in ints:  # msgspec alone would take "1e3", "1.0" and "null" for numbers
+        if name in values:
+            values[name] = parse_int(name, values[name])
     try:
         return msgspec.convert(values, model, strict=False)
     except msgspec.ValidationError as exc:
@@ -97,11 +113,26 @@ def convert(params: dict[str, str], model: type[T]) -> T:
 
 
 @functools.cache
-def _bool_fields(model: Any) -> tuple[str, ...]:
+def _typed_fields(model: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Names of ``model``'s flag fields and of its integer fields (``int``, ``int | None``
+    and integer ``Literal``s)."""
     info = msgspec.inspect.type_info(model)
     if not isinstance(info, msgspec.inspect.StructType):
-        return ()
-    return tuple(f.name for f in info.fields if isinstance(f.type, msgspec.inspect.BoolType))
+        return (), ()
+    bools, ints = [], []
+    for f in info.fields:
+        kind = f.type.type if isinstance(f.type, msgspec.inspect.Metadata) else f.type
+        kinds = kind.types if isinstance(kind, msgspec.inspect.UnionType) else (kind,)
+        kinds = tuple(k.type if isinstance(k, msgspec.inspect.Metadata) else k for k in kinds)
+        if any(isinstance(k, msgspec.inspect.BoolType) for k in kinds):
+            bools.append(f.name)
+        elif any(
+            isinstance(k, msgspec.inspect.IntType)
+            or (isinstance(k, msgspec.inspect.LiteralType) and isinstance(k.values[0], int))
+            for k in kinds
+        ):
+            ints.append(f.name)
+    return tuple(bools), tuple(ints)
 
 
 def openapi_parameters(

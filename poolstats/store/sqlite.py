@@ -575,7 +575,7 @@ class SqliteStore:
 
     def move_workers(self, puid: int, worker_ids: Sequence[int], group_id: int, now: int) -> bool:
         """Set the workers' group_id, all or nothing; ``False`` if one of them or the group is
-        not the sub-account's. ``now`` is unused: a worker row's times are the engine's."""
+        not the sub-account's (a deleted worker is nobody's until it submits a share again). ``now`` is unused: a worker row's times are the engine's."""
         ids = sorted(set(worker_ids))
         if group_id not in _INT64 or any(i not in _INT64 for i in ids):
             return False  # no worker or group has such an id (and SQLite could not bind it)
@@ -588,7 +588,8 @@ class SqliteStore:
                 conn.execute(
                     sa.select(sa.func.count())
                     .select_from(_w)
-                    .where(_w.c.puid == puid, _w.c.worker_id.in_(chunk))
+                    # deleted workers are gone until they mine again: not the caller's to move
+                    .where(_w.c.puid == puid, _w.c.worker_id.in_(chunk), _NOT_DELETED_BY_SCAN)
                 ).scalar_one()
                 for chunk in chunks
             )

@@ -126,6 +126,17 @@ def test_revoked_and_unknown_keys_get_20001(loaded: Node) -> None:
         ("/v1/worker/abc", {}, "worker_id"),
         (f"/v1/worker/{'9' * 30}", {}, "worker_id"),
         ("/v1/account/earn-history", {"page": "x"}, "page"),
+        ("/v1/worker", {"page_size": "1e3"}, "page_size"),
+        ("/v1/worker", {"page": "1.0"}, "page"),
+        ("/v1/worker", {"group": "null"}, "group"),
+        ("/v1/worker", {"asc": "true"}, "asc"),
+        ("/v1/worker", {"puid": "\uff11"}, "puid"),  # a full-width 1
+        ("/v1/worker", {"puid": " 1 "}, "puid"),
+        ("/v1/worker", {"puid": "0_1"}, "puid"),
+        ("/v1/worker/share-history", {"dimension": "1h", "start_ts": -(2**40), "count": 1},
+         "start_ts"),
+        (f"/v1/worker/{RIG1}/share-history", {"dimension": "1h", "start_ts": 0,
+                                              "count": "1.0"}, "count"),
     ],
 )  # fmt: skip
 def test_malformed_parameters_are_err_no_1_naming_the_field(
@@ -142,6 +153,36 @@ def test_filter_wildcards_and_quotes_match_literally(loaded: Node) -> None:
         data = loaded.data("/v1/worker", filter=text)
         assert data["total_count"] == 0, text
     assert loaded.service.store.workers(1)  # and the table is still there
+
+
+def test_json_flags_are_not_numbers_and_get_bodies_count_too(loaded: Node) -> None:
+    key = loaded.key["alice"]
+    gid = _gid(loaded)
+    before = _alice_state(loaded)
+    as_true = loaded.client.post(
+        "/v1/worker/update", json={"access_key": key, "worker_id": str(RIG1), "group_id": True}
+    ).json()
+    assert as_true["err_no"] == 1 and as_true["err_msg"].startswith("group_id")
+    assert _alice_state(loaded) == before
+    moved = loaded.client.post(
+        "/v1/worker/update", json={"access_key": key, "worker_id": str(RIG1), "group_id": gid}
+    ).json()
+    assert moved["err_no"] == 0
+    body_key = loaded.client.request("GET", "/v1/worker/stats", data={"access_key": key})
+    assert body_key.json()["err_no"] == 0
+
+
+def test_a_deleted_worker_is_not_the_callers_to_move_until_it_mines_again(loaded: Node) -> None:
+    assert loaded.api("POST", "/v1/worker/update", worker_id=str(RIG1), group_id=0)["err_no"] == 0
+    again = loaded.api("POST", "/v1/worker/update", worker_id=str(RIG1), group_id=-1)
+    assert again["err_no"] == 20001
+    assert loaded.api("GET", f"/v1/worker/{RIG1}")["err_no"] == 20001
+
+
+def test_no_group_may_take_the_default_groups_name(loaded: Node) -> None:
+    for name in ("DEFAULT", "default"):
+        answer = loaded.api("POST", "/v1/groups/create", group_name=name)
+        assert answer["err_no"] == 1 and answer["err_msg"].startswith("group_name"), name
 
 
 def test_bad_update_lists_change_nothing(loaded: Node) -> None:

@@ -126,6 +126,10 @@ def test_move_workers_to_a_group_default_and_deleted(store: SqliteStore) -> None
     assert group_ids(store, 1) == {1: -1, 2: west, 3: -1, 4: -1, 5: 0}
     assert group_ids(store, 2) == {1: -1, 11: -1, 12: -1}  # same worker_id 1, other puid
     assert store.move_workers(1, [], west, NOW) is True
+    # deleted is gone: not moved back (nor deleted again) until it submits a share
+    assert store.move_workers(1, [5], -1, NOW) is False
+    assert store.move_workers(1, [1, 5], 0, NOW) is False
+    assert group_ids(store, 1)[5] == 0 and group_ids(store, 1)[1] == -1
 
 
 @pytest.mark.parametrize(

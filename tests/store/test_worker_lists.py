@@ -294,10 +294,11 @@ def test_cached_counts_follow_every_change_of_worker_rows(tmp_path: Path) -> Non
 
         assert store.move_workers(1, [1], 0, NOW)
         assert store.worker_counts(1, NOW) == {A: 1, IN: 0, D: 0}
-        assert store.move_workers(1, [1], gid, NOW)
+        assert store.move_workers(1, [1], gid, NOW) is False  # deleted: nobody's to move
+        assert store.move_workers(1, [3], gid, NOW)
         assert store.delete_group(1, gid, NOW)  # its worker goes to DEFAULT: still counted
-        assert store.worker_counts(1, NOW) == {A: 2, IN: 0, D: 0}
-        assert store.workers(1)[0]["group_id"] == -1
+        assert store.worker_counts(1, NOW) == {A: 1, IN: 0, D: 0}
+        assert {w["worker_id"]: w["group_id"] for w in store.workers(1)}[3] == -1
 
 
 # --- group sums -----------------------------------------------------------------------------

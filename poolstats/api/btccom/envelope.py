@@ -18,7 +18,7 @@ import msgspec
 from fastapi import APIRouter, Request, Response
 
 from poolstats.api.auth import Caller, Denied, Grants, authorize
-from poolstats.api.params import ParamError, collect, convert, openapi_parameters
+from poolstats.api.params import ParamError, collect, convert, openapi_parameters, parse_int
 from poolstats.service import Service
 from poolstats.store.base import Store
 
@@ -117,12 +117,9 @@ async def call(request: Request) -> Call:
 def int_path(name: str, value: str) -> int:
     """A numeric path segment (``/v1/worker/{worker_id}``), checked like a parameter."""
     try:
-        number = int(value)
-    except ValueError:
-        raise ApiError(PARAM_ERROR, f"{name}: must be an integer") from None
-    if not -(2**63) <= number < 2**63:
-        raise ApiError(PARAM_ERROR, f"{name}: out of range")
-    return number
+        return parse_int(name, value)
+    except ParamError as exc:
+        raise ApiError(PARAM_ERROR, str(exc)) from None
 
 
 def envelope_schema(answer: type[Any] | None) -> dict[str, Any]:

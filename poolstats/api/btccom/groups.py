@@ -148,4 +148,6 @@ def _name(name: str) -> str:
         raise ApiError(
             PARAM_ERROR, "group_name: no control characters or surrounding spaces allowed"
         )
+    if name.casefold() == render.DEFAULT_NAME.casefold():
+        raise ApiError(PARAM_ERROR, f"group_name: {render.DEFAULT_NAME} is the default group's")
     return name

@@ -17,7 +17,7 @@ Count = Annotated[int, msgspec.Meta(ge=1, le=1000, description="Points wanted, 1
 StartTs = Annotated[
     int,
     msgspec.Meta(
-        ge=-(2**40),
+        ge=-1_000_000_000,  # some 31 years back: relative starts stay after 1970
         le=2**40,
         description="Unix seconds of the first point; negative: that many seconds before now.",
     ),

@@ -183,15 +183,7 @@ def _history(ctx: Call, level: Level, puid: int, worker_id: int) -> ShareHistory
 
 
 def _worker_ids(text: str) -> list[int]:
-    parts = [part.strip() for part in text.split(",")]
+    parts = text.split(",")
     if len(parts) > MAX_UPDATE_IDS:
         raise ApiError(PARAM_ERROR, f"worker_id: at most {MAX_UPDATE_IDS} ids at a time")
-    ids = []
-    for part in parts:
-        try:
-            ids.append(int(part))
-        except ValueError:
-            raise ApiError(PARAM_ERROR, f"worker_id: {part[:40]!r} is not a worker id") from None
-        if not -(2**63) <= ids[-1] < 2**63:
-            raise ApiError(PARAM_ERROR, f"worker_id: {part[:40]!r} is out of range")
-    return ids
+    return [int_path("worker_id", part.strip()) for part in parts]
