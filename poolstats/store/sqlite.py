@@ -575,7 +575,8 @@ class SqliteStore:
 
     def move_workers(self, puid: int, worker_ids: Sequence[int], group_id: int, now: int) -> bool:
         """Set the workers' group_id, all or nothing; ``False`` if one of them or the group is
-        not the sub-account's (a deleted worker is nobody's until it submits a share again). ``now`` is unused: a worker row's times are the engine's."""
+        not the sub-account's (a deleted worker is nobody's until it submits a share again).
+        ``now`` is unused: a worker row's times are the engine's."""
         ids = sorted(set(worker_ids))
         if group_id not in _INT64 or any(i not in _INT64 for i in ids):
             return False  # no worker or group has such an id (and SQLite could not bind it)

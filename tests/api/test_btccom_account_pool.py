@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 import uvicorn
 
 from poolstats.api.app import create_app
-from tests.api.conftest import Node
-from tests.api.golden import load
+from tests.api.conftest import T0, Node
+from tests.api.golden import MIB, load
 from tests.test_durability import free_port, wait_for
 
 
@@ -126,38 +130,123 @@ def serve_node() -> Iterator[Callable[[Node], str]]:
         thread.join(10)
 
 
-def test_merge_adds_up_live_peers_and_reports_dead_and_silent_ones(
-    make_node: Callable[..., Node], serve_node: Callable[[Node], str]
+class _Misbehaving(http.server.BaseHTTPRequestHandler):
+    """A peer that answers 200 with what its path asks for (``server.answers``)."""
+
+    def do_GET(self) -> None:
+        body = self.server.answers[self.server.server_port]  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        if body == b"drip":  # a byte a while, for ever: only a whole-request deadline helps
+            with contextlib.suppress(OSError):
+                for _ in range(600):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            return
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def bad_peers() -> Iterator[Callable[[bytes], str]]:
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def serve(body: bytes) -> str:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Misbehaving)
+        server.daemon_threads = True
+        server.answers = {server.server_port: body}  # type: ignore[attr-defined]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _sums(accept: float, **extra: object) -> bytes:
+    sums = {
+        "node": "liar",
+        "accept": {"1m": accept, "5m": 1.0, "15m": 1.0},
+        "rejected": {"1m": 0.0, "5m": 0.0, "15m": 0.0},
+        "workers": 1,
+        "users": 1,
+        **extra,
+    }
+    return json.dumps({"err_no": 0, "err_msg": None, "data": {"sums": sums}}).encode()  # fmt: skip
+
+
+def test_merge_adds_up_live_peers_exactly_and_reports_the_others(
+    make_node: Callable[..., Node],
+    serve_node: Callable[[Node], str],
+    bad_peers: Callable[[bytes], str],
 ) -> None:
-    peer = make_node()
-    load(peer)  # the same shares again on another node: every figure doubles
+    peer = make_node(node_name="there")
+    load(peer)  # the same shares again on another node: every sum doubles
     peer_url = serve_node(peer)
     dead_url = f"http://127.0.0.1:{free_port()}"  # nothing listens
     silent = socket.socket()  # accepts connections, never answers
     silent.bind(("127.0.0.1", 0))
     silent.listen()
     silent_url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    liars = [
+        bad_peers(b'{"err_no": 0, "data": {"sums": {"node": 1}}}'),  # wrong types
+        bad_peers(b"not json"),
+        bad_peers(_sums(1e999)),  # infinite
+        bad_peers(_sums(-5.0)),  # negative
+        bad_peers(_sums(1.0, workers=-1)),
+        bad_peers(b"drip"),  # slow: answers a byte at a time for 30 s
+    ]
+    peers = [peer_url, dead_url, silent_url, *liars, "http://[::1"]  # the last is no URL
     try:
-        node = make_node(
-            node_name="here", peers=f"{peer_url},{dead_url},{silent_url}", peer_timeout_s=0.5
-        )
+        node = make_node(node_name="here", peers=",".join(peers), peer_timeout_s=0.5)
         load(node)
+        started = time.monotonic()
         data = node.data("/public/v1/pool/stats/merge", user="")
+        took = time.monotonic() - started
     finally:
         silent.close()
-    assert data["nodes"] == [
-        {"name": "here", "ok": True},
-        {"name": peer_url, "ok": True},
-        {"name": dead_url, "ok": False},
-        {"name": silent_url, "ok": False},
-    ]
-    # each node's published figures added: 2 * 4.551 P = 9.102 P, 2 * 0.9101 = 1.820,
-    # 2 * 0.3034 = 0.6068; doubling leaves the reject fractions as they were
+    assert took < 3  # every peer had 0.5 s, all at once
+    assert (
+        data["nodes"]
+        == [
+            {"name": "here", "ok": True},
+            {"name": "there", "ok": True},  # a peer is named by its own --node-name
+            *({"name": url, "ok": False} for url in peers[1:]),
+        ]
+    )
+    # Exact sums, not rounded figures: 2 * (60 * 2^20 + 10 * 2^16) * 2^32 / 60 = 9.101 P,
+    # / 300 = 1.820 P, / 900 = 0.6067 P; doubling leaves the reject fractions as they were
     assert data["shares"] == {
-        "shares_1m": 9.102,
+        "shares_1m": 9.101,
         "shares_5m": 1.82,
-        "shares_15m": 0.6068,
+        "shares_15m": 0.6067,
         "shares_unit": "P",
     }
     assert data["reject"] == POOL_GOLDEN["reject"]
     assert (data["workers"], data["users"]) == (4, 4)
+
+
+def test_merge_keeps_rejects_of_windows_without_accepted_work(node: Node) -> None:
+    # Only rejected shares in the last minute: the fraction is 1 here and in the merge.
+    node.ingest(*({"ts": int(T0) - 5, "puid": 1, "worker": "w", "diff": 4096,
+                   "status": "reject"} for _ in range(3)))  # fmt: skip
+    node.service.flush()
+    alone = node.data("/public/v1/pool/stats", user="")
+    merged = node.data("/public/v1/pool/stats/merge", user="")
+    assert alone["reject"]["1m"] == merged["reject"]["1m"] == 1.0
+
+
+def test_pool_stats_with_sums_gives_the_exact_difficulty_sums(node: Node) -> None:
+    load(node)
+    sums = node.data("/public/v1/pool/stats", user="", sums=1)["sums"]
+    everything = (60 + 1) * MIB + 10 * 65536  # accepted and rejected in every short window
+    assert sums["accept"] == {w: float(everything - MIB) for w in ("1m", "5m", "15m")}
+    assert sums["rejected"] == {w: float(MIB) for w in ("1m", "5m", "15m")}
+    assert (sums["workers"], sums["users"]) == (2, 2)
+    assert "sums" not in node.data("/public/v1/pool/stats", user="")

@@ -35,7 +35,7 @@ ENDPOINTS = {
     ("post", "/v1/groups/update/{gid}"): {"group_name"},
     ("post", "/v1/groups/delete/{gid}"): set(),
     ("get", "/v1/groups/{gid}"): set(),
-    ("get", "/public/v1/pool/stats"): set(),
+    ("get", "/public/v1/pool/stats"): {"sums"},
     ("get", "/public/v1/pool/stats/merge"): set(),
     ("get", "/v1/account/info"): set(),
     ("get", "/v1/account/earn-stats"): set(),

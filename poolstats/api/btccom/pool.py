@@ -1,8 +1,10 @@
 """BTC.COM's public pool figures: this node's, and all nodes' merged.
 
-A node's peers are other poolstats nodes (``--peer URL``). The merge asks them all at once with
-a timeout; a peer that is down or answers nonsense is reported as not ok and left out, never
-failing the request.
+A node's peers are other poolstats nodes (``--peer URL``). The merge asks them all at once,
+each within ``peer_timeout_s`` from start to end, for their exact difficulty sums
+(``?sums=1``, poolstats' own addition) and adds them up. A peer that is down, slow, or
+answers anything but well-formed, finite, non-negative figures is reported as not ok and
+left out: it never fails the request.
 """
 
 from __future__ import annotations
@@ -17,85 +19,96 @@ import msgspec
 from fastapi import APIRouter, Request, Response
 
 from poolstats.api.btccom import render
-from poolstats.api.btccom.envelope import endpoint, ok
-from poolstats.api.btccom.schemas import MergedPoolStats, NodeAnswer, PoolStats
-from poolstats.domain.hashrate import unit_size
+from poolstats.api.btccom.envelope import PARAM_ERROR, ApiError, endpoint, ok
+from poolstats.api.btccom.schemas import (
+    MergedPoolStats,
+    NodeAnswer,
+    NodeSums,
+    PoolParams,
+    PoolStats,
+)
+from poolstats.api.params import ParamError, collect, convert
 from poolstats.service import Service
 
 router = APIRouter(tags=["BTC.COM: pool"])
 log = logging.getLogger(__name__)
 STATS_PATH = "/public/v1/pool/stats"
+MAX_PEER_ANSWER_BYTES = 64 * 1024
+
+
+class _PeerData(msgspec.Struct):
+    sums: NodeSums
 
 
 class _PeerEnvelope(msgspec.Struct):
     err_no: int
-    data: PoolStats | None = None
+    data: _PeerData | None = None
 
 
-@endpoint(
-    router, "GET", STATS_PATH, summary="This node's pool figures", answer=PoolStats, auth=False
-)
+@endpoint(router, "GET", STATS_PATH, summary="This node's pool figures", answer=PoolStats,
+          params=PoolParams, auth=False)  # fmt: skip
 async def pool_stats(request: Request) -> Response:
-    return ok(await _local(request.app.state.service))
+    try:
+        wanted = convert(await collect(request), PoolParams)
+    except ParamError as exc:
+        raise ApiError(PARAM_ERROR, str(exc)) from None
+    sums = await _local(request.app.state.service)
+    answer = render.pool_stats([sums])
+    if wanted.sums:
+        answer.sums = sums
+    return ok(answer)
 
 
-@endpoint(
-    router,
-    "GET",
-    STATS_PATH + "/merge",
-    summary="Every node's pool figures, merged",
-    answer=MergedPoolStats,
-    auth=False,
-)
+@endpoint(router, "GET", STATS_PATH + "/merge", summary="Every node's pool figures, merged",
+          answer=MergedPoolStats, auth=False)  # fmt: skip
 async def pool_stats_merged(request: Request) -> Response:
     service: Service = request.app.state.service
     settings = service.settings
     peers = settings.peer_urls()
-    async with httpx.AsyncClient(timeout=settings.peer_timeout_s) as client:
+    async with httpx.AsyncClient() as client:
         local, answers = await asyncio.gather(
-            _local(service), asyncio.gather(*(_peer(client, url) for url in peers))
+            _local(service),
+            asyncio.gather(*(_peer(client, url, settings.peer_timeout_s) for url in peers)),
         )
-    stats = [local, *(a for a in answers if a is not None)]
-    nodes = [NodeAnswer(name=settings.node_name or socket.gethostname(), ok=True)]
-    nodes += [NodeAnswer(name=url, ok=a is not None) for url, a in zip(peers, answers, strict=True)]
-    merged = merge(stats)
-    return ok(MergedPoolStats(**msgspec.structs.asdict(merged), nodes=nodes))
+    nodes = [NodeAnswer(name=local.node, ok=True)]
+    nodes += [
+        NodeAnswer(name=a.node if a is not None and a.node else url, ok=a is not None)
+        for url, a in zip(peers, answers, strict=True)
+    ]
+    merged = render.pool_stats([local, *(a for a in answers if a is not None)])
+    return ok(
+        MergedPoolStats(
+            shares=merged.shares,
+            reject=merged.reject,
+            workers=merged.workers,
+            users=merged.users,
+            nodes=nodes,
+        )
+    )
 
 
-async def _local(service: Service) -> PoolStats:
-    return render.pool_stats(await anyio.to_thread.run_sync(service.store.pool_stats))
+async def _local(service: Service) -> NodeSums:
+    row = await anyio.to_thread.run_sync(service.store.pool_stats)
+    return render.node_sums(row, service.settings.node_name or socket.gethostname())
 
 
-async def _peer(client: httpx.AsyncClient, base_url: str) -> PoolStats | None:
+async def _peer(client: httpx.AsyncClient, base_url: str, timeout_s: float) -> NodeSums | None:
     try:
-        response = await client.get(base_url.rstrip("/") + STATS_PATH)
-        answer = msgspec.json.decode(response.content, type=_PeerEnvelope)
-        if response.status_code != 200 or answer.err_no != 0 or answer.data is None:
-            raise ValueError(f"HTTP {response.status_code}, err_no {answer.err_no}")
-        unit_size(answer.data.shares.shares_unit)  # an unknown unit is nonsense too
-        return answer.data
-    except (httpx.HTTPError, msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
-        log.warning("peer %s left out of the merged pool stats: %s", base_url, exc)
+        return await asyncio.wait_for(_ask(client, base_url), timeout_s)
+    except Exception as exc:  # whatever a peer does, this node still answers
+        log.warning("peer %s left out of the merged pool stats: %r", base_url, exc)
         return None
 
 
-def merge(stats: list[PoolStats]) -> PoolStats:
-    """Hashrates and counts add up; each window's reject fraction is weighted by work.
-
-    A node's rejected work is recovered from its fraction f: rejected = accepted * f / (1 - f).
-    """
-    rates = [0.0, 0.0, 0.0]
-    rejected = [0.0, 0.0, 0.0]
-    for s in stats:
-        size = unit_size(s.shares.shares_unit)
-        mine = [s.shares.shares_1m * size, s.shares.shares_5m * size, s.shares.shares_15m * size]
-        fractions = [s.reject.r1m, s.reject.r5m, s.reject.r15m]
-        for i, (rate, f) in enumerate(zip(mine, fractions, strict=True)):
-            rates[i] += rate
-            rejected[i] += rate * f / (1 - f) if f < 1 else 0.0
-    fractions_out = [
-        round(r / (a + r), 4) if a + r > 0 else 0.0 for a, r in zip(rates, rejected, strict=True)
-    ]
-    return render.pool_answer(
-        rates, fractions_out, sum(s.workers for s in stats), sum(s.users for s in stats)
-    )
+async def _ask(client: httpx.AsyncClient, base_url: str) -> NodeSums:
+    url = base_url.rstrip("/") + STATS_PATH
+    async with client.stream("GET", url, params={"sums": "1"}) as response:
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > MAX_PEER_ANSWER_BYTES:
+                raise ValueError(f"answer longer than {MAX_PEER_ANSWER_BYTES} bytes")
+    answer = msgspec.json.decode(bytes(body), type=_PeerEnvelope)
+    if response.status_code != 200 or answer.err_no != 0 or answer.data is None:
+        raise ValueError(f"HTTP {response.status_code}, err_no {answer.err_no}")
+    return answer.data.sums

@@ -6,7 +6,7 @@ at the edge. "Rejected" always means rejected plus stale.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from poolstats.api.btccom.schemas import (
@@ -16,11 +16,13 @@ from poolstats.api.btccom.schemas import (
     EarnHistory,
     EarnStats,
     GroupItem,
+    NodeSums,
     Phone,
     PoolReject,
     PoolShares,
     PoolStats,
     RealtimeHashrate,
+    WindowDifficulty,
     WorkerDetail,
     WorkerItem,
     WorkerStats,
@@ -172,26 +174,36 @@ def realtime_hashrate(subaccount: Mapping[str, Any] | None) -> RealtimeHashrate:
     )
 
 
-def pool_stats(pool: Mapping[str, Any] | None) -> PoolStats:
-    """Numbers, not strings, in this one answer (BTC.COM's example: ``114.6``)."""
-    rates = [rate_hs(pool, w) if pool else 0.0 for w in SHORT]
-    rejects = [round(rejected_fraction(pool, w), 4) if pool else 0.0 for w in SHORT]
-    return pool_answer(
-        rates,
-        rejects,
-        int(pool["workers_active"]) if pool else 0,
-        int(pool["users_active"]) if pool else 0,
+def node_sums(pool: Mapping[str, Any] | None, node: str) -> NodeSums:
+    """A node's pool figures as exact difficulty sums (what merging needs)."""
+    if pool is None:
+        nothing = WindowDifficulty(0.0, 0.0, 0.0)
+        return NodeSums(node=node, accept=nothing, rejected=nothing, workers=0, users=0)
+    return NodeSums(
+        node=node,
+        accept=WindowDifficulty(*(float(pool[f"accept_{w}"]) for w in SHORT)),
+        rejected=WindowDifficulty(
+            *(float(pool[f"reject_{w}"] + pool[f"stale_{w}"]) for w in SHORT)
+        ),
+        workers=int(pool["workers_active"]),
+        users=int(pool["users_active"]),
     )
 
 
-def pool_answer(rates_hs: list[float], rejects: list[float], workers: int, users: int) -> PoolStats:
-    unit, size = pick_unit(rates_hs)
-    m1, m5, m15 = (float(four_significant(r / size)) for r in rates_hs)
+def pool_stats(nodes: Sequence[NodeSums]) -> PoolStats:
+    """The nodes' figures added up. Numbers, not strings, in this one answer (BTC.COM's
+    example: ``114.6``); reject fractions rounded to 4 decimals."""
+    accept = [sum(getattr(n.accept, f"w{w}") for n in nodes) for w in SHORT]
+    rejected = [sum(getattr(n.rejected, f"w{w}") for n in nodes) for w in SHORT]
+    rates = [hashrate_hs(a, WINDOW_S[w]) for a, w in zip(accept, SHORT, strict=True)]
+    unit, size = pick_unit(rates)
+    m1, m5, m15 = (float(four_significant(r / size)) for r in rates)
+    fractions = [round(reject_fraction(a, r), 4) for a, r in zip(accept, rejected, strict=True)]
     return PoolStats(
         shares=PoolShares(shares_1m=m1, shares_5m=m5, shares_15m=m15, shares_unit=unit),
-        reject=PoolReject(*rejects),
-        workers=workers,
-        users=users,
+        reject=PoolReject(*fractions),
+        workers=sum(n.workers for n in nodes),
+        users=sum(n.users for n in nodes),
     )
 
 

@@ -195,11 +195,33 @@ class PoolReject(msgspec.Struct, rename={"r1m": "1m", "r5m": "5m", "r15m": "15m"
     r15m: float
 
 
-class PoolStats(msgspec.Struct):
+Difficulty = Annotated[float, msgspec.Meta(ge=0, le=1e30)]  # finite, never negative
+Tally = Annotated[int, msgspec.Meta(ge=0, le=2**40)]
+
+
+class WindowDifficulty(msgspec.Struct, rename={"w1m": "1m", "w5m": "5m", "w15m": "15m"}):
+    w1m: Difficulty
+    w5m: Difficulty
+    w15m: Difficulty
+
+
+class NodeSums(msgspec.Struct):
+    """poolstats' own addition (``?sums=1``), for merging nodes exactly: share difficulty
+    sums by window rather than rounded hashrates and fractions."""
+
+    node: Annotated[str, msgspec.Meta(max_length=256)]
+    accept: WindowDifficulty
+    rejected: WindowDifficulty  # rejected and stale shares
+    workers: Tally
+    users: Tally
+
+
+class PoolStats(msgspec.Struct, omit_defaults=True):
     shares: PoolShares
     reject: PoolReject
     workers: int
     users: int
+    sums: NodeSums | None = None  # only when asked for with sums=1
 
 
 class NodeAnswer(msgspec.Struct):
@@ -207,8 +229,16 @@ class NodeAnswer(msgspec.Struct):
     ok: bool
 
 
-class MergedPoolStats(PoolStats):
+class MergedPoolStats(msgspec.Struct):
+    shares: PoolShares
+    reject: PoolReject
+    workers: int
+    users: int
     nodes: list[NodeAnswer]
+
+
+class PoolParams(msgspec.Struct):
+    sums: bool = False
 
 
 class Phone(msgspec.Struct):
