@@ -460,12 +460,13 @@ def demo(
     start = time.time() - backfill_hours * 3600
     fleet = Fleet(names, workers, seed=int(time.time()), start=start)
     table = Table(title="poolstats demo", show_header=False)
-    table.add_row("dashboard / API", base)
+    table.add_row("API", base + " (docs: /docs)")
     table.add_row("data dir", str(folder))
     table.add_row("ingest token", token)
     table.add_row("demo puid", str(puids["demo"]))
     if demo_user is not None:
         table.add_row("demo access_key", demo_user.access_key)
+        table.add_row("dashboard", f"{base}/?access_key={demo_user.access_key}")
     table.add_row("fleet", f"{len(fleet)} miners, {fleet.expected_hashrate_hs() / 1e15:.2f} PH/s")
     Console().print(table)
     if demo_user is not None:

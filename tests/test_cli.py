@@ -312,8 +312,16 @@ def test_demo_serves_a_live_fleet_and_prints_the_demo_key(tmp_path: Path) -> Non
             return got[0][0] == 2 and got[0][1] > 0
 
         wait_for(live, 60, "the demo fleet's workers in the store")
-        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text
-        assert ">demo</a>" in page and ">sim0001</a>" in page
+        page = httpx.get(
+            f"http://127.0.0.1:{port}/", params={"access_key": key["access_key"]}, timeout=5
+        ).text
+        assert ">demo</a>" in page and "sim0001" not in page  # the demo key's own only
+        stats = httpx.get(
+            f"http://127.0.0.1:{port}/v1/worker/stats",
+            params={"access_key": key["access_key"]},
+            timeout=5,
+        ).json()
+        assert stats["err_no"] == 0 and stats["data"]["workers_total"] > 0
     finally:
         demo.terminate()
         demo.wait(30)

@@ -684,17 +684,6 @@ class SqliteStore:
         s = schema.subaccount_stats
         return self._one(sa.select(s).where(s.c.puid == puid))
 
-    def top_subaccounts(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Sub-accounts' snapshot rows with their names, busiest (15-minute accepts) first."""
-        s, sub = schema.subaccount_stats, schema.subaccounts
-        query = (
-            sa.select(s, sub.c.name)
-            .join(sub, sub.c.puid == s.c.puid)
-            .order_by(s.c.accept_15m.desc(), s.c.puid)
-            .limit(limit)
-        )
-        return self._all(query)
-
     def top_workers(self, puid: int, limit: int = 50) -> list[dict[str, Any]]:
         """A sub-account's worker rows, busiest (15-minute accepts) first, deleted ones left out
         (``worker_page``'s first page, without its count)."""

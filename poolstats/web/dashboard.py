@@ -1,4 +1,5 @@
-"""A server-rendered dashboard: the pool, its busiest sub-accounts, a sub-account's workers.
+"""A server-rendered dashboard: the pool for anyone; an access key's sub-accounts and their
+busiest workers for its holder.
 
 Read from the store (as API replicas do), refreshed by the browser every flush interval.
 No script and no front-end library: it works in any browser and in a screenshot test.
@@ -8,8 +9,10 @@ from __future__ import annotations
 
 import html
 import time
+import urllib.parse
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
@@ -72,8 +75,20 @@ def _page(title: str, body: str, refresh_s: float) -> str:
     )
 
 
+_KEY_FORM = (
+    '<form method="get"><label>Access key <input name="access_key" size="36" '
+    'autocomplete="off"></label> <button>Show my workers</button></form>'
+)
+
+
 @router.get("/", response_class=HTMLResponse, summary="Dashboard", include_in_schema=False)
-async def dashboard(request: Request, puid: int | None = Query(None, ge=1)) -> HTMLResponse:
+async def dashboard(
+    request: Request,
+    access_key: str | None = Query(None, max_length=256),
+    puid: int | None = Query(None, ge=1),
+) -> HTMLResponse:
+    """The pool's figures for anyone (they are public in the API too); sub-accounts and
+    workers only for the access key that opens them."""
     service: Service = request.app.state.service
     store, settings = service.store, service.settings
     now = service.clock.now()
@@ -86,7 +101,30 @@ async def dashboard(request: Request, puid: int | None = Query(None, ge=1)) -> H
     ]
     if pool is None:
         parts.append("<p>No shares yet: send some to <code>POST /ingest/shares</code>.</p>")
+    else:
+        parts.append(_pool_cards(pool))
+    if not access_key:
+        parts.append(f"<h2>Your sub-accounts</h2>{_KEY_FORM}")
         return HTMLResponse(_page("poolstats", "".join(parts), settings.flush_interval_s))
+    grant = await anyio.to_thread.run_sync(request.app.state.grants.get, access_key)
+    if grant is None:
+        parts.append(f"<p>Unknown or revoked access key.</p>{_KEY_FORM}")
+        return HTMLResponse(
+            _page("poolstats", "".join(parts), settings.flush_interval_s), status_code=403
+        )
+    chosen = puid or grant.puids[0]
+    if chosen not in grant.puids:
+        parts.append("<p>That sub-account is not one this access key opens.</p>")
+        return HTMLResponse(
+            _page("poolstats", "".join(parts), settings.flush_interval_s), status_code=403
+        )
+    key_q = urllib.parse.quote(access_key, safe="")
+    parts.append(_subaccounts(service, grant.puids, key_q))
+    parts.append(_workers(service, chosen, now))
+    return HTMLResponse(_page("poolstats", "".join(parts), settings.flush_interval_s))
+
+
+def _pool_cards(pool: dict[str, Any]) -> str:
     cards = [
         f'<div class="card">{w}<b>{_fmt(_rate(pool["accept_" + w], s))}</b></div>'
         for w, s in WINDOWS
@@ -94,40 +132,51 @@ async def dashboard(request: Request, puid: int | None = Query(None, ge=1)) -> H
     cards.append(f'<div class="card">reject 15m<b>{_reject_pct(pool)}</b></div>')
     cards.append(f'<div class="card">active workers<b>{pool["workers_active"]:,}</b></div>')
     cards.append(f'<div class="card">active sub-accounts<b>{pool["users_active"]:,}</b></div>')
-    parts.append(f'<h2>Pool</h2><div class="cards">{"".join(cards)}</div>')
-    if puid is None:
-        rows = [
-            f'<tr><td><a href="/?puid={r["puid"]}">{html.escape(r["name"])}</a></td>'
-            f"<td>{r['puid']}</td><td>{_fmt(_rate(r['accept_15m'], 900))}</td>"
-            f"<td>{_fmt(_rate(r['accept_1d'], 86400))}</td><td>{_reject_pct(r)}</td>"
-            f"<td>{r['workers_active']:,}</td></tr>"
-            for r in store.top_subaccounts(50)
-        ]
-        parts.append(
-            "<h2>Sub-accounts</h2><table><tr><th>name</th><th>puid</th><th>hashrate 15m</th>"
-            "<th>hashrate 1d</th><th>reject 15m</th><th>active workers</th></tr>"
-            + "".join(rows)
-            + "</table>"
+    return f'<h2>Pool</h2><div class="cards">{"".join(cards)}</div>'
+
+
+def _subaccounts(service: Service, puids: tuple[int, ...], key_q: str) -> str:
+    rows = []
+    for puid in puids:
+        profile = service.store.subaccount_profile(puid)
+        stats = service.store.subaccount_stats(puid)
+        name = html.escape(profile["name"] if profile else str(puid))
+        figures = (
+            f"<td>{_fmt(_rate(stats['accept_15m'], 900))}</td>"
+            f"<td>{_fmt(_rate(stats['accept_1d'], 86400))}</td><td>{_reject_pct(stats)}</td>"
+            f"<td>{stats['workers_active']:,}</td>"
+            if stats
+            else "<td>-</td><td>-</td><td>-</td><td>0</td>"
         )
-    else:
-        rows = []
-        for w in store.top_workers(puid, 100):
-            status = worker_status(
-                w["last_accept_time"], now, settings.active_s, settings.inactive_s
-            )
-            rows.append(
-                f"<tr><td>{html.escape(w['worker_name'])}</td><td>{w['worker_id']}</td>"
-                f"<td>{_fmt(_rate(w['accept_1m'], 60))}</td>"
-                f"<td>{_fmt(_rate(w['accept_15m'], 900))}</td>"
-                f"<td>{_fmt(_rate(w['accept_1d'], 86400))}</td><td>{_reject_pct(w)}</td>"
-                f'<td class="{status}">{status}</td><td>{_ago(now, w["last_share_time"])}</td>'
-                f"<td>{html.escape(w['last_share_ip'])}</td></tr>"
-            )
-        parts.append(
-            f'<h2><a href="/">Sub-accounts</a> › puid {puid}: busiest workers</h2><table><tr>'
-            "<th>worker</th><th>worker_id</th><th>1m</th><th>15m</th><th>1d</th>"
-            "<th>reject 15m</th><th>status</th><th>last share</th><th>IP</th></tr>"
-            + "".join(rows)
-            + "</table>"
+        rows.append(
+            f'<tr><td><a href="/?access_key={key_q}&amp;puid={puid}">{name}</a></td>'
+            f"<td>{puid}</td>{figures}</tr>"
         )
-    return HTMLResponse(_page("poolstats", "".join(parts), settings.flush_interval_s))
+    return (
+        "<h2>Your sub-accounts</h2><table><tr><th>name</th><th>puid</th><th>hashrate 15m</th>"
+        "<th>hashrate 1d</th><th>reject 15m</th><th>active workers</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+def _workers(service: Service, puid: int, now: float) -> str:
+    settings = service.settings
+    rows = []
+    for w in service.store.top_workers(puid, 100):
+        status = worker_status(w["last_accept_time"], now, settings.active_s, settings.inactive_s)
+        rows.append(
+            f"<tr><td>{html.escape(w['worker_name'])}</td><td>{w['worker_id']}</td>"
+            f"<td>{_fmt(_rate(w['accept_1m'], 60))}</td>"
+            f"<td>{_fmt(_rate(w['accept_15m'], 900))}</td>"
+            f"<td>{_fmt(_rate(w['accept_1d'], 86400))}</td><td>{_reject_pct(w)}</td>"
+            f'<td class="{status}">{status}</td><td>{_ago(now, w["last_share_time"])}</td>'
+            f"<td>{html.escape(w['last_share_ip'])}</td></tr>"
+        )
+    return (
+        f"<h2>puid {puid}: busiest workers</h2><table><tr>"
+        "<th>worker</th><th>worker_id</th><th>1m</th><th>15m</th><th>1d</th>"
+        "<th>reject 15m</th><th>status</th><th>last share</th><th>IP</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )

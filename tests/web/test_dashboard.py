@@ -16,11 +16,12 @@ from poolstats.service import Service
 T0 = 19675 * 86400.0
 
 
-def test_dashboard_shows_pool_sub_accounts_and_workers(tmp_path: Path) -> None:
+def test_dashboard_shows_the_pool_to_anyone_and_workers_to_their_key(tmp_path: Path) -> None:
     clock = FakeClock(T0 + 900)
     service = Service(Settings(data_dir=tmp_path, ingest_token="t"), clock=clock)
     service.recover()
-    service.store.create_user("alice", int(T0))
+    key = service.store.create_user("alice", int(T0)).access_key
+    bob_key = service.store.create_user("bob", int(T0)).access_key
     # 90 shares of difficulty 2**20 at T0+5, T0+15, ..., T0+895; at T0+900 the 15m window
     # starts at T0+10, so it holds 89 of them: 89 * 2**20 * 2**32 / 900 H/s = 445.4 TH/s
     body = b"".join(
@@ -42,12 +43,22 @@ def test_dashboard_shows_pool_sub_accounts_and_workers(tmp_path: Path) -> None:
     expected_15m = 89 * 2**20 * 2**32 / 900 / 1e12
     with TestClient(create_app(service, run_timers=False)) as client:
         page = client.get("/").text
-        assert f"{expected_15m:.1f} TH/s" in page  # pool card and the alice row
-        assert ">alice</a>" in page
-        workers = client.get("/?puid=1").text
-        assert "rig1" in workers  # the name as normalised, and escaped nowhere needed
-        assert '<td class="ACTIVE">ACTIVE</td>' in workers
-        assert "192.0.2.1" in workers
+        assert f"{expected_15m:.1f} TH/s" in page  # the pool card
+        assert "alice" not in page and "rig1" not in page  # no key, no sub-accounts
+        assert 'name="access_key"' in page
+        mine = client.get("/", params={"access_key": key}).text
+        assert ">alice</a>" in mine and f"{expected_15m:.1f} TH/s</td>" in mine
+        assert "rig1" in mine  # the name as normalised, and escaped nowhere needed
+        assert '<td class="ACTIVE">ACTIVE</td>' in mine
+        assert "192.0.2.1" in mine
         clock.advance(901)
-        assert '<td class="INACTIVE">INACTIVE</td>' in client.get("/?puid=1").text
+        later = client.get("/", params={"access_key": key, "puid": 1}).text
+        assert '<td class="INACTIVE">INACTIVE</td>' in later
+        # another account's key sees its own sub-account only, and not alice's by puid
+        theirs = client.get("/", params={"access_key": bob_key})
+        assert theirs.status_code == 200 and "rig1" not in theirs.text
+        assert ">bob</a>" in theirs.text and ">alice</a>" not in theirs.text
+        refused = client.get("/", params={"access_key": bob_key, "puid": 1})
+        assert refused.status_code == 403 and "rig1" not in refused.text
+        assert client.get("/", params={"access_key": "nope"}).status_code == 403
         assert client.get("/?puid=0").status_code == 422
