@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import gzip
 import json
 import logging
@@ -127,8 +128,14 @@ async def _serve(
 
     from poolstats.api.app import create_app
 
+    app = create_app(service)
+    # Everything built so far (modules, the engine's index, the app) lives as long as the
+    # process: out of the collector's sight, a full collection no longer walks it, which
+    # took tens of milliseconds out of single API requests.
+    gc.collect()
+    gc.freeze()
     config = uvicorn.Config(
-        create_app(service),
+        app,
         host=settings.host,
         port=settings.port,
         log_level="warning",
