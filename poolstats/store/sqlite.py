@@ -336,13 +336,7 @@ class SqliteStore:
         acc, sub = schema.accounts, schema.subaccounts
         try:
             with self._write() as conn:
-                taken = conn.execute(
-                    sa.select(acc.c.id)
-                    .where(acc.c.name == name)
-                    .union_all(sa.select(sub.c.puid).where(sub.c.name == name))
-                ).first()
-                if taken is not None:
-                    raise UserExists(f"user name {name!r} is already taken")
+                self._check_name_free(conn, name)
                 account_id = conn.execute(
                     sa.insert(acc).values(name=name, created_at=now).returning(acc.c.id)
                 ).scalar_one()

@@ -24,17 +24,6 @@ StartTs = Annotated[
 ]
 GroupName = Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
 
-ORDER_KEYS = (
-    "worker_id",
-    "worker_name",
-    "shares_1m",
-    "shares_5m",
-    "shares_15m",
-    "shares_1d",
-    "accept_count",
-    "reject_percent",
-    "last_share_time",
-)
 OrderBy = Literal[
     "worker_id",
     "worker_name",
