@@ -215,6 +215,16 @@ def test_oversized_and_malformed_bodies_are_err_no_1(loaded: Node) -> None:
         assert body["err_no"] == 1, (content, body)
 
 
+def test_get_on_a_write_endpoint_is_a_method_error_not_a_worker_or_group_id(
+    loaded: Node,
+) -> None:
+    for path in ("/v1/worker/update", "/v1/groups/create/", "/v1/groups/delete/1"):
+        response = loaded.client.get(path, params={"access_key": loaded.key["alice"]})
+        assert response.status_code == 405, path
+        body = response.json()
+        assert body["data"] is None and "POST" in body["err_msg"], path
+
+
 def test_unknown_paths_get_an_envelope(loaded: Node) -> None:
     for method, path in [("GET", "/v1/nothing"), ("GET", "/public/v1/x"), ("DELETE", "/v1/worker")]:
         response = loaded.client.request(method, path)

@@ -122,6 +122,13 @@ def int_path(name: str, value: str) -> int:
         raise ApiError(PARAM_ERROR, str(exc)) from None
 
 
+async def _post_only(request: Request) -> Response:
+    message = f"method {request.method} is not allowed on {request.url.path}; use POST"
+    response = envelope(None, NOT_FOUND, message, status=405)
+    response.headers["Allow"] = "POST"
+    return response
+
+
 def envelope_schema(answer: type[Any] | None) -> dict[str, Any]:
     data: dict[str, Any] = (
         {"type": "null"}
@@ -197,6 +204,10 @@ def endpoint(
                 response_class=Response,
                 include_in_schema=listed,
             )
+            if method == "POST":  # or GET /v1/worker/update would reach /v1/worker/{worker_id}
+                router.add_api_route(
+                    route_path, _post_only, methods=["GET"], include_in_schema=False
+                )
         return handler
 
     return register

@@ -57,14 +57,6 @@ def list_groups(ctx: Call) -> Response:
     )
 
 
-@endpoint(router, "GET", "/v1/groups/{gid}", summary="One worker group", answer=GroupItem)
-def get_group(ctx: Call, gid: str) -> Response:
-    puid = ctx.caller().puid
-    number = int_path("gid", gid)
-    group = _default(ctx, puid) if number == render.DEFAULT_GID else _own(ctx, puid, number)
-    return ok(render.group_item(group, _stats(ctx, puid).get(number)))
-
-
 @endpoint(
     router,
     "POST",
@@ -118,6 +110,15 @@ def delete_group(ctx: Call, gid: str) -> Response:
     if not ctx.store.delete_group(puid, _stored_gid(gid), ctx.now):
         raise ApiError(NO_PERMISSION, "gid: not a group of this sub-account")
     return ok(Status(status=True))
+
+
+# After the writes: GET /v1/groups/create must not be taken for a gid.
+@endpoint(router, "GET", "/v1/groups/{gid}", summary="One worker group", answer=GroupItem)
+def get_group(ctx: Call, gid: str) -> Response:
+    puid = ctx.caller().puid
+    number = int_path("gid", gid)
+    group = _default(ctx, puid) if number == render.DEFAULT_GID else _own(ctx, puid, number)
+    return ok(render.group_item(group, _stats(ctx, puid).get(number)))
 
 
 def _default(ctx: Call, puid: int) -> dict[str, Any]:
