@@ -242,6 +242,21 @@ HISTORY_KEYS: dict[Level, tuple[str, ...]] = {
     Level.POOL: (),
 }
 
+# --- network (difficulty and block reward over time, for earnings) -------------------------
+
+# One row per change: the values in force from ``at`` until the next row's ``at``. Difficulty is
+# the exact decimal text (settlement does Fraction arithmetic on it; a REAL would round it).
+network_history = sa.Table(
+    "network_history",
+    metadata,
+    sa.Column("at", BigInt, primary_key=True, autoincrement=False),
+    sa.Column("difficulty", sa.Text, nullable=False),
+    sa.Column("height", BigInt, nullable=False),
+    sa.Column("fees_per_block_sat", BigInt, nullable=False, server_default="0"),
+    sa.Column("source", sa.Text, nullable=False),  # base.NETWORK_SOURCES
+    _now_col("recorded_at"),
+)
+
 # --- bookkeeping ----------------------------------------------------------------------------
 
 meta = sa.Table(

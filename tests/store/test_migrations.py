@@ -110,6 +110,7 @@ def test_upgrade_keeps_every_row_and_rebuilds_workers_clustered(tmp_path: Path) 
         assert after.pop("subaccounts") == [
             (*row, *profile_defaults) for row in before.pop("subaccounts")
         ]
+        assert after.pop("network_history") == []  # 0003 adds it empty
         assert after == before
         assert workers_sql.rstrip().endswith("WITHOUT ROWID")
         assert set(indexes) == {"ix_workers_status", "ix_workers_accept_15m"}
