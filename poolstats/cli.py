@@ -1,4 +1,5 @@
-"""The ``poolstats`` command: serve, demo, user, subaccount, key, ingest, simulate, settings.
+"""The ``poolstats`` command: serve, demo, user, subaccount, key, network, ingest, simulate,
+settings.
 
 Option help and environment variables come from the declarations in ``config.py``.
 """
@@ -45,6 +46,11 @@ subaccount_app = typer.Typer(
 app.add_typer(subaccount_app, name="subaccount")
 key_app = typer.Typer(help="Access keys of an account.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
+network_app = typer.Typer(
+    help="Network difficulty, height and fees per block over time (for earnings).",
+    no_args_is_help=True,
+)
+app.add_typer(network_app, name="network")
 console = Console(stderr=True)
 HELP = {
     name: f"{text} Default: {'~/.local/share/poolstats' if name == 'data_dir' else default}"
@@ -53,6 +59,7 @@ HELP = {
 }
 ENV = {name: env for name, env, _, _, _ in described()}
 INGEST_CHUNK_LINES = 100_000
+_SECRET_SETTINGS = frozenset({"bitcoind_password"})  # `poolstats settings` shows *** for them
 
 
 def _option(name: str, *flags: str) -> Any:
@@ -185,7 +192,12 @@ def serve(
     console.print(
         f"poolstats serving http://{settings.host}:{settings.port} (data in {settings.data_dir})"
     )
-    _run_loop(_serve(settings, service))
+    extra: list[Coroutine[Any, Any, Any]] = []
+    if settings.bitcoind_url:  # the network poller runs only when a node is configured
+        from poolstats.network import run_network_poller
+
+        extra.append(run_network_poller(service.store, service.clock, settings))
+    _run_loop(_serve(settings, service, extra))
 
 
 @user_app.command("create")
@@ -293,6 +305,50 @@ def key_revoke(data_dir: DataDir = None) -> None:
     if not revoked:
         raise _fail(ValueError("unknown or already revoked access key"))
     print(json.dumps({"revoked": True}))
+
+
+@network_app.command("set")
+def network_set(
+    difficulty: Annotated[
+        str, typer.Option(help="Network difficulty, as an exact decimal (e.g. 110451907374649.5)")
+    ],
+    height: Annotated[int, typer.Option(help="Block height in force from --at")],
+    fees_per_block: Annotated[
+        int, typer.Option(help="Average total fees per block, in satoshis")
+    ] = 0,
+    at: Annotated[
+        int | None, typer.Option(help="Unix seconds from which the values are in force (now)")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Record the network values in force from --at; prints the recorded entry as JSON."""
+    from poolstats.store.sqlite import SqliteStore
+
+    now = int(time.time())
+    when = now if at is None else at
+    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+        try:
+            store.record_network(when, difficulty, height, fees_per_block, "cli", now)
+        except ValueError as exc:
+            raise _fail(exc) from exc
+        entry = store.network_at(when)
+    print(json.dumps(entry))
+
+
+@network_app.command("show")
+def network_show(
+    at: Annotated[int | None, typer.Option(help="Unix seconds (default: now)")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Print the network entry in force at --at as JSON; exit 1 if none is."""
+    from poolstats.store.sqlite import SqliteStore
+
+    when = int(time.time()) if at is None else at
+    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+        entry = store.network_at(when)
+    if entry is None:
+        raise _fail(LookupError(f"no network entry is in force at {when}"))
+    print(json.dumps(entry))
 
 
 def _read_chunks(path: Path, lines: int) -> Iterator[tuple[bytes, int]]:
@@ -506,7 +562,9 @@ def show_settings(
     current = _settings()
     table = Table("setting", "environment", "default", "current", "help")
     for name, env, default, unit, text in described():
-        table.add_row(name, env, f"{default} {unit}".strip(), str(getattr(current, name)), text)
+        value = getattr(current, name)
+        shown = "***" if name in _SECRET_SETTINGS and value else str(value)
+        table.add_row(name, env, f"{default} {unit}".strip(), shown, text)
     Console().print(table)
 
 

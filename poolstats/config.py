@@ -77,6 +77,19 @@ class Settings:
         "sub-account takes effect within this time (0: look it up on every request).",
         "s",
     )
+    bitcoind_url: str = setting(
+        "",
+        "JSON-RPC URL of a Bitcoin Core node (e.g. http://127.0.0.1:8332) whose difficulty, "
+        "height and fees are recorded in the network history (empty: no poller).",
+    )
+    bitcoind_user: str = setting("", "User name for the node's JSON-RPC (basic auth).")
+    bitcoind_password: str = setting(
+        "", "Password for the node's JSON-RPC (basic auth); never logged or shown."
+    )
+    network_poll_s: float = setting(60.0, "How often the node is asked for the network state.", "s")
+    fee_window_blocks: int = setting(
+        144, "Blocks whose total fees are averaged into fees per block (FPPS).", "blocks"
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -325,3 +325,44 @@ def test_demo_serves_a_live_fleet_and_prints_the_demo_key(tmp_path: Path) -> Non
     finally:
         demo.terminate()
         demo.wait(30)
+
+
+def test_network_set_then_show_round_trips_the_exact_difficulty(tmp_path: Path) -> None:
+    data = str(tmp_path)
+    difficulty = "110451907374649.123456789012345678"  # more digits than a float keeps
+    code, out, _ = run(
+        "network", "set", "--difficulty", difficulty, "--height", "870000",
+        "--fees-per-block", "1500000", "--at", "1700000000", "--data-dir", data,
+    )  # fmt: skip
+    assert code == 0
+    recorded = json.loads(out)
+    assert recorded["recorded_at"] >= recorded["at"]  # written now, in force from --at
+    recorded.pop("recorded_at")
+    assert recorded == {
+        "at": 1_700_000_000,
+        "difficulty": difficulty,
+        "height": 870_000,
+        "fees_per_block_sat": 1_500_000,
+        "source": "cli",
+    }
+    code, out, _ = run("network", "show", "--at", "1700000599", "--data-dir", data)
+    assert code == 0 and json.loads(out)["difficulty"] == difficulty
+    code, out, err = run("network", "show", "--at", "1699999999", "--data-dir", data)
+    assert (code, out) == (1, "") and "no network entry is in force at 1699999999" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--difficulty", "0", "--height", "1"], "difficulty must be a finite number above 0"),
+        (["--difficulty", "abc", "--height", "1"], "difficulty 'abc' is not a decimal number"),
+        (["--difficulty", "1", "--height", "-1"], "height must be a whole number >= 0"),
+        (["--difficulty", "1", "--height", "1", "--fees-per-block", "-5"], "fees_per_block_sat"),
+    ],
+)
+def test_network_set_refuses_bad_values(tmp_path: Path, args: list[str], message: str) -> None:
+    code, out, err = run("network", "set", *args, "--data-dir", str(tmp_path))
+    assert (code, out) == (1, "")
+    assert message in " ".join(err.split())
+    with SqliteStore.open(tmp_path) as store:
+        assert store.network_history(0, 2**62) == []
