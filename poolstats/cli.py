@@ -59,7 +59,9 @@ HELP = {
 }
 ENV = {name: env for name, env, _, _, _ in described()}
 INGEST_CHUNK_LINES = 100_000
-_SECRET_SETTINGS = frozenset({"bitcoind_password"})  # `poolstats settings` shows *** for them
+_SECRET_SETTINGS = frozenset(
+    {"bitcoind_password", "ingest_token"}
+)  # `poolstats settings` shows *** for them
 
 
 def _option(name: str, *flags: str) -> Any:

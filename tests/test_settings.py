@@ -41,3 +41,14 @@ def test_peer_settings_from_the_environment() -> None:
     assert (defaults.node_name, defaults.peers, defaults.peer_timeout_s) == ("", "", 2.0)
     assert defaults.peer_urls() == ()
     assert Settings(peers=" / , ").peer_urls() == ()
+
+
+def test_poolstats_settings_never_prints_secrets() -> None:
+    from typer.testing import CliRunner
+
+    from poolstats import cli
+
+    env = {"POOLSTATS_INGEST_TOKEN": "tok-s3cret", "POOLSTATS_BITCOIND_PASSWORD": "pw-s3cret"}
+    result = CliRunner().invoke(cli.app, ["settings"], env=env)
+    assert result.exit_code == 0
+    assert "s3cret" not in result.stdout and "***" in result.stdout
