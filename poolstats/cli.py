@@ -241,8 +241,18 @@ def subaccount_create(name: str, account: Account, data_dir: DataDir = None) -> 
 
 @subaccount_app.command("set")
 def subaccount_set(
-    puid: int,
-    address: Annotated[str | None, typer.Option(help="Payout address")] = None,
+    subaccount: Annotated[str, typer.Argument(help="Sub-account name, or puid (all digits)")],
+    payment_mode: Annotated[
+        str | None, typer.Option(help="Payment mode: PPS (subsidy) or FPPS (plus fees)")
+    ] = None,
+    fee_rate: Annotated[
+        str | None,
+        typer.Option(help="Pool fee for this sub-account, e.g. 0.02; 'default': the pool's"),
+    ] = None,
+    min_payout: Annotated[
+        int | None, typer.Option(help="Minimum payout in satoshis (500000 = 0.005 BTC)")
+    ] = None,
+    address: Annotated[str | None, typer.Option(help="Payout address (Bitcoin mainnet)")] = None,
     nmc_address: Annotated[str | None, typer.Option(help="Namecoin payout address")] = None,
     rebates_address: Annotated[str | None, typer.Option(help="Rebates address")] = None,
     region: Annotated[str | None, typer.Option(help="Region")] = None,
@@ -251,10 +261,16 @@ def subaccount_set(
     phone_number: Annotated[str | None, typer.Option(help="Phone number")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Set profile fields of a sub-account; prints the profile as JSON."""
+    """Set profile fields and payout settings of a sub-account; prints the profile as JSON.
+
+    The store checks every value (address checksum, payment mode, fee, minimum), so a
+    refusal here says the same as the API's would.
+    """
     from poolstats.store.sqlite import SqliteStore
 
-    given = {
+    given: dict[str, str | int | None] = {
+        "payment_mode": payment_mode,
+        "min_payout_sat": min_payout,
         "address": address,
         "nmc_address": nmc_address,
         "rebates_address": rebates_address,
@@ -263,12 +279,23 @@ def subaccount_set(
         "phone_country": phone_country,
         "phone_number": phone_number,
     }
-    fields = {name: value for name, value in given.items() if value is not None}
+    fields: dict[str, str | int | None] = {k: v for k, v in given.items() if v is not None}
+    if fee_rate is not None:  # None in the store means the pool's fee, so 'default' says so
+        fields["fee_rate"] = None if fee_rate.strip().lower() == "default" else fee_rate
     if not fields:
-        console.print("[red]nothing to set: give at least one of --address, --nmc-address, ...")
+        console.print("[red]nothing to set: give at least one of --payment-mode, --address, ...")
         raise typer.Exit(1)
     with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
-        if not store.update_subaccount_profile(puid, fields, int(time.time())):
+        found = int(subaccount) if subaccount.isdigit() else store.puid_of(subaccount)
+        if found is None:
+            console.print(f"[red]no sub-account is named {subaccount!r}")
+            raise typer.Exit(1)
+        puid = found
+        try:
+            updated = store.update_subaccount_profile(puid, fields, int(time.time()))
+        except ValueError as exc:
+            raise _fail(exc) from exc
+        if not updated:
             console.print(f"[red]no sub-account has puid {puid}")
             raise typer.Exit(1)
         profile = store.subaccount_profile(puid)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
+
+from poolstats.domain.earnings import parse_fee_rate
 
 
 def setting(default: Any, help: str, unit: str = "") -> Any:
@@ -90,6 +93,11 @@ class Settings:
     fee_window_blocks: int = setting(
         144, "Blocks whose total fees are averaged into fees per block (FPPS).", "blocks"
     )
+    pool_fee_rate: str = setting(
+        "0.02",
+        "The pool's fee as a decimal fraction of the reward (0.02: 2%), for sub-accounts "
+        "without their own; at most 6 decimal places, from 0 to below 1.",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -112,6 +120,14 @@ class Settings:
             86400: self.retention_1d_s,
         }
         return {p: (r or None) for p, r in periods.items()}
+
+    def fee_rate(self) -> Fraction:
+        """``pool_fee_rate`` as an exact fraction; ``ValueError`` (naming the setting) for a
+        value ``parse_fee_rate`` refuses, so a typo stops the caller rather than mispaying."""
+        try:
+            return parse_fee_rate(self.pool_fee_rate)
+        except ValueError as exc:
+            raise ValueError(f"pool_fee_rate: {exc}") from None
 
     def peer_urls(self) -> tuple[str, ...]:
         """``peers`` as a tuple of base URLs: blanks and empty items dropped, no trailing

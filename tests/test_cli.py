@@ -149,17 +149,17 @@ def test_subaccount_set_stores_the_given_profile_fields(tmp_path: Path) -> None:
     data = str(tmp_path)
     run("user", "create", "alice", "--data-dir", data)
     code, out, _ = run(
-        "subaccount", "set", "1", "--address", "bc1qxyz", "--phone-country", "+41",
-        "--mail", "a@example.org", "--data-dir", data,
+        "subaccount", "set", "1", "--address", "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+        "--phone-country", "+41", "--mail", "a@example.org", "--data-dir", data,
     )  # fmt: skip
     assert code == 0
-    assert json.loads(out)["address"] == "bc1qxyz"
+    assert json.loads(out)["address"] == "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"
     run("subaccount", "set", "1", "--region", "eu", "--mail", "b@example.org", "--data-dir", data)
     with SqliteStore.open(tmp_path) as store:
         profile = store.subaccount_profile(1)
     assert profile is not None
     assert {f: profile[f] for f in PROFILE_FIELDS} == {
-        "address": "bc1qxyz",
+        "address": "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
         "nmc_address": "",
         "rebates_address": "",
         "region": "eu",
@@ -176,6 +176,55 @@ def test_subaccount_set_refuses_an_unknown_puid_and_an_empty_change(tmp_path: Pa
     assert code == 1 and "no sub-account has puid 7" in err
     code, _, err = run("subaccount", "set", "1", "--data-dir", data)
     assert code == 1 and "nothing to set" in err
+
+
+def test_subaccount_set_payout_settings_by_name_or_puid(tmp_path: Path) -> None:
+    data = str(tmp_path)
+    run("user", "create", "alice", "--data-dir", data)
+    run("user", "create", "bob", "--data-dir", data)
+    code, out, _ = run(
+        "subaccount", "set", "bob", "--payment-mode", "FPPS", "--fee-rate", "0.015",
+        "--min-payout", "1000000", "--address", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
+        "--data-dir", data,
+    )  # fmt: skip
+    assert code == 0
+    printed = json.loads(out)
+    assert (printed["puid"], printed["payment_mode"], printed["fee_rate"]) == (2, "FPPS", "0.015")
+    code, _, _ = run("subaccount", "set", "2", "--fee-rate", "default", "--data-dir", data)
+    assert code == 0
+    assert stored(
+        tmp_path,
+        "SELECT name, payment_mode, fee_rate, min_payout_sat, address FROM subaccounts "
+        "ORDER BY puid",
+    ) == [
+        ("alice", "PPS", None, 500_000, ""),
+        ("bob", "FPPS", None, 1_000_000, "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--payment-mode", "PPLNS"], "payment_mode"),
+        (["--fee-rate", "1.5"], "fee rate"),
+        (["--min-payout", "-1"], "min_payout_sat"),
+        (["--address", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb"], "address: bad base58 checksum"),
+        (["--address", "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"], "address: tb1"),
+    ],
+)
+def test_subaccount_set_refusals_name_the_field(
+    tmp_path: Path, args: list[str], named: str
+) -> None:
+    data = str(tmp_path)
+    run("user", "create", "alice", "--data-dir", data)
+    code, out, err = run("subaccount", "set", "alice", *args, "--data-dir", data)
+    assert (code, out) == (1, "") and named in err
+    assert stored(
+        tmp_path,
+        "SELECT payment_mode, fee_rate, min_payout_sat, address, updated_at FROM subaccounts",
+    ) == [("PPS", None, 500_000, "", 0)]
+    code, _, err = run("subaccount", "set", "carol", "--region", "eu", "--data-dir", data)
+    assert code == 1 and "no sub-account is named 'carol'" in err
 
 
 def test_serve_options_for_merged_pool_stats(

@@ -10,11 +10,13 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any, Protocol
 
+from poolstats.domain.earnings import COIN, PaymentMode, parse_fee_rate
 from poolstats.domain.status import ACTIVE_S, INACTIVE_S, WorkerStatus
 from poolstats.engine.snapshot import Flush, Level
 
@@ -45,6 +47,63 @@ PROFILE_FIELDS: tuple[str, ...] = (
     "phone_country",
     "phone_number",
 )
+
+# A sub-account's payout settings, set and read with the profile (migration 0004):
+# payment_mode (a PaymentMode), fee_rate (a decimal string; None: the pool's default fee)
+# and min_payout_sat (integer satoshis).
+PAYOUT_FIELDS: tuple[str, ...] = ("payment_mode", "fee_rate", "min_payout_sat")
+MIN_PAYOUT_DEFAULT_SAT = 500_000  # 0.005 BTC
+MAX_MONEY_SAT = 21_000_000 * COIN
+
+
+def fee_rate_text(rate: Fraction) -> str:
+    """A fee rate as the shortest exact decimal ("0.02"): ``parse_fee_rate`` allows at most
+    six places, so the denominator divides 10**6 and the division below is exact."""
+    return format((Decimal(rate.numerator) / Decimal(rate.denominator)).normalize(), "f")
+
+
+def validate_profile_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The profile and payout fields as they are stored, or ``ValueError`` naming the field.
+
+    The one place their rules live, so that the CLI, the API and any backend agree: the
+    payout ``address`` must be a valid mainnet address (normalised), ``payment_mode`` one of
+    ``PaymentMode``, ``fee_rate`` a fee ``parse_fee_rate`` accepts (stored as its shortest
+    decimal text; ``None`` falls back to the pool's fee), ``min_payout_sat`` whole satoshis
+    from 0 to all the bitcoin there will ever be. Other profile fields are free text.
+    """
+    from poolstats.payout_address import validate_address  # embit: loaded only when needed
+
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name == "fee_rate":
+            out[name] = None if value is None else fee_rate_text(parse_fee_rate(_text(name, value)))
+        elif name == "payment_mode":
+            mode = _text(name, value).strip().upper()
+            if mode not in PaymentMode.__members__:
+                raise ValueError(f"payment_mode: one of {', '.join(PaymentMode)}, got {value!r}")
+            out[name] = mode
+        elif name == "min_payout_sat":
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"min_payout_sat: whole satoshis, got {value!r}")
+            if not 0 <= value <= MAX_MONEY_SAT:
+                raise ValueError(f"min_payout_sat: from 0 to {MAX_MONEY_SAT}, got {value}")
+            out[name] = value
+        elif name == "address":
+            text = _text(name, value)
+            out[name] = "" if text == "" else validate_address(text)  # '' unsets it
+        elif name in PROFILE_FIELDS:
+            out[name] = _text(name, value)
+        else:
+            known = (*PROFILE_FIELDS, *PAYOUT_FIELDS)
+            raise ValueError(f"{name!r} is not a profile field; use one of {known}")
+    return out
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"profile field {name!r} must be text")
+    return value
+
 
 # What ``worker_page`` can order by: a whitelist, so a request never chooses SQL text.
 WORKER_ORDER_KEYS: tuple[str, ...] = (
@@ -246,11 +305,13 @@ class Store(Protocol):
         ...
 
     def subaccount_profile(self, puid: int) -> dict[str, Any] | None:
-        """puid, name, account_id, created_at, updated_at and the ``PROFILE_FIELDS``."""
+        """puid, name, account_id, created_at, updated_at, the ``PROFILE_FIELDS`` and the
+        ``PAYOUT_FIELDS``."""
         ...
 
-    def update_subaccount_profile(self, puid: int, fields: dict[str, str], now: int) -> bool:
-        """Set some ``PROFILE_FIELDS`` (``ValueError`` names any other); ``False`` if no puid."""
+    def update_subaccount_profile(self, puid: int, fields: Mapping[str, Any], now: int) -> bool:
+        """Set some ``PROFILE_FIELDS`` or ``PAYOUT_FIELDS``, checked by
+        ``validate_profile_fields`` (``ValueError`` names the field); ``False`` if no puid."""
         ...
 
     # worker groups (-1 DEFAULT and 0 deleted are implicit; real gids start at 1)

@@ -14,7 +14,7 @@ import dataclasses
 import sqlalchemy as sa
 
 from poolstats.engine.snapshot import Level, WindowSums
-from poolstats.store.base import PROFILE_FIELDS
+from poolstats.store.base import MIN_PAYOUT_DEFAULT_SAT, PROFILE_FIELDS
 
 # INTEGER in SQLite (64-bit, and a rowid alias when it is the primary key), BIGINT elsewhere:
 # worker ids are signed 64-bit hashes, so a 32-bit INTEGER on another backend would overflow.
@@ -69,6 +69,10 @@ subaccounts = sa.Table(
     # The profile (BTC.COM /v1/account/info): free text, '' when unset; updated_at 0 = never.
     *(sa.Column(n, sa.Text, nullable=False, server_default="") for n in PROFILE_FIELDS),
     sa.Column("updated_at", BigInt, nullable=False, server_default="0"),
+    # Payout settings (migration 0004); fee_rate NULL: the pool's fee (Settings.pool_fee_rate).
+    sa.Column("payment_mode", sa.Text, nullable=False, server_default="PPS"),
+    sa.Column("fee_rate", sa.Text, nullable=True),
+    sa.Column("min_payout_sat", BigInt, nullable=False, server_default=str(MIN_PAYOUT_DEFAULT_SAT)),
     sqlite_autoincrement=True,
 )
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +34,7 @@ from poolstats.domain.status import ACTIVE_S, INACTIVE_S, WorkerStatus
 from poolstats.engine.snapshot import Flush, Level
 from poolstats.store import schema
 from poolstats.store.base import (
+    PAYOUT_FIELDS,
     PROFILE_FIELDS,
     WORKER_ORDER_KEYS,
     GroupExists,
@@ -48,6 +49,7 @@ from poolstats.store.base import (
     key_hash_matches,
     new_access_key,
     validate_network,
+    validate_profile_fields,
     validate_user_name,
 )
 from poolstats.store.flush_sql import (
@@ -473,22 +475,23 @@ class SqliteStore:
             )
 
     def subaccount_profile(self, puid: int) -> dict[str, Any] | None:
-        """puid, name, account_id, created_at, updated_at and the profile text fields."""
+        """puid, name, account_id, created_at, updated_at, the profile text fields and the
+        payout settings."""
         sub = schema.subaccounts
-        cols = ("puid", "name", "account_id", "created_at", "updated_at", *PROFILE_FIELDS)
+        cols = (
+            "puid", "name", "account_id", "created_at", "updated_at",
+            *PROFILE_FIELDS, *PAYOUT_FIELDS,
+        )  # fmt: skip
         return self._one(sa.select(*(sub.c[c] for c in cols)).where(sub.c.puid == puid))
 
-    def update_subaccount_profile(self, puid: int, fields: dict[str, str], now: int) -> bool:
-        """Set the given profile fields and ``updated_at``; ``False`` if the puid is unknown."""
-        for name, value in fields.items():
-            if name not in PROFILE_FIELDS:
-                raise ValueError(f"{name!r} is not a profile field; use one of {PROFILE_FIELDS}")
-            if not isinstance(value, str):
-                raise ValueError(f"profile field {name!r} must be text")
+    def update_subaccount_profile(self, puid: int, fields: Mapping[str, Any], now: int) -> bool:
+        """Set the given fields, as ``validate_profile_fields`` checks and normalises them,
+        and ``updated_at``; ``False`` if the puid is unknown."""
+        values = validate_profile_fields(fields)
         sub = schema.subaccounts
         with self._write() as conn:
             result = conn.execute(
-                sa.update(sub).where(sub.c.puid == puid).values(**fields, updated_at=now)
+                sa.update(sub).where(sub.c.puid == puid).values(**values, updated_at=now)
             )
         return bool(result.rowcount)
 

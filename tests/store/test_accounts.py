@@ -122,6 +122,9 @@ def test_key_grant_is_none_for_a_revoked_key_and_other_keys_keep_working(
 
 # --- profiles -------------------------------------------------------------------------------
 
+# Migration 0004's defaults: PPS, the pool's fee (NULL), 0.005 BTC.
+PAYOUT_DEFAULTS = {"payment_mode": "PPS", "fee_rate": None, "min_payout_sat": 500_000}
+
 
 def test_profile_starts_empty(store: SqliteStore) -> None:
     store.create_user("alice", NOW)
@@ -132,6 +135,7 @@ def test_profile_starts_empty(store: SqliteStore) -> None:
         "created_at": NOW,
         "updated_at": 0,
         **dict.fromkeys(PROFILE_FIELDS, ""),
+        **PAYOUT_DEFAULTS,
     }
     assert store.subaccount_profile(2) is None
 
@@ -139,7 +143,11 @@ def test_profile_starts_empty(store: SqliteStore) -> None:
 def test_update_profile_sets_only_the_given_fields(store: SqliteStore) -> None:
     store.create_user("alice", NOW)
     store.create_user("bob", NOW)
-    fields = {"address": "bc1qxyz", "region": "eu-west", "mail": "a@example.org"}
+    fields = {
+        "address": "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+        "region": "eu-west",
+        "mail": "a@example.org",
+    }
     assert store.update_subaccount_profile(1, fields, NOW + 60) is True
     assert store.update_subaccount_profile(1, {"mail": "b@example.org"}, NOW + 90) is True
     profile = store.subaccount_profile(1)
@@ -170,10 +178,66 @@ def test_update_profile_refuses_other_columns_and_changes_nothing(
         "created_at": NOW,
         "updated_at": 0,
         **dict.fromkeys(PROFILE_FIELDS, ""),
+        **PAYOUT_DEFAULTS,
     }
 
 
 def test_update_profile_refuses_values_that_are_not_text(store: SqliteStore) -> None:
     store.create_user("alice", NOW)
     with pytest.raises(ValueError, match="'phone_number' must be text"):
-        store.update_subaccount_profile(1, {"phone_number": 5551234}, NOW)  # type: ignore[dict-item]
+        store.update_subaccount_profile(1, {"phone_number": 5551234}, NOW)
+
+
+def rows(store: SqliteStore, sql: str) -> list[tuple[object, ...]]:
+    with raw(store) as conn:
+        return [tuple(r) for r in conn.execute(sql)]
+
+
+def test_payout_settings_are_stored_normalised(store: SqliteStore) -> None:
+    store.create_user("alice", NOW)
+    fields = {
+        "payment_mode": "fpps",
+        "fee_rate": "0.0250",
+        "min_payout_sat": 1_000_000,
+        "address": "BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4",
+    }
+    assert store.update_subaccount_profile(1, fields, NOW + 5) is True
+    assert rows(
+        store,
+        "SELECT payment_mode, fee_rate, min_payout_sat, address, updated_at FROM subaccounts",
+    ) == [("FPPS", "0.025", 1_000_000, "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", NOW + 5)]
+    # Back to the pool's fee; a zero fee and a zero minimum are legitimate settings.
+    store.update_subaccount_profile(1, {"fee_rate": None, "min_payout_sat": 0}, NOW + 6)
+    assert rows(store, "SELECT fee_rate, min_payout_sat FROM subaccounts") == [(None, 0)]
+    store.update_subaccount_profile(1, {"fee_rate": "0"}, NOW + 7)
+    assert rows(store, "SELECT fee_rate FROM subaccounts") == [("0",)]
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"payment_mode": "PPLNS"}, "payment_mode"),
+        ({"payment_mode": 1}, "payment_mode"),
+        ({"fee_rate": "1"}, "fee rate"),
+        ({"fee_rate": "0.0000001"}, "fee rate"),
+        ({"fee_rate": "2%"}, "fee rate"),
+        ({"fee_rate": 0.02}, "fee_rate"),
+        ({"min_payout_sat": -1}, "min_payout_sat"),
+        ({"min_payout_sat": 21_000_000 * 100_000_000 + 1}, "min_payout_sat"),
+        ({"min_payout_sat": "500000"}, "min_payout_sat"),
+        ({"min_payout_sat": True}, "min_payout_sat"),
+        ({"address": "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb"}, "address"),
+        ({"address": "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"}, "address"),
+    ],
+)
+def test_payout_settings_refusals_name_the_field_and_change_nothing(
+    store: SqliteStore, fields: dict[str, object], named: str
+) -> None:
+    store.create_user("alice", NOW)
+    with pytest.raises(ValueError, match=named):
+        store.update_subaccount_profile(1, {"region": "eu", **fields}, NOW + 1)
+    profile = store.subaccount_profile(1)
+    assert profile is not None
+    assert (profile["region"], profile["updated_at"]) == ("", 0)
+    assert {f: profile[f] for f in PAYOUT_DEFAULTS} == PAYOUT_DEFAULTS
+    assert profile["address"] == ""

@@ -106,7 +106,7 @@ def test_upgrade_keeps_every_row_and_rebuilds_workers_clustered(tmp_path: Path) 
                     "AND tbl_name = 'workers'"
                 )
             }
-        profile_defaults = (*[""] * len(PROFILE_FIELDS), 0)
+        profile_defaults = (*[""] * len(PROFILE_FIELDS), 0, "PPS", None, 500_000)  # 0004
         assert after.pop("subaccounts") == [
             (*row, *profile_defaults) for row in before.pop("subaccounts")
         ]

@@ -42,7 +42,7 @@ def test_open_creates_schema_and_pragmas_on_fresh_dir(tmp_path: Path) -> None:
             busy = c.exec_driver_sql("PRAGMA busy_timeout").scalar()
             sync = c.exec_driver_sql("PRAGMA synchronous").scalar()
     assert set(metadata.tables) <= tables
-    assert [tuple(v) for v in version] == [("0003",)]
+    assert [tuple(v) for v in version] == [("0004",)]
     assert journal == "wal"
     assert (fk, busy, sync) == (1, 10_000, 1)  # synchronous 1 = NORMAL
 
@@ -83,7 +83,7 @@ def test_open_concurrently_on_fresh_dir_migrates_once(tmp_path: Path) -> None:
     assert [p.returncode for p in procs] == [0, 0, 0], errors
     with SqliteStore.open(tmp_path) as store, raw(store) as conn:
         versions = conn.execute("SELECT version_num FROM alembic_version").fetchall()
-    assert [tuple(v) for v in versions] == [("0003",)]
+    assert [tuple(v) for v in versions] == [("0004",)]
 
 
 # --- accounts -------------------------------------------------------------------------------
