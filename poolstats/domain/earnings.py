@@ -80,6 +80,23 @@ def parse_fee_rate(value: str | Fraction) -> Fraction:
     return rate
 
 
+_BTC = re.compile(r"(\d{1,8})(?:\.(\d{1,8}))?")
+
+
+def parse_btc(text: str) -> int:
+    """Satoshis from a decimal BTC amount such as "0.005", exactly (never through a float).
+
+    Only plain non-negative decimals with at most 8 places (a satoshi) are accepted: a finer
+    amount cannot be paid, and guessing how to round it would change what was asked for.
+    Range checks are the caller's, since what is sensible depends on the use.
+    """
+    match = _BTC.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not a BTC amount with at most 8 decimal places: {text!r}")
+    whole, frac = match.group(1), match.group(2) or ""
+    return int(whole) * COIN + int(frac.ljust(8, "0"))
+
+
 def exact(value: Number) -> Fraction:
     """A number from bitcoind's JSON (e.g. ``83148355189239.77``) as the exact decimal it
     printed. ``Fraction(str(value))``: a float's repr is the shortest decimal that round-trips,

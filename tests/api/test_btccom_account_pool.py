@@ -14,7 +14,7 @@ import pytest
 import uvicorn
 
 from poolstats.api.app import create_app
-from tests.api.conftest import T0, Node
+from tests.api.conftest import ALICE, BOB, T0, Node
 from tests.api.golden import MIB, load
 from tests.test_durability import free_port, wait_for
 
@@ -250,3 +250,36 @@ def test_pool_stats_with_sums_gives_the_exact_difficulty_sums(node: Node) -> Non
     assert sums["rejected"] == {w: float(MIB) for w in ("1m", "5m", "15m")}
     assert (sums["workers"], sums["users"]) == (2, 2)
     assert "sums" not in node.data("/public/v1/pool/stats", user="")
+
+
+def _min_payout(node: Node, puid: int) -> int:
+    profile = node.service.store.subaccount_profile(puid)
+    assert profile is not None
+    return int(profile["min_payout_sat"])
+
+
+def test_pay_limit_golden_stores_satoshis(node: Node) -> None:
+    answer = node.api("POST", "/v1/account/pay/limit", puid=ALICE, amount="0.01")
+    assert answer == {"err_no": 0, "err_msg": None, "data": {"status": True}}
+    assert _min_payout(node, ALICE) == 1_000_000  # 0.01 × 100,000,000
+    assert _min_payout(node, BOB) == 500_000  # untouched: the default 0.005 BTC
+    node.api("POST", "/v1/account/pay/limit", puid=ALICE, amount="21000000")
+    assert _min_payout(node, ALICE) == 21_000_000 * 100_000_000
+
+
+@pytest.mark.parametrize("amount", ["0.0001", "abc", "1.123456789", "-1", "21000000.00000001"])
+def test_pay_limit_refusals_name_amount_and_change_nothing(node: Node, amount: str) -> None:
+    answer = node.api("POST", "/v1/account/pay/limit", puid=ALICE, amount=amount)
+    assert answer["err_no"] == 1 and answer["err_msg"].startswith("amount"), answer
+    assert _min_payout(node, ALICE) == 500_000
+
+
+def test_pay_limit_refuses_read_only_keys_and_other_accounts(node: Node) -> None:
+    key = node.service.store.create_key("alice", True, int(node.clock.now()))
+    refused = node.client.post(
+        "/v1/account/pay/limit", params={"access_key": key, "puid": ALICE, "amount": "0.01"}
+    ).json()
+    assert refused["err_no"] == 20001
+    crossed = node.api("POST", "/v1/account/pay/limit", user="bob", puid=ALICE, amount="0.01")
+    assert crossed["err_no"] == 20001
+    assert (_min_payout(node, ALICE), _min_payout(node, BOB)) == (500_000, 500_000)

@@ -41,6 +41,7 @@ ENDPOINTS = {
     ("get", "/v1/account/earn-stats"): set(),
     ("get", "/v1/account/earn-history"): {"page", "page_size"},
     ("get", "/v1/realtime/hashrate"): set(),
+    ("post", "/v1/account/pay/limit"): {"amount"},
     ("get", "/public/worker/share/"): {"dimension", "start_ts", "count"},
 }  # fmt: skip
 PUBLIC = {"/public/v1/pool/stats", "/public/v1/pool/stats/merge", "/public/worker/share/"}

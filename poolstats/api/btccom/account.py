@@ -5,14 +5,28 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from poolstats.api.btccom import render
-from poolstats.api.btccom.envelope import NO_PERMISSION, ApiError, Call, endpoint, ok
+from poolstats.api.btccom.envelope import (
+    NO_PERMISSION,
+    PARAM_ERROR,
+    ApiError,
+    Call,
+    endpoint,
+    ok,
+)
 from poolstats.api.btccom.schemas import (
     AccountInfo,
     EarnHistory,
     EarnStats,
     PageParams,
+    PayLimitParams,
     RealtimeHashrate,
+    Status,
 )
+from poolstats.domain.earnings import COIN, parse_btc
+from poolstats.store.base import MAX_MONEY_SAT
+
+#: BTC.COM's smallest payout threshold; below it the transaction fee eats the payout.
+PAY_LIMIT_MIN_SAT = COIN // 1000  # 0.001 BTC
 
 router = APIRouter(tags=["BTC.COM: account"])
 
@@ -56,3 +70,26 @@ def earn_history(ctx: Call) -> Response:
 def realtime_hashrate(ctx: Call) -> Response:
     puid = ctx.caller().puid
     return ok(render.realtime_hashrate(ctx.store.subaccount_stats(puid)))
+
+
+@endpoint(
+    router,
+    "POST",
+    "/v1/account/pay/limit",
+    summary="Set the minimum payout",
+    answer=Status,
+    params=PayLimitParams,
+)
+def pay_limit(ctx: Call) -> Response:
+    """BTC.COM's payout threshold, given in BTC as it was there, stored in satoshis."""
+    puid = ctx.caller(write=True).puid
+    amount = ctx.args(PayLimitParams).amount
+    try:
+        sat = parse_btc(amount)
+    except ValueError as exc:
+        raise ApiError(PARAM_ERROR, f"amount: {exc}") from None
+    if not PAY_LIMIT_MIN_SAT <= sat <= MAX_MONEY_SAT:
+        raise ApiError(PARAM_ERROR, f"amount: from 0.001 to 21000000 BTC, got {amount!r}")
+    if not ctx.store.update_subaccount_profile(puid, {"min_payout_sat": sat}, ctx.now):
+        raise ApiError(NO_PERMISSION, "puid: no such sub-account")  # only a race gets here
+    return ok(Status(status=True))

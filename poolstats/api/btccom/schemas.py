@@ -77,6 +77,18 @@ class GroupRenameParams(msgspec.Struct):
     group_name: GroupName
 
 
+class PayLimitParams(msgspec.Struct):
+    amount: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=32,
+            description="Minimum payout in BTC as a decimal, e.g. 0.005 (0.001 to 21000000, "
+            "at most 8 decimal places).",
+        ),
+    ]
+
+
 # --- answers --------------------------------------------------------------------------------
 
 
