@@ -47,7 +47,7 @@ def subsidy_sat(height: int) -> int:
     return INITIAL_SUBSIDY_SAT >> halvings
 
 
-_DECIMAL = re.compile(r"[+-]?(\d+)(?:\.(\d*))?")
+_DECIMAL = re.compile(r"[+-]?([0-9]+)(?:\.([0-9]*))?")  # ASCII digits only
 
 
 def parse_fee_rate(value: str | Fraction) -> Fraction:
@@ -80,7 +80,7 @@ def parse_fee_rate(value: str | Fraction) -> Fraction:
     return rate
 
 
-_BTC = re.compile(r"(\d{1,8})(?:\.(\d{1,8}))?")
+_BTC = re.compile(r"([0-9]{1,8})(?:\.([0-9]{1,8}))?")  # ASCII digits only
 
 
 def parse_btc(text: str) -> int:

@@ -23,6 +23,7 @@ from poolstats.domain.earnings import (
     earned,
     exact,
     expected_daily_sat,
+    parse_btc,
     parse_fee_rate,
     settle_day,
     subsidy_sat,
@@ -296,3 +297,26 @@ def test_splitting_the_work_moves_no_satoshi(
     assert sum(parts) == by_share * reward * (1 - fee)
     assert settle_day(parts) == math.floor(sum(parts))
     assert settle_day(parts) >= sum(math.floor(p) for p in parts)
+
+
+@pytest.mark.parametrize(
+    ("text", "sat"),
+    [
+        ("0.005", 500_000),
+        ("1", 100_000_000),
+        ("21000000", 2_100_000_000_000_000),
+        ("0.00000001", 1),
+        ("12.3456789", 1_234_567_890),
+        ("0", 0),
+    ],
+)
+def test_parse_btc_converts_decimal_btc_to_satoshis_exactly(text: str, sat: int) -> None:
+    assert parse_btc(text) == sat
+
+
+@pytest.mark.parametrize(
+    "text", ["", "abc", "-1", "0.000000001", "1e-3", "1,5", ".5.", "nan", "\uff11"]
+)
+def test_parse_btc_refuses_what_is_not_a_plain_amount(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_btc(text)
