@@ -397,14 +397,10 @@ class SqliteStore:
     def create_subaccount(self, account_name: str, name: str, now: int) -> int:
         """A sub-account under an existing account; the name rules are ``create_user``'s."""
         validate_user_name(name)
-        acc, sub = schema.accounts, schema.subaccounts
+        sub = schema.subaccounts
         try:
             with self._write() as conn:
-                account_id = conn.execute(
-                    sa.select(acc.c.id).where(acc.c.name == account_name)
-                ).scalar()
-                if account_id is None:
-                    raise UnknownAccount(f"no account is named {account_name!r}")
+                account_id = self._account_id(conn, account_name)
                 self._check_name_free(conn, name)
                 puid = conn.execute(
                     sa.insert(sub)
@@ -415,6 +411,14 @@ class SqliteStore:
             raise UserExists(f"user name {name!r} is already taken") from exc
         log.info("created sub-account %s (puid %d) of account %s", name, puid, account_name)
         return int(puid)
+
+    @staticmethod
+    def _account_id(conn: sa.Connection, account_name: str) -> int:
+        acc = schema.accounts
+        account_id = conn.execute(sa.select(acc.c.id).where(acc.c.name == account_name)).scalar()
+        if account_id is None:
+            raise UnknownAccount(f"no account is named {account_name!r}")
+        return int(account_id)
 
     @staticmethod
     def _check_name_free(conn: sa.Connection, name: str) -> None:
@@ -430,14 +434,9 @@ class SqliteStore:
 
     def create_key(self, account_name: str, read_only: bool, now: int) -> str:
         """Another access key of the account, stored as its SHA-256 and returned this once."""
-        acc = schema.accounts
         access_key = new_access_key()
         with self._write() as conn:
-            account_id = conn.execute(
-                sa.select(acc.c.id).where(acc.c.name == account_name)
-            ).scalar()
-            if account_id is None:
-                raise UnknownAccount(f"no account is named {account_name!r}")
+            account_id = self._account_id(conn, account_name)
             conn.execute(
                 sa.insert(schema.access_keys).values(
                     account_id=account_id,
