@@ -552,6 +552,8 @@ def demo(
     start = time.time() - backfill_hours * 3600
     fleet = Fleet(names, workers, seed=int(time.time()), start=start)
     table = Table(title="poolstats demo", show_header=False)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")  # keys and URLs whole, to copy, however narrow
     table.add_row("API", base + " (docs: /docs)")
     table.add_row("data dir", str(folder))
     table.add_row("ingest token", token)
@@ -568,6 +570,8 @@ def demo(
             ),
             flush=True,
         )
+        # On a line of its own as well: a table cell may break it where a terminal is narrow.
+        print(f"dashboard: {base}/?access_key={demo_user.access_key}", flush=True)
     feed = run(
         base + "/ingest/shares",
         token,

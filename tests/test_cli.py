@@ -352,6 +352,10 @@ def test_demo_serves_a_live_fleet_and_prints_the_demo_key(tmp_path: Path) -> Non
         assert demo.stdout is not None
         printed = next(line for line in demo.stdout if line.startswith("{"))
         key = json.loads(printed)
+        dashboard = next(line for line in demo.stdout if line.startswith("dashboard: "))
+        assert dashboard.strip() == (
+            f"dashboard: http://127.0.0.1:{port}/?access_key={key['access_key']}"
+        )
         assert key["user_name"] == "demo" and key["puid"] == 1 and key["access_key"]
         names = dict(stored(tmp_path, "SELECT name, puid FROM subaccounts"))
         assert names == {"demo": 1, "sim0001": 2}
