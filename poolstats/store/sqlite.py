@@ -348,14 +348,7 @@ class SqliteStore:
                     .values(account_id=account_id, name=name, created_at=now)
                     .returning(sub.c.puid)
                 ).scalar_one()
-                conn.execute(
-                    sa.insert(schema.access_keys).values(
-                        account_id=account_id,
-                        key_hash=hash_access_key(access_key),
-                        read_only=False,
-                        created_at=now,
-                    )
-                )
+                self._insert_key(conn, account_id, access_key, False, now)
         except IntegrityError as exc:  # only if another writer bypassed the check above
             raise UserExists(f"user name {name!r} is already taken") from exc
         log.info("created user %s (puid %d)", name, puid)
@@ -413,6 +406,20 @@ class SqliteStore:
         return int(puid)
 
     @staticmethod
+    def _insert_key(
+        conn: sa.Connection, account_id: int, access_key: str, read_only: bool, now: int
+    ) -> None:
+        """Only the key's hash is stored (see ``hash_access_key``)."""
+        conn.execute(
+            sa.insert(schema.access_keys).values(
+                account_id=account_id,
+                key_hash=hash_access_key(access_key),
+                read_only=read_only,
+                created_at=now,
+            )
+        )
+
+    @staticmethod
     def _account_id(conn: sa.Connection, account_name: str) -> int:
         acc = schema.accounts
         account_id = conn.execute(sa.select(acc.c.id).where(acc.c.name == account_name)).scalar()
@@ -437,14 +444,7 @@ class SqliteStore:
         access_key = new_access_key()
         with self._write() as conn:
             account_id = self._account_id(conn, account_name)
-            conn.execute(
-                sa.insert(schema.access_keys).values(
-                    account_id=account_id,
-                    key_hash=hash_access_key(access_key),
-                    read_only=read_only,
-                    created_at=now,
-                )
-            )
+            self._insert_key(conn, account_id, access_key, read_only, now)
         log.info(
             "created a %s key of account %s",
             "read-only" if read_only else "read-write",

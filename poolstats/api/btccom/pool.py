@@ -19,7 +19,7 @@ import msgspec
 from fastapi import APIRouter, Request, Response
 
 from poolstats.api.btccom import render
-from poolstats.api.btccom.envelope import PARAM_ERROR, ApiError, endpoint, ok
+from poolstats.api.btccom.envelope import call, endpoint, ok
 from poolstats.api.btccom.schemas import (
     MergedPoolStats,
     NodeAnswer,
@@ -27,7 +27,6 @@ from poolstats.api.btccom.schemas import (
     PoolParams,
     PoolStats,
 )
-from poolstats.api.params import ParamError, collect, convert
 from poolstats.service import Service
 
 router = APIRouter(tags=["BTC.COM: pool"])
@@ -48,10 +47,7 @@ class _PeerEnvelope(msgspec.Struct):
 @endpoint(router, "GET", STATS_PATH, summary="This node's pool figures", answer=PoolStats,
           params=PoolParams, auth=False)  # fmt: skip
 async def pool_stats(request: Request) -> Response:
-    try:
-        wanted = convert(await collect(request), PoolParams)
-    except ParamError as exc:
-        raise ApiError(PARAM_ERROR, str(exc)) from None
+    wanted = (await call(request)).args(PoolParams)
     sums = await _local(request.app.state.service)
     answer = render.pool_stats([sums])
     if wanted.sums:
