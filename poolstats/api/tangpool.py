@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 from poolstats.api.auth import Denied, authorize
 from poolstats.api.btccom.schemas import Count, StartTs
 from poolstats.api.params import ParamError, collect, convert, openapi_parameters
-from poolstats.domain.history import tangpool_share, tangpool_span
+from poolstats.domain.history import bucket_sums, tangpool_share, tangpool_span
 from poolstats.engine.snapshot import Level
 from poolstats.service import Service
 
@@ -99,7 +99,7 @@ def share_history(request: Request, params: dict[str, str]) -> ShareAnswer:
     period_s = DIMENSION_S[p.dimension]
     span = tangpool_span(p.start_ts, p.count, period_s, now)
     rows = service.store.history(Level.SUBACCOUNT, period_s, puid, 0, span.first, span.stop)
-    sums = {int(r["start"]): (r["accept"], r["reject"] + r["stale"]) for r in rows}
+    sums = bucket_sums(rows)
     unit, share = tangpool_share(sums, span)
     return ShareAnswer(
         unit=unit,

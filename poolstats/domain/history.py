@@ -12,8 +12,9 @@ buckets start at 00:00 UTC). They differ in what they show:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from poolstats.domain.hashrate import (
     four_significant,
@@ -27,6 +28,11 @@ OPEN_BUCKET_HIDDEN_S = 300  # BTC.COM's old rule: the open bucket shows after 5 
 
 #: Difficulty sums of one bucket by its start: (accepted, rejected incl. stale).
 BucketSums = Mapping[int, tuple[float, float]]
+
+
+def bucket_sums(rows: Iterable[Mapping[str, Any]]) -> dict[int, tuple[float, float]]:
+    """Stored history rows (start, accept, reject, stale) as :data:`BucketSums`."""
+    return {int(r["start"]): (r["accept"], r["reject"] + r["stale"]) for r in rows}
 
 
 @dataclass(frozen=True)

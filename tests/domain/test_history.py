@@ -7,6 +7,7 @@ from poolstats.domain.history import (
     absolute_start,
     btccom_span,
     btccom_tickers,
+    bucket_sums,
     tangpool_share,
     tangpool_span,
 )
@@ -87,3 +88,8 @@ def test_tangpool_values_have_three_decimals_in_one_unit_and_null_gaps() -> None
     unit, share = tangpool_share({0: (accept, reject)}, span)
     assert unit == "T"
     assert share == {"900": {"accept": "1.477", "reject": "0.029"}, "1800": None}
+
+
+def test_bucket_sums_count_stale_shares_as_rejected() -> None:
+    rows = [{"start": 3600, "accept": 10.0, "reject": 1.5, "stale": 0.5, "puid": 1}]
+    assert bucket_sums(rows) == {3600: (10.0, 2.0)}

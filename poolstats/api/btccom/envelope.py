@@ -70,19 +70,18 @@ async def on_api_error(_request: Request, exc: Exception) -> Response:
 
 @dataclass(frozen=True)
 class Call:
-    """One request's parameters and node; endpoints ask it who calls and for their arguments."""
+    """One request's parameters and node; endpoints ask it who calls and for their arguments.
+
+    ``now`` is read once, so that every figure of one answer is as of the same second."""
 
     service: Service
     grants: Grants
     params: dict[str, str]
+    now: int
 
     @property
     def store(self) -> Store:
         return self.service.store
-
-    @property
-    def now(self) -> int:
-        return int(self.service.clock.now())
 
     @property
     def thresholds(self) -> tuple[int, int]:
@@ -111,7 +110,7 @@ async def call(request: Request) -> Call:
     except ParamError as exc:
         raise ApiError(PARAM_ERROR, str(exc)) from None
     state = request.app.state
-    return Call(state.service, state.grants, params)
+    return Call(state.service, state.grants, params, int(state.service.clock.now()))
 
 
 def int_path(name: str, value: str) -> int:

@@ -27,7 +27,7 @@ from poolstats.api.btccom.schemas import (
     WorkerStats,
     WorkerUpdateParams,
 )
-from poolstats.domain.history import btccom_span, btccom_tickers
+from poolstats.domain.history import btccom_span, btccom_tickers, bucket_sums
 from poolstats.domain.status import WorkerStatus
 from poolstats.engine.snapshot import Level
 from poolstats.store.base import WorkerQuery
@@ -177,7 +177,7 @@ def _history(ctx: Call, level: Level, puid: int, worker_id: int) -> ShareHistory
     period_s = DIMENSION_S[p.dimension]
     span = btccom_span(p.start_ts, p.count, period_s, ctx.now)
     rows = ctx.store.history(level, period_s, puid, worker_id, span.first, span.stop)
-    sums = {int(r["start"]): (r["accept"], r["reject"] + r["stale"]) for r in rows}
+    sums = bucket_sums(rows)
     unit, tickers = btccom_tickers(sums, span, ctx.now, p.real_point)
     return ShareHistory(shares_unit=unit, tickers=tickers)
 
