@@ -9,6 +9,7 @@ import pytest
 
 from tests.api.conftest import Node
 from tests.api.golden import RIG1, RIG2, load
+from tests.api.test_openapi import ENDPOINTS
 
 READS = [
     "/v1/worker/stats",
@@ -251,3 +252,20 @@ def test_a_new_sub_account_is_opened_by_the_accounts_key_once_the_cache_time_pas
     puid = loaded.service.store.create_subaccount("alice", "alice2", int(loaded.clock.now()))
     loaded.clock.advance(loaded.service.settings.key_cache_s)
     assert loaded.api("GET", "/v1/account/info", puid=puid)["data"]["user_name"] == "alice2"
+
+
+def test_every_endpoint_answers_with_and_without_its_trailing_slash(loaded: Node) -> None:
+    gid = _gid(loaded)
+    ids = {"{worker_id}": str(RIG2), "{gid}": str(gid)}
+    history = {"dimension": "1h", "start_ts": -7200, "count": 2}
+    for method, template in ENDPOINTS:
+        if method != "get" or template == "/public/worker/share/":
+            continue  # writes change state: their slash forms are tested where they are used
+        path = template
+        for name, value in ids.items():
+            path = path.replace(name, value)
+        params = {**history, "access_key": loaded.key["alice"]}
+        bare, slashed = path.rstrip("/"), path.rstrip("/") + "/"
+        answers = [loaded.client.get(p, params=params).json() for p in (bare, slashed)]
+        assert answers[0]["err_no"] == 0, (bare, answers[0])
+        assert answers[0] == answers[1], path
