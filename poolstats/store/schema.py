@@ -261,6 +261,66 @@ network_history = sa.Table(
     _now_col("recorded_at"),
 )
 
+# --- earnings ledger (migration 0005) --------------------------------------------------------
+
+# Exact work not yet settled, per sub-account, booking day and network state. ``diff_q`` is the
+# sum of accepted share difficulty below the network's, in units of 2**-20 (share.DIFF_QUANTUM),
+# as decimal text: an INTEGER would silently turn into a REAL on overflow. ``capped`` counts the
+# shares at or above the network difficulty (each earns exactly one block reward). ``net_at`` is
+# the ``network_history.at`` in force at the shares' time when they were booked (-1: none was
+# known). ``day`` is the UTC day the work is settled with: the shares' own day, or the first
+# unsettled day for shares that arrive after theirs was settled.
+work = sa.Table(
+    "work",
+    metadata,
+    sa.Column("day", BigInt, primary_key=True, autoincrement=False),
+    sa.Column("puid", BigInt, sa.ForeignKey("subaccounts.puid"), primary_key=True),
+    sa.Column("net_at", BigInt, primary_key=True, autoincrement=False),
+    sa.Column("diff_q", sa.Text, nullable=False),
+    sa.Column("capped", BigInt, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Each payout batch: pending until confirmed with its transaction id, or cancelled (its
+# earnings become unpaid again).
+payout_batches = sa.Table(
+    "payout_batches",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    _now_col("created_at"),
+    sa.Column("status", sa.Text, nullable=False),  # ledger.BatchStatus
+    sa.Column("txid", sa.Text, nullable=True),
+    sa.Column("closed_at", BigInt, nullable=True),  # confirmed or cancelled
+    sqlite_autoincrement=True,
+)
+
+payouts = sa.Table(
+    "payouts",
+    metadata,
+    sa.Column("batch_id", BigInt, sa.ForeignKey("payout_batches.id"), primary_key=True),
+    sa.Column("puid", BigInt, sa.ForeignKey("subaccounts.puid"), primary_key=True),
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("amount_sat", BigInt, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# One row per sub-account and settled UTC day; ``batch_id`` is the payout that pays it (NULL:
+# unpaid), so every satoshi is in exactly one of unpaid, pending and paid.
+earnings = sa.Table(
+    "earnings",
+    metadata,
+    sa.Column("puid", BigInt, sa.ForeignKey("subaccounts.puid"), primary_key=True),
+    sa.Column("day", BigInt, primary_key=True, autoincrement=False),
+    sa.Column("amount_sat", BigInt, nullable=False),
+    sa.Column("payment_mode", sa.Text, nullable=False),
+    sa.Column("fee_rate", sa.Text, nullable=False),
+    sa.Column("difficulty", sa.Text, nullable=False),  # network difficulty at the day's end
+    sa.Column("accepted_diff", sa.REAL, nullable=False),  # the day's accepted share difficulty
+    sa.Column("batch_id", BigInt, sa.ForeignKey("payout_batches.id"), nullable=True),
+    _now_col("settled_at"),
+    sqlite_with_rowid=False,
+)
+
 # --- bookkeeping ----------------------------------------------------------------------------
 
 meta = sa.Table(
@@ -272,3 +332,4 @@ meta = sa.Table(
 )
 
 HISTORY_SEQ_KEY = "history_seq"
+SETTLED_THROUGH_KEY = "settled_through"  # start of the newest settled UTC day

@@ -287,7 +287,7 @@ class SqliteStore:
         reader = _engine(path, "BEGIN", 4, 16, _READER_CACHE_KIB)
         store = cls(path, writer, reader)
         try:
-            with store._write() as conn:
+            with store.write() as conn:
                 cfg = _alembic_config()
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
@@ -313,7 +313,7 @@ class SqliteStore:
         self.close()
 
     @contextmanager
-    def _write(self, workers_changed: bool = False) -> Iterator[sa.Connection]:
+    def write(self, workers_changed: bool = False) -> Iterator[sa.Connection]:
         """One write transaction on the single writer connection; commits unless it raises.
 
         ``workers_changed`` invalidates the cached worker counts once the commit is done.
@@ -325,7 +325,7 @@ class SqliteStore:
                 self._generation += 1
 
     @contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
+    def read(self) -> Iterator[sa.Connection]:
         """A read transaction: one consistent snapshot for all its statements."""
         with self._reader.connect() as conn:
             yield conn
@@ -338,7 +338,7 @@ class SqliteStore:
         access_key = new_access_key()
         acc, sub = schema.accounts, schema.subaccounts
         try:
-            with self._write() as conn:
+            with self.write() as conn:
                 self._check_name_free(conn, name)
                 account_id = conn.execute(
                     sa.insert(acc).values(name=name, created_at=now).returning(acc.c.id)
@@ -357,7 +357,7 @@ class SqliteStore:
     def revoke_key(self, access_key: str, now: int) -> bool:
         """Mark a key revoked; it opens nothing afterwards. ``False`` if unknown or revoked."""
         keys = schema.access_keys
-        with self._write() as conn:
+        with self.write() as conn:
             result = conn.execute(
                 sa.update(keys)
                 .where(keys.c.key_hash == hash_access_key(access_key))
@@ -369,21 +369,21 @@ class SqliteStore:
     def subaccounts(self) -> dict[str, int]:
         """Every sub-account name -> puid."""
         sub = schema.subaccounts
-        with self._read() as conn:
+        with self.read() as conn:
             rows = conn.execute(sa.select(sub.c.name, sub.c.puid).order_by(sub.c.puid))
             return {name: puid for name, puid in rows}
 
     def puid_of(self, name: str) -> int | None:
         """The puid of a sub-account name, or ``None`` (one indexed lookup)."""
         sub = schema.subaccounts
-        with self._read() as conn:
+        with self.read() as conn:
             puid = conn.execute(sa.select(sub.c.puid).where(sub.c.name == name)).scalar()
         return None if puid is None else int(puid)
 
     def subaccount_exists(self, puid: int) -> bool:
         """Whether a sub-account with this puid exists (one primary-key lookup)."""
         sub = schema.subaccounts
-        with self._read() as conn:
+        with self.read() as conn:
             found = conn.execute(sa.select(sub.c.puid).where(sub.c.puid == puid)).scalar()
         return found is not None
 
@@ -392,7 +392,7 @@ class SqliteStore:
         validate_user_name(name)
         sub = schema.subaccounts
         try:
-            with self._write() as conn:
+            with self.write() as conn:
                 account_id = self._account_id(conn, account_name)
                 self._check_name_free(conn, name)
                 puid = conn.execute(
@@ -442,7 +442,7 @@ class SqliteStore:
     def create_key(self, account_name: str, read_only: bool, now: int) -> str:
         """Another access key of the account, stored as its SHA-256 and returned this once."""
         access_key = new_access_key()
-        with self._write() as conn:
+        with self.write() as conn:
             account_id = self._account_id(conn, account_name)
             self._insert_key(conn, account_id, access_key, read_only, now)
         log.info(
@@ -456,7 +456,7 @@ class SqliteStore:
         """The key's account, its puids in order and whether it may only read; ``None`` for an
         unknown or revoked key. The stored hash is compared in constant time."""
         keys, sub = schema.access_keys, schema.subaccounts
-        with self._read() as conn:
+        with self.read() as conn:
             key = conn.execute(
                 sa.select(keys.c.key_hash, keys.c.account_id, keys.c.read_only)
                 .where(keys.c.key_hash == hash_access_key(access_key))
@@ -488,7 +488,7 @@ class SqliteStore:
         and ``updated_at``; ``False`` if the puid is unknown."""
         values = validate_profile_fields(fields)
         sub = schema.subaccounts
-        with self._write() as conn:
+        with self.write() as conn:
             result = conn.execute(
                 sa.update(sub).where(sub.c.puid == puid).values(**values, updated_at=now)
             )
@@ -526,7 +526,7 @@ class SqliteStore:
         """A new group, sorted after the existing ones (sort_id = gid); its row."""
         g = schema.worker_groups
         try:
-            with self._write() as conn:
+            with self.write() as conn:
                 self._check_group_name_free(conn, puid, name)
                 gid = conn.execute(
                     sa.insert(g)
@@ -544,7 +544,7 @@ class SqliteStore:
         """Rename one of the sub-account's groups; ``False`` if the gid is not one."""
         g = schema.worker_groups
         try:
-            with self._write() as conn:
+            with self.write() as conn:
                 self._check_group_name_free(conn, puid, name, gid)
                 result = conn.execute(
                     sa.update(g)
@@ -559,7 +559,7 @@ class SqliteStore:
         """Its workers back to DEFAULT, then the group row, in one transaction (``now`` is
         unused: nothing keeps the time of a deletion)."""
         g = schema.worker_groups
-        with self._write(workers_changed=True) as conn:
+        with self.write(workers_changed=True) as conn:
             if not self._is_group_of(conn, puid, gid):
                 return False
             conn.execute(
@@ -578,7 +578,7 @@ class SqliteStore:
         if group_id not in _INT64 or any(i not in _INT64 for i in ids):
             return False  # no worker or group has such an id (and SQLite could not bind it)
         chunks = [ids[i : i + _IDS_PER_STATEMENT] for i in range(0, len(ids), _IDS_PER_STATEMENT)]
-        with self._write(workers_changed=True) as conn:
+        with self.write(workers_changed=True) as conn:
             implicit = group_id in (schema.GROUP_DEFAULT, schema.GROUP_DELETED)
             if not implicit and not self._is_group_of(conn, puid, group_id):
                 return False
@@ -617,7 +617,7 @@ class SqliteStore:
             *((HISTORY_UPSERT[d.level], history_params(d)) for d in flush.history),
             (SEQ_UPSERT, [(schema.HISTORY_SEQ_KEY, str(flush.seq))]),
         ]
-        with self._write(workers_changed=True) as conn:
+        with self.write(workers_changed=True) as conn:
             # The SQLAlchemy transaction (BEGIN IMMEDIATE) is open on this very DBAPI connection.
             driver = cast(sqlite3.Connection, conn.connection.driver_connection)
             cursor = driver.cursor()
@@ -633,7 +633,7 @@ class SqliteStore:
 
     def history_seq(self) -> int:
         """The newest journal sequence whose history deltas are stored; 0 before any flush."""
-        with self._read() as conn:
+        with self.read() as conn:
             value = conn.execute(
                 sa.select(schema.meta.c.value).where(schema.meta.c.key == schema.HISTORY_SEQ_KEY)
             ).scalar_one_or_none()
@@ -642,7 +642,7 @@ class SqliteStore:
     def prune(self, now: int, retention_s: dict[tuple[Level, int], int | None]) -> int:
         """Delete history buckets with ``start < now - retention``; returns rows deleted."""
         deleted = 0
-        with self._write() as conn:
+        with self.write() as conn:
             for (level, period_s), keep_s in retention_s.items():
                 if keep_s is None:
                     continue
@@ -670,7 +670,7 @@ class SqliteStore:
             "fees_per_block_sat": fees_per_block_sat,
             "source": source,
         }
-        with self._write() as conn:
+        with self.write() as conn:
             row = conn.execute(
                 sa.select(n.c.difficulty, n.c.height, n.c.fees_per_block_sat, n.c.source).where(
                     n.c.at == at
@@ -693,7 +693,7 @@ class SqliteStore:
         """The entry in force at ``start`` and those with ``start < at < stop``, by ``at``; both
         read in one transaction so a concurrent record cannot make them disagree."""
         n = schema.network_history
-        with self._read() as conn:
+        with self.read() as conn:
             first = conn.execute(
                 sa.select(n).where(n.c.at <= start).order_by(n.c.at.desc()).limit(1)
             ).first()
@@ -706,12 +706,12 @@ class SqliteStore:
     # --- reads ------------------------------------------------------------------------------
 
     def _one(self, stmt: sa.Select[Any]) -> dict[str, Any] | None:
-        with self._read() as conn:
+        with self.read() as conn:
             row = conn.execute(stmt).first()
         return None if row is None else dict(row._mapping)
 
     def _all(self, stmt: sa.Select[Any]) -> list[dict[str, Any]]:
-        with self._read() as conn:
+        with self.read() as conn:
             return [dict(row._mapping) for row in conn.execute(stmt)]
 
     def worker(self, puid: int, worker_id: int) -> dict[str, Any] | None:
@@ -747,7 +747,7 @@ class SqliteStore:
         if query.group_id is None and not query.name_contains:
             counts = self.worker_counts(puid, query.now, query.active_s, query.inactive_s)
             total = sum(counts.values()) if query.status is None else counts[query.status]
-        with self._read() as conn:
+        with self.read() as conn:
             if total is None:
                 total = int(conn.execute(count).scalar_one())
             page = [dict(r._mapping) for r in conn.execute(rows)] if query.limit else []
@@ -774,7 +774,7 @@ class SqliteStore:
             if cached is not None and cached[0] == generation:
                 return dict(cached[1])
             stmt = worker_counts_statement(puid, now, active_s, inactive_s)
-            with self._read() as conn:
+            with self.read() as conn:
                 active, inactive, dead = conn.execute(stmt).one()
             counts = {
                 WorkerStatus.ACTIVE: int(active),
@@ -847,7 +847,7 @@ class SqliteStore:
             sa.select(sa.func.min(t.c.start)).where(t.c.period_s == period_s).scalar_subquery(),
             sa.select(sa.func.max(t.c.start)).where(t.c.period_s == period_s).scalar_subquery(),
         )
-        with self._read() as conn:
+        with self.read() as conn:
             lowest, highest = conn.execute(lo_hi).one()
             if lowest is None:
                 return []

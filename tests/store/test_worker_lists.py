@@ -338,7 +338,7 @@ def test_group_stats_equal_python_sums(
 
 def plan(store: SqliteStore, stmt: sa.Select[Any]) -> list[str]:
     """SQLite's EXPLAIN QUERY PLAN lines for a Core statement, with its parameters bound."""
-    with store._read() as conn:
+    with store.read() as conn:
         compiled = stmt.compile(dialect=conn.dialect)
         params = compiled.construct_params()
         args = tuple(params[name] for name in compiled.positiontup or ())
