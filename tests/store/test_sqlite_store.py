@@ -21,7 +21,7 @@ from poolstats.engine.snapshot import Flush, HistoryDelta, Level
 from poolstats.store import SqliteStore, UserExists
 from poolstats.store.base import KeyGrant
 from poolstats.store.schema import metadata
-from poolstats.store.sqlite import DB_FILE
+from poolstats.store.sqlite import DB_FILE, MIGRATIONS_DIR
 from tests.store.helpers import D0, DAY, H0, HOUR, NOW, delta, f64, i64, make_flush, raw
 
 # --- schema and migrations ------------------------------------------------------------------
@@ -42,7 +42,8 @@ def test_open_creates_schema_and_pragmas_on_fresh_dir(tmp_path: Path) -> None:
             busy = c.exec_driver_sql("PRAGMA busy_timeout").scalar()
             sync = c.exec_driver_sql("PRAGMA synchronous").scalar()
     assert set(metadata.tables) <= tables
-    assert [tuple(v) for v in version] == [("0004",)]
+    newest = sorted(p.name[:4] for p in (MIGRATIONS_DIR / "versions").glob("[0-9]*.py"))[-1]
+    assert [tuple(v) for v in version] == [(newest,)]
     assert journal == "wal"
     assert (fk, busy, sync) == (1, 10_000, 1)  # synchronous 1 = NORMAL
 
