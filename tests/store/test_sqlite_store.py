@@ -27,6 +27,11 @@ from tests.store.helpers import D0, DAY, H0, HOUR, NOW, delta, f64, i64, make_fl
 # --- schema and migrations ------------------------------------------------------------------
 
 
+def newest_revision() -> str:
+    """The revision of the highest-numbered migration file."""
+    return sorted(p.name[:4] for p in (MIGRATIONS_DIR / "versions").glob("[0-9]*.py"))[-1]
+
+
 def test_open_creates_schema_and_pragmas_on_fresh_dir(tmp_path: Path) -> None:
     data_dir = tmp_path / "nested" / "data"
     with SqliteStore.open(data_dir) as store:
@@ -42,8 +47,7 @@ def test_open_creates_schema_and_pragmas_on_fresh_dir(tmp_path: Path) -> None:
             busy = c.exec_driver_sql("PRAGMA busy_timeout").scalar()
             sync = c.exec_driver_sql("PRAGMA synchronous").scalar()
     assert set(metadata.tables) <= tables
-    newest = sorted(p.name[:4] for p in (MIGRATIONS_DIR / "versions").glob("[0-9]*.py"))[-1]
-    assert [tuple(v) for v in version] == [(newest,)]
+    assert [tuple(v) for v in version] == [(newest_revision(),)]
     assert journal == "wal"
     assert (fk, busy, sync) == (1, 10_000, 1)  # synchronous 1 = NORMAL
 
@@ -84,7 +88,7 @@ def test_open_concurrently_on_fresh_dir_migrates_once(tmp_path: Path) -> None:
     assert [p.returncode for p in procs] == [0, 0, 0], errors
     with SqliteStore.open(tmp_path) as store, raw(store) as conn:
         versions = conn.execute("SELECT version_num FROM alembic_version").fetchall()
-    assert [tuple(v) for v in versions] == [("0004",)]
+    assert [tuple(v) for v in versions] == [(newest_revision(),)]
 
 
 # --- accounts -------------------------------------------------------------------------------
