@@ -98,6 +98,12 @@ class Settings:
         "The pool's fee as a decimal fraction of the reward (0.02: 2%), for sub-accounts "
         "without their own; at most 6 decimal places, from 0 to below 1.",
     )
+    settle_after_s: int = setting(
+        300,
+        "How long after UTC midnight the server settles the day before (shares of a day "
+        "that arrive after it is settled are booked into the next unsettled day).",
+        "s",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
