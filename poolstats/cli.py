@@ -1,5 +1,5 @@
-"""The ``poolstats`` command: serve, demo, user, subaccount, key, network, ingest, simulate,
-settings.
+"""The ``poolstats`` command: serve, demo, user, subaccount, key, network, settle, payouts,
+ingest, simulate, settings.
 
 Option help and environment variables come from the declarations in ``config.py``.
 """
@@ -30,8 +30,10 @@ from rich.table import Table
 from poolstats.config import Settings, described, env_name
 
 if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
+    from poolstats.payouts import BatchFiles
     from poolstats.service import Service
     from poolstats.store.base import NewUser
+    from poolstats.store.ledger import Batch
 
 app = typer.Typer(
     help="poolstats: statistics and accounts for a Bitcoin mining pool.",
@@ -51,6 +53,11 @@ network_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(network_app, name="network")
+payouts_app = typer.Typer(
+    help="Payout batches: create them for the wallet, then confirm or cancel them.",
+    no_args_is_help=True,
+)
+app.add_typer(payouts_app, name="payouts")
 console = Console(stderr=True)
 HELP = {
     name: f"{text} Default: {'~/.local/share/poolstats' if name == 'data_dir' else default}"
@@ -378,6 +385,150 @@ def network_show(
     if entry is None:
         raise _fail(LookupError(f"no network entry is in force at {when}"))
     print(json.dumps(entry))
+
+
+@app.command()
+def settle(
+    day: Annotated[
+        str | None,
+        typer.Option(help="Settle every unsettled UTC day up to this one, YYYY-MM-DD (yesterday)"),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Settle earnings of ended UTC days (the server does it after midnight); prints JSON.
+
+    Running it again changes nothing: settled days stay as they are, and shares that arrive
+    later for them are settled with the first unsettled day.
+    """
+    from poolstats.store import ledger
+    from poolstats.store.sqlite import SqliteStore
+
+    settings = _settings(data_dir=data_dir)
+    now = int(time.time())
+    try:
+        fee = settings.fee_rate()
+        through = ledger.parse_day(day) if day else ledger.day_start(now) - 86400
+        with SqliteStore.open(settings.data_dir) as store:
+            done = ledger.settle(store, through, now, fee)
+    except ValueError as exc:  # LedgerError included
+        raise _fail(exc) from exc
+    last = done.settled_through
+    print(
+        json.dumps(
+            {
+                "settled_through": None if last is None else ledger.day_text(last),
+                "days": [ledger.day_text(d) for d in done.days],
+                "earnings_rows": done.rows,
+                "total_sat": done.total_sat,
+                "already_settled": done.already,
+            }
+        )
+    )
+
+
+PayoutsOut = Annotated[
+    Path | None,
+    typer.Option("--out", help="Folder for the batch files (default: DATA_DIR/payouts)"),
+]
+
+
+def _batch_json(batch: Batch, files: BatchFiles | None = None) -> dict[str, Any]:
+    return {
+        "batch_id": batch.id,
+        "status": batch.status.value,
+        "txid": batch.txid,
+        "payouts": [
+            {"puid": p.puid, "address": p.address, "amount": p.amount_sat} for p in batch.payouts
+        ],
+        **({"csv": str(files.csv), "sendmany": str(files.sendmany)} if files else {}),
+    }
+
+
+@payouts_app.command("create")
+def payouts_create(out: PayoutsOut = None, data_dir: DataDir = None) -> None:
+    """Batch every sub-account whose unpaid balance reaches its minimum payout, write the
+    batch as CSV and as sendmany JSON, and print it (amounts in satoshis)."""
+    from poolstats.payouts import write_batch_files
+    from poolstats.store import ledger
+    from poolstats.store.sqlite import SqliteStore
+
+    settings = _settings(data_dir=data_dir)
+    with SqliteStore.open(settings.data_dir) as store:
+        new = ledger.create_batch(store, int(time.time()))
+    for puid in new.no_address:
+        console.print(f"[yellow]puid {puid} is due a payout but has no payout address")
+    if new.batch is None:
+        print(json.dumps({"batch_id": None, "payouts": []}))
+        return
+    try:
+        files = write_batch_files(new.batch, out or settings.data_dir / "payouts")
+    except OSError as exc:
+        console.print(
+            f"[red]batch {new.batch.id} is recorded but its files were not written ({exc}); "
+            f"write them with `poolstats payouts export {new.batch.id}`"
+        )
+        raise typer.Exit(1) from exc
+    print(json.dumps(_batch_json(new.batch, files)))
+
+
+@payouts_app.command("export")
+def payouts_export(batch: int, out: PayoutsOut = None, data_dir: DataDir = None) -> None:
+    """Write a batch's CSV and sendmany files again."""
+    from poolstats.payouts import write_batch_files
+    from poolstats.store import ledger
+    from poolstats.store.sqlite import SqliteStore
+
+    settings = _settings(data_dir=data_dir)
+    with SqliteStore.open(settings.data_dir) as store:
+        try:
+            found = ledger.batch(store, batch)
+        except ValueError as exc:
+            raise _fail(exc) from exc
+    files = write_batch_files(found, out or settings.data_dir / "payouts")
+    print(json.dumps(_batch_json(found, files)))
+
+
+@payouts_app.command("confirm")
+def payouts_confirm(
+    batch: int,
+    txid: Annotated[str, typer.Option(help="The transaction that paid the batch")],
+    data_dir: DataDir = None,
+) -> None:
+    """Mark a pending batch paid by TXID."""
+    from poolstats.store import ledger
+    from poolstats.store.sqlite import SqliteStore
+
+    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+        try:
+            done = ledger.confirm_batch(store, batch, txid, int(time.time()))
+        except ValueError as exc:
+            raise _fail(exc) from exc
+    print(json.dumps(_batch_json(done)))
+
+
+@payouts_app.command("cancel")
+def payouts_cancel(batch: int, data_dir: DataDir = None) -> None:
+    """Cancel a pending batch (never sent): its amounts become unpaid again."""
+    from poolstats.store import ledger
+    from poolstats.store.sqlite import SqliteStore
+
+    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+        try:
+            done = ledger.cancel_batch(store, batch, int(time.time()))
+        except ValueError as exc:
+            raise _fail(exc) from exc
+    print(json.dumps(_batch_json(done)))
+
+
+@payouts_app.command("list")
+def payouts_list(data_dir: DataDir = None) -> None:
+    """Every batch with its status and payouts, as JSON lines."""
+    from poolstats.store import ledger
+    from poolstats.store.sqlite import SqliteStore
+
+    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+        for found in ledger.batches(store):
+            print(json.dumps(_batch_json(found)))
 
 
 def _read_chunks(path: Path, lines: int) -> Iterator[tuple[bytes, int]]:

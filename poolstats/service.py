@@ -24,14 +24,16 @@ from poolstats.config import Settings
 from poolstats.domain.status import status_counts
 from poolstats.engine.engine import Engine, EngineConfig
 from poolstats.engine.snapshot import Flush, Level
+from poolstats.engine.work import Timeline
 from poolstats.ingest.journal import Journal, JournalError
 from poolstats.ingest.pipeline import Format, Ingestor
 from poolstats.metrics import Metrics
-from poolstats.store import checkpoint
+from poolstats.store import checkpoint, ledger
 from poolstats.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 3600.0
+SETTLE_RETRY_S = 3600.0  # after a failed settlement (e.g. no network state recorded yet)
 BATCH_KEYS = "batch_keys"  # the ingest idempotency keys, saved with the engine state
 
 
@@ -108,6 +110,10 @@ class Service:
         self.last_flush_at = 0.0
         self._last_prune = 0.0
         self.recovery: Recovery | None = None
+        self._network_version: tuple[int, int] | None = None
+        self._settled_day = -1  # newest day this process knows is settled
+        self._settle_retry_at = 0.0
+        self.refresh_network()
 
     # -- start and stop -----------------------------------------------------------------------
 
@@ -116,6 +122,7 @@ class Service:
         saved = checkpoint.load(self.data_dir)
         if saved is not None:
             self.engine = Engine.restore(saved, self.config)
+            self.engine.timeline = self._timeline()
             self.ingestor.engine = self.engine
             if BATCH_KEYS in saved:
                 self.ingestor.keys.restore(saved[BATCH_KEYS].tobytes())
@@ -156,6 +163,53 @@ class Service:
                 self.journal.close()
             finally:
                 self.store.close()
+
+    # -- network states and settlement ---------------------------------------------------------
+
+    def _timeline(self) -> Timeline:
+        return Timeline.of(ledger.network_difficulties(self.store))
+
+    def refresh_network(self) -> bool:
+        """Give the engine the network states recorded so far (by the poller, or by
+        ``poolstats network set`` from another process) when they changed; cheap otherwise."""
+        version = ledger.network_version(self.store)
+        if version == self._network_version:
+            return False
+        timeline = self._timeline()
+        with self.ingestor.lock:
+            self.engine.timeline = timeline
+        self._network_version = version
+        return True
+
+    def settle_due(self) -> ledger.Settlement | None:
+        """Settle yesterday once ``settle_after_s`` of today have passed (after a flush, so
+        yesterday's shares acknowledged until then are in it; later ones go to today)."""
+        now = self.clock.now()
+        today = ledger.day_start(now)
+        yesterday = today - 86400
+        if (
+            self._settled_day >= yesterday
+            or now - today < self.settings.settle_after_s
+            or now < self._settle_retry_at
+        ):
+            return None
+        try:
+            done = ledger.settle(self.store, yesterday, int(now), self.settings.fee_rate())
+        except ValueError:
+            self._settle_retry_at = now + SETTLE_RETRY_S
+            log.exception(
+                "settlement of %s failed; retrying in an hour", ledger.day_text(yesterday)
+            )
+            return None
+        self._settled_day = yesterday
+        if not done.already:
+            log.info(
+                "settled %s: %d earnings rows, %d sat",
+                ", ".join(ledger.day_text(d) for d in done.days),
+                done.rows,
+                done.total_sat,
+            )
+        return done
 
     # -- periodic work ------------------------------------------------------------------------
 
@@ -236,6 +290,8 @@ class Service:
                 else:
                     await asyncio.to_thread(self.flush)
                 write_s = time.monotonic() - started
+                await asyncio.to_thread(self.refresh_network)
+                await asyncio.to_thread(self.settle_due)
                 if time.monotonic() - self._last_prune >= PRUNE_EVERY_S:
                     self._last_prune = time.monotonic()
                     await asyncio.to_thread(self.prune)

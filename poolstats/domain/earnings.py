@@ -97,6 +97,13 @@ def parse_btc(text: str) -> int:
     return int(whole) * COIN + int(frac.ljust(8, "0"))
 
 
+def btc_text(sat: int) -> str:
+    """Satoshis as a BTC decimal with all 8 places ("0.00500000"), the form wallets take."""
+    if sat < 0:
+        raise ValueError(f"amount cannot be negative, got {sat}")
+    return f"{sat // COIN}.{sat % COIN:08d}"
+
+
 def exact(value: Number) -> Fraction:
     """A number from bitcoind's JSON (e.g. ``83148355189239.77``) as the exact decimal it
     printed. ``Fraction(str(value))``: a float's repr is the shortest decimal that round-trips,

@@ -31,6 +31,7 @@ from poolstats.engine.snapshot import (
 )
 from poolstats.engine.table import SubaccountTable, WorkerTable
 from poolstats.engine.windows import TOTAL_RINGS, WINDOWS_S, WORKER_RINGS, Realtime
+from poolstats.engine.work import EMPTY_TIMELINE, Timeline, WorkBook
 
 Part = tuple[I64, F64, F64]  # rows, ts, diff of the shares of one status
 GROWTH = 1.25
@@ -101,6 +102,9 @@ class Engine:
         self.p_hist = [Buckets(p, 1) for p in self.config.pool_periods]
         self._use(self.s_live, self.s_hist, 16)
         self._use(self.p_live, self.p_hist, 1)
+        # exact accepted work for settlement, valued against the network states known so far
+        self.timeline: Timeline = EMPTY_TIMELINE
+        self.work = WorkBook()
 
     # -- rows ---------------------------------------------------------------------------------
 
@@ -183,7 +187,8 @@ class Engine:
             buckets.rotate(now)
 
     def apply(self, batch: ShareBatch, now: float, seq: int = 0, history: bool = True) -> None:
-        """Count a batch. ``history=False`` when replaying a batch the store already has."""
+        """Count a batch. ``history=False`` when replaying a batch the store already has (its
+        history increments and its work for settlement)."""
         self.advance(now)
         self.seq = max(self.seq, seq)
         if not len(batch):
@@ -214,6 +219,7 @@ class Engine:
             ):
                 for buckets in level:
                     buckets.add(parts, hist_span)
+            self.work.add(*hist_parts[1][Status.ACCEPT], self.timeline)
         # worker state
         np.maximum.at(self.w_last, rows, ts)
         accepted_rows, accepted_ts, _ = live_parts[0][Status.ACCEPT]
@@ -301,6 +307,7 @@ class Engine:
             subaccounts=subaccounts,
             pool=pool,
             history=[h for h in history if len(h.start)],
+            work=self.work.drain(s_puid),
         )
 
     @staticmethod

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from poolstats.domain.arrays import F64, I64
+from poolstats.engine.work import NO_WORK, WorkRows
 
 
 class Level(StrEnum):
@@ -94,3 +95,4 @@ class Flush:
     subaccounts: SubaccountRows
     pool: PoolRow
     history: list[HistoryDelta] = field(default_factory=list)
+    work: WorkRows = NO_WORK  # increments, stored with ``seq`` like the history

@@ -66,6 +66,28 @@ SEQ_UPSERT = (
     "value = excluded.value WHERE CAST(excluded.value AS INTEGER) > CAST(meta.value AS INTEGER)"
 )
 
+# Work for settlement: booked into its own UTC day, or the first unsettled one if its day is
+# settled already (``store.ledger``); the exact sum is carried between its two integer halves.
+WORK_SPLIT_BITS = 40
+_LO = 1 << WORK_SPLIT_BITS
+WORK_UPSERT = (
+    "INSERT INTO work (day, puid, net_at, diff_hi, diff_lo, capped) VALUES ("
+    f"max(?, coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = "
+    f"'{schema.SETTLED_THROUGH_KEY}') + 86400, 0)), ?, ?, ?, ?, ?) "
+    "ON CONFLICT (day, puid, net_at) DO UPDATE SET "
+    f"diff_hi = diff_hi + excluded.diff_hi + (diff_lo + excluded.diff_lo) / {_LO}, "
+    f"diff_lo = (diff_lo + excluded.diff_lo) % {_LO}, "
+    "capped = capped + excluded.capped"
+)
+
+
+def work_params(flush: Flush) -> Iterator[tuple[int, ...]]:
+    w = flush.work
+    for day, puid, net_at, q, capped in zip(
+        w.day, w.puid, w.net_at, w.diff_q, w.capped, strict=True
+    ):
+        yield day, puid, net_at, q >> WORK_SPLIT_BITS, q & (_LO - 1), capped
+
 
 def _check_lengths(what: str, n: int, *columns: Sized) -> None:
     """``zip`` would silently truncate ragged columns; a flush must be all or nothing."""

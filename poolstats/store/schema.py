@@ -263,9 +263,10 @@ network_history = sa.Table(
 
 # --- earnings ledger (migration 0005) --------------------------------------------------------
 
-# Exact work not yet settled, per sub-account, booking day and network state. ``diff_q`` is the
-# sum of accepted share difficulty below the network's, in units of 2**-20 (share.DIFF_QUANTUM),
-# as decimal text: an INTEGER would silently turn into a REAL on overflow. ``capped`` counts the
+# Exact work not yet settled, per sub-account, booking day and network state. The sum of the
+# accepted share difficulty below the network's, in units of 2**-20 (share.DIFF_QUANTUM), is
+# ``diff_hi * 2**40 + diff_lo``: split so the flush can add to it in SQL with integers that
+# never overflow (a single INTEGER would turn into a REAL past 2**63). ``capped`` counts the
 # shares at or above the network difficulty (each earns exactly one block reward). ``net_at`` is
 # the ``network_history.at`` in force at the shares' time when they were booked (-1: none was
 # known). ``day`` is the UTC day the work is settled with: the shares' own day, or the first
@@ -276,7 +277,8 @@ work = sa.Table(
     sa.Column("day", BigInt, primary_key=True, autoincrement=False),
     sa.Column("puid", BigInt, sa.ForeignKey("subaccounts.puid"), primary_key=True),
     sa.Column("net_at", BigInt, primary_key=True, autoincrement=False),
-    sa.Column("diff_q", sa.Text, nullable=False),
+    sa.Column("diff_hi", BigInt, nullable=False),
+    sa.Column("diff_lo", BigInt, nullable=False),  # 0 <= diff_lo < 2**40
     sa.Column("capped", BigInt, nullable=False),
     sqlite_with_rowid=False,
 )

@@ -57,10 +57,12 @@ from poolstats.store.flush_sql import (
     POOL_UPSERT,
     SEQ_UPSERT,
     SUB_UPSERT,
+    WORK_UPSERT,
     WORKER_UPSERT,
     history_params,
     pool_params,
     subaccount_params,
+    work_params,
     worker_params,
 )
 
@@ -604,7 +606,7 @@ class SqliteStore:
     # --- stats ------------------------------------------------------------------------------
 
     def write_flush(self, flush: Flush) -> None:
-        """Apply a flush in one transaction, so history and ``history_seq`` land together.
+        """Apply a flush in one transaction, so history, work and ``history_seq`` land together.
 
         Parameters are streamed from ``zip`` iterators straight into the driver's
         ``executemany``: measured faster than ``exec_driver_sql`` with a list (no 100k-tuple
@@ -615,6 +617,7 @@ class SqliteStore:
             (SUB_UPSERT, subaccount_params(flush)),
             (POOL_UPSERT, [pool_params(flush)]),
             *((HISTORY_UPSERT[d.level], history_params(d)) for d in flush.history),
+            (WORK_UPSERT, work_params(flush)),
             (SEQ_UPSERT, [(schema.HISTORY_SEQ_KEY, str(flush.seq))]),
         ]
         with self.write(workers_changed=True) as conn:
