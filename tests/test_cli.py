@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,7 @@ from poolstats import cli
 from poolstats.config import Settings
 from poolstats.store import SqliteStore
 from poolstats.store.base import PROFILE_FIELDS, KeyGrant
+from tests.store.test_ledger import ADDR1, D0, DAY, book
 from tests.test_durability import Server, free_port, wait_for
 
 pytestmark = pytest.mark.slow
@@ -419,3 +421,51 @@ def test_network_set_refuses_bad_values(tmp_path: Path, args: list[str], message
     assert message in " ".join(err.split())
     with SqliteStore.open(tmp_path) as store:
         assert store.network_history(0, 2**62) == []
+
+
+def test_settle_and_payouts_from_the_command_line(tmp_path: Path) -> None:
+    data = str(tmp_path)
+    with SqliteStore.open(tmp_path) as store:
+        puid = store.create_user("alice", D0).puid
+        store.record_network(D0, "1000", 840_000, 0, "cli", D0)
+        book(store, (puid, D0, D0, Fraction(1000), 0), (puid, D0 + DAY, D0, Fraction(10), 0))
+    code, _, err = run("settle", "--day", "2023-13-01", "--data-dir", data)
+    assert code == 1 and "day: expected YYYY-MM-DD" in err
+    code, _, err = run("settle", "--day", "2999-01-01", "--data-dir", data)
+    assert code == 1 and "has not ended yet" in err
+    code, out, _ = run("settle", "--day", "2023-12-10", "--data-dir", data)  # D0 + DAY
+    assert code == 0
+    assert json.loads(out) == {
+        "settled_through": "2023-12-10",
+        "days": ["2023-12-09", "2023-12-10"],
+        "earnings_rows": 2,
+        "total_sat": 306_250_000 + 3_062_500,  # at the default 2% fee
+        "already_settled": False,
+    }
+    code, out, _ = run("settle", "--day", "2023-12-10", "--data-dir", data)
+    assert code == 0 and json.loads(out)["already_settled"] is True
+
+    code, out, err = run("payouts", "create", "--data-dir", data)
+    assert (code, json.loads(out)) == (0, {"batch_id": None, "payouts": []})
+    assert f"puid {puid} is due a payout but has no payout address" in err
+    assert run("subaccount", "set", "alice", "--address", ADDR1, "--data-dir", data)[0] == 0
+    code, out, _ = run("payouts", "create", "--out", str(tmp_path / "out"), "--data-dir", data)
+    assert code == 0
+    created = json.loads(out)
+    assert created == {
+        "batch_id": 1,
+        "status": "pending",
+        "txid": "",
+        "payouts": [{"puid": puid, "address": ADDR1, "amount": 309_312_500}],
+        "csv": str(tmp_path / "out" / "batch-1.csv"),
+        "sendmany": str(tmp_path / "out" / "batch-1.sendmany.json"),
+    }
+    assert json.loads(Path(created["sendmany"]).read_text()) == {ADDR1: 3.093125}
+    code, _, err = run("payouts", "confirm", "1", "--txid", "nope", "--data-dir", data)
+    assert code == 1 and "txid: expected 64 hexadecimal digits" in err
+    code, out, _ = run("payouts", "confirm", "1", "--txid", "ef" * 32, "--data-dir", data)
+    assert code == 0 and json.loads(out)["status"] == "paid"
+    code, _, err = run("payouts", "cancel", "1", "--data-dir", data)
+    assert code == 1 and "batch: 1 is paid, not pending" in err
+    code, out, _ = run("payouts", "list", "--data-dir", data)
+    assert [json.loads(line)["txid"] for line in out.splitlines()] == ["ef" * 32]

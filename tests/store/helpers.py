@@ -16,6 +16,7 @@ from poolstats.engine.snapshot import (
     WindowSums,
     WorkerRows,
 )
+from poolstats.engine.work import NO_WORK, WorkRows
 from poolstats.store import SqliteStore
 from poolstats.store.schema import WINDOW_COLUMNS
 
@@ -62,6 +63,7 @@ def make_flush(
     subaccounts: list[dict[str, Any]] | None = None,
     pool: dict[str, Any] | None = None,
     history: list[HistoryDelta] | None = None,
+    work: WorkRows = NO_WORK,
 ) -> Flush:
     subs = subaccounts or []
     pool = pool or {}
@@ -81,6 +83,7 @@ def make_flush(
             users_active=pool.get("users_active", 0),
         ),
         history=history or [],
+        work=work,
     )
 
 

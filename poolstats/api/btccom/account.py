@@ -16,13 +16,14 @@ from poolstats.api.btccom.envelope import (
 from poolstats.api.btccom.schemas import (
     AccountInfo,
     EarnHistory,
+    EarnHistoryParams,
     EarnStats,
-    PageParams,
     PayLimitParams,
     RealtimeHashrate,
     Status,
 )
 from poolstats.domain.earnings import COIN, parse_btc
+from poolstats.store import ledger
 from poolstats.store.base import MAX_MONEY_SAT
 
 #: BTC.COM's smallest payout threshold; below it the transaction fee eats the payout.
@@ -42,8 +43,11 @@ def account_info(ctx: Call) -> Response:
 
 @endpoint(router, "GET", "/v1/account/earn-stats", summary="Earnings summary", answer=EarnStats)
 def earn_stats(ctx: Call) -> Response:
-    ctx.caller()
-    return ok(render.NO_EARNINGS)
+    """Settled figures, and for today (and yesterday until it is settled) an estimate from
+    the work booked so far, valued as settlement would value it now."""
+    puid = ctx.caller().puid
+    fee = ctx.service.settings.fee_rate()
+    return ok(render.earn_stats(ledger.balance(ctx.service.store, puid, ctx.now, fee)))
 
 
 @endpoint(
@@ -52,12 +56,15 @@ def earn_stats(ctx: Call) -> Response:
     "/v1/account/earn-history",
     summary="Daily earnings, a page",
     answer=EarnHistory,
-    params=PageParams,
+    params=EarnHistoryParams,
 )
 def earn_history(ctx: Call) -> Response:
-    ctx.caller()
-    p = ctx.args(PageParams)
-    return ok(render.earn_history(p.page, p.page_size))
+    puid = ctx.caller().puid
+    p = ctx.args(EarnHistoryParams)
+    total, days = ledger.earnings_page(
+        ctx.service.store, puid, (p.page - 1) * p.page_size, p.page_size
+    )
+    return ok(render.earn_history(p.page, p.page_size, total, days))
 
 
 @endpoint(

@@ -6,14 +6,17 @@ at the edge. "Rejected" always means rejected plus stale.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from poolstats.api.btccom.schemas import (
     AccountInfo,
     AlertSettings,
     Contact,
     EarnHistory,
+    EarnItem,
     EarnStats,
     GroupItem,
     NodeSums,
@@ -27,7 +30,9 @@ from poolstats.api.btccom.schemas import (
     WorkerItem,
     WorkerStats,
 )
+from poolstats.domain.earnings import COIN, SECONDS_PER_DAY
 from poolstats.domain.hashrate import (
+    HASHES_PER_DIFF1,
     four_significant,
     hashrate_hs,
     percent_text,
@@ -36,6 +41,9 @@ from poolstats.domain.hashrate import (
     scaled,
 )
 from poolstats.domain.status import WorkerStatus, worker_status
+
+if TYPE_CHECKING:  # the ledger's plain records; rendering them needs no store
+    from poolstats.store.ledger import Balance, EarningsDay
 
 WINDOW_S = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
 SHORT = ("1m", "5m", "15m")
@@ -246,18 +254,49 @@ def account_info(profile: Mapping[str, Any]) -> AccountInfo:
     )
 
 
-# Earnings arrive with their own issue; until then the shapes are final and the figures zero.
-NO_EARNINGS = EarnStats(
-    total_paid="0",
-    pending_payouts="0",
-    last_payment_time="0",
-    earnings_today="0",
-    earnings_yesterday="0",
-    unpaid="0",
-)
+def payment_time(ts: int) -> str:
+    """BTC.COM's "2017-02-13 01:45:37" (UTC), and "0" for never."""
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "0"
 
 
-def earn_history(page: int, page_size: int) -> EarnHistory:
+def earn_stats(b: Balance) -> EarnStats:
+    """Amounts in satoshis, as decimal strings (the document's types)."""
+    return EarnStats(
+        total_paid=str(b.total_paid),
+        pending_payouts=str(b.pending),
+        last_payment_time=payment_time(b.last_payment_time),
+        earnings_today=str(b.today),
+        earnings_yesterday=str(b.yesterday),
+        unpaid=str(b.unpaid),
+    )
+
+
+def earnings_rate(amount_sat: int, accepted_diff: float) -> float:
+    """BTC earned per PH/s of the day's average accepted hashrate (0 without work)."""
+    ph_s = accepted_diff * HASHES_PER_DIFF1 / SECONDS_PER_DAY / 1e15
+    return round(amount_sat / COIN / ph_s, 8) if ph_s > 0 else 0.0
+
+
+def earn_item(day: EarningsDay) -> EarnItem:
+    paid = day.status == "paid"
+    return EarnItem(
+        date=int(dt.datetime.fromtimestamp(day.day, dt.UTC).strftime("%Y%m%d")),
+        earnings=day.amount_sat,
+        payment_time=payment_time(day.paid_at),
+        payment_tx=day.txid,
+        address=day.address,
+        paid_amount=day.amount_sat if paid else 0,
+        diff=math.floor(day.difficulty),
+        payment_mode=day.payment_mode,
+        earnings_rate=earnings_rate(day.amount_sat, day.accepted_diff),
+    )
+
+
+def earn_history(page: int, page_size: int, total: int, days: list[EarningsDay]) -> EarnHistory:
     return EarnHistory(
-        page=str(page), page_size=str(page_size), page_count=0, total_count=0, items=[]
+        page=str(page),
+        page_size=str(page_size),
+        page_count=page_count(total, page_size),
+        total_count=total,
+        items=[earn_item(d) for d in days],
     )

@@ -45,6 +45,11 @@ class PageParams(msgspec.Struct):
     page_size: PageSize = 10
 
 
+class EarnHistoryParams(msgspec.Struct):
+    page: Page = 1
+    page_size: Annotated[int, msgspec.Meta(ge=1, le=50, description="Days a page, 1-50.")] = 10
+
+
 class WorkerListParams(msgspec.Struct):
     status: Literal["active", "inactive", "dead", "all"] = "all"
     group: Annotated[int, msgspec.Meta(ge=-1, le=2**62)] | None = None
