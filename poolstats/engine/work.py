@@ -100,23 +100,35 @@ class WorkBook:
         """Count accepted shares (sub-account rows, true times, quantised difficulties)."""
         if not len(subs):
             return
-        net_at, threshold = timeline.locate(ts)
-        capped = diff >= threshold
-        day = (ts // SECONDS_PER_DAY).astype(np.int64) * SECONDS_PER_DAY
-        if day.min() == day.max() and net_at.min() == net_at.max():  # nearly every batch
-            groups, inverse = np.unique(subs, return_inverse=True)
-            keys = [(int(g), int(day[0]), int(net_at[0])) for g in groups]
+        ends = np.array([ts.min(), ts.max()])
+        end_at, end_threshold = timeline.locate(ends)
+        end_day = ends // SECONDS_PER_DAY
+        if end_day[0] == end_day[1] and end_at[0] == end_at[1]:  # nearly every batch
+            # one day and one network state: per-share look-ups are not needed, and sub-account
+            # rows are small dense integers, so shares are grouped by counting, not sorting
+            capped = diff >= end_threshold[0]
+            uncapped = np.where(capped, 0.0, diff)
+            groups = np.flatnonzero(np.bincount(subs))
+            day0 = int(end_day[0]) * SECONDS_PER_DAY
+            keys = [(g, day0, int(end_at[0])) for g in groups.tolist()]
+            sums = np.bincount(subs, weights=uncapped)[groups]
+            counts = np.bincount(subs, weights=capped)[groups].astype(np.int64)
+            inverse, labels = subs, groups  # share i is in group j where labels[j] == subs[i]
         else:
+            net_at, threshold = timeline.locate(ts)
+            capped = diff >= threshold
+            uncapped = np.where(capped, 0.0, diff)
+            day = (ts // SECONDS_PER_DAY).astype(np.int64) * SECONDS_PER_DAY
             table = np.stack([subs, day, net_at])
             unique, inverse = np.unique(table, axis=1, return_inverse=True)
             keys = [(int(s), int(d), int(n)) for s, d, n in unique.T.tolist()]
-        inverse = inverse.reshape(-1)
-        uncapped = np.where(capped, 0.0, diff)
-        sums = np.bincount(inverse, weights=uncapped, minlength=len(keys))
-        counts = np.bincount(inverse, weights=capped, minlength=len(keys)).astype(np.int64)
+            inverse = inverse.reshape(-1)
+            labels = np.arange(len(keys))
+            sums = np.bincount(inverse, weights=uncapped, minlength=len(keys))
+            counts = np.bincount(inverse, weights=capped, minlength=len(keys)).astype(np.int64)
         units = (np.minimum(sums, EXACT_FLOAT_SUM) * UNITS_PER_DIFF).astype(np.int64).tolist()
         for group in np.flatnonzero(sums >= EXACT_FLOAT_SUM).tolist():
-            shares = uncapped[inverse == group].tolist()  # each a multiple of 2**-20: exact
+            shares = uncapped[inverse == labels[group]].tolist()  # multiples of 2**-20: exact
             units[group] = sum(int(d * UNITS_PER_DIFF) for d in shares)
         for key, q, n in zip(keys, units, counts.tolist(), strict=True):
             part = self._parts.get(key)

@@ -15,6 +15,7 @@ day (``flush_sql.WORK_UPSERT``), valued at the network state of its own time: ne
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -46,6 +47,7 @@ _payouts = schema.payouts
 _subs = schema.subaccounts
 _net = schema.network_history
 _meta = schema.meta
+log = logging.getLogger(__name__)
 _TXID = re.compile(r"[0-9a-f]{64}")
 
 
@@ -211,6 +213,10 @@ def settle(store: SqliteStore, through: int, now: int, default_fee: Fraction) ->
             by_day[(r.day, r.puid)].append(r)
         network = Network.load(conn)
         terms = _terms(conn, [puid for _, puid in by_day], default_fee)
+        unknown = {puid for _, puid in by_day} - set(terms)
+        if unknown:  # only a hand-edited database gets here: keep the work, say so
+            log.warning("work of unknown sub-accounts %s is left unsettled", sorted(unknown))
+            by_day = {k: v for k, v in by_day.items() if k[1] not in unknown}
         accepted = _accepted_diff(conn, sorted({day for day, _ in by_day}))
         total = 0
         for (day, puid), parts in sorted(by_day.items()):
@@ -230,7 +236,9 @@ def settle(store: SqliteStore, through: int, now: int, default_fee: Fraction) ->
                     settled_at=now,
                 )
             )
-        conn.execute(sa.delete(_work).where(_work.c.day <= through))
+        conn.execute(
+            sa.delete(_work).where(_work.c.day <= through, _work.c.puid.not_in(sorted(unknown)))
+        )
         _set_meta(conn, schema.SETTLED_THROUGH_KEY, str(through))
     first = (
         done + SECONDS_PER_DAY if done is not None else min((d for d, _ in by_day), default=through)

@@ -275,7 +275,8 @@ work = sa.Table(
     "work",
     metadata,
     sa.Column("day", BigInt, primary_key=True, autoincrement=False),
-    sa.Column("puid", BigInt, sa.ForeignKey("subaccounts.puid"), primary_key=True),
+    # no foreign key, like the other tables a flush writes: a flush must never be refused
+    sa.Column("puid", BigInt, primary_key=True, autoincrement=False),
     sa.Column("net_at", BigInt, primary_key=True, autoincrement=False),
     sa.Column("diff_hi", BigInt, nullable=False),
     sa.Column("diff_lo", BigInt, nullable=False),  # 0 <= diff_lo < 2**40

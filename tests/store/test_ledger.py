@@ -224,3 +224,15 @@ def test_cancelled_batches_give_their_earnings_back(store: SqliteStore, puids: l
     assert second is not None and second.id != first.id and second.total_sat == 306_250_000
     with pytest.raises(LedgerError, match="no payout batch 999"):
         ledger.confirm_batch(store, 999, TXID, NOW)
+
+
+def test_work_of_an_unknown_sub_account_is_kept_not_settled(
+    store: SqliteStore, puids: list[int]
+) -> None:
+    store.record_network(D0, "1000", 840_000, 0, "cli", D0)
+    book(store, (999, D0, D0, Fraction(5), 0), (puids[0], D0, D0, Fraction(1), 0))
+    ledger.settle(store, D0, NOW, FEE)
+    assert earnings(store) == {(puids[0], D0): 306_250}
+    with store.read() as conn:
+        left = conn.execute(sa.select(schema.work.c.puid)).scalars().all()
+    assert left == [999]

@@ -26,12 +26,11 @@ def upgrade() -> None:
     op.create_table(
         "work",
         sa.Column("day", BigInt, nullable=False, autoincrement=False),
-        sa.Column("puid", BigInt, nullable=False),
+        sa.Column("puid", BigInt, nullable=False, autoincrement=False),
         sa.Column("net_at", BigInt, nullable=False, autoincrement=False),
         sa.Column("diff_hi", BigInt, nullable=False),
         sa.Column("diff_lo", BigInt, nullable=False),
         sa.Column("capped", BigInt, nullable=False),
-        sa.ForeignKeyConstraint(["puid"], ["subaccounts.puid"], name="fk_work_puid_subaccounts"),
         sa.PrimaryKeyConstraint("day", "puid", "net_at", name="pk_work"),
         sqlite_with_rowid=False,
     )
