@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import msgspec
 import pytest
+import sqlalchemy as sa
 
 from poolstats.clock import FakeClock
 from poolstats.config import Settings
 from poolstats.engine.snapshot import Level
 from poolstats.ingest.pipeline import Format
 from poolstats.service import Service
+from poolstats.store import SqliteStore, ledger, schema
 
 T0 = 19675 * 86400.0
 
@@ -207,3 +210,52 @@ def test_a_lost_checkpoint_does_not_stop_the_start(tmp_path: Path, clock: FakeCl
     assert again.store.history(Level.SUBACCOUNT, 86400, puid=1)[0]["accept"] == 555
     assert again.engine.worker_sums(1, "a").accept_15m[0] == 55  # batch 1's windows are gone
     again.close()
+
+
+def booked_work(service: Service) -> dict[tuple[int, int], int]:
+    """(day, net_at) -> exact difficulty booked, for puid 1, from the store."""
+    with service.store.read() as conn:
+        rows = conn.execute(sa.select(schema.work).where(schema.work.c.puid == 1)).all()
+    return {(r.day, r.net_at): int(ledger.work_of(r).uncapped_diff) for r in rows}
+
+
+def test_a_crash_books_each_batch_s_work_once(tmp_path: Path, clock: FakeClock) -> None:
+    service = open_service(tmp_path, clock)
+    service.store.create_user("alice", int(T0))
+    service.store.record_network(int(T0), "10000000", 840_000, 0, "cli", int(T0))
+    assert service.refresh_network() and not service.refresh_network()  # only when changed
+    clock.set(T0 + 100)
+    service.ingestor.ingest(ndjson(shares("alice", "a", T0, 10, 100)), Format.NDJSON)
+    service.checkpoint()
+    service.ingestor.ingest(ndjson(shares("alice", "a", T0 + 1, 10, 10)), Format.NDJSON)
+    service.flush()
+    service.ingestor.ingest(ndjson(shares("alice", "b", T0 + 2, 10, 1)), Format.NDJSON)
+    crash(service)
+    again = open_service(tmp_path, clock)
+    again.flush()
+    assert booked_work(again) == {(int(T0), int(T0)): 10 * 100 + 10 * 10 + 10 * 1}
+    again.close()
+
+
+def test_the_server_settles_yesterday_after_midnight(tmp_path: Path, clock: FakeClock) -> None:
+    service = open_service(tmp_path, clock)  # settle_after_s: 300 by default
+    service.store.create_user("alice", int(T0))
+    with SqliteStore.open(tmp_path) as other:  # as `poolstats network set` would
+        other.record_network(int(T0), "1000", 840_000, 0, "cli", int(T0))
+    assert service.refresh_network()
+    clock.set(T0 + 86000)
+    service.ingestor.ingest(ndjson(shares("alice", "a", T0 + 100, 4, 250)), Format.NDJSON)
+    clock.set(T0 + 86400 + 299)
+    service.flush()
+    assert service.settle_due() is None  # too early
+    clock.set(T0 + 86400 + 300)
+    done = service.settle_due()
+    assert done is not None and (done.days, done.total_sat) == ([int(T0)], 306_250_000)
+    # a share of the settled day arrives late: booked into today, at its own network state
+    service.ingestor.ingest(ndjson(shares("alice", "a", T0 + 200, 1, 500)), Format.NDJSON)
+    service.flush()
+    assert booked_work(service) == {(int(T0) + 86400, int(T0)): 500}
+    assert ledger.balance(service.store, 1, int(clock.now()), Fraction(2, 100)).today == (
+        153_125_000  # 500/1000 x 312,500,000 x 0.98
+    )
+    service.close()
