@@ -93,6 +93,12 @@ class Settings:
     fee_window_blocks: int = setting(
         144, "Blocks whose total fees are averaged into fees per block (FPPS).", "blocks"
     )
+    fee_update_s: int = setting(
+        3600,
+        "Least time between two network entries that differ only in fees per block (a "
+        "difficulty change or a halving is recorded at once).",
+        "s",
+    )
     pool_fee_rate: str = setting(
         "0.02",
         "The pool's fee as a decimal fraction of the reward (0.02: 2%), for sub-accounts "

@@ -28,6 +28,7 @@ import httpx
 
 from poolstats.clock import Clock
 from poolstats.config import Settings
+from poolstats.domain.earnings import subsidy_sat
 from poolstats.store.base import Store, normalise_difficulty
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class RpcError(Exception):
 
 
 class NetworkPoller:
-    """Polls one node and records an entry whenever its difficulty or height changes."""
+    """Polls one node and records an entry whenever what a share earns changes."""
 
     def __init__(
         self, store: Store, clock: Clock, settings: Settings, client: httpx.AsyncClient
@@ -94,10 +95,7 @@ class NetworkPoller:
         at = int(self._clock.now())
         # The store is synchronous and a flush may hold its writer: keep the event loop free.
         current = await asyncio.to_thread(self._store.network_at, at)
-        if current is not None and (current["difficulty"], current["height"]) == (
-            difficulty,
-            height,
-        ):
+        if current is not None and not self._worth_recording(current, difficulty, height, fees, at):
             return False
         written = await asyncio.to_thread(
             self._store.record_network, at, difficulty, height, fees, SOURCE, at
@@ -107,6 +105,22 @@ class NetworkPoller:
                 "network: height %d, difficulty %s, %d sat fees per block", height, difficulty, fees
             )
         return written
+
+    def _worth_recording(
+        self, current: dict[str, Any], difficulty: str, height: int, fees: int, at: int
+    ) -> bool:
+        """A new entry when what a share earns changes: the difficulty, the subsidy (a
+        halving), or the fee average once ``fee_update_s`` has passed. Every entry starts a
+        new part of each sub-account's work, so a new block alone (every ~10 minutes) is not
+        one: its height only matters through the subsidy."""
+        if difficulty != current["difficulty"]:
+            return True
+        if subsidy_sat(height) != subsidy_sat(current["height"]):
+            return True
+        return bool(
+            fees != current["fees_per_block_sat"]
+            and at - current["at"] >= self._settings.fee_update_s
+        )
 
     async def _fees_per_block(self, height: int) -> int:
         """Floor of the mean total fees of the window's blocks; each block is fetched once."""

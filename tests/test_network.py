@@ -142,7 +142,8 @@ def test_polls_record_changes_only_and_fetch_each_block_once(
     node: FakeNode, store: SqliteStore
 ) -> None:
     clock = FakeClock(T0)
-    with poller(store, clock, settings(node.url, fee_window_blocks=4)) as poll:
+    config = settings(node.url, fee_window_blocks=4, fee_update_s=150)
+    with poller(store, clock, config) as poll:
         check_polls(node, store, clock, poll)
 
 
@@ -168,19 +169,22 @@ def check_polls(
 
     node.tip = 11
     clock.advance(60)
+    assert poll() is False  # a new block with new fees, but the last entry is 120 s old (< 150 s)
+    assert node.stats_calls() == [11]
+    clock.advance(60)
     assert poll() is True
     # Blocks 8-11: (2500 + 0 + 3333 + 9999) // 4 = 15832 // 4 = 3958; only block 11 fetched.
-    newest = store.network_at(T0 + 120)
+    newest = store.network_at(T0 + 180)
     assert newest is not None
-    assert (newest["at"], newest["height"], newest["fees_per_block_sat"]) == (T0 + 120, 11, 3958)
+    assert (newest["at"], newest["height"], newest["fees_per_block_sat"]) == (T0 + 180, 11, 3958)
     assert newest["difficulty"] == DIFFICULTY
-    assert node.stats_calls() == [11]
-    assert [e["height"] for e in store.network_history(T0, T0 + 121)] == [10, 11]
+    assert node.stats_calls() == []
+    assert [e["height"] for e in store.network_history(T0, T0 + 181)] == [10, 11]
 
     node.difficulty = "2.50E+14"  # a retarget at the same height is recorded too
     clock.advance(60)
     assert poll() is True
-    changed = store.network_at(T0 + 180)
+    changed = store.network_at(T0 + 240)
     assert changed is not None and (changed["difficulty"], changed["height"]) == (
         "250000000000000",
         11,
@@ -256,3 +260,33 @@ def test_run_keeps_polling_after_failures(node: FakeNode, store: SqliteStore) ->
     asyncio.run(scenario())
     entry = store.network_at(T0)
     assert entry is not None and (entry["height"], entry["fees_per_block_sat"]) == (10, 1666)
+
+
+def test_a_halving_is_recorded_at_once_and_fees_alone_hourly(store: SqliteStore) -> None:
+    fake = FakeNode({h: 1000 for h in range(839_990, 840_010)}, tip=839_998)
+    fake.thread.start()
+    try:
+        clock = FakeClock(T0)
+        with poller(store, clock, settings(fake.url, fee_window_blocks=1)) as poll:
+            assert poll() is True
+            fake.tip, fake.fees[839_999] = 839_999, 5000  # new block, new fees: not yet
+            clock.advance(600)
+            assert poll() is False
+            fake.tip = 840_000  # the halving: 6.25 -> 3.125 BTC, recorded at once
+            clock.advance(600)
+            assert poll() is True
+            fake.tip = 840_001
+            clock.advance(3599)
+            assert poll() is False  # same fees (1000): never worth an entry by themselves
+            fake.fees[840_002], fake.tip = 7000, 840_002
+            clock.advance(1)  # an hour after the last entry, and the fees changed
+            assert poll() is True
+        assert [(e["at"] - T0, e["height"], e["fees_per_block_sat"])
+                for e in store.network_history(T0, T0 + 10**6)] == [
+            (0, 839_998, 1000),
+            (1200, 840_000, 1000),
+            (4800, 840_002, 7000),
+        ]  # fmt: skip
+    finally:
+        fake.server.shutdown()
+        fake.server.server_close()

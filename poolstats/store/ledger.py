@@ -217,25 +217,29 @@ def settle(store: SqliteStore, through: int, now: int, default_fee: Fraction) ->
         if unknown:  # only a hand-edited database gets here: keep the work, say so
             log.warning("work of unknown sub-accounts %s is left unsettled", sorted(unknown))
             by_day = {k: v for k, v in by_day.items() if k[1] not in unknown}
-        accepted = _accepted_diff(conn, sorted({day for day, _ in by_day}))
-        total = 0
+        accepted = _accepted_diff(conn, sorted({day for day, _ in by_day}))  # for the rate
+        days = sorted({day for day, _ in by_day})
+        end_difficulty = {
+            day: _fraction_text((network.at_end_of(day) or network.state(NO_STATE)).difficulty)
+            for day in days
+        }
+        settled: list[dict[str, Any]] = []
         for (day, puid), parts in sorted(by_day.items()):
-            amount = value(parts, network, terms[puid])
-            total += amount
-            end = network.at_end_of(day) or network.state(NO_STATE)
-            conn.execute(
-                sa.insert(_earn).values(
-                    puid=puid,
-                    day=day,
-                    amount_sat=amount,
-                    payment_mode=terms[puid].mode.value,
-                    fee_rate=_fraction_text(terms[puid].fee_rate),
-                    difficulty=_fraction_text(end.difficulty),
-                    accepted_diff=accepted.get((puid, day), 0.0),
-                    batch_id=None,
-                    settled_at=now,
-                )
+            settled.append(
+                {
+                    "puid": puid,
+                    "day": day,
+                    "amount_sat": value(parts, network, terms[puid]),
+                    "payment_mode": terms[puid].mode.value,
+                    "fee_rate": _fraction_text(terms[puid].fee_rate),
+                    "difficulty": end_difficulty[day],
+                    "accepted_diff": accepted.get((puid, day), 0.0),
+                    "batch_id": None,
+                    "settled_at": now,
+                }
             )
+        if settled:
+            conn.execute(sa.insert(_earn), settled)
         conn.execute(
             sa.delete(_work).where(_work.c.day <= through, _work.c.puid.not_in(sorted(unknown)))
         )
@@ -243,7 +247,10 @@ def settle(store: SqliteStore, through: int, now: int, default_fee: Fraction) ->
     first = (
         done + SECONDS_PER_DAY if done is not None else min((d for d, _ in by_day), default=through)
     )
-    return Settlement(list(range(first, through + 1, SECONDS_PER_DAY)), len(by_day), total, through)
+    total = sum(row["amount_sat"] for row in settled)
+    return Settlement(
+        list(range(first, through + 1, SECONDS_PER_DAY)), len(settled), total, through
+    )
 
 
 def _accepted_diff(conn: sa.Connection, days: list[int]) -> dict[tuple[int, int], float]:
