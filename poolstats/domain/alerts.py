@@ -22,6 +22,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 
+from poolstats.domain.hashrate import UNITS
+
 BREACHES_TO_FIRE = 2
 CLEARS_TO_RECOVER = 2
 INTERVAL_MIN_H = 2  # BTC.COM's range for the alert interval, in hours
@@ -33,6 +35,9 @@ HOUR_S = 3600
 # so the value is exact as text and far inside a float's range once scaled to H/s.
 _THRESHOLD_RE = re.compile(r"[0-9]{1,12}(\.[0-9]{1,6})?")
 MINERS_MAX = 10**9
+# Units a hashrate threshold may be given in, named as the API prints them ("" is "H").
+HASHRATE_UNITS: tuple[str, ...] = tuple(u or "H" for u in UNITS)
+HASHRATE_UNIT_DEFAULT = "T"  # BTC.COM's only unit, and its "no alert" object's
 
 
 class AlertKind(StrEnum):
