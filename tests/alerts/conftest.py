@@ -16,6 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from tests.api.conftest import make_node, node  # noqa: F401  (the node fixtures, shared)
 from tests.test_durability import free_port
 
 SMTP_USER, SMTP_PASSWORD = "alerts", "pw-s3cret"
@@ -29,6 +30,15 @@ class Mailbox:
     port: int
     messages: list[tuple[list[str], Message]] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
+    refuse_rcpt: str = ""  # an SMTP reply refusing every recipient, when set
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if self.refuse_rcpt:
+            return self.refuse_rcpt
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
