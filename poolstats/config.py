@@ -110,6 +110,29 @@ class Settings:
         "that arrive after it is settled are booked into the next unsettled day).",
         "s",
     )
+    alert_check_s: float = setting(
+        60.0, "How often the alert evaluator compares hashrate and workers with thresholds.", "s"
+    )
+    alert_retries: int = setting(
+        3, "How many times a failed alert delivery (email or webhook) is tried again."
+    )
+    alert_backoff_s: float = setting(
+        2.0, "Wait before the first retry of a failed alert delivery; doubled each retry.", "s"
+    )
+    smtp_host: str = setting(
+        "", "SMTP server that sends alert emails (empty: emails are not sent, and logged failed)."
+    )
+    smtp_port: int = setting(587, "Port of the SMTP server.")
+    smtp_starttls: bool = setting(
+        True, "Upgrade the SMTP connection with STARTTLS (verified certificate) before sending."
+    )
+    smtp_user: str = setting("", "SMTP login user (empty: no login).")
+    smtp_password: str = setting("", "SMTP login password; never logged or shown.")
+    smtp_from: str = setting("poolstats@localhost", "Sender address of alert emails.")
+    smtp_timeout_s: float = setting(10.0, "How long one SMTP conversation step may take.", "s")
+    webhook_timeout_s: float = setting(
+        10.0, "How long an alert webhook may take to answer before the attempt fails.", "s"
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -324,6 +324,72 @@ earnings = sa.Table(
     sqlite_with_rowid=False,
 )
 
+# --- alerts (migration 0006) -----------------------------------------------------------------
+
+# One row per sub-account that ever changed its alert settings; without a row it shows
+# BTC.COM's "no alert" object. ``hashrate_value`` is the decimal text in ``hashrate_unit``
+# (domain.alerts.parse_threshold), ``miners_value`` a count of ACTIVE workers.
+alert_settings = sa.Table(
+    "alert_settings",
+    metadata,
+    sa.Column("puid", BigInt, sa.ForeignKey("subaccounts.puid"), primary_key=True),
+    sa.Column("interval_h", BigInt, nullable=False),
+    sa.Column("hashrate_value", sa.Text, nullable=False),
+    sa.Column("hashrate_unit", sa.Text, nullable=False),
+    sa.Column("hashrate_enabled", sa.Boolean, nullable=False),
+    sa.Column("miners_value", BigInt, nullable=False),
+    sa.Column("miners_enabled", sa.Boolean, nullable=False),
+    _now_col("updated_at"),
+)
+
+# Who is told: an email address and/or a webhook URL (NULL: none), at most a few per puid.
+alert_contacts = sa.Table(
+    "alert_contacts",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("puid", BigInt, sa.ForeignKey("subaccounts.puid"), nullable=False, index=True),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("email", sa.Text, nullable=True),
+    sa.Column("webhook_url", sa.Text, nullable=True),
+    _now_col("created_at"),
+    _now_col("updated_at"),
+    sqlite_autoincrement=True,  # an id once deleted never names another contact
+)
+
+# Every notice and every failed delivery, newest read first by (puid, id). ``value`` and
+# ``threshold`` are the texts shown (BTC.COM's ``actual``/``expect``), ``unit`` '' for miners.
+alert_log = sa.Table(
+    "alert_log",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("puid", BigInt, sa.ForeignKey("subaccounts.puid"), nullable=False),
+    _now_col("created_at"),
+    sa.Column("kind", sa.Text, nullable=False),  # domain.alerts.AlertKind
+    sa.Column("event", sa.Text, nullable=False),  # domain.alerts.Event
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("threshold", sa.Text, nullable=False),
+    sa.Column("unit", sa.Text, nullable=False),
+    sa.Column("interval_h", BigInt, nullable=False),
+    sa.Column("is_read", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_alert_log_puid_id", "puid", "id"),
+    sqlite_autoincrement=True,
+)
+
+# The evaluator's memory per (puid, kind): domain.alerts.AlertState; no row = idle.
+alert_state = sa.Table(
+    "alert_state",
+    metadata,
+    sa.Column("puid", BigInt, sa.ForeignKey("subaccounts.puid"), primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("breaches", BigInt, nullable=False),
+    sa.Column("clears", BigInt, nullable=False),
+    sa.Column("firing", sa.Boolean, nullable=False),
+    sa.Column("last_notified_at", BigInt, nullable=False),
+    _now_col("updated_at"),
+    sqlite_with_rowid=False,
+)
+
 # --- bookkeeping ----------------------------------------------------------------------------
 
 meta = sa.Table(

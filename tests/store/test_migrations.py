@@ -113,6 +113,8 @@ def test_upgrade_keeps_every_row_and_rebuilds_workers_clustered(tmp_path: Path) 
         assert after.pop("network_history") == []  # 0003 adds it empty
         for table in ("work", "payout_batches", "payouts", "earnings"):  # 0005 adds them empty
             assert after.pop(table) == []
+        for table in ("alert_settings", "alert_contacts", "alert_log", "alert_state"):  # 0006
+            assert after.pop(table) == []
         assert after == before
         assert workers_sql.rstrip().endswith("WITHOUT ROWID")
         assert set(indexes) == {"ix_workers_status", "ix_workers_accept_15m"}

@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 from fastapi import APIRouter
 
-from poolstats.api.btccom import account, groups, pool, schemas, workers
+from poolstats.api.btccom import account, alerts, groups, pool, schemas, workers
 
 router = APIRouter()
 # Order matters: /v1/worker/stats, /share-history and /groups before /v1/worker/{worker_id}.
@@ -15,6 +15,7 @@ router.include_router(groups.router)
 router.include_router(workers.router)
 router.include_router(account.router)
 router.include_router(pool.router)
+router.include_router(alerts.router)
 
 ANSWERS: tuple[type[Any], ...] = (
     schemas.GroupList,
@@ -30,6 +31,8 @@ ANSWERS: tuple[type[Any], ...] = (
     schemas.EarnStats,
     schemas.EarnHistory,
     schemas.RealtimeHashrate,
+    schemas.AlertLogItem,
+    schemas.AlertContactItem,
 )
 
 

@@ -313,3 +313,101 @@ class RealtimeHashrate(msgspec.Struct):
     shares_15m_unit: str
     shares_1d: str
     shares_1d_unit: str
+
+
+# --- alerts (docs/alerts.md) ----------------------------------------------------------------
+
+HashrateUnit = Literal["H", "K", "M", "G", "T", "P", "E", "Z"]  # domain.alerts.HASHRATE_UNITS
+Flag = Literal[0, 1]
+ContactId = Annotated[int, msgspec.Meta(ge=1, le=2**62, description="A contact's id.")]
+Note = Annotated[str, msgspec.Meta(max_length=64, description="The contact's name.")]
+Email = Annotated[str, msgspec.Meta(max_length=254, description="E-mail address ('' : none).")]
+WebhookUrl = Annotated[
+    str,
+    msgspec.Meta(max_length=2048, description="http(s) URL that gets a JSON POST ('' : none)."),
+]
+
+
+class AlertSettingParams(msgspec.Struct):
+    """Every field is optional: what is left out keeps its current value."""
+
+    interval: (
+        Annotated[int, msgspec.Meta(ge=2, le=24, description="Hours between reminders, 2-24.")]
+        | None
+    ) = None
+    hashrate: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                min_length=1,
+                max_length=20,
+                description="Hashrate threshold in `unit`, a non-negative decimal (e.g. 10.5).",
+            ),
+        ]
+        | None
+    ) = None
+    unit: HashrateUnit | None = None
+    hashrate_enabled: Flag | None = None
+    miners: (
+        Annotated[int, msgspec.Meta(ge=0, le=10**9, description="ACTIVE workers threshold.")] | None
+    ) = None
+    miners_enabled: Flag | None = None
+
+
+class AlertLogParams(msgspec.Struct):
+    page: Page = 1
+    page_size: Annotated[int, msgspec.Meta(ge=1, le=1000, description="Entries, 1-1000.")] = 50
+
+
+class AlertReadParams(msgspec.Struct):
+    log_id: Annotated[int, msgspec.Meta(ge=1, le=2**62, description="An alert log entry's id.")]
+
+
+class ContactCreateParams(msgspec.Struct):
+    note: Note = ""
+    email: Email = ""
+    webhook_url: WebhookUrl = ""
+
+
+class ContactUpdateParams(msgspec.Struct):
+    """Fields left out keep their value; an empty email or webhook_url removes it."""
+
+    id: ContactId
+    note: Note | None = None
+    email: Email | None = None
+    webhook_url: WebhookUrl | None = None
+
+
+class ContactDeleteParams(msgspec.Struct):
+    id: ContactId
+
+
+class AlertLogItem(msgspec.Struct):
+    """One alert log entry, as BTC.COM's ``/alert/get`` listed them, plus ``event`` and
+    ``message``."""
+
+    id: int
+    uid: int
+    puid: int
+    puid_name: str
+    type: str  # hashrate | miners | delivery
+    event: str  # fired | repeated | recovered | delivery_failed
+    expect: str  # the threshold
+    actual: str  # the measured value
+    unit: str | None  # the hashrate unit; null for miners, as BTC.COM had it
+    created_at: int
+    is_read: int
+    interval: int  # hours, when the entry was made
+    now_interval: int  # hours, the current setting
+    message: str
+
+
+class AlertContactItem(msgspec.Struct):
+    id: int
+    uid: int
+    puid: int
+    note: str
+    email: str | None
+    webhook_url: str | None
+    created_at: str  # "2017-01-10 18:03:12" (UTC), as BTC.COM wrote them
+    updated_at: str

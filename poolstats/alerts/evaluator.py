@@ -1,0 +1,193 @@
+"""The alert evaluator: every ``alert_check_s`` it measures each enabled alert, applies the
+rules of ``domain.alerts`` and delivers the notices they produce.
+
+One check, in order:
+1. read every sub-account's settings and every non-idle alert state;
+2. measure what is enabled: the 15-minute hashrate from the sub-account's snapshot row
+   (``accept_15m`` as of the last flush, in H/s) and the ACTIVE workers counted at the check's
+   time with the server's ``active_s`` (``worker_counts``: the same rule and numbers as
+   ``/v1/worker/stats``, and workers age out even if flushes stopped);
+3. write the new states and the notices' log entries in one transaction, *before* delivering:
+   a crash mid-delivery then loses at most that delivery, never fires twice;
+4. deliver each notice to each of the sub-account's contacts in a few threads; whatever
+   fails after its retries is logged as a ``delivery_failed`` entry.
+
+A sub-account without contacts still gets its log entries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from poolstats.alerts.delivery import Delivery, Failure, Notice, unit_label
+from poolstats.clock import Clock
+from poolstats.config import Settings
+from poolstats.domain.alerts import (
+    IDLE,
+    AlertKind,
+    AlertState,
+    Event,
+    interval_s,
+    step,
+)
+from poolstats.domain.hashrate import four_significant, hashrate_hs, unit_size
+from poolstats.domain.status import WorkerStatus
+from poolstats.store.alerts import NO_ALERT, AlertConfig, AlertStore, LogEntry, Transactions
+from poolstats.store.base import Store
+
+log = logging.getLogger(__name__)
+
+WINDOW_15M_S = 900
+DELIVERY_THREADS = 8  # slow receivers wait side by side, not one after the other
+KINDS = (AlertKind.HASHRATE, AlertKind.MINERS)
+
+
+class AlertBackend(Store, Transactions, Protocol):
+    """A store with its transactions exposed (``SqliteStore``)."""
+
+
+class AlertEvaluator:
+    def __init__(
+        self,
+        store: AlertBackend,
+        settings: Settings,
+        clock: Clock,
+        delivery: Delivery | None = None,
+    ) -> None:
+        self._store = store
+        self._alerts = AlertStore(store)
+        self._settings = settings
+        self._clock = clock
+        self._delivery = delivery or Delivery(settings)
+
+    async def run(self) -> None:
+        """Check every ``alert_check_s`` until cancelled, each check in a worker thread (it
+        reads the store and talks to mail servers and webhooks). A failed check is logged
+        and the next one runs as usual."""
+        try:
+            while True:
+                try:
+                    await asyncio.to_thread(self.check)
+                except Exception:
+                    log.exception("alert check failed; the next one runs as usual")
+                await asyncio.sleep(self._settings.alert_check_s)
+        finally:
+            self._delivery.close()
+
+    def check(self, now: int | None = None) -> list[Notice]:
+        """One pass (see the module docstring); the notices it produced."""
+        at = int(self._clock.now()) if now is None else now
+        configs = self._alerts.all_settings()
+        states = self._alerts.states()
+        keys = {(p, k) for p, c in configs.items() for k in KINDS if _enabled(c, k)}
+        keys |= set(states)
+        names = self._alerts.names(p for p, _ in keys)
+        changed: dict[tuple[int, AlertKind], AlertState] = {}
+        notices: list[Notice] = []
+        for puid, kind in sorted(keys):
+            config = configs.get(puid, NO_ALERT)
+            old = states.get((puid, kind), IDLE)
+            enabled = _enabled(config, kind)
+            value, threshold = self._measure(puid, kind, config, at) if enabled else (0.0, 0.0)
+            new, event = step(old, at, value, threshold, enabled, interval_s(config.interval))
+            if new != old:
+                changed[(puid, kind)] = new
+            if event is not None:
+                notices.append(
+                    _notice(puid, names.get(puid, str(puid)), kind, event, value, config, at)
+                )
+        if changed or notices:
+            self._alerts.record(changed, [_entry(n) for n in notices], at)
+        if notices:
+            self._deliver(notices, at)
+        return notices
+
+    def _measure(
+        self, puid: int, kind: AlertKind, config: AlertConfig, now: int
+    ) -> tuple[float, float]:
+        """(measured value, threshold), both in H/s for hashrate, in workers for miners."""
+        if kind is AlertKind.HASHRATE:
+            stats = self._store.subaccount_stats(puid)
+            accept = float(stats["accept_15m"]) if stats else 0.0
+            threshold = float(config.hashrate) * unit_size(config.unit)
+            return hashrate_hs(accept, WINDOW_15M_S), threshold
+        s = self._settings
+        counts = self._store.worker_counts(puid, now, s.active_s, s.inactive_s)
+        return float(counts[WorkerStatus.ACTIVE]), float(config.miners)
+
+    def _deliver(self, notices: Sequence[Notice], now: int) -> None:
+        contacts = self._alerts.contacts_of(n.puid for n in notices)
+        jobs = [(n, c) for n in notices for c in contacts.get(n.puid, [])]
+        if not jobs:
+            return
+        with ThreadPoolExecutor(min(DELIVERY_THREADS, len(jobs))) as pool:
+            results = list(pool.map(lambda job: self._delivery.send(*job), jobs))
+        entries = [
+            _failure_entry(notice, failure, now)
+            for (notice, _), failures in zip(jobs, results, strict=True)
+            for failure in failures
+        ]
+        if entries:
+            for e in entries:
+                log.warning("alert delivery failed for puid %d: %s", e.puid, e.message)
+            self._alerts.append_log(entries)
+
+
+def _enabled(config: AlertConfig, kind: AlertKind) -> bool:
+    return config.hashrate_enabled if kind is AlertKind.HASHRATE else config.miners_enabled
+
+
+def _notice(
+    puid: int,
+    name: str,
+    kind: AlertKind,
+    event: Event,
+    value: float,
+    config: AlertConfig,
+    at: int,
+) -> Notice:
+    if kind is AlertKind.HASHRATE:
+        unit = config.unit
+        shown = four_significant(value / unit_size(unit))
+        threshold = config.hashrate
+        label = unit_label(unit)
+        what = f"15-minute hashrate {shown} {label}"
+        limit = f"{threshold} {label}"
+    else:
+        unit, shown, threshold = "", str(int(value)), str(config.miners)
+        what, limit = f"{shown} ACTIVE workers", threshold
+    message = {
+        Event.FIRED: f"{name}: {what}, below the alert threshold of {limit}",
+        Event.REPEATED: f"{name}: still {what}, below the alert threshold of {limit}",
+        Event.RECOVERED: f"{name}: {what}, back at or above the alert threshold of {limit}",
+    }[event]
+    return Notice(puid, name, kind, event, shown, threshold, unit, config.interval, at, message)
+
+
+def _entry(n: Notice) -> LogEntry:
+    return LogEntry(
+        n.puid, n.at, n.kind, n.event.value, n.message, n.value, n.threshold, n.unit, n.interval
+    )
+
+
+def _failure_entry(n: Notice, f: Failure, now: int) -> LogEntry:
+    who = f"contact {f.contact_id}" + (f" ({f.note})" if f.note else "")
+    message = (
+        f"{n.kind.value} {n.event.value} notice to {who} by {f.channel} {f.target} failed"
+        f" after {f.attempts} attempt{'s' if f.attempts != 1 else ''}: {f.error}"
+    )
+    return LogEntry(
+        n.puid,
+        now,
+        AlertKind.DELIVERY,
+        Event.DELIVERY_FAILED.value,
+        message,
+        n.value,
+        n.threshold,
+        n.unit,
+        n.interval,
+    )

@@ -1,0 +1,281 @@
+"""BTC.COM's alert API (docs/alerts.md): settings, contacts and the alert log of the calling
+sub-account, and ``alert_settings`` for ``/v1/account/info``'s ``alert`` object.
+
+Parameter names are BTC.COM's (btccom/btc_pool_docs, docs/alert.md). Its ``/alert/get`` and
+``/alert/contacts/my`` answered a bare list, kept here; the envelope's OpenAPI schema is
+adjusted below to say so, since ``endpoint`` documents an object answer.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.routing import APIRoute
+
+from poolstats.api.btccom.envelope import (
+    NO_PERMISSION,
+    PARAM_ERROR,
+    ApiError,
+    Call,
+    endpoint,
+    envelope_schema,
+    ok,
+)
+from poolstats.api.btccom.schemas import (
+    AlertContactItem,
+    AlertLogItem,
+    AlertLogParams,
+    AlertReadParams,
+    AlertSettingParams,
+    AlertSettings,
+    ContactCreateParams,
+    ContactDeleteParams,
+    ContactUpdateParams,
+    Status,
+)
+from poolstats.domain.hashrate import four_significant, hashrate_hs, unit_size
+from poolstats.store.alerts import AlertConfig, AlertStore, Transactions
+from poolstats.store.base import Store
+
+router = APIRouter(tags=["BTC.COM: alerts"])
+_NOT_YOURS = "id: not a contact of this sub-account"
+_NO_SMS = "SMS alerts are not supported; give email or webhook_url"
+
+
+def alert_store(store: Store) -> AlertStore:
+    """The alert tables of the node's store (SQLite: it exposes its transactions)."""
+    if not isinstance(store, Transactions):
+        raise TypeError(f"{type(store).__name__} does not keep alerts")
+    return AlertStore(store)
+
+
+def alert_settings(store: Store, puid: int) -> AlertSettings:
+    """``/v1/account/info``'s ``alert`` object.
+
+    ``hashrate_max`` and ``miner_max`` are the sub-account's figures now, as of the last
+    flush: its 15-minute hashrate in ``hashrate_unit`` and its ACTIVE workers, the highest
+    thresholds that do not fire at once ("0" for a sub-account without shares, as in
+    BTC.COM's example)."""
+    config = alert_store(store).settings(puid)
+    stats = store.subaccount_stats(puid)
+    accept_15m = float(stats["accept_15m"]) if stats else 0.0
+    active = int(stats["workers_active"]) if stats else 0
+    return render_settings(config, hashrate_hs(accept_15m, 900), active)
+
+
+def render_settings(config: AlertConfig, hashrate_now_hs: float, active_now: int) -> AlertSettings:
+    return AlertSettings(
+        hashrate_max=four_significant(hashrate_now_hs / unit_size(config.unit)),
+        hashrate_value=config.hashrate,
+        hashrate_unit=config.unit,
+        hashrate_alert=int(config.hashrate_enabled),
+        miner_max=str(active_now),
+        miner_value=str(config.miners),
+        miner_alert=int(config.miners_enabled),
+        alert_interval=config.interval,
+    )
+
+
+@endpoint(
+    router,
+    "POST",
+    "/v1/alert/setting/update",
+    summary="Change the alert settings",
+    answer=Status,
+    params=AlertSettingParams,
+)
+def update_settings(ctx: Call) -> Response:
+    """Fields left out keep their values; an alert turned off clears without a notice."""
+    puid = ctx.caller(write=True).puid
+    p = ctx.args(AlertSettingParams)
+    given = {
+        "interval": p.interval,
+        "hashrate": p.hashrate,
+        "unit": p.unit,
+        "hashrate_enabled": None if p.hashrate_enabled is None else bool(p.hashrate_enabled),
+        "miners": p.miners,
+        "miners_enabled": None if p.miners_enabled is None else bool(p.miners_enabled),
+    }
+    changes = {k: v for k, v in given.items() if v is not None}
+    try:
+        alert_store(ctx.store).update_settings(puid, changes, ctx.now)
+    except ValueError as exc:
+        raise ApiError(PARAM_ERROR, str(exc)) from None
+    return ok(Status(status=True))
+
+
+@endpoint(
+    router,
+    "GET",
+    "/v1/alert/get",
+    summary="The alert log, newest first",
+    answer=AlertLogItem,
+    params=AlertLogParams,
+)
+def alert_log(ctx: Call) -> Response:
+    puid = ctx.caller().puid
+    p = ctx.args(AlertLogParams)
+    alerts = alert_store(ctx.store)
+    _, rows = alerts.log(puid, (p.page - 1) * p.page_size, p.page_size)
+    uid, name = _owner(ctx, puid)
+    now_interval = alerts.settings(puid).interval
+    return ok(
+        [
+            AlertLogItem(
+                id=int(r["id"]),
+                uid=uid,
+                puid=puid,
+                puid_name=name,
+                type=r["kind"],
+                event=r["event"],
+                expect=r["threshold"],
+                actual=r["value"],
+                unit=r["unit"] or None,
+                created_at=int(r["created_at"]),
+                is_read=int(bool(r["is_read"])),
+                interval=int(r["interval_h"]),
+                now_interval=now_interval,
+                message=r["message"],
+            )
+            for r in rows
+        ]
+    )
+
+
+@endpoint(
+    router,
+    "POST",
+    "/v1/alert/read",
+    summary="Mark an alert log entry read",
+    answer=Status,
+    params=AlertReadParams,
+)
+def mark_read(ctx: Call) -> Response:
+    puid = ctx.caller(write=True).puid
+    log_id = ctx.args(AlertReadParams).log_id
+    if not alert_store(ctx.store).mark_read(puid, log_id):
+        raise ApiError(NO_PERMISSION, "log_id: not an alert of this sub-account")
+    return ok(Status(status=True))
+
+
+@endpoint(
+    router,
+    "GET",
+    "/v1/alert/contacts/my",
+    summary="The alert contacts",
+    answer=AlertContactItem,
+)
+def my_contacts(ctx: Call) -> Response:
+    puid = ctx.caller().puid
+    uid, _ = _owner(ctx, puid)
+    return ok([_contact(uid, c) for c in alert_store(ctx.store).contacts(puid)])
+
+
+@endpoint(
+    router,
+    "POST",
+    "/v1/alert/contacts/create",
+    summary="Add an alert contact (email and/or webhook)",
+    answer=Status,
+    params=ContactCreateParams,
+)
+def create_contact(ctx: Call) -> Response:
+    puid = ctx.caller(write=True).puid
+    _refuse_phone(ctx)
+    p = ctx.args(ContactCreateParams)
+    try:
+        alert_store(ctx.store).create_contact(puid, p.note, p.email, p.webhook_url, ctx.now)
+    except ValueError as exc:  # TooManyContacts too
+        raise ApiError(PARAM_ERROR, str(exc)) from None
+    return ok(Status(status=True))
+
+
+@endpoint(
+    router,
+    "POST",
+    "/v1/alert/contacts/update",
+    summary="Change an alert contact",
+    answer=Status,
+    params=ContactUpdateParams,
+)
+def update_contact(ctx: Call) -> Response:
+    puid = ctx.caller(write=True).puid
+    _refuse_phone(ctx)
+    p = ctx.args(ContactUpdateParams)
+    given = {"note": p.note, "email": p.email, "webhook_url": p.webhook_url}
+    changes = {k: v for k, v in given.items() if v is not None}
+    try:
+        updated = alert_store(ctx.store).update_contact(puid, p.id, changes, ctx.now)
+    except ValueError as exc:
+        raise ApiError(PARAM_ERROR, str(exc)) from None
+    if updated is None:
+        raise ApiError(NO_PERMISSION, _NOT_YOURS)
+    return ok(Status(status=True))
+
+
+@endpoint(
+    router,
+    "POST",
+    "/v1/alert/contacts/delete",
+    summary="Delete an alert contact",
+    answer=Status,
+    params=ContactDeleteParams,
+)
+def delete_contact(ctx: Call) -> Response:
+    puid = ctx.caller(write=True).puid
+    if not alert_store(ctx.store).delete_contact(puid, ctx.args(ContactDeleteParams).id):
+        raise ApiError(NO_PERMISSION, _NOT_YOURS)
+    return ok(Status(status=True))
+
+
+def _owner(ctx: Call, puid: int) -> tuple[int, str]:
+    """(account id, sub-account name): BTC.COM's ``uid`` and ``puid_name``."""
+    profile = ctx.store.subaccount_profile(puid)
+    if profile is None:  # the key's grant named it a moment ago; only a race gets here
+        raise ApiError(NO_PERMISSION, "puid: no such sub-account")
+    return int(profile["account_id"]), str(profile["name"])
+
+
+def _refuse_phone(ctx: Call) -> None:
+    """BTC.COM's contacts took a phone number for SMS; silently dropping one would leave its
+    owner waiting for messages that never come."""
+    for name in ("phone", "region_code"):
+        if ctx.params.get(name):
+            raise ApiError(PARAM_ERROR, f"{name}: {_NO_SMS}")
+
+
+def _contact(uid: int, c: dict[str, Any]) -> AlertContactItem:
+    return AlertContactItem(
+        id=int(c["id"]),
+        uid=uid,
+        puid=int(c["puid"]),
+        note=c["note"],
+        email=c["email"],
+        webhook_url=c["webhook_url"],
+        created_at=_datetime(int(c["created_at"])),
+        updated_at=_datetime(int(c["updated_at"])),
+    )
+
+
+def _datetime(ts: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
+
+
+def _list_answers(path: str, item: type[Any]) -> None:
+    """Document ``path``'s ``data`` as a list of ``item`` (BTC.COM's bare-list answers)."""
+    schema = envelope_schema(None)
+    schema["properties"]["data"] = {
+        "anyOf": [
+            {"type": "array", "items": {"$ref": f"#/components/schemas/{item.__name__}"}},
+            {"type": "null"},
+        ]
+    }
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.path in (path, path + "/") and route.responses:
+            route.responses[200]["content"]["application/json"]["schema"] = schema
+
+
+_list_answers("/v1/alert/get", AlertLogItem)
+_list_answers("/v1/alert/contacts/my", AlertContactItem)
