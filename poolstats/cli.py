@@ -67,7 +67,7 @@ HELP = {
 ENV = {name: env for name, env, _, _, _ in described()}
 INGEST_CHUNK_LINES = 100_000
 _SECRET_SETTINGS = frozenset(
-    {"bitcoind_password", "ingest_token"}
+    {"bitcoind_password", "ingest_token", "smtp_password"}
 )  # `poolstats settings` shows *** for them
 
 
@@ -206,6 +206,9 @@ def serve(
         from poolstats.network import run_network_poller
 
         extra.append(run_network_poller(service.store, service.clock, settings))
+    from poolstats.alerts.evaluator import AlertEvaluator
+
+    extra.append(AlertEvaluator(service.store, settings, service.clock).run())
     _run_loop(_serve(settings, service, extra))
 
 
@@ -732,7 +735,10 @@ def demo(
         max_backlog_s=backfill_hours * 3600 + 600,
     )  # the backfill is old on purpose
     with contextlib.suppress(KeyboardInterrupt):
-        _run_loop(_serve(settings, service, [feed]))
+        from poolstats.alerts.evaluator import AlertEvaluator
+
+        alerts = AlertEvaluator(service.store, settings, service.clock).run()
+        _run_loop(_serve(settings, service, [feed, alerts]))
 
 
 @app.command("settings")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from typer.testing import CliRunner
 
 from poolstats import cli
@@ -25,10 +24,6 @@ def test_alert_settings_from_the_environment() -> None:
     assert (d.smtp_host, d.smtp_port, d.smtp_starttls, d.alert_check_s) == ("", 587, True, 60.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="integration: cli._SECRET_SETTINGS must list smtp_password (remove this mark then)",
-)
 def test_poolstats_settings_masks_the_smtp_password() -> None:
     result = CliRunner().invoke(
         cli.app, ["settings"], env={"POOLSTATS_SMTP_PASSWORD": "smtp-s3cret"}

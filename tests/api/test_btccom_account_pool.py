@@ -48,11 +48,12 @@ def test_account_info_golden_with_the_phone_number_masked(loaded: Node) -> None:
             "region": "中国",
             "contact": {"mail": "", "phone": {"country": "86", "number": "133****3333"}},
             "alert": {
-                "hashrate_max": "0",
+                # the sub-account now: rig1's 60 x 2^20 in 15 minutes is 300.2 T, 1 ACTIVE
+                "hashrate_max": "300.2",
                 "hashrate_value": "0",
                 "hashrate_unit": "T",
                 "hashrate_alert": 0,
-                "miner_max": "0",
+                "miner_max": "1",
                 "miner_value": "0",
                 "miner_alert": 0,
                 "alert_interval": 6,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from poolstats.api.btccom import render
+from poolstats.api.btccom.alerts import alert_settings
 from poolstats.api.btccom.envelope import (
     NO_PERMISSION,
     PARAM_ERROR,
@@ -38,7 +39,7 @@ def account_info(ctx: Call) -> Response:
     profile = ctx.store.subaccount_profile(puid)
     if profile is None:  # the key's grant named it a moment ago; only a race gets here
         raise ApiError(NO_PERMISSION, "puid: no such sub-account")
-    return ok(render.account_info(profile))
+    return ok(render.account_info(profile, alert_settings(ctx.store, puid)))
 
 
 @endpoint(router, "GET", "/v1/account/earn-stats", summary="Earnings summary", answer=EarnStats)

@@ -223,20 +223,7 @@ def mask_phone(number: str) -> str:
     return "*" * max(len(number) - 2, 0) + number[-2:] if number else ""
 
 
-# Until alerts exist (their own issue), every sub-account shows BTC.COM's "no alert" settings.
-NO_ALERTS = AlertSettings(
-    hashrate_max="0",
-    hashrate_value="0",
-    hashrate_unit="T",
-    hashrate_alert=0,
-    miner_max="0",
-    miner_value="0",
-    miner_alert=0,
-    alert_interval=6,
-)
-
-
-def account_info(profile: Mapping[str, Any]) -> AccountInfo:
+def account_info(profile: Mapping[str, Any], alert: AlertSettings) -> AccountInfo:
     return AccountInfo(
         user_id=int(profile["puid"]),
         user_name=profile["name"],
@@ -250,7 +237,7 @@ def account_info(profile: Mapping[str, Any]) -> AccountInfo:
                 country=profile["phone_country"], number=mask_phone(profile["phone_number"])
             ),
         ),
-        alert=NO_ALERTS,
+        alert=alert,
     )
 
 
