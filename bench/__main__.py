@@ -24,6 +24,7 @@ from bench import api as api_bench
 from bench import engine as engine_bench
 from bench import flush as flush_bench
 from bench import ingest_http, journal, memory
+from bench import settle as settle_bench
 from poolstats.engine.engine import Engine, ShareBatch
 from poolstats.store.sqlite import SqliteStore
 
@@ -87,26 +88,45 @@ def machine() -> dict[str, Any]:
 
 def rewrite() -> None:
     """Render BENCHMARKS.md again from its own raw figures (after a change of wording)."""
+    (ROOT / "BENCHMARKS.md").write_text(report(_raw()))
+
+
+STEPS: list[tuple[str, Callable[[], Any]]] = [
+    ("engine", engine_bench.run),
+    ("memory", memory.run),
+    ("store_flush", flush_bench.run),
+    ("service_flush", service_flush),
+    ("journal", journal.run),
+    ("ingest_http", ingest_http.run),
+    ("api", api_bench.run),
+    ("settle", settle_bench.run),
+]
+
+
+def _raw() -> dict[str, Any]:
     text = (ROOT / "BENCHMARKS.md").read_text()
-    raw = json.loads(text.split("```json", 1)[1].split("```", 1)[0])
+    raw: dict[str, Any] = json.loads(text.split("```json", 1)[1].split("```", 1)[0])
     raw["date"] = text.split("Measured ", 1)[1].split(" ", 1)[0]
-    (ROOT / "BENCHMARKS.md").write_text(report(raw))
+    return raw
 
 
-def main() -> None:
-    results: dict[str, Any] = {"machine": machine(), "date": datetime.date.today().isoformat()}
-    steps: list[tuple[str, Callable[[], Any]]] = [
-        ("engine", engine_bench.run),
-        ("memory", memory.run),
-        ("store_flush", flush_bench.run),
-        ("service_flush", service_flush),
-        ("journal", journal.run),
-        ("ingest_http", ingest_http.run),
-        ("api", api_bench.run),
-    ]
+def main(only: list[str] | None = None) -> None:
+    """Every step; or with ``only``, those steps, the others' figures kept from BENCHMARKS.md
+    (each re-run step records its own date)."""
+    today = datetime.date.today().isoformat()
+    results: dict[str, Any] = {"machine": machine(), "date": today}
+    steps = STEPS
+    if only:
+        unknown = set(only) - {name for name, _ in STEPS}
+        if unknown:
+            raise SystemExit(f"unknown steps {sorted(unknown)}; steps: {[n for n, _ in STEPS]}")
+        results = _raw()
+        steps = [(name, run) for name, run in STEPS if name in only]
     for name, run in steps:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         results[name] = run()
+        if only:
+            results[name]["measured"] = today
         print(json.dumps({name: results[name]}), flush=True)
     (ROOT / "BENCHMARKS.md").write_text(report(results))
     print("wrote BENCHMARKS.md", file=sys.stderr)
@@ -118,7 +138,8 @@ def report(r: dict[str, Any]) -> str:
         ("Engine aggregation, decoded batches, one core", "≥ 3,000,000 shares/s",
          f"{e['apply_shares_per_s']:,} shares/s (`Engine.apply`, {e['workers']:,} workers, "
          f"{e['batch_shares']:,}-share batches); {e['columns_to_engine_shares_per_s']:,} "
-         "shares/s including the look-up of each batch's ~400,000 distinct worker names"),
+         "shares/s including the look-up of each batch's ~400,000 distinct worker names"
+         + _measured(e) + _same_session(e)),
         ("HTTP ingest NDJSON, end to end", "≥ 500,000 shares/s",
          f"{http['ndjson']['shares_per_s']:,} shares/s"),
         ("HTTP ingest columnar, end to end", "≥ 2,000,000 shares/s",
@@ -133,6 +154,16 @@ def report(r: dict[str, Any]) -> str:
         ("Share → visible in the store", f"≤ one flush interval ({http['flush_interval_s']:g} s)",
          f"{http['share_to_store_s']} s"),
     ]  # fmt: skip
+    if "settle" in r:
+        st = r["settle"]
+        rows.append(
+            (f"Settlement of a {st['days']}-day simulated fleet ({st['subaccounts']:,} "
+             f"sub-accounts, {st['miners']:,} miners, {st['network_entries']:,} network "
+             f"entries, {st['work_rows']:,} work rows)", "≤ 10 s",
+             f"{st['settle_all_days_s']} s for all days in one run; "
+             f"{st['settle_day_by_day_s']} s day by day (slowest day {st['slowest_day_s']} s)"
+             + _measured(st))
+        )  # fmt: skip
     if "api" in r:
         a = r["api"]
         where = (
@@ -169,6 +200,25 @@ def report(r: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _same_session(e: dict[str, Any]) -> str:
+    """When a re-run lands on a slower machine than the first: the commit before, measured
+    in the same session, interleaved with this one, tells the machine from the change."""
+    before = e.get("previous_commit_same_session_apply_shares_per_s")
+    if not before:
+        return ""
+    now = e["this_commit_same_session_apply_shares_per_s"]
+    return (
+        f"; this machine is slower today: interleaved runs gave {min(before):,}–"
+        f"{max(before):,} shares/s for the commit before earnings and {min(now):,}–"
+        f"{max(now):,} for this one"
+    )
+
+
+def _measured(step: dict[str, Any]) -> str:
+    """Steps re-run on their own (``--only``) say when."""
+    return f" (measured {step['measured']})" if "measured" in step else ""
 
 
 def _ms(value: float) -> str:
@@ -222,4 +272,9 @@ def _api_method(a: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    rewrite() if sys.argv[1:] == ["--rewrite"] else main()
+    if sys.argv[1:] == ["--rewrite"]:
+        rewrite()
+    elif sys.argv[1:2] == ["--only"]:
+        main(sys.argv[2:])
+    else:
+        main()

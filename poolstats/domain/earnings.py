@@ -212,6 +212,41 @@ def settle_day(parts: Iterable[Fraction]) -> int:
     return math.floor(total)
 
 
+def settle_parts(
+    parts: Iterable[tuple[int, int, NetworkState]],
+    units_per_diff: int,
+    mode: PaymentMode,
+    fee_rate: Fraction,
+) -> int:
+    """``settle_day`` of the ``earned`` of each part, computed faster.
+
+    A part is (uncapped difficulty in ``1 / units_per_diff`` units, capped shares, state).
+    States recorded for a fee update share their difficulty, so the uncapped work is summed
+    as integers ``units × reward`` per difficulty and divided once per difficulty: a day of
+    hourly states costs two divisions instead of 24 fraction additions, with the same exact
+    result."""
+    if not 0 <= fee_rate < 1:
+        raise ValueError(f"fee rate must be >= 0 and < 1, got {fee_rate}")
+    # per state: (the state, kept so its id is not reused; difficulty as a cheap key; reward)
+    seen: dict[int, tuple[NetworkState, tuple[int, int], int]] = {}
+    by_difficulty: dict[tuple[int, int], int] = {}
+    capped = 0
+    for units, shares, state in parts:
+        if units < 0 or shares < 0:
+            raise ValueError("work cannot be negative")
+        known = seen.get(id(state))
+        if known is None:
+            d = state.difficulty
+            known = seen[id(state)] = (state, (d.numerator, d.denominator), state.reward_sat(mode))
+        _, key, reward = known
+        by_difficulty[key] = by_difficulty.get(key, 0) + units * reward
+        capped += shares * reward
+    total = Fraction(capped) + sum(
+        (Fraction(v * d, units_per_diff * n) for (n, d), v in by_difficulty.items()), Fraction(0)
+    )
+    return math.floor(total * (1 - fee_rate))
+
+
 def expected_daily_sat(
     hashrate_hs: float,
     difficulty: Number,

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -30,10 +30,8 @@ from poolstats.domain.earnings import (
     SECONDS_PER_DAY,
     NetworkState,
     PaymentMode,
-    Work,
-    earned,
     parse_fee_rate,
-    settle_day,
+    settle_parts,
 )
 from poolstats.engine.work import NO_STATE, UNITS_PER_DIFF
 from poolstats.store import schema
@@ -170,20 +168,26 @@ def _terms(conn: sa.Connection, puids: Sequence[int], default_fee: Fraction) -> 
     return {r.puid: Terms.of(r, default_fee) for r in rows}
 
 
-def work_of(row: Any) -> Work:
-    units = (row.diff_hi << WORK_SPLIT_BITS) + row.diff_lo
-    return Work(Fraction(units, UNITS_PER_DIFF), row.capped)
+WorkRow = tuple[int, int, int, int, int, int]  # day, puid, net_at, diff_hi, diff_lo, capped
 
 
-def value(rows: Sequence[Any], network: Network, terms: Terms) -> int:
+def value(rows: Sequence[WorkRow], network: Network, terms: Terms) -> int:
     """One sub-account's day: every part valued exactly, the sum rounded down once."""
-    return settle_day(
-        earned(work_of(r), network.state(r.net_at), terms.mode, terms.fee_rate) for r in rows
-    )
+    return settle_parts(
+        (((hi << WORK_SPLIT_BITS) + lo, capped, network.state(net_at))
+         for _, _, net_at, hi, lo, capped in rows),
+        UNITS_PER_DIFF,
+        terms.mode,
+        terms.fee_rate,
+    )  # fmt: skip
 
 
-def _work_rows(conn: sa.Connection, *where: sa.ColumnElement[bool]) -> list[Any]:
-    return list(conn.execute(sa.select(_work).where(*where).order_by(*_work.primary_key)).all())
+def _work_rows(conn: sa.Connection, *where: sa.ColumnElement[bool]) -> list[WorkRow]:
+    """Plain tuples: a month of hourly states is close to a million rows."""
+    w = _work.c
+    stmt = sa.select(w.day, w.puid, w.net_at, w.diff_hi, w.diff_lo, w.capped)
+    rows = conn.execute(stmt.where(*where).order_by(*_work.primary_key)).tuples().all()
+    return cast(list[WorkRow], rows)
 
 
 # --- settlement -----------------------------------------------------------------------------
@@ -208,9 +212,9 @@ def settle(store: SqliteStore, through: int, now: int, default_fee: Fraction) ->
         if done is not None and through <= done:
             return Settlement([], 0, 0, done, already=True)
         rows = _work_rows(conn, _work.c.day <= through)
-        by_day: dict[tuple[int, int], list[Any]] = defaultdict(list)
+        by_day: dict[tuple[int, int], list[WorkRow]] = defaultdict(list)
         for r in rows:
-            by_day[(r.day, r.puid)].append(r)
+            by_day[(r[0], r[1])].append(r)
         network = Network.load(conn)
         terms = _terms(conn, [puid for _, puid in by_day], default_fee)
         unknown = {puid for _, puid in by_day} - set(terms)
@@ -354,9 +358,9 @@ def _estimates(
     if not network.states:
         return {}
     terms = _terms(conn, [puid], default_fee)[puid]
-    by_day: dict[int, list[Any]] = defaultdict(list)
+    by_day: dict[int, list[WorkRow]] = defaultdict(list)
     for r in rows:
-        by_day[r.day].append(r)
+        by_day[r[0]].append(r)
     return {day: value(parts, network, terms) for day, parts in by_day.items()}
 
 

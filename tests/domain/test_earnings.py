@@ -11,7 +11,7 @@ from fractions import Fraction
 from itertools import pairwise
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from poolstats.domain.earnings import (
@@ -26,6 +26,7 @@ from poolstats.domain.earnings import (
     parse_btc,
     parse_fee_rate,
     settle_day,
+    settle_parts,
     subsidy_sat,
 )
 
@@ -320,3 +321,27 @@ def test_parse_btc_converts_decimal_btc_to_satoshis_exactly(text: str, sat: int)
 def test_parse_btc_refuses_what_is_not_a_plain_amount(text: str) -> None:
     with pytest.raises(ValueError):
         parse_btc(text)
+
+
+_states = st.builds(
+    NetworkState,
+    st.sampled_from([Fraction(1000), Fraction("118003456123456.25"), Fraction(7, 3)]),
+    st.sampled_from([839_999, 840_000, 0]),
+    st.integers(0, 10**8),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 2**70), st.integers(0, 3), _states), max_size=30),
+    st.sampled_from(list(PaymentMode)),
+    st.sampled_from([Fraction(0), Fraction(2, 100), Fraction(15, 1000), Fraction(999999, 10**6)]),
+)
+def test_settle_parts_equals_settling_each_part_s_earnings(
+    parts: list[tuple[int, int, NetworkState]], mode: PaymentMode, fee: Fraction
+) -> None:
+    q = 2**20
+    one_by_one = settle_day(
+        earned(Work(Fraction(units, q), capped), state, mode, fee) for units, capped, state in parts
+    )
+    assert settle_parts(parts, q, mode, fee) == one_by_one
