@@ -66,6 +66,8 @@ HELP = {
 }
 ENV = {name: env for name, env, _, _, _ in described()}
 INGEST_CHUNK_LINES = 100_000
+# The demo's network: difficulty, height (3.125 BTC subsidy) and fees per block of late 2026.
+DEMO_NETWORK = ("149301312726683.5", 925_000, 2_500_000)
 _SECRET_SETTINGS = frozenset(
     {"bitcoind_password", "ingest_token", "smtp_password"}
 )  # `poolstats settings` shows *** for them
@@ -704,6 +706,9 @@ def demo(
     service = _open_service(settings)
     base = f"http://{settings.host}:{settings.port}"
     start = time.time() - backfill_hours * 3600
+    if service.store.network_at(int(start)) is None:  # so that earnings show at once
+        service.store.record_network(int(start), *DEMO_NETWORK, "cli", int(time.time()))
+        service.refresh_network()
     fleet = Fleet(names, workers, seed=int(time.time()), start=start)
     table = Table(title="poolstats demo", show_header=False)
     table.add_column(no_wrap=True)

@@ -377,6 +377,15 @@ def test_demo_serves_a_live_fleet_and_prints_the_demo_key(tmp_path: Path) -> Non
             timeout=5,
         ).json()
         assert stats["err_no"] == 0 and stats["data"]["workers_total"] > 0
+        # the demo records a network entry, so earnings are estimated at once (yesterday's
+        # too, when the backfill reaches back before midnight)
+        earn = httpx.get(
+            f"http://127.0.0.1:{port}/v1/account/earn-stats",
+            params={"access_key": key["access_key"]},
+            timeout=5,
+        ).json()
+        estimate = int(earn["data"]["earnings_today"]) + int(earn["data"]["earnings_yesterday"])
+        assert earn["err_no"] == 0 and estimate > 0
     finally:
         demo.terminate()
         demo.wait(30)
