@@ -43,15 +43,6 @@ ENDPOINTS = {
     ("get", "/v1/realtime/hashrate"): set(),
     ("post", "/v1/account/pay/limit"): {"amount"},
     ("get", "/public/worker/share/"): {"dimension", "start_ts", "count"},
-    ("post", "/v1/alert/setting/update"): {
-        "interval", "hashrate", "unit", "hashrate_enabled", "miners", "miners_enabled"
-    },
-    ("get", "/v1/alert/get"): {"page", "page_size"},
-    ("post", "/v1/alert/read"): {"log_id"},
-    ("get", "/v1/alert/contacts/my"): set(),
-    ("post", "/v1/alert/contacts/create"): {"note", "email", "webhook_url"},
-    ("post", "/v1/alert/contacts/update"): {"id", "note", "email", "webhook_url"},
-    ("post", "/v1/alert/contacts/delete"): {"id"},
 }  # fmt: skip
 PUBLIC = {"/public/v1/pool/stats", "/public/v1/pool/stats/merge", "/public/worker/share/"}
 
