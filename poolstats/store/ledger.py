@@ -183,11 +183,11 @@ def value(rows: Sequence[WorkRow], network: Network, terms: Terms) -> int:
 
 
 def _work_rows(conn: sa.Connection, *where: sa.ColumnElement[bool]) -> list[WorkRow]:
-    """Plain tuples: a month of hourly states is close to a million rows."""
+    """Read by position, not by name: a month of hourly entries is close to a million rows."""
     w = _work.c
     stmt = sa.select(w.day, w.puid, w.net_at, w.diff_hi, w.diff_lo, w.capped)
-    rows = conn.execute(stmt.where(*where).order_by(*_work.primary_key)).tuples().all()
-    return cast(list[WorkRow], rows)
+    rows = conn.execute(stmt.where(*where).order_by(*_work.primary_key)).all()
+    return cast(list[WorkRow], rows)  # rows unpack as tuples
 
 
 # --- settlement -----------------------------------------------------------------------------
