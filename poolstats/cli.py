@@ -210,7 +210,9 @@ def serve(
         extra.append(run_network_poller(service.store, service.clock, settings))
     from poolstats.alerts.evaluator import AlertEvaluator
 
-    extra.append(AlertEvaluator(service.store, settings, service.clock).run())
+    extra.append(
+        AlertEvaluator(service.store, settings, service.clock, metrics=service.metrics).run()
+    )
     _run_loop(_serve(settings, service, extra))
 
 
@@ -742,7 +744,9 @@ def demo(
     with contextlib.suppress(KeyboardInterrupt):
         from poolstats.alerts.evaluator import AlertEvaluator
 
-        alerts = AlertEvaluator(service.store, settings, service.clock).run()
+        alerts = AlertEvaluator(
+            service.store, settings, service.clock, metrics=service.metrics
+        ).run()
         _run_loop(_serve(settings, service, [feed, alerts]))
 
 

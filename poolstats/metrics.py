@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+_SUFFIX = {Counter: "_total", Histogram: "_bucket, _sum, _count"}
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -63,3 +65,41 @@ class Metrics:
         self.journal_seq = Gauge(
             "poolstats_journal_seq", "Sequence number of the newest journaled batch.", registry=r
         )
+        self.settled_through = Gauge(
+            "poolstats_settled_through_seconds",
+            "Start (unix seconds) of the newest settled UTC day; 0 before the first.",
+            registry=r,
+        )
+        self.settlement_failures = Counter(
+            "poolstats_settlement_failures",
+            "Daily settlements that failed (retried an hour later).",
+            registry=r,
+        )
+        self.earnings_settled = Counter(
+            "poolstats_earnings_settled_sat",
+            "Satoshis settled into sub-accounts' earnings by this process.",
+            registry=r,
+        )
+        self.alert_notices = Counter(
+            "poolstats_alert_notices", "Alert notices produced, by event.", ["event"], registry=r
+        )
+        self.alert_delivery_failures = Counter(
+            "poolstats_alert_delivery_failures",
+            "Alert deliveries that failed after their retries, by channel.",
+            ["channel"],
+            registry=r,
+        )
+
+    def markdown(self) -> str:
+        """The table of docs/metrics.md (a test keeps the two equal)."""
+        rows = ["| metric | type | labels | what |", "|---|---|---|---|"]
+        for metric in vars(self).values():
+            if not isinstance(metric, Counter | Gauge | Histogram):
+                continue
+            (family,) = metric.describe()
+            suffix = _SUFFIX.get(type(metric), "")
+            name = f"`{family.name}`" + (f" ({suffix})" if suffix else "")
+            # label names have no public accessor before a sample exists
+            labels = ", ".join(f"`{label}`" for label in metric._labelnames)
+            rows.append(f"| {name} | {family.type} | {labels} | {family.documentation} |")
+        return "\n".join(rows) + "\n"

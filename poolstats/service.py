@@ -91,6 +91,7 @@ class Recovery:
 
 class Service:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        settings.fee_rate()  # a mistyped pool_fee_rate stops the start, not a settlement
         self.settings = settings
         self.clock = clock or SystemClock()
         data_dir = Path(settings.data_dir)
@@ -112,6 +113,7 @@ class Service:
         self.recovery: Recovery | None = None
         self._network_version: tuple[int, int] | None = None
         self._settled_day = -1  # newest day this process knows is settled
+        self.metrics.settled_through.set(ledger.settled_through(self.store) or 0)
         self._settle_retry_at = 0.0
         self.refresh_network()
 
@@ -197,11 +199,14 @@ class Service:
             done = ledger.settle(self.store, yesterday, int(now), self.settings.fee_rate())
         except ValueError:
             self._settle_retry_at = now + SETTLE_RETRY_S
+            self.metrics.settlement_failures.inc()
             log.exception(
                 "settlement of %s failed; retrying in an hour", ledger.day_text(yesterday)
             )
             return None
         self._settled_day = yesterday
+        self.metrics.settled_through.set(done.settled_through or 0)
+        self.metrics.earnings_settled.inc(done.total_sat)
         if not done.already:
             log.info(
                 "settled %s: %d earnings rows, %d sat",

@@ -259,3 +259,8 @@ def test_the_server_settles_yesterday_after_midnight(tmp_path: Path, clock: Fake
         153_125_000  # 500/1000 x 312,500,000 x 0.98
     )
     service.close()
+
+
+def test_a_mistyped_pool_fee_rate_stops_the_start(tmp_path: Path, clock: FakeClock) -> None:
+    with pytest.raises(ValueError, match="pool_fee_rate"):
+        Service(Settings(data_dir=tmp_path, pool_fee_rate="2%"), clock=clock)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from poolstats.cli import settings_markdown
 from poolstats.config import Settings, described
+from poolstats.metrics import Metrics
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
 
@@ -52,3 +53,9 @@ def test_poolstats_settings_never_prints_secrets() -> None:
     result = CliRunner().invoke(cli.app, ["settings"], env=env)
     assert result.exit_code == 0
     assert "s3cret" not in result.stdout and "***" in result.stdout
+
+
+def test_docs_metrics_lists_every_metric() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text()
+    table = text[text.index("| metric |") :]
+    assert table == Metrics().markdown(), "regenerate the table with Metrics().markdown()"

@@ -36,6 +36,7 @@ from poolstats.domain.alerts import (
 )
 from poolstats.domain.hashrate import four_significant, hashrate_hs, unit_size
 from poolstats.domain.status import WorkerStatus
+from poolstats.metrics import Metrics
 from poolstats.store.alerts import NO_ALERT, AlertConfig, AlertStore, LogEntry, Transactions
 from poolstats.store.base import Store
 
@@ -57,8 +58,10 @@ class AlertEvaluator:
         settings: Settings,
         clock: Clock,
         delivery: Delivery | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._alerts = AlertStore(store)
         self._settings = settings
         self._clock = clock
@@ -102,6 +105,9 @@ class AlertEvaluator:
                 )
         if changed or notices:
             self._alerts.record(changed, [_entry(n) for n in notices], at)
+        if self._metrics is not None:
+            for n in notices:
+                self._metrics.alert_notices.labels(n.event.value).inc()
         if notices:
             self._deliver(notices, at)
         return notices
@@ -126,11 +132,15 @@ class AlertEvaluator:
             return
         with ThreadPoolExecutor(min(DELIVERY_THREADS, len(jobs))) as pool:
             results = list(pool.map(lambda job: self._delivery.send(*job), jobs))
-        entries = [
-            _failure_entry(notice, failure, now)
+        failed = [
+            (notice, failure)
             for (notice, _), failures in zip(jobs, results, strict=True)
             for failure in failures
         ]
+        if self._metrics is not None:
+            for _, failure in failed:
+                self._metrics.alert_delivery_failures.labels(failure.channel).inc()
+        entries = [_failure_entry(notice, failure, now) for notice, failure in failed]
         if entries:
             for e in entries:
                 log.warning("alert delivery failed for puid %d: %s", e.puid, e.message)

@@ -40,7 +40,9 @@ def evaluator(node: Node, mailbox: Mailbox, **overrides: Any) -> AlertEvaluator:
         alert_backoff_s=0.0,
         **overrides,
     )
-    return AlertEvaluator(node.service.store, settings, node.clock, Delivery(settings))
+    return AlertEvaluator(
+        node.service.store, settings, node.clock, Delivery(settings), node.service.metrics
+    )
 
 
 def later(node: Node, seconds: float) -> int:
@@ -178,6 +180,8 @@ def test_failed_delivery_is_logged_naming_the_contact_and_the_error(
         " after 2 attempts: DeliveryError: HTTP 500"
     )
     assert len(receiver.bodies) == 2  # alert_retries=1: two attempts
+    assert node.counter("poolstats_alert_notices_total", event="fired") == 1
+    assert node.counter("poolstats_alert_delivery_failures_total", channel="webhook") == 1
 
 
 def test_disabling_a_firing_alert_clears_it_without_a_notice(node: Node, mailbox: Mailbox) -> None:

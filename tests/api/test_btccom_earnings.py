@@ -47,6 +47,8 @@ def test_earnings_are_estimated_settled_and_paid(node: Node) -> None:
     done = node.service.settle_due()  # T0 is long after midnight + settle_after_s
     assert done is not None and done.days == [YESTERDAY]
     assert node.service.settle_due() is None  # once a day
+    assert node.metrics("poolstats_settled_through_seconds") == {(): YESTERDAY}
+    assert node.counter("poolstats_earnings_settled_sat_total") == 306_250_000
     stats = node.data("/v1/account/earn-stats")
     assert (stats["earnings_yesterday"], stats["unpaid"]) == ("306250000", "306250000")
     # 1000 difficulty in a day is 1000 * 2**32 / 86400 H/s; 3.0625 BTC per that in PH/s
