@@ -16,6 +16,7 @@ import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from poolstats.domain.earnings import btc_text
 from poolstats.domain.hashrate import (
     four_significant,
     hashrate_hs,
@@ -25,6 +26,7 @@ from poolstats.domain.hashrate import (
 )
 from poolstats.domain.status import worker_status
 from poolstats.service import Service
+from poolstats.store import ledger
 
 router = APIRouter()
 WINDOWS = (("1m", 60), ("5m", 300), ("15m", 900), ("1h", 3600), ("1d", 86400))
@@ -120,6 +122,7 @@ async def dashboard(
         )
     key_q = urllib.parse.quote(access_key, safe="")
     parts.append(_subaccounts(service, grant.puids, key_q))
+    parts.append(_earnings(service, chosen, now))
     parts.append(_workers(service, chosen, now))
     return HTMLResponse(_page("poolstats", "".join(parts), settings.flush_interval_s))
 
@@ -158,6 +161,22 @@ def _subaccounts(service: Service, puids: tuple[int, ...], key_q: str) -> str:
         + "".join(rows)
         + "</table>"
     )
+
+
+def _earnings(service: Service, puid: int, now: float) -> str:
+    """What earn-stats says, in BTC; today's figure is the live estimate."""
+    b = ledger.balance(service.store, puid, int(now), service.settings.fee_rate())
+    figures = (
+        ("today (estimate)", b.today),
+        ("yesterday", b.yesterday),
+        ("unpaid", b.unpaid),
+        ("pending payout", b.pending),
+        ("paid", b.total_paid),
+    )
+    cards = "".join(
+        f'<div class="card">{label}<b>{btc_text(sat)} BTC</b></div>' for label, sat in figures
+    )
+    return f'<h2>puid {puid}: earnings</h2><div class="cards">{cards}</div>'
 
 
 def _workers(service: Service, puid: int, now: float) -> str:

@@ -22,6 +22,9 @@ def test_dashboard_shows_the_pool_to_anyone_and_workers_to_their_key(tmp_path: P
     service.recover()
     key = service.store.create_user("alice", int(T0)).access_key
     bob_key = service.store.create_user("bob", int(T0)).access_key
+    # at 2**40, 90 shares of 2**20 are 90 / 2**20 of a block: x 306,250,000 = 26,285.6 sat
+    service.store.record_network(int(T0), str(2**40), 840_000, 0, "cli", int(T0))
+    service.refresh_network()
     # 90 shares of difficulty 2**20 at T0+5, T0+15, ..., T0+895; at T0+900 the 15m window
     # starts at T0+10, so it holds 89 of them: 89 * 2**20 * 2**32 / 900 H/s = 445.4 TH/s
     body = b"".join(
@@ -51,6 +54,8 @@ def test_dashboard_shows_the_pool_to_anyone_and_workers_to_their_key(tmp_path: P
         assert "rig1" in mine  # the name as normalised, and escaped nowhere needed
         assert '<td class="ACTIVE">ACTIVE</td>' in mine
         assert "192.0.2.1" in mine
+        assert "today (estimate)<b>0.00026285 BTC</b>" in mine
+        assert "unpaid<b>0.00000000 BTC</b>" in mine
         clock.advance(901)
         later = client.get("/", params={"access_key": key, "puid": 1}).text
         assert '<td class="INACTIVE">INACTIVE</td>' in later
