@@ -134,7 +134,7 @@ class Network:
                 "--height H` (or set bitcoind_url) before settling"
             )
         if net_at == NO_STATE:
-            return self.states[min(self.states)]
+            return next(iter(self.states.values()))  # loaded in order of ``at``
         try:
             return self.states[net_at]
         except KeyError:
@@ -221,8 +221,8 @@ def settle(store: SqliteStore, through: int, now: int, default_fee: Fraction) ->
         if unknown:  # only a hand-edited database gets here: keep the work, say so
             log.warning("work of unknown sub-accounts %s is left unsettled", sorted(unknown))
             by_day = {k: v for k, v in by_day.items() if k[1] not in unknown}
-        accepted = _accepted_diff(conn, sorted({day for day, _ in by_day}))  # for the rate
         days = sorted({day for day, _ in by_day})
+        accepted = _accepted_diff(conn, days)  # for earnings_rate
         end_difficulty = {
             day: _fraction_text((network.at_end_of(day) or network.state(NO_STATE)).difficulty)
             for day in days
