@@ -1,0 +1,1 @@
+"""The Stratum V1 front end: jobs, share checks, sessions and the server."""
