@@ -1,0 +1,78 @@
+"""A coinbase transaction split around the extranonce, as stratum jobs carry it.
+
+coinb1 + extranonce1 + extranonce2 + coinb2 is a complete legacy-serialised coinbase: one
+input with the null outpoint whose scriptSig starts with the block height (BIP 34) and the
+pool's tag and ends with the extranonce, and outputs paying the reward (plus, when the block
+has segwit transactions, the witness commitment output given by the template).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+EXTRANONCE1_SIZE = 4
+EXTRANONCE2_SIZE = 4
+MAX_SCRIPT_SIG = 100  # consensus: a coinbase scriptSig is 2 to 100 bytes
+
+
+def varint(n: int) -> bytes:
+    if n < 0xFD:
+        return bytes([n])
+    if n <= 0xFFFF:
+        return b"\xfd" + struct.pack("<H", n)
+    if n <= 0xFFFFFFFF:
+        return b"\xfe" + struct.pack("<I", n)
+    return b"\xff" + struct.pack("<Q", n)
+
+
+def script_number(n: int) -> bytes:
+    """A script push of ``n`` as CScriptNum serialises it (what BIP 34 requires)."""
+    if n == 0:
+        return b"\x00"  # OP_0
+    if 1 <= n <= 16:
+        return bytes([0x50 + n])  # OP_1..OP_16
+    raw = bytearray()
+    value = abs(n)
+    while value:
+        raw.append(value & 0xFF)
+        value >>= 8
+    if raw[-1] & 0x80:
+        raw.append(0x80 if n < 0 else 0)
+    elif n < 0:
+        raw[-1] |= 0x80
+    return bytes([len(raw)]) + bytes(raw)
+
+
+@dataclass(frozen=True)
+class Output:
+    value_sat: int
+    script: bytes
+
+    def serialise(self) -> bytes:
+        return struct.pack("<q", self.value_sat) + varint(len(self.script)) + self.script
+
+
+def split_coinbase(height: int, tag: bytes, outputs: list[Output]) -> tuple[bytes, bytes]:
+    """(coinb1, coinb2) around ``EXTRANONCE1_SIZE + EXTRANONCE2_SIZE`` bytes of extranonce."""
+    if len(tag) > 75:
+        raise ValueError("the pool tag is at most 75 bytes (one direct push)")
+    prefix = script_number(height) + (bytes([len(tag)]) + tag if tag else b"")
+    script_len = len(prefix) + EXTRANONCE1_SIZE + EXTRANONCE2_SIZE
+    if script_len > MAX_SCRIPT_SIG:
+        raise ValueError(f"coinbase scriptSig of {script_len} bytes: the tag is too long")
+    coinb1 = (
+        struct.pack("<I", 1)  # version
+        + b"\x01"  # one input
+        + bytes(32)
+        + b"\xff\xff\xff\xff"  # the null outpoint
+        + varint(script_len)
+        + prefix
+    )
+    coinb2 = (
+        b"\xff\xff\xff\xff"  # sequence
+        + varint(len(outputs))
+        + b"".join(o.serialise() for o in outputs)
+        + struct.pack("<I", 0)  # lock time
+    )
+    return coinb1, coinb2

@@ -1,0 +1,98 @@
+"""Jobs: what the pool asks miners to hash, and the recent ones shares may still name.
+
+A share names its job by id; it is checked against that job at the difficulty the job was
+sent with (``Session``), so a retarget or a new job never refuses work already under way.
+Shares naming a job older than the current block, or one forgotten, are stale.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from poolstats.domain.block import prevhash_to_stratum
+from poolstats.domain.earnings import subsidy_sat
+from poolstats.stratum.coinbase import Output, split_coinbase
+from poolstats.stratum.shares import Job, JobShares
+
+KEEP_JOBS = 16  # recent jobs a share may still name (a few minutes of refreshes)
+#: Static mode's network: the difficulty-1 target, so a CPU miner at 0.0001 rarely finds one.
+STATIC_NBITS = 0x1D00FFFF
+
+
+@dataclass
+class Entry:
+    job: Job
+    clean: bool  # the job starts a new block: older ones are stale
+    shares: JobShares
+
+
+class JobBook:
+    def __init__(self) -> None:
+        self._jobs: OrderedDict[str, Entry] = OrderedDict()
+        self._ids = itertools.count(1)
+        self.current: Entry | None = None
+
+    def next_id(self) -> str:
+        return f"{next(self._ids):x}"
+
+    def add(self, job: Job, clean: bool) -> Entry:
+        entry = Entry(job, clean, JobShares())
+        if clean:  # a new block: every earlier job is stale
+            self._jobs.clear()
+        self._jobs[job.job_id] = entry
+        while len(self._jobs) > KEEP_JOBS:
+            self._jobs.popitem(last=False)
+        self.current = entry
+        return entry
+
+    def reissue(self, entry: Entry) -> Entry:
+        """The same work under a new id, for a connection whose difficulty changed: shares
+        naming the old id are still judged at the old difficulty. Both ids share one
+        duplicate set, since a share is the same work under either."""
+        again = Entry(dataclasses.replace(entry.job, job_id=self.next_id()), False, entry.shares)
+        self._jobs[again.job.job_id] = again
+        while len(self._jobs) > KEEP_JOBS:
+            self._jobs.popitem(last=False)
+        return again
+
+    def get(self, job_id: str) -> Entry | None:
+        return self._jobs.get(job_id)
+
+
+def notify_params(entry: Entry) -> list[object]:
+    """``mining.notify``'s parameters for a job."""
+    job = entry.job
+    return [
+        job.job_id,
+        prevhash_to_stratum(job.prevhash),
+        job.coinb1.hex(),
+        job.coinb2.hex(),
+        [b.hex() for b in job.branch],
+        f"{job.version:08x}",
+        f"{job.nbits:08x}",
+        f"{job.ntime:08x}",
+        entry.clean,
+    ]
+
+
+@dataclass(frozen=True)
+class StaticTemplate:
+    """A fixed block to mine, for load tests and demos (``--stratum-jobs static``): no node,
+    no transactions, a coinbase paying ``payout_script``; refreshed jobs only move ntime."""
+
+    height: int
+    payout_script: bytes
+    tag: bytes = b"/poolstats/"
+    nbits: int = STATIC_NBITS
+    version: int = 0x20000000
+    prevhash: bytes = field(default_factory=lambda: os.urandom(32))
+
+    def job(self, job_id: str, now: int) -> Job:
+        coinb1, coinb2 = split_coinbase(
+            self.height, self.tag, [Output(subsidy_sat(self.height), self.payout_script)]
+        )
+        return Job(job_id, self.prevhash, coinb1, coinb2, (), self.version, self.nbits, now)

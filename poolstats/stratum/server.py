@@ -1,0 +1,180 @@
+"""The stratum server: asyncio connections, job broadcasts, and shares into the engine.
+
+Why it is built this way:
+- Each connection is a coroutine reading bounded lines (``MAX_LINE`` bytes) with an idle
+  timeout; nothing a client sends can grow the server's memory without bound, and a slow
+  reader whose send buffer passes ``MAX_BUFFERED`` is dropped rather than buffered for.
+- A submit is answered once its share event is in the ingest journal (``ShareSink`` batches
+  the events of a few milliseconds into one journaled ingest), so an accepted share is never
+  lost between the front end and the engine; the sink's queue is bounded, so a flood waits
+  (backpressure) instead of piling up.
+- A client whose requests are mostly malformed or refused is disconnected and its address
+  banned for ``ban_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from poolstats.stratum import protocol
+from poolstats.stratum.jobs import JobBook, StaticTemplate
+from poolstats.stratum.session import Limits, Session
+from poolstats.stratum.shares import Code
+
+log = logging.getLogger(__name__)
+
+MAX_LINE = 16 * 1024
+MAX_BUFFERED = 256 * 1024
+
+
+@dataclass(frozen=True)
+class StratumConfig:
+    limits: Limits = field(default_factory=Limits)
+    idle_s: float = 600.0  # no request for this long: disconnected
+    job_refresh_s: float = 30.0  # a new job at least this often (miners stall without one)
+    ban_after: int = 20  # bad requests in a row (or most of the recent ones) before a ban
+    ban_s: float = 600.0
+    batch_window_s: float = 0.002  # share events gathered into one journaled ingest
+    max_queued_shares: int = 100_000
+
+
+class ShareSink:
+    """Share events into the ingest pipeline in small batches; ``put`` returns once the
+    event is journaled (the pipeline's own durability)."""
+
+    def __init__(self, ingest: Callable[[bytes], Any], config: StratumConfig) -> None:
+        self._ingest = ingest
+        self._config = config
+        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[None]]] = asyncio.Queue(
+            config.max_queued_shares
+        )
+        self.journaled = 0
+
+    async def put(self, events: list[dict[str, Any]]) -> None:
+        loop = asyncio.get_running_loop()
+        waits = []
+        for event in events:
+            done: asyncio.Future[None] = loop.create_future()
+            await self._queue.put((event, done))  # waits while the queue is full
+            waits.append(done)
+        await asyncio.gather(*waits)
+
+    async def run(self) -> None:
+        encoder = msgspec.json.Encoder()
+        while True:
+            batch = [await self._queue.get()]
+            await asyncio.sleep(self._config.batch_window_s)
+            while not self._queue.empty() and len(batch) < 50_000:
+                batch.append(self._queue.get_nowait())
+            body = b"\n".join(encoder.encode(e) for e, _ in batch) + b"\n"
+            try:
+                await asyncio.to_thread(self._ingest, body)
+            except Exception as exc:  # the journal failed: the miners get an error, not a lie
+                log.exception("stratum shares could not be journaled")
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            self.journaled += len(batch)
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+
+class StratumServer:
+    def __init__(
+        self,
+        template: StaticTemplate,
+        puid_of: Callable[[str], int | None],
+        sink: ShareSink,
+        config: StratumConfig,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.template = template
+        self.puid_of = puid_of
+        self.sink = sink
+        self.config = config
+        self.clock = clock
+        self.jobs = JobBook()
+        self.sessions: dict[Session, asyncio.StreamWriter] = {}
+        self.banned: dict[str, float] = {}
+        self._extranonce = itertools.count(int.from_bytes(os.urandom(3), "big") << 8)
+        self.new_job(clean=True)
+
+    def new_job(self, clean: bool) -> None:
+        """A new job (or block) for every subscribed miner."""
+        entry = self.jobs.add(self.template.job(self.jobs.next_id(), int(self.clock())), clean)
+        for session, writer in list(self.sessions.items()):
+            if session.subscribed:
+                self._send(session, writer, session.job_lines(entry))
+
+    def _send(self, session: Session, writer: asyncio.StreamWriter, lines: list[bytes]) -> None:
+        if writer.transport.get_write_buffer_size() > MAX_BUFFERED:
+            log.info("stratum: dropping %s, it does not read what it is sent", session.ip)
+            writer.close()
+            return
+        writer.write(b"".join(lines))
+
+    async def serve(self, host: str, port: int) -> asyncio.Server:
+        return await asyncio.start_server(self._client, host, port, limit=MAX_LINE)
+
+    async def refresh_jobs(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.job_refresh_s)
+            self.new_job(clean=False)
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        ip = peer[0] if isinstance(peer, tuple) else ""
+        if self.banned.get(ip, 0.0) > self.clock():
+            writer.close()
+            return
+        extranonce1 = (next(self._extranonce) & 0xFFFFFFFF).to_bytes(4, "big")
+        session = Session(extranonce1, self.jobs, self.config.limits, self.puid_of, ip)
+        self.sessions[session] = writer
+        bad_in_a_row = 0
+        try:
+            while True:
+                try:
+                    line = await asyncio.wait_for(reader.readline(), self.config.idle_s)
+                except (TimeoutError, ValueError, asyncio.LimitOverrunError):
+                    break  # idle, or a line longer than MAX_LINE
+                if not line:
+                    break
+                if not line.strip():
+                    continue
+                try:
+                    request = protocol.decode(line)
+                except protocol.ProtocolError as exc:
+                    self._send(session, writer, [protocol.error(None, Code.OTHER, str(exc))])
+                    bad = True
+                else:
+                    outcome = session.handle(request, self.clock())
+                    if outcome.shares:
+                        await self.sink.put(outcome.shares)
+                    self._send(session, writer, outcome.lines)
+                    bad = outcome.bad
+                bad_in_a_row = bad_in_a_row + 1 if bad else 0
+                if bad_in_a_row >= self.config.ban_after:
+                    self.banned[ip] = self.clock() + self.config.ban_s
+                    log.info("stratum: banned %s for %g s", ip, self.config.ban_s)
+                    break
+                if writer.is_closing():
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            del self.sessions[session]
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()

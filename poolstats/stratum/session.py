@@ -1,0 +1,260 @@
+"""One miner connection's protocol state: subscribe, authorize, configure, difficulty, submit.
+
+No I/O: ``handle`` takes a decoded request and the time and returns the lines to send and the
+share events to count, so every rule is testable without a socket. Each job is remembered
+with the difficulty it was sent at, and a share is judged at that difficulty: a new
+difficulty (``mining.suggest_difficulty``, ``d=`` in the password) applies from the next job
+on and never refuses work already under way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from poolstats.domain.block import target_of
+from poolstats.stratum import protocol
+from poolstats.stratum.coinbase import EXTRANONCE2_SIZE
+from poolstats.stratum.jobs import Entry, JobBook, notify_params
+from poolstats.stratum.shares import Code, ShareError, Submission, check
+
+VERSION_ROLLING_MASK = 0x1FFFE000  # BIP 320's general-purpose bits
+REMEMBERED_JOBS = 32
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_DIFF_PASSWORD = re.compile(r"(?:^|,)\s*d=([0-9]+(?:\.[0-9]+)?)\s*(?:,|$)")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Share difficulty bounds and the starting difficulty of a connection."""
+
+    min_diff: Fraction = Fraction(1)
+    max_diff: Fraction = Fraction(2**40)
+    start_diff: Fraction = Fraction(1)
+
+    def clamp(self, diff: Fraction) -> Fraction:
+        return min(max(diff, self.min_diff), self.max_diff)
+
+
+@dataclass
+class Outcome:
+    lines: list[bytes] = field(default_factory=list)
+    shares: list[dict[str, Any]] = field(default_factory=list)  # ingest share events
+    bad: bool = False  # a malformed or refused request (counts toward a ban)
+
+
+@dataclass
+class Worker:
+    puid: int
+    name: str
+
+
+class Session:
+    def __init__(
+        self,
+        extranonce1: bytes,
+        jobs: JobBook,
+        limits: Limits,
+        puid_of: Callable[[str], int | None],
+        ip: str = "",
+    ) -> None:
+        self.extranonce1 = extranonce1
+        self.jobs = jobs
+        self.limits = limits
+        self.puid_of = puid_of
+        self.ip = ip
+        self.subscribed = False
+        self.version_mask = 0
+        self.difficulty = limits.start_diff  # for the next job sent
+        self.sent_difficulty: Fraction | None = None
+        self.workers: dict[str, Worker] = {}
+        self._job_diff: OrderedDict[str, Fraction] = OrderedDict()
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def job_lines(self, entry: Entry) -> list[bytes]:
+        """``mining.set_difficulty`` (when it changed) before the ``mining.notify`` it
+        applies to; the job is remembered at that difficulty."""
+        lines = []
+        if self.difficulty != self.sent_difficulty:
+            lines.append(protocol.notify("mining.set_difficulty", [float(self.difficulty)]))
+            self.sent_difficulty = self.difficulty
+        self._job_diff[entry.job.job_id] = self.difficulty
+        while len(self._job_diff) > REMEMBERED_JOBS:
+            self._job_diff.popitem(last=False)
+        lines.append(protocol.notify("mining.notify", notify_params(entry)))
+        return lines
+
+    def _resend_current(self, out: Outcome) -> None:
+        if self.subscribed and self.jobs.current is not None:
+            out.lines += self.job_lines(self.jobs.current)
+
+    def _retarget(self, out: Outcome) -> None:
+        """The current work again under a new job id, at the new difficulty."""
+        if self.subscribed and self.jobs.current is not None:
+            out.lines += self.job_lines(self.jobs.reissue(self.jobs.current))
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def handle(self, req: protocol.Request, now: float) -> Outcome:
+        method = _METHODS.get(req.method)
+        if method is None:
+            return Outcome(
+                [protocol.error(req.id, Code.OTHER, f"unknown method {req.method!r}")], bad=True
+            )
+        try:
+            return method(self, req, now)
+        except ShareError as exc:
+            return Outcome([protocol.error(req.id, exc.code, exc.message)], bad=True)
+
+    def _subscribe(self, req: protocol.Request, now: float) -> Outcome:
+        self.subscribed = True
+        sid = self.extranonce1.hex()
+        out = Outcome(
+            [
+                protocol.result(
+                    req.id,
+                    [
+                        [["mining.set_difficulty", sid], ["mining.notify", sid]],
+                        sid,
+                        EXTRANONCE2_SIZE,
+                    ],
+                )
+            ]
+        )
+        self._resend_current(out)
+        return out
+
+    def _authorize(self, req: protocol.Request, now: float) -> Outcome:
+        login = _text(req.params, 0, "login")
+        password = req.params[1] if len(req.params) > 1 and isinstance(req.params[1], str) else ""
+        user, _, worker = login.partition(".")
+        puid = self.puid_of(user)
+        if puid is None:
+            raise ShareError(Code.UNAUTHORIZED, f"unknown user {user!r}")
+        self.workers[login] = Worker(puid, worker or "default")
+        out = Outcome([protocol.result(req.id, True)])
+        asked = _DIFF_PASSWORD.search(password)
+        if asked:
+            self._set_difficulty(Fraction(asked.group(1)), out)
+        return out
+
+    def _set_difficulty(self, diff: Fraction, out: Outcome) -> None:
+        if diff <= 0:
+            return
+        wanted = self.limits.clamp(diff)
+        if wanted != self.difficulty:
+            self.difficulty = wanted
+            self._retarget(out)
+
+    def _suggest_difficulty(self, req: protocol.Request, now: float) -> Outcome:
+        value = req.params[0] if req.params else None
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ShareError(Code.OTHER, "suggest_difficulty: a positive number is needed")
+        out = Outcome([protocol.result(req.id, True)])
+        self._set_difficulty(Fraction(str(value)), out)
+        return out
+
+    def _configure(self, req: protocol.Request, now: float) -> Outcome:
+        extensions = req.params[0] if req.params and isinstance(req.params[0], list) else []
+        options = req.params[1] if len(req.params) > 1 and isinstance(req.params[1], dict) else {}
+        answer: dict[str, Any] = {}
+        for name in extensions:
+            if name == "version-rolling":
+                asked = options.get("version-rolling.mask", "ffffffff")
+                mask = int(asked, 16) if isinstance(asked, str) and _HEX.fullmatch(asked) else 0
+                self.version_mask = mask & VERSION_ROLLING_MASK
+                answer["version-rolling"] = True
+                answer["version-rolling.mask"] = f"{self.version_mask:08x}"
+            elif isinstance(name, str):
+                answer[name] = False
+        return Outcome([protocol.result(req.id, answer)])
+
+    def _extranonce_subscribe(self, req: protocol.Request, now: float) -> Outcome:
+        return Outcome([protocol.result(req.id, True)])  # the extranonce never changes here
+
+    def _submit(self, req: protocol.Request, now: float) -> Outcome:
+        if not self.subscribed:
+            raise ShareError(Code.NOT_SUBSCRIBED, "not subscribed")
+        login = _text(req.params, 0, "login")
+        worker = self.workers.get(login)
+        if worker is None:
+            raise ShareError(Code.UNAUTHORIZED, "unauthorized worker")
+        job_id = _text(req.params, 1, "job_id")
+        entry = self.jobs.get(job_id)
+        diff = self._job_diff.get(job_id)
+        if entry is None or diff is None:
+            return self._refused(req, worker, now, self.difficulty, Code.STALE, "job not found")
+        sub = Submission(
+            extranonce2=bytes.fromhex(_hex(req.params, 2, "extranonce2", EXTRANONCE2_SIZE * 2)),
+            ntime=int(_hex(req.params, 3, "ntime", 8), 16),
+            nonce=int(_hex(req.params, 4, "nonce", 8), 16),
+            version_bits=int(_hex(req.params, 5, "version_bits", 8), 16)
+            if len(req.params) > 5
+            else 0,
+        )
+        try:
+            check(entry.job, self.extranonce1, EXTRANONCE2_SIZE, sub, target_of(diff),
+                  self.version_mask, int(now), entry.shares)  # fmt: skip
+        except ShareError as exc:
+            return self._refused(req, worker, now, diff, exc.code, exc.message)
+        return Outcome(
+            [protocol.result(req.id, True)], [self._event(worker, now, diff, "accept", "")]
+        )
+
+    def _refused(
+        self,
+        req: protocol.Request,
+        worker: Worker,
+        now: float,
+        diff: Fraction,
+        code: Code,
+        why: str,
+    ) -> Outcome:
+        status = "stale" if code is Code.STALE else "reject"
+        event = self._event(worker, now, diff, status, why)
+        return Outcome([protocol.error(req.id, code, why)], [event], bad=code is not Code.STALE)
+
+    def _event(
+        self, worker: Worker, now: float, diff: Fraction, status: str, reason: str
+    ) -> dict[str, Any]:
+        event: dict[str, Any] = {
+            "ts": now,
+            "puid": worker.puid,
+            "worker": worker.name,
+            "diff": float(diff),
+            "status": status,
+        }
+        if reason:
+            event["reason"] = reason
+        if self.ip:
+            event["ip"] = self.ip
+        return event
+
+
+def _text(params: list[Any], i: int, name: str) -> str:
+    value = params[i] if len(params) > i else None
+    if not isinstance(value, str):
+        raise ShareError(Code.OTHER, f"{name}: a string is needed at position {i}")
+    return value
+
+
+def _hex(params: list[Any], i: int, name: str, digits: int) -> str:
+    text = _text(params, i, name)
+    if len(text) != digits or not _HEX.fullmatch(text):
+        raise ShareError(Code.OTHER, f"{name}: {digits} hexadecimal digits are needed")
+    return text
+
+
+_METHODS: dict[str, Callable[[Session, protocol.Request, float], Outcome]] = {
+    "mining.subscribe": Session._subscribe,
+    "mining.authorize": Session._authorize,
+    "mining.configure": Session._configure,
+    "mining.suggest_difficulty": Session._suggest_difficulty,
+    "mining.extranonce.subscribe": Session._extranonce_subscribe,
+    "mining.submit": Session._submit,
+}

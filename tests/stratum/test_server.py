@@ -1,0 +1,67 @@
+"""A miner written in the tests mines real shares over TCP; the engine counts them and the
+API shows the hashrate they imply."""
+
+from __future__ import annotations
+
+import asyncio
+from fractions import Fraction
+
+from poolstats.ingest.pipeline import Format
+from poolstats.stratum.jobs import StaticTemplate
+from poolstats.stratum.server import ShareSink, StratumConfig, StratumServer
+from poolstats.stratum.session import Limits
+from tests.api.conftest import Node
+from tests.stratum.miner import Miner
+from tests.test_durability import free_port
+
+DIFF = Fraction(1, 2**16)  # about 65,536 hashes a share: a few shares a second in Python
+SHARES = 12
+
+
+def server_for(node: Node, config: StratumConfig | None = None) -> StratumServer:
+    config = config or StratumConfig(limits=Limits(DIFF, Fraction(2**32), DIFF))
+    sink = ShareSink(lambda body: node.service.ingestor.ingest(body, Format.NDJSON), config)
+    template = StaticTemplate(height=900_000, payout_script=b"\x51")
+    return StratumServer(template, node.service.registry.puid_of, sink, config, node.clock.now)
+
+
+def test_mined_shares_reach_the_engine_and_the_api(node: Node) -> None:
+    stratum = server_for(node)
+    port = free_port()
+
+    async def scenario() -> tuple[list[bool], dict[str, object], dict[str, object]]:
+        sink = asyncio.create_task(stratum.sink.run())
+        server = await stratum.serve("127.0.0.1", port)
+        miner = await Miner.connect(port)
+        await miner.start("alice.rig1")
+        assert miner.difficulty == float(DIFF) and miner.job is not None
+        verdicts, nonce = [], 0
+        for _ in range(SHARES):
+            params, nonce = miner.find(extranonce2=7, start_nonce=nonce)
+            reply = await miner.call("mining.submit", ["alice.rig1", *params])
+            verdicts.append(reply["result"] is True and reply["error"] is None)
+            nonce += 1
+        duplicate = await miner.call("mining.submit", ["alice.rig1", *params])
+        stale = await miner.call("mining.submit", ["alice.rig1", "ffff", *params[1:]])
+        await miner.close()
+        server.close()
+        await server.wait_closed()
+        sink.cancel()
+        return verdicts, duplicate, stale
+
+    verdicts, duplicate, stale = asyncio.run(scenario())
+    assert verdicts == [True] * SHARES
+    assert duplicate["error"] == [22, "duplicate share", None]
+    assert stale["error"] == [21, "job not found", None]
+    workers = node.stored_workers(node.puid["alice"])
+    rig = workers["rig1"]
+    assert (rig["accept_count"], rig["reject_count"]) == (SHARES, 2)
+    assert rig["accept_15m"] == SHARES * DIFF  # 2**-16 is exact in a float
+    # 12 shares of 2**-16 (2**16 hashes each) in the last minute: 12 * 2**16 / 60 H/s =
+    # 13.11 KH/s over 1m, and 12 * 2**16 / 900 = 873.8 H/s over 15m, shown in one unit
+    stats = node.data("/v1/worker/stats")
+    unit = {"": 1.0, "K": 1e3, "M": 1e6}[stats["shares_unit"]]
+    for window, seconds in (("shares_1m", 60), ("shares_15m", 900)):
+        expected = SHARES * 2**16 / seconds
+        assert abs(float(stats[window]) * unit - expected) / expected < 1e-3  # 4 digits shown
+    assert stats["workers_active"] == 1

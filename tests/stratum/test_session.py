@@ -1,0 +1,178 @@
+"""The session's protocol rules without a socket; shares are mined here with hashlib."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from fractions import Fraction
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from poolstats.stratum import protocol
+from poolstats.stratum.jobs import JobBook, StaticTemplate
+from poolstats.stratum.session import Limits, Session
+from tests.stratum.miner import DIFF1, sha256d
+
+NOW = 1_800_000_000
+LIMITS = Limits(Fraction(1, 2**16), Fraction(2**10), Fraction(1, 2**12))
+USERS = {"alice": 1}
+
+
+def setup() -> tuple[Session, JobBook]:
+    jobs = JobBook()
+    template = StaticTemplate(height=900_000, payout_script=b"\x51", prevhash=bytes(range(32)))
+    jobs.add(template.job(jobs.next_id(), NOW), clean=True)
+    return Session(b"\x00\x00\x00\x09", jobs, LIMITS, USERS.get, "198.51.100.7"), jobs
+
+
+def call(s: Session, method: str, params: list[Any], id: Any = 1) -> list[dict[str, Any]]:
+    out = s.handle(protocol.Request(method=method, params=params, id=id), NOW)
+    return [json.loads(line) for line in out.lines]
+
+
+def mine(s: Session, job: list[Any], diff: Fraction, version_bits: int = 0) -> list[str]:
+    job_id, prev, coinb1, coinb2, _, version, nbits, ntime, _ = job
+    root = sha256d(
+        bytes.fromhex(coinb1) + s.extranonce1 + b"\x00\x00\x00\x01" + bytes.fromhex(coinb2)
+    )
+    prev_raw = bytes.fromhex(prev)
+    head = (int(version, 16) | version_bits).to_bytes(4, "little")
+    head += b"".join(prev_raw[i : i + 4][::-1] for i in range(0, 32, 4)) + root
+    head += int(ntime, 16).to_bytes(4, "little") + int(nbits, 16).to_bytes(4, "little")
+    target = int(Fraction(DIFF1) / diff)
+    nonce = 0
+    while int.from_bytes(sha256d(head + nonce.to_bytes(4, "little")), "little") > target:
+        nonce += 1
+    params = [job_id, "00000001", ntime, f"{nonce:08x}"]
+    return params + ([f"{version_bits:08x}"] if version_bits else [])
+
+
+def test_subscribe_answers_the_usual_shape_then_difficulty_before_the_job() -> None:
+    s, _ = setup()
+    reply, set_diff, notify = call(s, "mining.subscribe", ["cgminer/4.11"])
+    assert reply == {
+        "id": 1,
+        "result": [
+            [["mining.set_difficulty", "00000009"], ["mining.notify", "00000009"]],
+            "00000009",
+            4,
+        ],
+        "error": None,
+    }
+    assert set_diff["method"] == "mining.set_difficulty" and set_diff["params"] == [2**-12]
+    assert notify["method"] == "mining.notify" and notify["params"][-1] is True
+
+
+def test_submits_need_a_subscription_and_an_authorized_worker() -> None:
+    s, _ = setup()
+    assert call(s, "mining.submit", ["alice.rig", "1", "00000001", "00000000", "00000000"])[0][
+        "error"
+    ] == [25, "not subscribed", None]
+    call(s, "mining.subscribe", [])
+    assert call(s, "mining.submit", ["alice.rig", "1", "00000001", "00000000", "00000000"])[0][
+        "error"
+    ] == [24, "unauthorized worker", None]
+    assert call(s, "mining.authorize", ["mallory.rig", "x"])[0]["error"] == [
+        24, "unknown user 'mallory'", None
+    ]  # fmt: skip
+
+
+def test_a_share_is_judged_at_the_difficulty_its_job_was_sent_with() -> None:
+    s, _ = setup()
+    notify = call(s, "mining.subscribe", [])[-1]["params"]
+    call(s, "mining.authorize", ["alice.rig", "x"])
+    old = mine(s, notify, Fraction(1, 2**12))
+    # a retarget: set_difficulty, then the same work under a new job id
+    easier = call(s, "mining.suggest_difficulty", [2**-14], id=5)
+    assert [m.get("method") for m in easier] == [None, "mining.set_difficulty", "mining.notify"]
+    assert easier[1]["params"] == [2**-14] and easier[2]["params"][0] != notify[0]
+    harder = call(s, "mining.suggest_difficulty", [0.25], id=6)
+    assert harder[1]["params"] == [0.25]
+    # the share found before both: judged and credited at its own job's 2**-12
+    out = s.handle(protocol.Request("mining.submit", ["alice.rig", *old], id=5), NOW)
+    assert json.loads(out.lines[0]) == {"id": 5, "result": True, "error": None}  # id echoed
+    assert out.shares == [
+        {"ts": NOW, "puid": 1, "worker": "rig", "diff": 2**-12, "status": "accept",
+         "ip": "198.51.100.7"}
+    ]  # fmt: skip
+    # the same work under the other ids: a duplicate at 2**-14, too little work at 0.25
+    under_easier = [easier[2]["params"][0], *old[1:]]
+    assert call(s, "mining.submit", ["alice.rig", *under_easier])[0]["error"][0] == 22
+    under_harder = [harder[2]["params"][0], *old[1:]]
+    assert call(s, "mining.submit", ["alice.rig", *under_harder])[0]["error"][0] == 23
+
+
+def test_password_difficulty_is_clamped_to_the_bounds() -> None:
+    s, _ = setup()
+    call(s, "mining.subscribe", [])
+    lines = call(s, "mining.authorize", ["alice.rig", "d=99999"])
+    assert lines[1]["params"] == [1024.0]  # the maximum
+    lines = call(s, "mining.authorize", ["alice.rig2", "x,d=0.00000001"])
+    assert lines[1]["params"] == [2**-16]  # the minimum
+
+
+def test_version_rolling_is_granted_within_the_pool_mask_and_checked() -> None:
+    s, _ = setup()
+    (reply,) = call(s, "mining.configure", [["version-rolling", "minimum-difficulty"],
+                                            {"version-rolling.mask": "ffffffff"}])  # fmt: skip
+    assert reply["result"] == {
+        "version-rolling": True,
+        "version-rolling.mask": "1fffe000",
+        "minimum-difficulty": False,
+    }
+    notify = call(s, "mining.subscribe", [])[-1]["params"]
+    call(s, "mining.authorize", ["alice.rig", "x"])
+    rolled = mine(s, notify, Fraction(1, 2**12), version_bits=0x00006000)
+    assert call(s, "mining.submit", ["alice.rig", *rolled])[0]["result"] is True
+    outside = [*rolled[:4], "40000000"]
+    assert call(s, "mining.submit", ["alice.rig", *outside])[0]["error"][0] == 20
+
+
+def test_unknown_methods_and_bad_fields_are_errors_naming_them() -> None:
+    s, _ = setup()
+    assert call(s, "mining.fly", [])[0]["error"] == [20, "unknown method 'mining.fly'", None]
+    call(s, "mining.subscribe", [])
+    call(s, "mining.authorize", ["alice.rig", "x"])
+    (reply,) = call(s, "mining.submit", ["alice.rig", "1", "zz", "00000000", "00000000"])
+    assert reply["error"] == [20, "extranonce2: 8 hexadecimal digits are needed", None]
+
+
+METHODS = [
+    "mining.subscribe",
+    "mining.authorize",
+    "mining.configure",
+    "mining.suggest_difficulty",
+    "mining.extranonce.subscribe",
+    "mining.submit",
+    "other",
+]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_any_bytes_decode_or_give_a_protocol_error(line: bytes) -> None:
+    with contextlib.suppress(protocol.ProtocolError):
+        protocol.decode(line)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(METHODS),
+    st.lists(json_values, max_size=7),
+)
+def test_any_params_get_an_answer_never_an_exception(method: str, params: list[Any]) -> None:
+    s, _ = setup()
+    call(s, "mining.subscribe", [])
+    call(s, "mining.authorize", ["alice.rig", "x"])
+    out = s.handle(protocol.Request(method, params, 3), NOW)
+    first = json.loads(out.lines[0])
+    assert first["id"] == 3 and (first["error"] is None) != (first["result"] is None)
