@@ -25,7 +25,6 @@ import sqlalchemy as sa
 
 from poolstats.domain.share import quantize_diff
 from poolstats.engine.engine import Engine, ShareBatch
-from poolstats.engine.work import Timeline
 from poolstats.simulate.fleet import Fleet
 from poolstats.store import ledger, schema
 from poolstats.store.sqlite import DB_FILE, SqliteStore
@@ -64,7 +63,7 @@ def _populate(data_dir: Path, users: int, workers: int, days: int, interval_s: f
                 store.update_subaccount_profile(puid, fields, START)
         _network(store, days)
         engine = Engine()
-        engine.timeline = Timeline.of(ledger.network_difficulties(store))
+        engine.timeline = ledger.timeline(store)
         puid_of = {f"user{i:05d}": p for i, p in enumerate(puids)}
         fleet = Fleet(
             list(puid_of),

@@ -24,7 +24,6 @@ from poolstats.config import Settings
 from poolstats.domain.status import status_counts
 from poolstats.engine.engine import Engine, EngineConfig
 from poolstats.engine.snapshot import Flush, Level
-from poolstats.engine.work import Timeline
 from poolstats.ingest.journal import Journal, JournalError
 from poolstats.ingest.pipeline import Format, Ingestor
 from poolstats.metrics import Metrics
@@ -124,7 +123,7 @@ class Service:
         saved = checkpoint.load(self.data_dir)
         if saved is not None:
             self.engine = Engine.restore(saved, self.config)
-            self.engine.timeline = self._timeline()
+            self.engine.timeline = ledger.timeline(self.store)
             self.ingestor.engine = self.engine
             if BATCH_KEYS in saved:
                 self.ingestor.keys.restore(saved[BATCH_KEYS].tobytes())
@@ -168,16 +167,13 @@ class Service:
 
     # -- network states and settlement ---------------------------------------------------------
 
-    def _timeline(self) -> Timeline:
-        return Timeline.of(ledger.network_difficulties(self.store))
-
     def refresh_network(self) -> bool:
         """Give the engine the network states recorded so far (by the poller, or by
         ``poolstats network set`` from another process) when they changed; cheap otherwise."""
         version = ledger.network_version(self.store)
         if version == self._network_version:
             return False
-        timeline = self._timeline()
+        timeline = ledger.timeline(self.store)
         with self.ingestor.lock:
             self.engine.timeline = timeline
         self._network_version = version

@@ -74,11 +74,11 @@ class Timeline:
     def locate(self, ts: F64) -> tuple[I64, F64]:
         """Per share: the ``at`` of the state in force (-1 before the first) and its capping
         threshold (inf where no state is known: nothing is capped)."""
+        if not len(self.at):
+            return np.full(len(ts), NO_STATE, np.int64), np.full(len(ts), np.inf)
         index = np.searchsorted(self.at, ts, side="right") - 1
         known = index >= 0
         safe = np.where(known, index, 0)
-        if not len(self.at):
-            return np.full(len(ts), NO_STATE, np.int64), np.full(len(ts), np.inf)
         net_at = np.where(known, self.at[safe], NO_STATE)
         threshold = np.where(known, self.threshold[safe], np.inf)
         return net_at.astype(np.int64), threshold

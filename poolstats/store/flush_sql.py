@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from poolstats.domain.earnings import SECONDS_PER_DAY
 from poolstats.engine.snapshot import Flush, HistoryDelta, Level
 from poolstats.store import schema
 
@@ -73,7 +74,7 @@ _LO = 1 << WORK_SPLIT_BITS
 WORK_UPSERT = (
     "INSERT INTO work (day, puid, net_at, diff_hi, diff_lo, capped) VALUES ("
     f"max(?, coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = "
-    f"'{schema.SETTLED_THROUGH_KEY}') + 86400, 0)), ?, ?, ?, ?, ?) "
+    f"'{schema.SETTLED_THROUGH_KEY}') + {SECONDS_PER_DAY}, 0)), ?, ?, ?, ?, ?) "
     "ON CONFLICT (day, puid, net_at) DO UPDATE SET "
     f"diff_hi = diff_hi + excluded.diff_hi + (diff_lo + excluded.diff_lo) / {_LO}, "
     f"diff_lo = (diff_lo + excluded.diff_lo) % {_LO}, "

@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
@@ -33,7 +33,7 @@ from poolstats.domain.earnings import (
     parse_fee_rate,
     settle_parts,
 )
-from poolstats.engine.work import NO_STATE, UNITS_PER_DIFF
+from poolstats.engine.work import NO_STATE, UNITS_PER_DIFF, Timeline
 from poolstats.store import schema
 from poolstats.store.flush_sql import WORK_SPLIT_BITS
 from poolstats.store.sqlite import SqliteStore
@@ -99,11 +99,11 @@ def network_version(store: SqliteStore) -> tuple[int, int]:
     return int(count), int(newest)
 
 
-def network_difficulties(store: SqliteStore) -> list[tuple[int, Fraction]]:
-    """(at, difficulty) of every recorded state, for the engine's capping timeline."""
+def timeline(store: SqliteStore) -> Timeline:
+    """The engine's capping timeline: every recorded state's time and difficulty."""
     with store.read() as conn:
-        rows = conn.execute(sa.select(_net.c.at, _net.c.difficulty)).all()
-    return [(r.at, Fraction(r.difficulty)) for r in rows]
+        states = Network.load(conn).states
+    return Timeline.of((at, state.difficulty) for at, state in states.items())
 
 
 # --- valuation ------------------------------------------------------------------------------
@@ -116,8 +116,14 @@ class Network:
     states: dict[int, NetworkState]
 
     @classmethod
-    def load(cls, conn: sa.Connection) -> Network:
-        rows = conn.execute(sa.select(_net).order_by(_net.c.at)).all()
+    def load(cls, conn: sa.Connection, only: Collection[int] | None = None) -> Network:
+        """Every state, or those at ``only`` and the first (what work booked before any
+        state is valued at): an estimate needs a few states, not years of them."""
+        stmt = sa.select(_net).order_by(_net.c.at)
+        if only is not None:
+            first = sa.select(sa.func.min(_net.c.at)).scalar_subquery()
+            stmt = stmt.where(sa.or_(_net.c.at.in_(sorted(only)), _net.c.at == first))
+        rows = conn.execute(stmt).all()
         return cls(
             {
                 r.at: NetworkState(Fraction(r.difficulty), r.height, r.fees_per_block_sat)
@@ -354,7 +360,7 @@ def _estimates(
     rows = _work_rows(conn, _work.c.puid == puid, _work.c.day.in_(days))
     if not rows:
         return {}
-    network = Network.load(conn)
+    network = Network.load(conn, {net_at for _, _, net_at, _, _, _ in rows})
     if not network.states:
         return {}
     terms = _terms(conn, [puid], default_fee)[puid]

@@ -8,12 +8,12 @@ adjusted below to say so, since ``endpoint`` documents an object answer.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.routing import APIRoute
 
+from poolstats.api.btccom import render
 from poolstats.api.btccom.envelope import (
     NO_PERMISSION,
     PARAM_ERROR,
@@ -254,13 +254,9 @@ def _contact(uid: int, c: dict[str, Any]) -> AlertContactItem:
         note=c["note"],
         email=c["email"],
         webhook_url=c["webhook_url"],
-        created_at=_datetime(int(c["created_at"])),
-        updated_at=_datetime(int(c["updated_at"])),
+        created_at=render.utc_datetime(int(c["created_at"])),
+        updated_at=render.utc_datetime(int(c["updated_at"])),
     )
-
-
-def _datetime(ts: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
 
 
 def _list_answers(path: str, item: type[Any]) -> None:

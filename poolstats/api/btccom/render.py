@@ -32,7 +32,6 @@ from poolstats.api.btccom.schemas import (
 )
 from poolstats.domain.earnings import COIN, SECONDS_PER_DAY
 from poolstats.domain.hashrate import (
-    HASHES_PER_DIFF1,
     four_significant,
     hashrate_hs,
     percent_text,
@@ -241,9 +240,14 @@ def account_info(profile: Mapping[str, Any], alert: AlertSettings) -> AccountInf
     )
 
 
+def utc_datetime(ts: int) -> str:
+    """BTC.COM's way of writing a time: "2017-02-13 01:45:37" (UTC)."""
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def payment_time(ts: int) -> str:
-    """BTC.COM's "2017-02-13 01:45:37" (UTC), and "0" for never."""
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "0"
+    """``utc_datetime``, and "0" for never."""
+    return utc_datetime(ts) if ts else "0"
 
 
 def earn_stats(b: Balance) -> EarnStats:
@@ -260,7 +264,7 @@ def earn_stats(b: Balance) -> EarnStats:
 
 def earnings_rate(amount_sat: int, accepted_diff: float) -> float:
     """BTC earned per PH/s of the day's average accepted hashrate (0 without work)."""
-    ph_s = accepted_diff * HASHES_PER_DIFF1 / SECONDS_PER_DAY / 1e15
+    ph_s = hashrate_hs(accepted_diff, SECONDS_PER_DAY) / 1e15
     return round(amount_sat / COIN / ph_s, 8) if ph_s > 0 else 0.0
 
 
