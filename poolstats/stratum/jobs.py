@@ -7,16 +7,25 @@ Shares naming a job older than the current block, or one forgotten, are stale.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
+import logging
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from poolstats.domain.block import prevhash_to_stratum
 from poolstats.domain.earnings import subsidy_sat
 from poolstats.stratum.coinbase import Output, split_coinbase
 from poolstats.stratum.shares import Job, JobShares
+
+if TYPE_CHECKING:
+    from poolstats.stratum.session import Found
+
+log = logging.getLogger(__name__)
 
 KEEP_JOBS = 16  # recent jobs a share may still name (a few minutes of refreshes)
 #: Static mode's network: the difficulty-1 target, so a CPU miner at 0.0001 rarely finds one.
@@ -79,6 +88,25 @@ def notify_params(entry: Entry) -> list[object]:
     ]
 
 
+class JobSource(Protocol):
+    """Where jobs come from: a fixed template (``static``) or a node's ``getblocktemplate``
+    (``rpc``). The server asks for a job whenever it sends one (a new block, the periodic
+    refresh, a retarget's reissue reuses the last)."""
+
+    def job(self, job_id: str, now: int) -> Job:
+        """The latest work as a job named ``job_id``."""
+        ...
+
+    async def watch(self, new_block: Callable[[], None]) -> None:
+        """Run until cancelled; call ``new_block`` when the chain tip moves (earlier jobs
+        become stale)."""
+        ...
+
+    async def submit(self, found: Found) -> None:
+        """Assemble and send a block a share found; record it."""
+        ...
+
+
 @dataclass(frozen=True)
 class StaticTemplate:
     """A fixed block to mine, for load tests and demos (``--stratum-jobs static``): no node,
@@ -96,3 +124,11 @@ class StaticTemplate:
             self.height, self.tag, [Output(subsidy_sat(self.height), self.payout_script)]
         )
         return Job(job_id, self.prevhash, coinb1, coinb2, (), self.version, self.nbits, now)
+
+    async def watch(self, new_block: Callable[[], None]) -> None:
+        await asyncio.Event().wait()  # a fixed template never moves
+
+    async def submit(self, found: Found) -> None:
+        """No node to send it to: a block of a static template is only logged."""
+        log.info("static template: a share of %s.%s meets the network target (not sent)",
+                 found.worker.puid, found.worker.name)  # fmt: skip

@@ -20,14 +20,14 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from poolstats.stratum import protocol
-from poolstats.stratum.jobs import JobBook, StaticTemplate
+from poolstats.stratum.jobs import JobBook, JobSource
 from poolstats.stratum.session import Limits, Session
 from poolstats.stratum.shares import Code
 
@@ -94,13 +94,13 @@ class ShareSink:
 class StratumServer:
     def __init__(
         self,
-        template: StaticTemplate,
+        source: JobSource,
         puid_of: Callable[[str], int | None],
         sink: ShareSink,
         config: StratumConfig,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.template = template
+        self.source = source
         self.puid_of = puid_of
         self.sink = sink
         self.config = config
@@ -109,11 +109,12 @@ class StratumServer:
         self.sessions: dict[Session, asyncio.StreamWriter] = {}
         self.banned: dict[str, float] = {}
         self._extranonce = itertools.count(int.from_bytes(os.urandom(3), "big") << 8)
+        self._tasks: set[asyncio.Task[None]] = set()
         self.new_job(clean=True)
 
     def new_job(self, clean: bool) -> None:
         """A new job (or block) for every subscribed miner."""
-        entry = self.jobs.add(self.template.job(self.jobs.next_id(), int(self.clock())), clean)
+        entry = self.jobs.add(self.source.job(self.jobs.next_id(), int(self.clock())), clean)
         for session, writer in list(self.sessions.items()):
             if session.subscribed:
                 self._send(session, writer, session.job_lines(entry))
@@ -125,8 +126,24 @@ class StratumServer:
             return
         writer.write(b"".join(lines))
 
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)  # a strong reference until it is done
+        task.add_done_callback(self._tasks.discard)
+
     async def serve(self, host: str, port: int) -> asyncio.Server:
         return await asyncio.start_server(self._client, host, port, limit=MAX_LINE)
+
+    async def run(self, host: str, port: int) -> None:
+        """Serve until cancelled: connections, the share sink, job refreshes and the job
+        source's watch for new blocks."""
+        server = await self.serve(host, port)
+        async with server:
+            await asyncio.gather(
+                self.sink.run(),
+                self.refresh_jobs(),
+                self.source.watch(lambda: self.new_job(clean=True)),
+            )
 
     async def refresh_jobs(self) -> None:
         while True:
@@ -160,6 +177,8 @@ class StratumServer:
                     bad = True
                 else:
                     outcome = session.handle(request, self.clock())
+                    if outcome.found is not None:  # a block: sent at once, not after the journal
+                        self._spawn(self.source.submit(outcome.found))
                     if outcome.shares:
                         await self.sink.put(outcome.shares)
                     self._send(session, writer, outcome.lines)

@@ -20,7 +20,7 @@ from poolstats.domain.block import target_of
 from poolstats.stratum import protocol
 from poolstats.stratum.coinbase import EXTRANONCE2_SIZE
 from poolstats.stratum.jobs import Entry, JobBook, notify_params
-from poolstats.stratum.shares import Code, ShareError, Submission, check
+from poolstats.stratum.shares import Checked, Code, Job, ShareError, Submission, check
 
 VERSION_ROLLING_MASK = 0x1FFFE000  # BIP 320's general-purpose bits
 REMEMBERED_JOBS = 32
@@ -41,16 +41,27 @@ class Limits:
 
 
 @dataclass
+class Worker:
+    puid: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Found:
+    """An accepted share that also meets the network target: a block to assemble and submit."""
+
+    checked: Checked
+    job: Job
+    worker: Worker
+    ts: float
+
+
+@dataclass
 class Outcome:
     lines: list[bytes] = field(default_factory=list)
     shares: list[dict[str, Any]] = field(default_factory=list)  # ingest share events
     bad: bool = False  # a malformed or refused request (counts toward a ban)
-
-
-@dataclass
-class Worker:
-    puid: int
-    name: str
+    found: Found | None = None
 
 
 class Session:
@@ -198,12 +209,15 @@ class Session:
             else 0,
         )
         try:
-            check(entry.job, self.extranonce1, EXTRANONCE2_SIZE, sub, target_of(diff),
-                  self.version_mask, int(now), entry.shares)  # fmt: skip
+            checked = check(entry.job, self.extranonce1, EXTRANONCE2_SIZE, sub, target_of(diff),
+                            self.version_mask, int(now), entry.shares)  # fmt: skip
         except ShareError as exc:
             return self._refused(req, worker, now, diff, exc.code, exc.message)
+        found = Found(checked, entry.job, worker, now) if checked.is_block else None
         return Outcome(
-            [protocol.result(req.id, True)], [self._event(worker, now, diff, "accept", "")]
+            [protocol.result(req.id, True)],
+            [self._event(worker, now, diff, "accept", "")],
+            found=found,
         )
 
     def _refused(
