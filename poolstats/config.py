@@ -133,6 +133,60 @@ class Settings:
     webhook_timeout_s: float = setting(
         10.0, "How long an alert webhook may take to answer before the attempt fails.", "s"
     )
+    stratum_port: int = setting(
+        0, "Port of the Stratum V1 front end that miners connect to (0: no stratum server)."
+    )
+    stratum_host: str = setting(
+        "127.0.0.1", "Address the stratum server binds to (0.0.0.0 to take miners from outside)."
+    )
+    stratum_jobs: str = setting(
+        "static",
+        "Where stratum jobs come from: 'rpc' (the node at bitcoind_url, getblocktemplate) or "
+        "'static' (a fixed template, for load tests and demos; blocks are not sent).",
+    )
+    stratum_min_diff: float = setting(
+        1.0, "Lowest share difficulty a stratum connection is given (vardiff, d=, suggestions)."
+    )
+    stratum_max_diff: float = setting(
+        2.0**40, "Highest share difficulty a stratum connection is given."
+    )
+    stratum_start_diff: float = setting(
+        0.0, "Share difficulty of a new stratum connection (0: stratum_min_diff)."
+    )
+    stratum_share_interval_s: float = setting(
+        10.0, "The share rate vardiff aims at, per connection: one share this often.", "s"
+    )
+    stratum_job_refresh_s: float = setting(
+        30.0, "A new stratum job at least this often, even when nothing changed (<= 60).", "s"
+    )
+    stratum_idle_s: float = setting(
+        600.0, "A stratum connection that sends nothing for this long is closed.", "s"
+    )
+    stratum_ban_s: float = setting(
+        600.0, "How long an address that floods bad requests or shares is refused.", "s"
+    )
+    stratum_payout_address: str = setting(
+        "", "Bitcoin address the coinbase of 'rpc' jobs pays (required with stratum_jobs=rpc)."
+    )
+    stratum_tag: str = setting(
+        "/poolstats/", "Text in the coinbase of stratum jobs (after the BIP 34 height)."
+    )
+    stratum_template_poll_s: float = setting(
+        5.0,
+        "'rpc' jobs: how long a getblocktemplate long poll may wait (a new template is "
+        "fetched at least this often).",
+        "s",
+    )
+    stratum_ingest_url: str = setting(
+        "",
+        "'poolstats stratum' (a separate process): the node's ingest URL it posts shares to "
+        "(e.g. http://127.0.0.1:8080/ingest/shares), with ingest_token.",
+    )
+    stratum_spool_dir: str = setting(
+        "",
+        "'poolstats stratum': folder where shares wait while the ingest URL cannot be reached "
+        "(empty: <data_dir>/stratum-spool).",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
