@@ -20,7 +20,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,9 +99,14 @@ class StratumServer:
         sink: ShareSink,
         config: StratumConfig,
         clock: Callable[[], float] = time.time,
+        resolve: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
+        """``puid_of`` answers from what is known at once; ``resolve``, when given, is awaited
+        before an authorize so that it can learn a user name first (a separate stratum
+        process asks its node)."""
         self.source = source
         self.puid_of = puid_of
+        self.resolve = resolve
         self.sink = sink
         self.config = config
         self.clock = clock
@@ -176,6 +181,10 @@ class StratumServer:
                     self._send(session, writer, [protocol.error(None, Code.OTHER, str(exc))])
                     bad = True
                 else:
+                    if self.resolve is not None and request.method == "mining.authorize":
+                        login = request.params[0] if request.params else None
+                        if isinstance(login, str):
+                            await self.resolve(login.partition(".")[0])
                     outcome = session.handle(request, self.clock())
                     if outcome.found is not None:  # a block: sent at once, not after the journal
                         self._spawn(self.source.submit(outcome.found))
