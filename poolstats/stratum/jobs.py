@@ -8,7 +8,6 @@ Shares naming a job older than the current block, or one forgotten, are stale.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import logging
 import os
@@ -58,25 +57,20 @@ class JobBook:
         self.current = entry
         return entry
 
-    def reissue(self, entry: Entry) -> Entry:
-        """The same work under a new id, for a connection whose difficulty changed: shares
-        naming the old id are still judged at the old difficulty. Both ids share one
-        duplicate set, since a share is the same work under either."""
-        again = Entry(dataclasses.replace(entry.job, job_id=self.next_id()), False, entry.shares)
-        self._jobs[again.job.job_id] = again
-        while len(self._jobs) > KEEP_JOBS:
-            self._jobs.popitem(last=False)
-        return again
+    def live(self, entry: Entry) -> bool:
+        """Whether shares of this job are still taken (it is neither stale nor forgotten)."""
+        return self._jobs.get(entry.job.job_id) is entry
 
     def get(self, job_id: str) -> Entry | None:
         return self._jobs.get(job_id)
 
 
-def notify_params(entry: Entry) -> list[object]:
-    """``mining.notify``'s parameters for a job."""
+def notify_params(entry: Entry, job_id: str) -> list[object]:
+    """``mining.notify``'s parameters for a job, sent under ``job_id`` (a connection's own
+    name for it after a retarget)."""
     job = entry.job
     return [
-        job.job_id,
+        job_id,
         prevhash_to_stratum(job.prevhash),
         job.coinb1.hex(),
         job.coinb2.hex(),
@@ -91,7 +85,7 @@ def notify_params(entry: Entry) -> list[object]:
 class JobSource(Protocol):
     """Where jobs come from: a fixed template (``static``) or a node's ``getblocktemplate``
     (``rpc``). The server asks for a job whenever it sends one (a new block, the periodic
-    refresh, a retarget's reissue reuses the last)."""
+    refresh; a retarget resends the last under a new id)."""
 
     def job(self, job_id: str, now: int) -> Job:
         """The latest work as a job named ``job_id``."""

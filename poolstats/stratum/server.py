@@ -8,8 +8,11 @@ Why it is built this way:
   the events of a few milliseconds into one journaled ingest), so an accepted share is never
   lost between the front end and the engine; the sink's queue is bounded, so a flood waits
   (backpressure) instead of piling up.
-- A client whose requests are mostly malformed or refused is disconnected and its address
-  banned for ``ban_s``.
+- A client whose requests are mostly malformed or refused (a score: +1 for each, -1 for each
+  good one, so an honest miner's occasional reject never adds up) is disconnected and its
+  address banned for ``ban_s``.
+- A closed connection's session is kept for ``resume_s``, so a miner reconnecting with its
+  subscription id continues it (same extranonce1, difficulty and jobs in flight).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import itertools
 import logging
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,8 +46,10 @@ class StratumConfig:
     limits: Limits = field(default_factory=Limits)
     idle_s: float = 600.0  # no request for this long: disconnected
     job_refresh_s: float = 30.0  # a new job at least this often (miners stall without one)
-    ban_after: int = 20  # bad requests in a row (or most of the recent ones) before a ban
+    ban_after: int = 20  # the bad-request score (see above) at which an address is banned
     ban_s: float = 600.0
+    resume_s: float = 600.0  # how long a closed session may be resumed
+    max_parked: int = 100_000  # closed sessions kept for resuming, at most
     batch_window_s: float = 0.002  # share events gathered into one journaled ingest
     max_queued_shares: int = 100_000
 
@@ -113,21 +119,50 @@ class StratumServer:
         self.jobs = JobBook()
         self.sessions: dict[Session, asyncio.StreamWriter] = {}
         self.banned: dict[str, float] = {}
+        self._parked: OrderedDict[str, tuple[Session, float]] = OrderedDict()
         self._extranonce = itertools.count(int.from_bytes(os.urandom(3), "big") << 8)
         self._tasks: set[asyncio.Task[None]] = set()
         self.new_job(clean=True)
 
     def new_job(self, clean: bool) -> None:
-        """A new job (or block) for every subscribed miner."""
-        entry = self.jobs.add(self.source.job(self.jobs.next_id(), int(self.clock())), clean)
+        """A new job (or block) for every subscribed miner, with any difficulty vardiff
+        finds due."""
+        now = self.clock()
+        entry = self.jobs.add(self.source.job(self.jobs.next_id(), int(now)), clean)
         for session, writer in list(self.sessions.items()):
             if session.subscribed:
+                session.tick(now)
                 self._send(session, writer, session.job_lines(entry))
+
+    def _park(self, session: Session) -> None:
+        now = self.clock()
+        self._parked[session.extranonce1.hex()] = (session, now)
+        while self._parked:
+            _, (_, closed_at) = next(iter(self._parked.items()))
+            if (
+                len(self._parked) <= self.config.max_parked
+                and now - closed_at < self.config.resume_s
+            ):
+                break
+            self._parked.popitem(last=False)
+
+    def _unpark(self, session_id: str) -> Session | None:
+        parked = self._parked.pop(session_id, None)
+        if parked is None or self.clock() - parked[1] >= self.config.resume_s:
+            return None
+        return parked[0]
+
+    def _ban(self, ip: str) -> None:
+        now = self.clock()
+        for address in [a for a, until in self.banned.items() if until <= now]:
+            del self.banned[address]
+        self.banned[ip] = now + self.config.ban_s
+        log.info("stratum: banned %s for %g s", ip, self.config.ban_s)
 
     def _send(self, session: Session, writer: asyncio.StreamWriter, lines: list[bytes]) -> None:
         if writer.transport.get_write_buffer_size() > MAX_BUFFERED:
             log.info("stratum: dropping %s, it does not read what it is sent", session.ip)
-            writer.close()
+            writer.transport.abort()  # close() would wait to send the buffer first
             return
         writer.write(b"".join(lines))
 
@@ -158,13 +193,18 @@ class StratumServer:
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         ip = peer[0] if isinstance(peer, tuple) else ""
-        if self.banned.get(ip, 0.0) > self.clock():
-            writer.close()
-            return
+        banned_until = self.banned.get(ip)
+        if banned_until is not None:
+            if banned_until > self.clock():
+                writer.close()
+                return
+            del self.banned[ip]
         extranonce1 = (next(self._extranonce) & 0xFFFFFFFF).to_bytes(4, "big")
-        session = Session(extranonce1, self.jobs, self.config.limits, self.puid_of, ip)
+        session = Session(
+            extranonce1, self.jobs, self.config.limits, self.puid_of, ip, self._unpark
+        )
         self.sessions[session] = writer
-        bad_in_a_row = 0
+        score = 0
         try:
             while True:
                 try:
@@ -192,10 +232,9 @@ class StratumServer:
                         await self.sink.put(outcome.shares)
                     self._send(session, writer, outcome.lines)
                     bad = outcome.bad
-                bad_in_a_row = bad_in_a_row + 1 if bad else 0
-                if bad_in_a_row >= self.config.ban_after:
-                    self.banned[ip] = self.clock() + self.config.ban_s
-                    log.info("stratum: banned %s for %g s", ip, self.config.ban_s)
+                score = score + 1 if bad else max(0, score - 1)
+                if score >= self.config.ban_after:
+                    self._ban(ip)
                     break
                 if writer.is_closing():
                     break
@@ -203,6 +242,8 @@ class StratumServer:
             pass
         finally:
             del self.sessions[session]
+            if session.subscribed:
+                self._park(session)
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()

@@ -3,8 +3,11 @@
 No I/O: ``handle`` takes a decoded request and the time and returns the lines to send and the
 share events to count, so every rule is testable without a socket. Each job is remembered
 with the difficulty it was sent at, and a share is judged at that difficulty: a new
-difficulty (``mining.suggest_difficulty``, ``d=`` in the password) applies from the next job
-on and never refuses work already under way.
+difficulty (vardiff, ``mining.suggest_difficulty``, ``d=`` in the password) comes with the
+current work resent under a new job id, and never refuses work already under way.
+A reconnecting miner that names its earlier subscription (``mining.subscribe``'s second
+parameter) gets that session's extranonce1, difficulty and jobs back, so its work in flight
+still counts.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from poolstats.stratum import protocol
 from poolstats.stratum.coinbase import EXTRANONCE2_SIZE
 from poolstats.stratum.jobs import Entry, JobBook, notify_params
 from poolstats.stratum.shares import Checked, Code, Job, ShareError, Submission, check
+from poolstats.stratum.vardiff import Vardiff
 
 VERSION_ROLLING_MASK = 0x1FFFE000  # BIP 320's general-purpose bits
 REMEMBERED_JOBS = 32
@@ -35,6 +39,7 @@ class Limits:
     min_diff: Fraction = Fraction(1)
     max_diff: Fraction = Fraction(2**40)
     start_diff: Fraction = Fraction(1)
+    share_interval_s: float = 10.0  # vardiff aims at one share this often (0: fixed)
 
     def clamp(self, diff: Fraction) -> Fraction:
         return min(max(diff, self.min_diff), self.max_diff)
@@ -72,42 +77,63 @@ class Session:
         limits: Limits,
         puid_of: Callable[[str], int | None],
         ip: str = "",
+        resume: Callable[[str], Session | None] | None = None,
     ) -> None:
         self.extranonce1 = extranonce1
         self.jobs = jobs
         self.limits = limits
         self.puid_of = puid_of
         self.ip = ip
+        self.resume = resume
         self.subscribed = False
         self.version_mask = 0
         self.difficulty = limits.start_diff  # for the next job sent
         self.sent_difficulty: Fraction | None = None
         self.workers: dict[str, Worker] = {}
-        self._job_diff: OrderedDict[str, Fraction] = OrderedDict()
+        self.vardiff: Vardiff | None = None
+        self._sent: OrderedDict[str, tuple[Entry, Fraction]] = OrderedDict()  # by job id
 
     # -- jobs ---------------------------------------------------------------------------------
 
-    def job_lines(self, entry: Entry) -> list[bytes]:
+    def job_lines(self, entry: Entry, job_id: str | None = None) -> list[bytes]:
         """``mining.set_difficulty`` (when it changed) before the ``mining.notify`` it
-        applies to; the job is remembered at that difficulty."""
+        applies to; the job is remembered, under ``job_id`` (default: its own), at that
+        difficulty."""
         lines = []
         if self.difficulty != self.sent_difficulty:
             lines.append(protocol.notify("mining.set_difficulty", [float(self.difficulty)]))
             self.sent_difficulty = self.difficulty
-        self._job_diff[entry.job.job_id] = self.difficulty
-        while len(self._job_diff) > REMEMBERED_JOBS:
-            self._job_diff.popitem(last=False)
-        lines.append(protocol.notify("mining.notify", notify_params(entry)))
+        job_id = job_id or entry.job.job_id
+        self._sent[job_id] = (entry, self.difficulty)
+        while len(self._sent) > REMEMBERED_JOBS:
+            self._sent.popitem(last=False)
+        lines.append(protocol.notify("mining.notify", notify_params(entry, job_id)))
         return lines
+
+    def tick(self, now: float) -> None:
+        """Before a job broadcast: a difficulty vardiff finds due without a share (a miner
+        sending none at all, or too few to close a window) goes out with that job."""
+        if self.vardiff is not None and self.workers:
+            new = self.vardiff.due(now, self.difficulty)
+            if new is not None:
+                self.difficulty = self.limits.clamp(new)
 
     def _resend_current(self, out: Outcome) -> None:
         if self.subscribed and self.jobs.current is not None:
             out.lines += self.job_lines(self.jobs.current)
 
     def _retarget(self, out: Outcome) -> None:
-        """The current work again under a new job id, at the new difficulty."""
+        """The current work again, under a job id of this connection's own, at the new
+        difficulty: shares of the id sent before are still judged at the old one."""
         if self.subscribed and self.jobs.current is not None:
-            out.lines += self.job_lines(self.jobs.reissue(self.jobs.current))
+            out.lines += self.job_lines(self.jobs.current, self.jobs.next_id())
+
+    def _take_over(self, earlier: Session) -> None:
+        """Continue a closed connection's session: its extranonce1, difficulty and jobs."""
+        self.extranonce1 = earlier.extranonce1
+        self.difficulty = earlier.difficulty
+        self.vardiff = earlier.vardiff
+        self._sent = earlier._sent
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -123,7 +149,14 @@ class Session:
             return Outcome([protocol.error(req.id, exc.code, exc.message)], bad=True)
 
     def _subscribe(self, req: protocol.Request, now: float) -> Outcome:
+        earlier_id = req.params[1] if len(req.params) > 1 else None
+        if not self.subscribed and self.resume is not None and isinstance(earlier_id, str):
+            earlier = self.resume(earlier_id.lower())
+            if earlier is not None:
+                self._take_over(earlier)
         self.subscribed = True
+        if self.vardiff is None and self.limits.share_interval_s > 0:
+            self.vardiff = Vardiff(self.limits.share_interval_s, now)
         sid = self.extranonce1.hex()
         out = Outcome(
             [
@@ -196,10 +229,10 @@ class Session:
         if worker is None:
             raise ShareError(Code.UNAUTHORIZED, "unauthorized worker")
         job_id = _text(req.params, 1, "job_id")
-        entry = self.jobs.get(job_id)
-        diff = self._job_diff.get(job_id)
-        if entry is None or diff is None:
+        sent = self._sent.get(job_id)
+        if sent is None or not self.jobs.live(sent[0]):
             return self._refused(req, worker, now, self.difficulty, Code.STALE, "job not found")
+        entry, diff = sent
         sub = Submission(
             extranonce2=bytes.fromhex(_hex(req.params, 2, "extranonce2", EXTRANONCE2_SIZE * 2)),
             ntime=int(_hex(req.params, 3, "ntime", 8), 16),
@@ -214,11 +247,16 @@ class Session:
         except ShareError as exc:
             return self._refused(req, worker, now, diff, exc.code, exc.message)
         found = Found(checked, entry.job, worker, now) if checked.is_block else None
-        return Outcome(
+        out = Outcome(
             [protocol.result(req.id, True)],
             [self._event(worker, now, diff, "accept", "")],
             found=found,
         )
+        if self.vardiff is not None:
+            new = self.vardiff.on_share(diff, now, self.difficulty)
+            if new is not None:
+                self._set_difficulty(new, out)
+        return out
 
     def _refused(
         self,

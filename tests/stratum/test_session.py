@@ -32,11 +32,12 @@ def call(s: Session, method: str, params: list[Any], id: Any = 1) -> list[dict[s
     return [json.loads(line) for line in out.lines]
 
 
-def mine(s: Session, job: list[Any], diff: Fraction, version_bits: int = 0) -> list[str]:
+def mine(
+    s: Session, job: list[Any], diff: Fraction, version_bits: int = 0, en2: int = 1
+) -> list[str]:
     job_id, prev, coinb1, coinb2, _, version, nbits, ntime, _ = job
-    root = sha256d(
-        bytes.fromhex(coinb1) + s.extranonce1 + b"\x00\x00\x00\x01" + bytes.fromhex(coinb2)
-    )
+    en2_bytes = en2.to_bytes(4, "big")
+    root = sha256d(bytes.fromhex(coinb1) + s.extranonce1 + en2_bytes + bytes.fromhex(coinb2))
     prev_raw = bytes.fromhex(prev)
     head = (int(version, 16) | version_bits).to_bytes(4, "little")
     head += b"".join(prev_raw[i : i + 4][::-1] for i in range(0, 32, 4)) + root
@@ -45,7 +46,7 @@ def mine(s: Session, job: list[Any], diff: Fraction, version_bits: int = 0) -> l
     nonce = 0
     while int.from_bytes(sha256d(head + nonce.to_bytes(4, "little")), "little") > target:
         nonce += 1
-    params = [job_id, "00000001", ntime, f"{nonce:08x}"]
+    params = [job_id, en2_bytes.hex(), ntime, f"{nonce:08x}"]
     return params + ([f"{version_bits:08x}"] if version_bits else [])
 
 
@@ -176,3 +177,79 @@ def test_any_params_get_an_answer_never_an_exception(method: str, params: list[A
     out = s.handle(protocol.Request(method, params, 3), NOW)
     first = json.loads(out.lines[0])
     assert first["id"] == 3 and (first["error"] is None) != (first["result"] is None)
+
+
+def test_vardiff_raises_a_fast_miners_difficulty_and_keeps_its_work_in_flight() -> None:
+    limits = Limits(Fraction(1, 2**24), Fraction(2**10), Fraction(1, 2**24), share_interval_s=10)
+    jobs = JobBook()
+    template = StaticTemplate(height=900_000, payout_script=b"\x51", prevhash=bytes(32))
+    jobs.add(template.job(jobs.next_id(), NOW), clean=True)
+    s = Session(b"\x00\x00\x00\x0a", jobs, limits, USERS.get)
+    s.handle(protocol.Request("mining.subscribe", []), NOW)
+    s.handle(protocol.Request("mining.authorize", ["alice.rig", "x"]), NOW)
+    job = [jobs.current.job.job_id, *notify_of(jobs)] if jobs.current else []
+    # 16 shares of 2**-24, one a second: 16 * 2**-24 of work in 16 s. One share per 10 s
+    # needs 10 * 2**-24 per share; the nearest power of two is 8 * 2**-24 = 2**-21.
+    mined = [mine(s, job, Fraction(1, 2**24), en2=en2) for en2 in range(1, 18)]
+    for i, params in enumerate(mined[:16], start=1):
+        out = s.handle(protocol.Request("mining.submit", ["alice.rig", *params], id=i), NOW + i)
+        assert json.loads(out.lines[0])["result"] is True
+    lines = [json.loads(line) for line in out.lines]
+    assert [m.get("method") for m in lines] == [None, "mining.set_difficulty", "mining.notify"]
+    assert lines[1]["params"] == [2**-21] and lines[2]["params"][0] != job[0]
+    # a share of the old job found meanwhile still counts, at the old job's difficulty
+    late = s.handle(protocol.Request("mining.submit", ["alice.rig", *mined[16]]), NOW + 17)
+    assert json.loads(late.lines[0])["result"] is True and late.shares[0]["diff"] == 2**-24
+
+
+def test_a_silent_connection_gets_a_quarter_of_its_difficulty_with_the_next_job() -> None:
+    s, jobs = setup()
+    call(s, "mining.subscribe", [])
+    call(s, "mining.authorize", ["alice.rig", "x"])
+    s.tick(NOW + 59)  # six intervals of 10 s without a share: not yet
+    entry = jobs.add(StaticTemplate(900_001, b"\x51").job(jobs.next_id(), NOW + 59), clean=True)
+    assert json.loads(s.job_lines(entry)[0])["method"] == "mining.notify"
+    s.tick(NOW + 60)
+    set_diff = json.loads(s.job_lines(entry)[0])
+    assert set_diff["params"] == [2**-14]  # 2**-12 / 4
+
+
+def test_a_new_block_makes_earlier_jobs_stale() -> None:
+    s, jobs = setup()
+    notify = call(s, "mining.subscribe", [])[-1]["params"]
+    call(s, "mining.authorize", ["alice.rig", "x"])
+    share = mine(s, notify, Fraction(1, 2**12))
+    entry = jobs.add(StaticTemplate(900_001, b"\x51").job(jobs.next_id(), NOW), clean=True)
+    s.job_lines(entry)
+    (reply,) = call(s, "mining.submit", ["alice.rig", *share])
+    assert reply["error"] == [21, "job not found", None]
+
+
+def test_a_reconnecting_miner_resumes_its_session_and_its_work() -> None:
+    s, jobs = setup()
+    notify = call(s, "mining.subscribe", [])[-1]["params"]
+    call(s, "mining.authorize", ["alice.rig", "x"])
+    call(s, "mining.suggest_difficulty", [2**-13])
+    share = mine(s, notify, Fraction(1, 2**12))  # found before the connection dropped
+    parked = {s.extranonce1.hex(): s}
+    again = Session(
+        b"\x00\x00\x00\x77", jobs, LIMITS, USERS.get, resume=lambda sid: parked.pop(sid, None)
+    )
+    reply, set_diff, _ = call(again, "mining.subscribe", ["cgminer/4.11", "00000009"])
+    assert reply["result"][1] == "00000009" and again.extranonce1 == b"\x00\x00\x00\x09"
+    assert set_diff["params"] == [2**-13]  # the difficulty it had
+    call(again, "mining.authorize", ["alice.rig", "x"])
+    assert call(again, "mining.submit", ["alice.rig", *share])[0]["result"] is True
+    # an id nobody holds (or one already resumed) gets a fresh session
+    third = Session(
+        b"\x00\x00\x00\x78", jobs, LIMITS, USERS.get, resume=lambda sid: parked.pop(sid, None)
+    )
+    call(third, "mining.subscribe", ["cgminer/4.11", "00000009"])
+    assert third.extranonce1 == b"\x00\x00\x00\x78"
+
+
+def notify_of(jobs: JobBook) -> list[Any]:
+    from poolstats.stratum.jobs import notify_params
+
+    assert jobs.current is not None
+    return notify_params(jobs.current, jobs.current.job.job_id)[1:]

@@ -1,0 +1,67 @@
+"""Vardiff's rule on hand-computed windows, and its convergence for any steady miner."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from poolstats.stratum.vardiff import Vardiff
+
+
+def test_sixteen_fast_shares_close_a_window_and_give_the_nearest_power_of_two() -> None:
+    v = Vardiff(interval_s=10, window_start=0)
+    results = [v.on_share(Fraction(1), float(t), Fraction(1)) for t in range(1, 17)]
+    # 16 shares of 1 in 16 s: one per 10 s needs 16 * 10 / 16 = 10; nearest power of two: 8
+    assert results == [None] * 15 + [Fraction(8)]
+    assert (v.window_start, v.shares, v.work) == (16.0, 0, 0)
+
+
+def test_a_rate_within_a_factor_two_is_left_alone() -> None:
+    v = Vardiff(interval_s=10, window_start=0)
+    # 3 shares of 8 in 60 s: ideal 24 * 10 / 60 = 4 = 8 / 2, on the edge: no retarget
+    assert [v.on_share(Fraction(8), t, Fraction(8)) for t in (20, 40, 60)] == [None] * 3
+    # 2 shares of 8 in the next 60 s: ideal 16 * 10 / 60 = 2.67 < 4: 2**round(1.415) = 2
+    assert v.on_share(Fraction(8), 90, Fraction(8)) is None
+    assert v.on_share(Fraction(8), 120, Fraction(8)) == Fraction(2)
+
+
+def test_no_share_for_six_intervals_quarters_the_difficulty() -> None:
+    v = Vardiff(interval_s=10, window_start=100)
+    assert v.due(159.9, Fraction(64)) is None
+    assert v.due(160, Fraction(64)) == Fraction(16)
+    assert v.window_start == 160
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    hashrate=st.floats(min_value=1e3, max_value=1e18),
+    start=st.integers(min_value=-30, max_value=50),
+)
+def test_a_steady_miner_settles_within_a_factor_two_of_one_share_per_interval(
+    hashrate: float, start: int
+) -> None:
+    """A miner of constant hashrate whose shares come exactly at their expected spacing,
+    with job refreshes (ticks) every 30 s, ends at a difficulty within a factor of two of
+    hashrate * interval / 2**32, and stays there."""
+    interval, refresh = 10.0, 30.0
+    ideal = hashrate * interval / 2**32
+    diff = Fraction(2) ** start
+    v = Vardiff(interval, 0.0)
+    now, next_share, next_tick = 0.0, 0.0, refresh
+    history = []
+    for _ in range(3000):
+        next_share = now + float(diff) * 2**32 / hashrate if next_share <= now else next_share
+        if next_share <= next_tick:
+            now = next_share
+            new = v.on_share(diff, now, diff)
+        else:
+            now, next_tick = next_tick, next_tick + refresh
+            new = v.due(now, diff)
+        if new is not None:
+            diff, next_share = new, now  # the new job restarts the wait at the new difficulty
+        history.append(diff)
+    final = history[-1]
+    assert ideal / 2 <= final <= 2 * ideal
+    assert all(d == final for d in history[-200:])
