@@ -750,6 +750,24 @@ def demo(
         _run_loop(_serve(settings, service, [feed, alerts]))
 
 
+@app.command()
+def blocks(
+    limit: Annotated[int, typer.Option(min=1, help="How many of the newest blocks")] = 50,
+    data_dir: DataDir = None,
+) -> None:
+    """The blocks the pool found, newest first, as JSON lines: height, hash, finder (puid,
+    worker), reward in satoshis, found_at (unix seconds), status and the node's reason."""
+    import dataclasses
+
+    from poolstats.store.blocks import BlockStore
+    from poolstats.store.sqlite import SqliteStore
+
+    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+        _, found = BlockStore(store).page(0, limit)
+    for block in found:
+        print(json.dumps(dataclasses.asdict(block)))
+
+
 @app.command("settings")
 def show_settings(
     markdown: Annotated[bool, typer.Option(help="Print the table of docs/settings.md")] = False,

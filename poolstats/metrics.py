@@ -90,6 +90,14 @@ class Metrics:
             registry=r,
         )
 
+        self.blocks = Counter(
+            "poolstats_blocks",
+            "Blocks found and sent to the node (submitted), and the node's verdicts (accepted, "
+            "rejected), by status.",
+            ["status"],
+            registry=r,
+        )
+
     def markdown(self) -> str:
         """The table of docs/metrics.md (a test keeps the two equal)."""
         rows = ["| metric | type | labels | what |", "|---|---|---|---|"]

@@ -1,31 +1,29 @@
 """Network difficulty, height and fees per block from a Bitcoin Core node, into the store.
 
 Earnings (FPPS) need the difficulty and block reward in force at each share's time; this
-poller keeps ``network_history`` current when ``bitcoind_url`` is set. It speaks JSON-RPC as
-Bitcoin Core documents it: a POST with basic auth, ``{"jsonrpc": "1.0", "id", "method",
-"params"}``, answered by ``{"result", "error", "id"}``.
+poller keeps ``network_history`` current when ``bitcoind_url`` is set, asking the node
+through ``poolstats.bitcoind``'s client.
 
 Why it is built this way:
-- Answers are parsed with ``Decimal`` for floats, so the difficulty keeps every digit the node
-  sent; a float would round it and settlement divides by it exactly.
+- The difficulty is read as the ``Decimal`` the client parses, so it keeps every digit the
+  node sent; a float would round it and settlement divides by it exactly.
 - Fees per block are the floor of the mean ``totalfee`` of the last ``fee_window_blocks``
   blocks. Each block's fee is fetched once and kept while it is in the window, so the first
   poll asks for at most that many blocks and later ones only for new blocks.
 - A failed poll (node down, refused credentials, an error answer, a busy store) is logged
   and retried at the next interval; it never raises into the server. The password is never
-  logged: it is scrubbed from every message that leaves this module.
+  logged: the client scrubs it from every message.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-from decimal import Decimal
 from typing import Any
 
 import httpx
 
+from poolstats.bitcoind import RpcClient, RpcError
 from poolstats.clock import Clock
 from poolstats.config import Settings
 from poolstats.domain.earnings import subsidy_sat
@@ -34,15 +32,6 @@ from poolstats.store.base import Store, normalise_difficulty
 log = logging.getLogger(__name__)
 
 SOURCE = "rpc"
-REQUEST_TIMEOUT_S = 10.0
-
-
-class RpcError(Exception):
-    """The node refused or answered with an error object (``code`` is Bitcoin Core's)."""
-
-    def __init__(self, message: str, code: int | None = None) -> None:
-        super().__init__(message if code is None else f"{message} (code {code})")
-        self.code = code
 
 
 class NetworkPoller:
@@ -54,16 +43,8 @@ class NetworkPoller:
         self._store = store
         self._clock = clock
         self._settings = settings
-        self._client = client
-        self._ids = itertools.count(1)
+        self._rpc = RpcClient.from_settings(settings, client)
         self._fees: dict[int, int] = {}  # height -> totalfee (sat), only heights in the window
-        self._secrets = [s for s in (settings.bitcoind_password,) if s]
-        try:
-            url = httpx.URL(settings.bitcoind_url)
-            self._secrets += [url.password] if url.password else []
-            self._where = f"{url.scheme}://{url.host}:{url.port or ''}".rstrip(":")
-        except httpx.InvalidURL:
-            self._where = "bitcoind (invalid bitcoind_url)"
 
     async def run(self) -> None:
         """Poll every ``network_poll_s`` until cancelled; ``poll_once`` never raises."""
@@ -77,16 +58,11 @@ class NetworkPoller:
         try:
             return await self._poll()
         except Exception as exc:  # anything: the server must outlive a bad node or answer
-            log.warning(
-                "network poll of %s failed: %s: %s",
-                self._where,
-                type(exc).__name__,
-                self._scrub(str(exc)),
-            )
+            log.warning("network poll of %s failed: %s", self._rpc.where, self._rpc.describe(exc))
             return False
 
     async def _poll(self) -> bool:
-        info = await self._call("getblockchaininfo", [])
+        info = await self._rpc.call("getblockchaininfo", [])
         height = info["blocks"]
         if isinstance(height, bool) or not isinstance(height, int) or height < 0:
             raise RpcError(f"getblockchaininfo answered blocks={height!r}")
@@ -132,43 +108,12 @@ class NetworkPoller:
             del self._fees[old]
         for h in window:
             if h not in self._fees:
-                stats = await self._call("getblockstats", [h, ["totalfee"]])
+                stats = await self._rpc.call("getblockstats", [h, ["totalfee"]])
                 fee = stats["totalfee"]
                 if isinstance(fee, bool) or not isinstance(fee, int) or fee < 0:
                     raise RpcError(f"getblockstats {h} answered totalfee={fee!r}")
                 self._fees[h] = fee
         return sum(self._fees[h] for h in window) // len(window)
-
-    async def _call(self, method: str, params: list[Any]) -> Any:
-        """One JSON-RPC call; its ``result``, else ``RpcError`` (401, error object, bad id)."""
-        request_id = next(self._ids)
-        s = self._settings
-        auth = httpx.BasicAuth(s.bitcoind_user, s.bitcoind_password)
-        body = {"jsonrpc": "1.0", "id": request_id, "method": method, "params": params}
-        response = await self._client.post(
-            s.bitcoind_url, json=body, auth=auth, timeout=REQUEST_TIMEOUT_S
-        )
-        if response.status_code == 401:
-            raise RpcError(f"{method}: the node refused the credentials (HTTP 401)")
-        try:
-            answer = response.json(parse_float=Decimal)
-        except ValueError as exc:
-            raise RpcError(f"{method}: HTTP {response.status_code}, not a JSON answer") from exc
-        if not isinstance(answer, dict):
-            raise RpcError(f"{method}: HTTP {response.status_code}, not a JSON-RPC answer")
-        error = answer.get("error")
-        if error is not None:
-            message = error.get("message", error) if isinstance(error, dict) else error
-            code = error.get("code") if isinstance(error, dict) else None
-            raise RpcError(f"{method}: {message}", code)
-        if response.status_code != 200 or answer.get("id") != request_id:
-            raise RpcError(f"{method}: HTTP {response.status_code}, id {answer.get('id')!r}")
-        return answer["result"]
-
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
 
 
 async def run_network_poller(store: Store, clock: Clock, settings: Settings) -> None:

@@ -1,4 +1,5 @@
-"""Validation of the Bitcoin mainnet address a sub-account is paid to.
+"""Validation of the Bitcoin mainnet address a sub-account or the pool's coinbase is paid to,
+and the output script that pays it.
 
 A payout sent to a mistyped address is lost for good, so an address is checked when it is
 set, not when the pool pays. The checksums (base58check's double SHA-256, BIP-173's bech32
@@ -86,3 +87,19 @@ def _base58(address: str) -> str:
     if version not in (P2PKH_VERSION, P2SH_VERSION):
         raise ValueError(f"address: unknown base58 version byte {version:#04x}")
     return address
+
+
+def output_script(text: str) -> bytes:
+    """The scriptPubKey that pays a valid address (``ValueError`` as ``validate_address``):
+    P2PKH ``OP_DUP OP_HASH160 <20> OP_EQUALVERIFY OP_CHECKSIG``, P2SH ``OP_HASH160 <20>
+    OP_EQUAL``, segwit ``OP_n <program>`` (BIP 141; v1 is ``OP_1``)."""
+    address = validate_address(text)
+    if address.startswith(MAINNET_HRP + "1"):
+        version, program = bech32.decode(MAINNET_HRP, address)
+        assert version is not None and program is not None  # validated above
+        op = 0x00 if version == 0 else 0x50 + version  # OP_0, OP_1..OP_16
+        return bytes([op, len(program), *program])
+    payload: bytes = base58.decode_check(address)
+    if payload[0] == P2PKH_VERSION:
+        return b"\x76\xa9\x14" + payload[1:] + b"\x88\xac"
+    return b"\xa9\x14" + payload[1:] + b"\x87"

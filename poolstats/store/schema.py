@@ -390,6 +390,29 @@ alert_state = sa.Table(
     sqlite_with_rowid=False,
 )
 
+# --- blocks (migration 0007) -----------------------------------------------------------------
+
+# Every block the pool found: recorded ``submitted`` when it is sent to the node, then with the
+# node's verdict (domain.found_block.BlockStatus). ``hash`` as explorers show it; ``puid`` and
+# ``worker`` name the finder (no foreign key: a found block is never refused for a missing
+# sub-account); ``reward_sat`` is what the coinbase pays, subsidy and fees.
+blocks = sa.Table(
+    "blocks",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("height", BigInt, nullable=False),
+    sa.Column("hash", sa.Text, nullable=False, unique=True),
+    sa.Column("puid", BigInt, nullable=False),
+    sa.Column("worker", sa.Text, nullable=False),
+    sa.Column("reward_sat", BigInt, nullable=False),
+    _now_col("found_at"),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    _now_col("updated_at"),
+    sa.Index("ix_blocks_found_at", "found_at"),
+    sqlite_autoincrement=True,
+)
+
 # --- bookkeeping ----------------------------------------------------------------------------
 
 meta = sa.Table(

@@ -2,8 +2,9 @@
 
 coinb1 + extranonce1 + extranonce2 + coinb2 is a complete legacy-serialised coinbase: one
 input with the null outpoint whose scriptSig starts with the block height (BIP 34) and the
-pool's tag and ends with the extranonce, and outputs paying the reward (plus, when the block
-has segwit transactions, the witness commitment output given by the template).
+pool's tag and ends with the extranonce, and outputs paying the reward (plus, when the
+template has one, the witness commitment output it gives). ``with_witness`` turns it into the
+serialisation a block committing to witnesses carries.
 """
 
 from __future__ import annotations
@@ -76,3 +77,15 @@ def split_coinbase(height: int, tag: bytes, outputs: list[Output]) -> tuple[byte
         + struct.pack("<I", 0)  # lock time
     )
     return coinb1, coinb2
+
+
+#: BIP 141's witness reserved value: the coinbase's one witness item, 32 bytes (zeros here).
+WITNESS_RESERVED_VALUE = bytes(32)
+
+
+def with_witness(coinbase: bytes) -> bytes:
+    """A legacy-serialised coinbase in the witness serialisation (BIP 144): marker 0x00 and
+    flag 0x01 after the version, and before the lock time its witness, one item holding the
+    reserved value. A block whose coinbase commits to witnesses is invalid without it."""
+    witness = b"\x01" + varint(len(WITNESS_RESERVED_VALUE)) + WITNESS_RESERVED_VALUE
+    return coinbase[:4] + b"\x00\x01" + coinbase[4:-4] + witness + coinbase[-4:]

@@ -54,6 +54,12 @@ class Job:
     version: int
     nbits: int
     ntime: int
+    # What a found block needs besides the share (the defaults suit jobs whose blocks are
+    # never sent, as the static template's).
+    height: int = 0
+    reward_sat: int = 0  # what the coinbase pays: subsidy plus fees
+    transactions: tuple[bytes, ...] = ()  # the block's other transactions, serialised
+    witness: bool = False  # the coinbase commits to witnesses: the block carries its witness
     network_target: int = field(init=False)
 
     def __post_init__(self) -> None:
