@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
+VIA ?= ingest
 
 .PHONY: install demo test lint bench clean
 
@@ -18,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	$(BIN)/poolstats demo --port $(PORT)
+	$(BIN)/poolstats demo --port $(PORT) --via $(VIA)
 
 test: install
 	$(BIN)/ruff check .

@@ -32,6 +32,7 @@ from poolstats.config import Settings, described, env_name
 if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
     from poolstats.payouts import BatchFiles
     from poolstats.service import Service
+    from poolstats.simulate.cpu_miners import CpuMiner
     from poolstats.store.base import NewUser
     from poolstats.store.ledger import Batch
 
@@ -68,6 +69,12 @@ ENV = {name: env for name, env, _, _, _ in described()}
 INGEST_CHUNK_LINES = 100_000
 # The demo's network: difficulty, height (3.125 BTC subsidy) and fees per block of late 2026.
 DEMO_NETWORK = ("149301312726683.5", 925_000, 2_500_000)
+# `demo --via stratum`: CPU miners of a few KH/s each, so shares of 2**-20 (4,096 hashes)
+# come every fraction of a second until vardiff raises each miner's difficulty to about one
+# share per 10 s.
+DEMO_MIN_DIFF = 2.0**-20
+DEMO_CPU_WORKERS = 4  # per sub-account
+DEMO_CPU_HASHRATE_HS = 150_000.0  # in all: a fraction of one core in Python
 _SECRET_SETTINGS = frozenset(
     {"bitcoind_password", "ingest_token", "smtp_password"}
 )  # `poolstats settings` shows *** for them
@@ -94,6 +101,11 @@ Peers = Annotated[
     ),
 ]
 PeerTimeout = Annotated[float | None, _option("peer_timeout_s", "--peer-timeout")]
+StratumPort = Annotated[int | None, _option("stratum_port", "--stratum-port")]
+StratumHost = Annotated[str | None, _option("stratum_host", "--stratum-host")]
+StratumJobs = Annotated[str | None, _option("stratum_jobs", "--stratum-jobs")]
+StratumMinDiff = Annotated[float | None, _option("stratum_min_diff", "--stratum-min-diff")]
+StratumMaxDiff = Annotated[float | None, _option("stratum_max_diff", "--stratum-max-diff")]
 Account = Annotated[str, typer.Option("--account", help="Name of the existing account")]
 
 
@@ -181,8 +193,14 @@ def serve(
     node_name: NodeName = None,
     peer: Peers = None,
     peer_timeout: PeerTimeout = None,
+    stratum_port: StratumPort = None,
+    stratum_host: StratumHost = None,
+    stratum_jobs: StratumJobs = None,
+    stratum_min_diff: StratumMinDiff = None,
+    stratum_max_diff: StratumMaxDiff = None,
 ) -> None:
-    """Run the server: ingest, engine, store and HTTP API in one process."""
+    """Run the server: ingest, engine, store, HTTP API and (with --stratum-port) the stratum
+    front end, in one process."""
     _logging()
     settings = _settings(
         data_dir=data_dir,
@@ -193,6 +211,11 @@ def serve(
         node_name=node_name,
         peers=",".join(peer) if peer else None,
         peer_timeout_s=peer_timeout,
+        stratum_port=stratum_port,
+        stratum_host=stratum_host,
+        stratum_jobs=stratum_jobs,
+        stratum_min_diff=stratum_min_diff,
+        stratum_max_diff=stratum_max_diff,
     )
     if not settings.ingest_token:
         console.print(
@@ -213,7 +236,74 @@ def serve(
     extra.append(
         AlertEvaluator(service.store, settings, service.clock, metrics=service.metrics).run()
     )
+    if settings.stratum_port:
+        extra.append(_node_stratum(settings, service))
     _run_loop(_serve(settings, service, extra))
+
+
+def _node_stratum(settings: Settings, service: Service) -> Coroutine[Any, Any, None]:
+    """The node's own stratum server, or exit 1 naming the setting that is wrong."""
+    from poolstats.stratum.build import job_source, run_node_stratum, stratum_config
+    from poolstats.stratum.template import store_recorder
+
+    try:
+        stratum_config(settings)
+        source = job_source(settings, store_recorder(service.store, service.clock, service.metrics))
+    except ValueError as exc:
+        service.close()
+        raise _fail(exc) from exc
+    console.print(
+        f"stratum+tcp://{settings.stratum_host}:{settings.stratum_port} "
+        f"({settings.stratum_jobs} jobs, difficulty {settings.stratum_min_diff:g} to "
+        f"{settings.stratum_max_diff:g})"
+    )
+    return run_node_stratum(settings, service, source)
+
+
+@app.command()
+def stratum(
+    stratum_port: StratumPort = None,
+    stratum_host: StratumHost = None,
+    stratum_jobs: StratumJobs = None,
+    stratum_min_diff: StratumMinDiff = None,
+    stratum_max_diff: StratumMaxDiff = None,
+    ingest_url: Annotated[str | None, _option("stratum_ingest_url", "--ingest-url")] = None,
+    ingest_token: Token = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run a stratum front end on its own, posting its shares to a node's ingest URL
+    (scale-out: several of these feed one node)."""
+    from poolstats.stratum.build import job_source, stratum_config
+    from poolstats.stratum.remote import run_stratum_process
+
+    _logging()
+    settings = _settings(
+        stratum_port=stratum_port,
+        stratum_host=stratum_host,
+        stratum_jobs=stratum_jobs,
+        stratum_min_diff=stratum_min_diff,
+        stratum_max_diff=stratum_max_diff,
+        stratum_ingest_url=ingest_url,
+        ingest_token=ingest_token,
+        data_dir=data_dir,
+    )
+    try:
+        if not settings.stratum_port:
+            raise ValueError(f"--stratum-port ({env_name('stratum_port')}) is required")
+        if not settings.stratum_ingest_url or not settings.ingest_token:
+            raise ValueError(
+                f"--ingest-url ({env_name('stratum_ingest_url')}) and --ingest-token "
+                f"({env_name('ingest_token')}) are required"
+            )
+        config = stratum_config(settings)
+        source = job_source(settings)
+    except ValueError as exc:
+        raise _fail(exc) from exc
+    console.print(
+        f"stratum+tcp://{settings.stratum_host}:{settings.stratum_port} -> "
+        f"{settings.stratum_ingest_url}"
+    )
+    _run_loop(run_stratum_process(settings, source, config))
 
 
 @user_app.command("create")
@@ -693,6 +783,17 @@ def demo(
     backfill_hours: Annotated[
         float, typer.Option(help="Hours of past shares to load first, so charts have history")
     ] = 6.0,
+    via: Annotated[
+        Literal["ingest", "stratum"],
+        typer.Option(
+            help="How the fleet's shares arrive: 'ingest' (a simulated fleet of PH/s posted "
+            "to /ingest/shares) or 'stratum' (CPU miners mining real shares through the "
+            "stratum port; no backfill)"
+        ),
+    ] = "ingest",
+    stratum_port: Annotated[
+        int, typer.Option(help="Stratum port of the demo (with --via stratum)")
+    ] = 3333,
 ) -> None:
     """Serve with a simulated fleet, so the API and metrics show live data."""
     from poolstats.simulate.fleet import Fleet
@@ -701,7 +802,15 @@ def demo(
     _logging()
     folder = data_dir or Path(tempfile.mkdtemp(prefix="poolstats-demo-"))
     token = secrets.token_urlsafe(16)
-    settings = _settings(data_dir=folder, host=host, port=port, ingest_token=token)
+    stratum = via == "stratum"
+    settings = _settings(
+        data_dir=folder,
+        host=host,
+        port=port,
+        ingest_token=token,
+        stratum_port=stratum_port if stratum else None,
+        stratum_min_diff=DEMO_MIN_DIFF if stratum else None,
+    )
     names = ["demo"] + [f"sim{i:04d}" for i in range(1, users + 1)]
     puids, created = _ensure_users(folder, names)
     demo_user = created.get("demo")
@@ -712,6 +821,7 @@ def demo(
         service.store.record_network(int(start), *DEMO_NETWORK, "cli", int(time.time()))
         service.refresh_network()
     fleet = Fleet(names, workers, seed=int(time.time()), start=start)
+    miners = _demo_miners(settings, names, min(workers, DEMO_CPU_WORKERS)) if stratum else []
     table = Table(title="poolstats demo", show_header=False)
     table.add_column(no_wrap=True)
     table.add_column(overflow="fold")  # keys and URLs whole, to copy, however narrow
@@ -722,7 +832,14 @@ def demo(
     if demo_user is not None:
         table.add_row("demo access_key", demo_user.access_key)
         table.add_row("dashboard", f"{base}/?access_key={demo_user.access_key}")
-    table.add_row("fleet", f"{len(fleet)} miners, {fleet.expected_hashrate_hs() / 1e15:.2f} PH/s")
+    if stratum:
+        hashrate = sum(m.hashrate_hs for m in miners)
+        table.add_row("stratum", f"stratum+tcp://{settings.stratum_host}:{stratum_port}")
+        table.add_row("fleet", f"{len(miners)} CPU miners, {hashrate / 1e3:.0f} KH/s in all")
+    else:
+        table.add_row(
+            "fleet", f"{len(fleet)} miners, {fleet.expected_hashrate_hs() / 1e15:.2f} PH/s"
+        )
     Console().print(table)
     if demo_user is not None:
         print(
@@ -733,21 +850,48 @@ def demo(
         )
         # On a line of its own as well: a table cell may break it where a terminal is narrow.
         print(f"dashboard: {base}/?access_key={demo_user.access_key}", flush=True)
-    feed = run(
-        base + "/ingest/shares",
-        token,
-        fleet,
-        fmt="columnar",
-        interval_s=2.0,
-        max_backlog_s=backfill_hours * 3600 + 600,
-    )  # the backfill is old on purpose
+    if stratum:
+        from poolstats.simulate.cpu_miners import run_miners
+
+        feeds: list[Coroutine[Any, Any, Any]] = [
+            _node_stratum(settings, service),
+            run_miners(miners),
+        ]
+    else:
+        feeds = [
+            run(
+                base + "/ingest/shares",
+                token,
+                fleet,
+                fmt="columnar",
+                interval_s=2.0,
+                max_backlog_s=backfill_hours * 3600 + 600,
+            )  # the backfill is old on purpose
+        ]
     with contextlib.suppress(KeyboardInterrupt):
         from poolstats.alerts.evaluator import AlertEvaluator
 
         alerts = AlertEvaluator(
             service.store, settings, service.clock, metrics=service.metrics
         ).run()
-        _run_loop(_serve(settings, service, [feed, alerts]))
+        _run_loop(_serve(settings, service, [*feeds, alerts]))
+
+
+def _demo_miners(settings: Settings, names: list[str], per_user: int) -> list[CpuMiner]:
+    """A few CPU miners per sub-account, of different speeds (DEMO_CPU_HASHRATE_HS in all)."""
+    from poolstats.simulate.cpu_miners import CpuMiner
+
+    logins = [f"{name}.cpu{i:02d}" for name in names for i in range(1, per_user + 1)]
+    weights = [1 + (i % 4) for i in range(len(logins))]
+    return [
+        CpuMiner(
+            settings.stratum_host,
+            settings.stratum_port,
+            login,
+            DEMO_CPU_HASHRATE_HS * w / sum(weights),
+        )
+        for login, w in zip(logins, weights, strict=True)
+    ]
 
 
 @app.command()

@@ -87,6 +87,10 @@ class JobSource(Protocol):
     (``rpc``). The server asks for a job whenever it sends one (a new block, the periodic
     refresh; a retarget resends the last under a new id)."""
 
+    async def load(self) -> bool:
+        """Fetch the work now (before the first job); whether the chain tip moved."""
+        ...
+
     def job(self, job_id: str, now: int) -> Job:
         """The latest work as a job named ``job_id``."""
         ...
@@ -118,6 +122,9 @@ class StaticTemplate:
             self.height, self.tag, [Output(subsidy_sat(self.height), self.payout_script)]
         )
         return Job(job_id, self.prevhash, coinb1, coinb2, (), self.version, self.nbits, now)
+
+    async def load(self) -> bool:
+        return False  # always ready, and never moves
 
     async def watch(self, new_block: Callable[[], None]) -> None:
         await asyncio.Event().wait()  # a fixed template never moves
