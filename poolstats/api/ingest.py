@@ -1,4 +1,6 @@
-"""``POST /ingest/shares``: producers' share batches in, acknowledged once journaled."""
+"""``POST /ingest/shares``: producers' share batches in, acknowledged once journaled; and
+``GET /ingest/users/{name}``: a sub-account's puid, for a stratum process apart from its node
+(it authorizes miners by name and sends shares by puid)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from poolstats.ingest.idempotency import valid_key
 from poolstats.ingest.journal import JournalError
 from poolstats.ingest.pipeline import Format
 from poolstats.service import Service
+from poolstats.store import validate_user_name
 
 router = APIRouter()
 log = logging.getLogger(__name__)
@@ -110,3 +113,34 @@ async def ingest_shares(request: Request) -> JSONResponse:
         metrics.journal_seq.set(result.seq)
         metrics.share_lag.set(service.clock.now() - result.newest_ts)
     return JSONResponse(result.as_json())
+
+
+@router.get(
+    "/ingest/users/{name}",
+    summary="The puid of a sub-account name (for a separate stratum process)",
+    responses={
+        400: {"description": "not a possible sub-account name"},
+        401: {"description": "bad or missing ingest token"},
+        404: {"description": "no sub-account of that name"},
+    },
+)
+async def ingest_user(name: str, request: Request) -> JSONResponse:
+    service: Service = request.app.state.service
+    if not authorized(request.headers.get("authorization"), service.settings.ingest_token):
+        service.metrics.requests_refused.labels("unauthorized").inc()
+        return JSONResponse(
+            {"error": "Authorization: a valid Bearer ingest token is required"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    try:
+        validate_user_name(name)
+    except ValueError as exc:
+        return JSONResponse({"error": f"name: {exc}"}, status_code=400)
+    # The registry remembers known names and, briefly, unknown ones: a store read at most.
+    puid = await anyio.to_thread.run_sync(
+        service.registry.puid_of, name, limiter=request.app.state.read_slots
+    )
+    if puid is None:
+        return JSONResponse({"error": f"name: no sub-account named {name!r}"}, status_code=404)
+    return JSONResponse({"puid": puid})
