@@ -274,7 +274,7 @@ def stratum(
     """Run a stratum front end on its own, posting its shares to a node's ingest URL
     (scale-out: several of these feed one node)."""
     from poolstats.stratum.build import job_source, stratum_config
-    from poolstats.stratum.remote import run_stratum_process
+    from poolstats.stratum.remote import shown, stratum_process
 
     _logging()
     settings = _settings(
@@ -288,22 +288,14 @@ def stratum(
         data_dir=data_dir,
     )
     try:
-        if not settings.stratum_port:
-            raise ValueError(f"--stratum-port ({env_name('stratum_port')}) is required")
-        if not settings.stratum_ingest_url or not settings.ingest_token:
-            raise ValueError(
-                f"--ingest-url ({env_name('stratum_ingest_url')}) and --ingest-token "
-                f"({env_name('ingest_token')}) are required"
-            )
-        config = stratum_config(settings)
-        source = job_source(settings)
+        process = stratum_process(settings, job_source(settings), stratum_config(settings))
     except ValueError as exc:
         raise _fail(exc) from exc
     console.print(
         f"stratum+tcp://{settings.stratum_host}:{settings.stratum_port} -> "
-        f"{settings.stratum_ingest_url}"
+        f"{shown(settings.stratum_ingest_url)}"
     )
-    _run_loop(run_stratum_process(settings, source, config))
+    _run_loop(process.run())
 
 
 @user_app.command("create")

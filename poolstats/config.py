@@ -182,6 +182,12 @@ class Settings:
         "'poolstats stratum' (a separate process): the node's ingest URL it posts shares to "
         "(e.g. http://127.0.0.1:8080/ingest/shares), with ingest_token.",
     )
+    stratum_spool_max_bytes: int = setting(
+        4 * 2**30,
+        "'poolstats stratum': most the spool may hold; past it miners get an error, not an "
+        "acknowledgement.",
+        "bytes",
+    )
     stratum_spool_dir: str = setting(
         "",
         "'poolstats stratum': folder where shares wait while the ingest URL cannot be reached "

@@ -146,7 +146,7 @@ def _intact_frame_after(path: Path, start: int) -> tuple[int, int] | None:
     return None
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     """Make file creations/deletions in ``directory`` durable (a new segment must survive)."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -185,7 +185,7 @@ class Journal:
         created = not self._dir.exists()
         self._dir.mkdir(parents=True, exist_ok=True)
         if created and fsync:
-            _fsync_dir(self._dir.parent)
+            fsync_dir(self._dir.parent)
         self._lock_fd = self._lock_directory()
         try:
             self._open_segments()
@@ -228,7 +228,7 @@ class Journal:
                 0o644,
             )
             if self._fsync:
-                _fsync_dir(self._dir)
+                fsync_dir(self._dir)
             segments = [1]
             size, last_seq = 0, 0
         else:
@@ -392,7 +392,7 @@ class Journal:
                     log.warning("journal %s: segment %s already gone", self._dir, first)
             if doomed:
                 if self._fsync:
-                    _fsync_dir(self._dir)
+                    fsync_dir(self._dir)
                 log.info(
                     "journal %s: deleted %d segment(s) before seq %d", self._dir, len(doomed), seq
                 )
@@ -502,7 +502,7 @@ class Journal:
                     0o644,
                 )
                 if self._fsync:
-                    _fsync_dir(self._dir)
+                    fsync_dir(self._dir)
                 old, self._fd = self._fd, fd
                 self._size = 0
                 self._segments.append(seq)

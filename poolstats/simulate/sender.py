@@ -19,6 +19,7 @@ from typing import Any, Literal
 import httpx
 
 from poolstats.ingest.columnar import CONTENT_TYPE as COLUMNAR_CONTENT_TYPE
+from poolstats.retry_after import retry_after_s
 from poolstats.simulate.fleet import Fleet, Shares
 
 NDJSON_CONTENT_TYPE = "application/x-ndjson"
@@ -243,7 +244,7 @@ class _Sender:
         self.attempts += 1
         delay = self.backoff * random.uniform(0.8, 1.2)  # jitter: many senders, no lockstep
         if response is not None:
-            retry_after = _retry_after_s(response)
+            retry_after = retry_after_s(response)
             if retry_after is not None:
                 delay = min(max(retry_after, delay), self.backoff_max)
         self.retry_at = loop.time() + delay
@@ -281,13 +282,3 @@ def _parse_answer(response: httpx.Response) -> dict[str, Any]:
     if not isinstance(answer, dict) or "accepted" not in answer:
         raise IngestError(f"HTTP 200 with an unexpected answer: {response.text[:200]}")
     return answer
-
-
-def _retry_after_s(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: rare for 503 from our server; use our own backoff

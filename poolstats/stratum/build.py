@@ -7,8 +7,6 @@ Settings are checked here, once, with errors naming the setting, so that ``serve
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -28,8 +26,6 @@ if TYPE_CHECKING:
 MAX_JOB_REFRESH_S = 60.0  # some miners stop hashing after 120 s without a job
 STATIC_HEIGHT = 900_000  # the static template's block height (BIP 34 in its coinbase)
 OP_TRUE = b"\x51"  # the static template's payout script when no address is set
-MAX_RETRY_S = 60.0
-log = logging.getLogger(__name__)
 
 
 def _bad(name: str, why: str) -> ValueError:
@@ -77,26 +73,9 @@ def job_source(settings: Settings, record: Record | None = None) -> JobSource:
     raise _bad("stratum_jobs", f"'static' or 'rpc', not {settings.stratum_jobs!r}")
 
 
-async def first_template(source: JobSource, retry_s: float = 1.0) -> None:
-    """Wait until the source can make a job (a node that is still starting is asked again,
-    with a growing pause): miners are not taken before there is work for them."""
-    failures = 0
-    while True:
-        try:
-            await source.load()
-            return
-        except Exception as exc:  # the node's trouble is logged; it is asked again
-            failures += 1
-            pause = min(MAX_RETRY_S, retry_s * 2 ** (failures - 1))
-            log.warning("no block template yet (%s); trying again in %g s", exc, pause)
-            await asyncio.sleep(pause)
-
-
 async def run_node_stratum(settings: Settings, service: Service, source: JobSource) -> None:
-    """The stratum server of a node, once there is work: shares go straight into the
-    node's journaled ingest."""
+    """The stratum server of a node: shares go straight into the node's journaled ingest."""
     config = stratum_config(settings)
-    await first_template(source)
     sink = ShareSink(lambda body: service.ingestor.ingest(body, Format.NDJSON), config)
     server = StratumServer(source, service.registry.puid_of, sink, config, service.clock.now)
     await server.run(settings.stratum_host, settings.stratum_port)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MAX_RETRY_S = 60.0  # the longest pause between two tries for a first template
 KEEP_JOBS = 16  # recent jobs a share may still name (a few minutes of refreshes)
 #: Static mode's network: the difficulty-1 target, so a CPU miner at 0.0001 rarely finds one.
 STATIC_NBITS = 0x1D00FFFF
@@ -103,6 +104,21 @@ class JobSource(Protocol):
     async def submit(self, found: Found) -> None:
         """Assemble and send a block a share found; record it."""
         ...
+
+
+async def first_template(source: JobSource, retry_s: float = 1.0) -> None:
+    """Wait until the source can make a job (a node that is still starting is asked again,
+    with a growing pause)."""
+    failures = 0
+    while True:
+        try:
+            await source.load()
+            return
+        except Exception as exc:  # the node's trouble is logged; it is asked again
+            failures += 1
+            pause = min(MAX_RETRY_S, retry_s * 2 ** (failures - 1))
+            log.warning("no block template yet (%s); trying again in %g s", exc, pause)
+            await asyncio.sleep(pause)
 
 
 @dataclass(frozen=True)

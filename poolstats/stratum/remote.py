@@ -30,7 +30,6 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -40,10 +39,11 @@ import httpx
 
 from poolstats.config import Settings
 from poolstats.ingest.idempotency import MAX_KEY
+from poolstats.retry_after import retry_after_s
 from poolstats.store.base import validate_user_name
 from poolstats.stratum.jobs import JobSource
 from poolstats.stratum.server import ShareSink, StratumConfig, StratumServer
-from poolstats.stratum.spool import DEFAULT_MAX_BYTES, Spool
+from poolstats.stratum.spool import Spool
 
 log = logging.getLogger(__name__)
 NDJSON = "application/x-ndjson"
@@ -98,21 +98,6 @@ def judge(response: httpx.Response) -> Answer:
         return Answer(Verdict.HOLD, f"HTTP {code}: the node refuses the ingest token (check "
                       "ingest_token here and on the node)")  # fmt: skip
     return Answer(Verdict.HOLD, f"HTTP {code}: is stratum_ingest_url the node's /ingest/shares?")
-
-
-def retry_after_s(response: httpx.Response) -> float | None:
-    """``Retry-After`` in seconds (a number or an HTTP date), None when absent or unreadable."""
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 def shown(url: str) -> str:
@@ -441,7 +426,6 @@ def stratum_process(
     config: StratumConfig,
     clock: Callable[[], float] = time.time,
     timing: Timing | None = None,
-    spool_max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> StratumProcess:
     """Build it from the settings; ``ValueError`` naming the setting when one is missing."""
     url = settings.stratum_ingest_url
@@ -454,7 +438,7 @@ def stratum_process(
         raise ValueError("ingest_token: required to post shares to the node")
     if not 0 < settings.stratum_port < 65536:
         raise ValueError("stratum_port: the port miners connect to (1 to 65535) is required")
-    spool = Spool(spool_dir(settings), spool_max_bytes)
+    spool = Spool(spool_dir(settings), settings.stratum_spool_max_bytes)
     ingest = RemoteIngest(url, settings.ingest_token, spool, timing)
     users = RemoteUsers(url, settings.ingest_token)
     sink = ShareSink(ingest, config)

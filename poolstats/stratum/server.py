@@ -31,7 +31,7 @@ from typing import Any
 import msgspec
 
 from poolstats.stratum import protocol
-from poolstats.stratum.jobs import JobBook, JobSource
+from poolstats.stratum.jobs import JobBook, JobSource, first_template
 from poolstats.stratum.session import Limits, Session
 from poolstats.stratum.shares import Code
 
@@ -122,7 +122,6 @@ class StratumServer:
         self._parked: OrderedDict[str, tuple[Session, float]] = OrderedDict()
         self._extranonce = itertools.count(int.from_bytes(os.urandom(3), "big") << 8)
         self._tasks: set[asyncio.Task[None]] = set()
-        self.new_job(clean=True)
 
     def new_job(self, clean: bool) -> None:
         """A new job (or block) for every subscribed miner, with any difficulty vardiff
@@ -172,11 +171,15 @@ class StratumServer:
         task.add_done_callback(self._tasks.discard)
 
     async def serve(self, host: str, port: int) -> asyncio.Server:
+        """Listen; the source must be able to make a job (see ``first_template``)."""
+        if self.jobs.current is None:
+            self.new_job(clean=True)
         return await asyncio.start_server(self._client, host, port, limit=MAX_LINE)
 
     async def run(self, host: str, port: int) -> None:
         """Serve until cancelled: connections, the share sink, job refreshes and the job
-        source's watch for new blocks."""
+        source's watch for new blocks. Miners are taken once there is work for them."""
+        await first_template(self.source)
         server = await self.serve(host, port)
         async with server:
             await asyncio.gather(
@@ -229,7 +232,14 @@ class StratumServer:
                     if outcome.found is not None:  # a block: sent at once, not after the journal
                         self._spawn(self.source.submit(outcome.found))
                     if outcome.shares:
-                        await self.sink.put(outcome.shares)
+                        try:
+                            await self.sink.put(outcome.shares)
+                        except Exception:  # not stored (journal or spool failed): no "true"
+                            message = "share not stored; try again"
+                            self._send(
+                                session, writer, [protocol.error(request.id, Code.OTHER, message)]
+                            )
+                            continue
                     self._send(session, writer, outcome.lines)
                     bad = outcome.bad
                 score = score + 1 if bad else max(0, score - 1)

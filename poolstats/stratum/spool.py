@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from poolstats.ingest.journal import _fsync_dir
+from poolstats.ingest.journal import fsync_dir
 
 DEFAULT_MAX_BYTES = 4 * 2**30  # ~9 h of 1,000 shares/s at ~120 bytes a share
 REFUSED = "refused"
@@ -82,7 +82,7 @@ class Spool:
                 os.close(fd)
             path = self.directory / name
             os.rename(tmp, path)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         except BaseException:
             with self._lock:
                 self._bytes -= len(body)
@@ -111,8 +111,8 @@ class Spool:
         """Set a batch the node can never take aside, in ``refused/``."""
         target = self.refused_dir / path.name
         os.rename(path, target)
-        _fsync_dir(self.directory)
-        _fsync_dir(self.refused_dir)
+        fsync_dir(self.directory)
+        fsync_dir(self.refused_dir)
         return target
 
     def _forget(self, path: Path) -> None:

@@ -81,8 +81,7 @@ async def pool(node: Node, fake: FakeBitcoind, poll_s: float = 60.0) -> AsyncIte
         source = rpc_template(
             settings_for(fake, stratum_template_poll_s=poll_s), client, record, retry_s=0.01
         )
-        await source.load()
-        config = StratumConfig(limits=LIMITS)
+        config = StratumConfig(limits=LIMITS)  # run() loads the first template
         sink = ShareSink(lambda body: node.service.ingestor.ingest(body, Format.NDJSON), config)
         stratum = StratumServer(source, node.service.registry.puid_of, sink, config, node.clock.now)
         port = free_port()
