@@ -1,14 +1,16 @@
-"""``poolstats serve --stratum-port``: a CPU miner at difficulty 0.0001 gets its shares
-accepted within seconds, and the node's API counts them; bad settings stop the start."""
+"""``poolstats serve --stratum-port`` and ``poolstats stratum``: a CPU miner at difficulty
+0.0001 gets its shares accepted within seconds and the node stores them; bad settings stop
+the start, naming the setting."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-
-import httpx
 
 from tests.stratum.miner import Miner
 from tests.test_durability import counted, data_dir, free_port, poolstats, wait_for
@@ -16,47 +18,75 @@ from tests.test_durability import counted, data_dir, free_port, poolstats, wait_
 __all__ = ["data_dir"]  # the fixture: a data folder with sub-account alice (puid 1)
 
 
-def test_serve_with_a_stratum_port_takes_a_cpu_miners_shares(data_dir: Path) -> None:
-    port, stratum_port = free_port(), free_port()
-    log = open(data_dir.parent / "serve.log", "ab")  # noqa: SIM115 - the child's stdio
-    server = subprocess.Popen(
-        poolstats(
-            "serve", "--data-dir", str(data_dir), "--port", str(port), "--ingest-token", "t",
-            "--flush-interval", "0.2", "--stratum-port", str(stratum_port),
-            "--stratum-jobs", "static", "--stratum-min-diff", "0.0001",
-        ),
-        stdout=log,
-        stderr=log,
-    )  # fmt: skip
+@contextlib.contextmanager
+def running(*args: str, log: Path, ready: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A poolstats command in a child process, until the ``ready`` line is in its log."""
+    with open(log, "ab") as out:
+        child = subprocess.Popen(poolstats(*args), stdout=out, stderr=out)
     try:
 
-        def listening() -> bool:
-            assert server.poll() is None, f"serve exited with {server.returncode}"
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
-            except httpx.TransportError:
-                return False
+        def started() -> bool:
+            assert child.poll() is None, f"{args[0]} exited: {log.read_text()}"
+            return ready in log.read_text()
 
-        wait_for(listening, 30, "the node to answer /healthz")
-
-        async def mine() -> tuple[float, list[bool]]:
-            miner = await Miner.connect(stratum_port)
-            await miner.start("alice.cpu1")
-            verdicts = []
-            for en2 in (1, 2):
-                params, _ = miner.find(extranonce2=en2)  # about 430,000 hashes each
-                reply = await miner.call("mining.submit", ["alice.cpu1", *params])
-                verdicts.append(reply["result"] is True)
-            await miner.close()
-            return miner.difficulty, verdicts
-
-        difficulty, verdicts = asyncio.run(mine())
-        assert difficulty == 0.0001 and verdicts == [True, True]
-        wait_for(lambda: counted(data_dir).get("cpu1") == 2, 30, "2 shares in the store")
+        wait_for(started, 30, f"{args[0]} to start")
+        yield child
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
-        log.close()
+        child.send_signal(signal.SIGTERM)
+        child.wait(30)
+
+
+def serve(data_dir: Path, port: int, *extra: str) -> contextlib.AbstractContextManager[object]:
+    return running(
+        "serve", "--data-dir", str(data_dir), "--port", str(port), "--ingest-token", "t",
+        "--flush-interval", "0.2", *extra,
+        log=data_dir.parent / "serve.log", ready=f"serving http://127.0.0.1:{port}",
+    )  # fmt: skip
+
+
+def mine_two_shares(port: int, login: str) -> tuple[float, list[bool]]:
+    async def mine() -> tuple[float, list[bool]]:
+        miner = await Miner.connect(port)
+        await miner.start(login)
+        verdicts = []
+        for en2 in (1, 2):
+            params, _ = miner.find(extranonce2=en2)  # about 430,000 hashes each at 0.0001
+            reply = await miner.call("mining.submit", [login, *params])
+            verdicts.append(reply["result"] is True)
+        await miner.close()
+        return miner.difficulty, verdicts
+
+    return asyncio.run(mine())
+
+
+def connectable(port: int) -> bool:
+    with contextlib.suppress(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    return False
+
+
+def test_serve_with_a_stratum_port_takes_a_cpu_miners_shares(data_dir: Path) -> None:
+    port, stratum_port = free_port(), free_port()
+    stratum = ("--stratum-port", str(stratum_port), "--stratum-jobs", "static",
+               "--stratum-min-diff", "0.0001")  # fmt: skip
+    with serve(data_dir, port, *stratum):
+        wait_for(lambda: connectable(stratum_port), 30, "the stratum port to listen")
+        assert mine_two_shares(stratum_port, "alice.cpu1") == (0.0001, [True, True])
+        wait_for(lambda: counted(data_dir).get("cpu1") == 2, 30, "2 shares in the store")
+
+
+def test_a_separate_stratum_process_posts_its_shares_to_the_node(data_dir: Path) -> None:
+    port, stratum_port = free_port(), free_port()
+    with serve(data_dir, port), running(
+        "stratum", "--stratum-port", str(stratum_port), "--stratum-min-diff", "0.0001",
+        "--ingest-url", f"http://127.0.0.1:{port}/ingest/shares", "--ingest-token", "t",
+        "--data-dir", str(data_dir.parent / "stratum"),
+        log=data_dir.parent / "stratum.log", ready=f"127.0.0.1:{stratum_port} ->",
+    ):  # fmt: skip
+        wait_for(lambda: connectable(stratum_port), 30, "the stratum port to listen")
+        assert mine_two_shares(stratum_port, "alice.cpu2") == (0.0001, [True, True])
+        wait_for(lambda: counted(data_dir).get("cpu2") == 2, 30, "2 shares in the store")
 
 
 def test_a_wrong_stratum_setting_stops_serve_naming_it(tmp_path: Path) -> None:
@@ -76,3 +106,8 @@ def test_a_wrong_stratum_setting_stops_serve_naming_it(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert out.returncode == 1 and "stratum_jobs" in out.stderr and "'getwork'" in out.stderr
+    out = subprocess.run(
+        poolstats("stratum", "--stratum-port", str(free_port()), "--ingest-token", "t"),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 1 and "stratum_ingest_url" in out.stderr
