@@ -478,3 +478,32 @@ def test_settle_and_payouts_from_the_command_line(tmp_path: Path) -> None:
     assert code == 1 and "batch: 1 is paid, not pending" in err
     code, out, _ = run("payouts", "list", "--data-dir", data)
     assert [json.loads(line)["txid"] for line in out.splitlines()] == ["ef" * 32]
+
+
+def test_demo_via_stratum_mines_real_shares_through_the_stratum_port(tmp_path: Path) -> None:
+    port, stratum_port = free_port(), free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "poolstats", "demo", "--port", str(port), "--data-dir",
+         str(tmp_path), "--users", "1", "--workers", "2", "--via", "stratum",
+         "--stratum-port", str(stratum_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert demo.stdout is not None
+        key = json.loads(next(line for line in demo.stdout if line.startswith("{")))
+
+        def mined() -> bool:  # CPU miners' shares, every one checked by the stratum server
+            got = stored(tmp_path, "SELECT worker_name, accept_count FROM workers")
+            return {name for name, n in got if n > 0} == {"cpu01", "cpu02"}
+
+        wait_for(mined, 60, "both sub-accounts' CPU miners' shares in the store")
+        workers = httpx.get(
+            f"http://127.0.0.1:{port}/v1/worker",
+            params={"access_key": key["access_key"], "puid": key["puid"]},
+            timeout=5,
+        ).json()["data"]["data"]
+        assert {w["worker_name"] for w in workers} == {"cpu01", "cpu02"}
+        assert all(w["status"] == "ACTIVE" for w in workers)
+    finally:
+        demo.terminate()
+        demo.wait(30)
