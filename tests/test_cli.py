@@ -493,8 +493,10 @@ def test_demo_via_stratum_mines_real_shares_through_the_stratum_port(tmp_path: P
         key = json.loads(next(line for line in demo.stdout if line.startswith("{")))
 
         def mined() -> bool:  # CPU miners' shares, every one checked by the stratum server
-            got = stored(tmp_path, "SELECT worker_name, accept_count FROM workers")
-            return {name for name, n in got if n > 0} == {"cpu01", "cpu02"}
+            got = stored(tmp_path, "SELECT puid, worker_name, accept_count FROM workers")
+            return {(puid, name) for puid, name, n in got if n > 0} == {
+                (puid, name) for puid in (1, 2) for name in ("cpu01", "cpu02")
+            }
 
         wait_for(mined, 60, "both sub-accounts' CPU miners' shares in the store")
         workers = httpx.get(
