@@ -98,6 +98,28 @@ class Metrics:
             registry=r,
         )
 
+        self.stratum_connections = Gauge(
+            "poolstats_stratum_connections", "Open stratum connections.", registry=r
+        )
+        self.stratum_submits = Counter(
+            "poolstats_stratum_submits",
+            "mining.submit answers, by result: accepted, or the error (stale, duplicate, "
+            "low_difficulty, unauthorized, not_subscribed, other).",
+            ["result"],
+            registry=r,
+        )
+        self.stratum_submit_seconds = Histogram(
+            "poolstats_stratum_submit_seconds",
+            "Time from a mining.submit read to its answer (the share journaled first).",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1),
+            registry=r,
+        )
+        self.stratum_bans = Counter(
+            "poolstats_stratum_bans",
+            "Addresses banned for flooding bad requests or shares.",
+            registry=r,
+        )
+
     def markdown(self) -> str:
         """The table of docs/metrics.md (a test keeps the two equal)."""
         rows = ["| metric | type | labels | what |", "|---|---|---|---|"]

@@ -77,5 +77,8 @@ async def run_node_stratum(settings: Settings, service: Service, source: JobSour
     """The stratum server of a node: shares go straight into the node's journaled ingest."""
     config = stratum_config(settings)
     sink = ShareSink(lambda body: service.ingestor.ingest(body, Format.NDJSON), config)
-    server = StratumServer(source, service.registry.puid_of, sink, config, service.clock.now)
+    server = StratumServer(
+        source, service.registry.puid_of, sink, config, service.clock.now,
+        metrics=service.metrics,
+    )  # fmt: skip
     await server.run(settings.stratum_host, settings.stratum_port)

@@ -30,9 +30,10 @@ from typing import Any
 
 import msgspec
 
+from poolstats.metrics import Metrics
 from poolstats.stratum import protocol
 from poolstats.stratum.jobs import JobBook, JobSource, first_template
-from poolstats.stratum.session import Limits, Session
+from poolstats.stratum.session import Limits, Outcome, Session
 from poolstats.stratum.shares import Code
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ class StratumServer:
         config: StratumConfig,
         clock: Callable[[], float] = time.time,
         resolve: Callable[[str], Awaitable[None]] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """``puid_of`` answers from what is known at once; ``resolve``, when given, is awaited
         before an authorize so that it can learn a user name first (a separate stratum
@@ -113,6 +115,7 @@ class StratumServer:
         self.source = source
         self.puid_of = puid_of
         self.resolve = resolve
+        self.metrics = metrics
         self.sink = sink
         self.config = config
         self.clock = clock
@@ -132,6 +135,12 @@ class StratumServer:
             if session.subscribed:
                 session.tick(now)
                 self._send(session, writer, session.job_lines(entry))
+
+    def _count_submit(self, outcome: Outcome, read_at: float) -> None:
+        assert self.metrics is not None
+        result = "accepted" if outcome.code is None else outcome.code.name.lower()
+        self.metrics.stratum_submits.labels(result).inc()
+        self.metrics.stratum_submit_seconds.observe(time.perf_counter() - read_at)
 
     def _park(self, session: Session) -> None:
         now = self.clock()
@@ -156,6 +165,8 @@ class StratumServer:
         for address in [a for a, until in self.banned.items() if until <= now]:
             del self.banned[address]
         self.banned[ip] = now + self.config.ban_s
+        if self.metrics is not None:
+            self.metrics.stratum_bans.inc()
         log.info("stratum: banned %s for %g s", ip, self.config.ban_s)
 
     def _send(self, session: Session, writer: asyncio.StreamWriter, lines: list[bytes]) -> None:
@@ -207,6 +218,8 @@ class StratumServer:
             extranonce1, self.jobs, self.config.limits, self.puid_of, ip, self._unpark
         )
         self.sessions[session] = writer
+        if self.metrics is not None:
+            self.metrics.stratum_connections.set(len(self.sessions))
         score = 0
         try:
             while True:
@@ -218,6 +231,7 @@ class StratumServer:
                     break
                 if not line.strip():
                     continue
+                read_at = time.perf_counter()
                 try:
                     request = protocol.decode(line)
                 except protocol.ProtocolError as exc:
@@ -242,6 +256,8 @@ class StratumServer:
                             continue
                     self._send(session, writer, outcome.lines)
                     bad = outcome.bad
+                    if self.metrics is not None and request.method == "mining.submit":
+                        self._count_submit(outcome, read_at)
                 score = score + 1 if bad else max(0, score - 1)
                 if score >= self.config.ban_after:
                     self._ban(ip)
@@ -252,6 +268,8 @@ class StratumServer:
             pass
         finally:
             del self.sessions[session]
+            if self.metrics is not None:
+                self.metrics.stratum_connections.set(len(self.sessions))
             if session.subscribed:
                 self._park(session)
             writer.close()

@@ -66,6 +66,7 @@ class Outcome:
     lines: list[bytes] = field(default_factory=list)
     shares: list[dict[str, Any]] = field(default_factory=list)  # ingest share events
     bad: bool = False  # a malformed or refused request (counts toward a ban)
+    code: Code | None = None  # the error answered, if any
     found: Found | None = None
 
 
@@ -146,7 +147,7 @@ class Session:
         try:
             return method(self, req, now)
         except ShareError as exc:
-            return Outcome([protocol.error(req.id, exc.code, exc.message)], bad=True)
+            return Outcome([protocol.error(req.id, exc.code, exc.message)], bad=True, code=exc.code)
 
     def _subscribe(self, req: protocol.Request, now: float) -> Outcome:
         earlier_id = req.params[1] if len(req.params) > 1 else None
@@ -269,7 +270,9 @@ class Session:
     ) -> Outcome:
         status = "stale" if code is Code.STALE else "reject"
         event = self._event(worker, now, diff, status, why)
-        return Outcome([protocol.error(req.id, code, why)], [event], bad=code is not Code.STALE)
+        return Outcome(
+            [protocol.error(req.id, code, why)], [event], bad=code is not Code.STALE, code=code
+        )
 
     def _event(
         self, worker: Worker, now: float, diff: Fraction, status: str, reason: str

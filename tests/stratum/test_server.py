@@ -22,7 +22,10 @@ def server_for(node: Node, config: StratumConfig | None = None) -> StratumServer
     config = config or StratumConfig(limits=Limits(DIFF, Fraction(2**32), DIFF))
     sink = ShareSink(lambda body: node.service.ingestor.ingest(body, Format.NDJSON), config)
     template = StaticTemplate(height=900_000, payout_script=b"\x51")
-    return StratumServer(template, node.service.registry.puid_of, sink, config, node.clock.now)
+    return StratumServer(
+        template, node.service.registry.puid_of, sink, config, node.clock.now,
+        metrics=node.service.metrics,
+    )  # fmt: skip
 
 
 def test_mined_shares_reach_the_engine_and_the_api(node: Node) -> None:
@@ -65,3 +68,8 @@ def test_mined_shares_reach_the_engine_and_the_api(node: Node) -> None:
         expected = SHARES * 2**16 / seconds
         assert abs(float(stats[window]) * unit - expected) / expected < 1e-3  # 4 digits shown
     assert stats["workers_active"] == 1
+    sample = node.service.metrics.registry.get_sample_value
+    submits = {r: sample("poolstats_stratum_submits_total", {"result": r})
+               for r in ("accepted", "duplicate", "stale")}  # fmt: skip
+    assert submits == {"accepted": SHARES, "duplicate": 1, "stale": 1}
+    assert sample("poolstats_stratum_submit_seconds_count") == SHARES + 2
