@@ -43,8 +43,12 @@ ENDPOINTS = {
     ("get", "/v1/realtime/hashrate"): set(),
     ("post", "/v1/account/pay/limit"): {"amount"},
     ("get", "/public/worker/share/"): {"dimension", "start_ts", "count"},
+    ("get", "/v1/pool/blocks"): {"page", "page_size"},
 }  # fmt: skip
-PUBLIC = {"/public/v1/pool/stats", "/public/v1/pool/stats/merge", "/public/worker/share/"}
+PUBLIC = {
+    "/public/v1/pool/stats", "/public/v1/pool/stats/merge", "/public/worker/share/",
+    "/v1/pool/blocks",
+}  # fmt: skip
 
 
 def test_openapi_lists_every_endpoint_with_its_parameters(node: Node) -> None:
