@@ -186,3 +186,25 @@ def test_thousands_of_idle_connections_do_not_hold_up_a_working_miner(node: Node
 async def _until(condition: Callable[[], bool]) -> None:
     while not condition():
         await asyncio.sleep(0.01)
+
+
+def test_miners_get_a_new_job_every_refresh_even_when_nothing_changed(node: Node) -> None:
+    config = StratumConfig(limits=LIMITS, job_refresh_s=0.05)
+
+    async def scenario(stratum: StratumServer, port: int) -> list[list[Any]]:
+        refreshing = asyncio.create_task(stratum.refresh_jobs())
+        miner = await Miner.connect(port)
+        await miner.start("alice.rig1")
+        jobs: list[list[Any]] = [miner.job or []]
+        while len(jobs) < 4:
+            message = json.loads(await asyncio.wait_for(miner.reader.readline(), 5))
+            if message.get("method") == "mining.notify":
+                jobs.append(message["params"])
+        refreshing.cancel()
+        await miner.close()
+        return jobs
+
+    jobs = run(node, config, scenario)
+    assert len({job[0] for job in jobs}) == 4  # a new job id each time
+    assert [job[-1] for job in jobs[1:]] == [False] * 3  # not a new block: no clean
+    assert {job[1] for job in jobs} == {jobs[0][1]}  # the same previous block
