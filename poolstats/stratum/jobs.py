@@ -8,6 +8,7 @@ Shares naming a job older than the current block, or one forgotten, are stale.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import os
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from poolstats.domain.block import prevhash_to_stratum
 from poolstats.domain.earnings import subsidy_sat
+from poolstats.stratum import protocol
 from poolstats.stratum.coinbase import Output, split_coinbase
 from poolstats.stratum.shares import Job, JobShares
 
@@ -37,6 +39,11 @@ class Entry:
     job: Job
     clean: bool  # the job starts a new block: older ones are stale
     shares: JobShares
+
+    @functools.cached_property
+    def notify_line(self) -> bytes:
+        """The ``mining.notify`` line under the job's own id: encoded once, sent to all."""
+        return protocol.notify("mining.notify", notify_params(self, self.job.job_id))
 
 
 class JobBook:

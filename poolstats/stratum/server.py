@@ -1,13 +1,17 @@
 """The stratum server: asyncio connections, job broadcasts, and shares into the engine.
 
 Why it is built this way:
-- Each connection is a coroutine reading bounded lines (``MAX_LINE`` bytes) with an idle
-  timeout; nothing a client sends can grow the server's memory without bound, and a slow
-  reader whose send buffer passes ``MAX_BUFFERED`` is dropped rather than buffered for.
-- A submit is answered once its share event is in the ingest journal (``ShareSink`` batches
-  the events of a few milliseconds into one journaled ingest), so an accepted share is never
-  lost between the front end and the engine; the sink's queue is bounded, so a flood waits
+- Each connection is a coroutine reading bounded lines (``MAX_LINE`` bytes); nothing a
+  client sends can grow the server's memory without bound, and a slow reader whose send
+  buffer passes ``MAX_BUFFERED`` is dropped rather than buffered for. One sweeper closes
+  idle connections (a timer per read would cost every share more than its check).
+- A submit is answered once its share event is in the ingest journal, so an accepted share
+  is never lost between the front end and the engine. ``ShareSink`` commits in groups: the
+  events that arrive while one ingest runs go in the next, so batches grow with the load
+  and an idle server journals at once. Its queue is bounded, so a flood waits
   (backpressure) instead of piling up.
+- A job broadcast yields to the loop every ``BROADCAST_CHUNK`` connections, so tens of
+  thousands of idle miners never hold up a submit for long.
 - A client whose requests are mostly malformed or refused (a score: +1 for each, -1 for each
   good one, so an honest miner's occasional reject never adds up) is disconnected and its
   address banned for ``ban_s``.
@@ -32,7 +36,7 @@ import msgspec
 
 from poolstats.metrics import Metrics
 from poolstats.stratum import protocol
-from poolstats.stratum.jobs import JobBook, JobSource, first_template
+from poolstats.stratum.jobs import Entry, JobBook, JobSource, first_template
 from poolstats.stratum.session import Limits, Outcome, Session
 from poolstats.stratum.shares import Code
 
@@ -40,6 +44,7 @@ log = logging.getLogger(__name__)
 
 MAX_LINE = 16 * 1024
 MAX_BUFFERED = 256 * 1024
+BROADCAST_CHUNK = 256
 
 
 @dataclass(frozen=True)
@@ -51,51 +56,55 @@ class StratumConfig:
     ban_s: float = 600.0
     resume_s: float = 600.0  # how long a closed session may be resumed
     max_parked: int = 100_000  # closed sessions kept for resuming, at most
-    batch_window_s: float = 0.002  # share events gathered into one journaled ingest
+    batch_window_s: float = 0.0  # extra wait to gather events into one journaled ingest
     max_queued_shares: int = 100_000
 
 
 class ShareSink:
-    """Share events into the ingest pipeline in small batches; ``put`` returns once the
-    event is journaled (the pipeline's own durability)."""
+    """Share events into the ingest pipeline in group commits; ``put`` returns once its
+    events are journaled (the pipeline's own durability)."""
 
     def __init__(self, ingest: Callable[[bytes], Any], config: StratumConfig) -> None:
         self._ingest = ingest
         self._config = config
-        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[None]]] = asyncio.Queue(
-            config.max_queued_shares
-        )
+        self._encoder = msgspec.json.Encoder()
+        self._lines: list[bytes] = []  # the open batch, NDJSON lines
+        self._done: asyncio.Future[None] | None = None  # resolved when it is journaled
+        self._waiting = asyncio.Event()  # the open batch has events
+        self._room = asyncio.Event()  # the open batch is below max_queued_shares
+        self._room.set()
         self.journaled = 0
 
     async def put(self, events: list[dict[str, Any]]) -> None:
-        loop = asyncio.get_running_loop()
-        waits = []
-        for event in events:
-            done: asyncio.Future[None] = loop.create_future()
-            await self._queue.put((event, done))  # waits while the queue is full
-            waits.append(done)
-        await asyncio.gather(*waits)
+        while len(self._lines) >= self._config.max_queued_shares:
+            self._room.clear()
+            await self._room.wait()
+        if self._done is None:
+            self._done = asyncio.get_running_loop().create_future()
+        done = self._done
+        self._lines.extend(self._encoder.encode(e) + b"\n" for e in events)
+        self._waiting.set()
+        await asyncio.shield(done)  # a miner gone meanwhile must not cancel the others' wait
 
     async def run(self) -> None:
-        encoder = msgspec.json.Encoder()
         while True:
-            batch = [await self._queue.get()]
-            await asyncio.sleep(self._config.batch_window_s)
-            while not self._queue.empty() and len(batch) < 50_000:
-                batch.append(self._queue.get_nowait())
-            body = b"\n".join(encoder.encode(e) for e, _ in batch) + b"\n"
+            await self._waiting.wait()
+            if self._config.batch_window_s:
+                await asyncio.sleep(self._config.batch_window_s)
+            lines, done = self._lines, self._done
+            self._lines, self._done = [], None
+            self._waiting.clear()
+            self._room.set()
+            assert done is not None
             try:
-                await asyncio.to_thread(self._ingest, body)
+                await asyncio.to_thread(self._ingest, b"".join(lines))
             except Exception as exc:  # the journal failed: the miners get an error, not a lie
                 log.exception("stratum shares could not be journaled")
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
+                done.set_exception(exc)
+                done.exception()  # retrieved here: every waiter may have gone
                 continue
-            self.journaled += len(batch)
-            for _, done in batch:
-                if not done.done():
-                    done.set_result(None)
+            self.journaled += len(lines)
+            done.set_result(None)
 
 
 class StratumServer:
@@ -125,16 +134,32 @@ class StratumServer:
         self._parked: OrderedDict[str, tuple[Session, float]] = OrderedDict()
         self._extranonce = itertools.count(int.from_bytes(os.urandom(3), "big") << 8)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeping = False
 
     def new_job(self, clean: bool) -> None:
         """A new job (or block) for every subscribed miner, with any difficulty vardiff
         finds due."""
         now = self.clock()
         entry = self.jobs.add(self.source.job(self.jobs.next_id(), int(now)), clean)
-        for session, writer in list(self.sessions.items()):
-            if session.subscribed:
+        self._spawn(self._broadcast(entry, now))
+
+    async def _broadcast(self, entry: Entry, now: float) -> None:
+        for i, (session, writer) in enumerate(list(self.sessions.items())):
+            if i % BROADCAST_CHUNK == BROADCAST_CHUNK - 1:
+                await asyncio.sleep(0)  # submits waiting meanwhile are answered
+            if session.subscribed and session in self.sessions:
                 session.tick(now)
                 self._send(session, writer, session.job_lines(entry))
+
+    async def _sweep_idle(self) -> None:
+        """Close connections silent for ``idle_s`` (checked every quarter of it)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(self.config.idle_s / 4, 30.0))
+            cutoff = loop.time() - self.config.idle_s
+            for session, writer in list(self.sessions.items()):
+                if session.last_seen < cutoff:
+                    writer.transport.abort()  # close() would wait for its unread buffer
 
     def _count_submit(self, outcome: Outcome, read_at: float) -> None:
         assert self.metrics is not None
@@ -185,6 +210,9 @@ class StratumServer:
         """Listen; the source must be able to make a job (see ``first_template``)."""
         if self.jobs.current is None:
             self.new_job(clean=True)
+        if not self._sweeping:
+            self._sweeping = True
+            self._spawn(self._sweep_idle())
         return await asyncio.start_server(self._client, host, port, limit=MAX_LINE)
 
     async def run(self, host: str, port: int) -> None:
@@ -217,6 +245,8 @@ class StratumServer:
         session = Session(
             extranonce1, self.jobs, self.config.limits, self.puid_of, ip, self._unpark
         )
+        loop = asyncio.get_running_loop()
+        session.last_seen = loop.time()
         self.sessions[session] = writer
         if self.metrics is not None:
             self.metrics.stratum_connections.set(len(self.sessions))
@@ -224,14 +254,15 @@ class StratumServer:
         try:
             while True:
                 try:
-                    line = await asyncio.wait_for(reader.readline(), self.config.idle_s)
-                except (TimeoutError, ValueError, asyncio.LimitOverrunError):
-                    break  # idle, or a line longer than MAX_LINE
+                    line = await reader.readline()
+                except (ValueError, asyncio.LimitOverrunError):
+                    break  # a line longer than MAX_LINE
                 if not line:
                     break
                 if not line.strip():
                     continue
                 read_at = time.perf_counter()
+                session.last_seen = loop.time()
                 try:
                     request = protocol.decode(line)
                 except protocol.ProtocolError as exc:

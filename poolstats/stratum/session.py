@@ -92,6 +92,7 @@ class Session:
         self.sent_difficulty: Fraction | None = None
         self.workers: dict[str, Worker] = {}
         self.vardiff: Vardiff | None = None
+        self.last_seen = 0.0  # the server's clock at the last request (for the idle timeout)
         self._sent: OrderedDict[str, tuple[Entry, Fraction]] = OrderedDict()  # by job id
 
     # -- jobs ---------------------------------------------------------------------------------
@@ -108,7 +109,10 @@ class Session:
         self._sent[job_id] = (entry, self.difficulty)
         while len(self._sent) > REMEMBERED_JOBS:
             self._sent.popitem(last=False)
-        lines.append(protocol.notify("mining.notify", notify_params(entry, job_id)))
+        if job_id == entry.job.job_id:
+            lines.append(entry.notify_line)
+        else:
+            lines.append(protocol.notify("mining.notify", notify_params(entry, job_id)))
         return lines
 
     def tick(self, now: float) -> None:
