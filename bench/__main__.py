@@ -330,8 +330,10 @@ def _stratum_rows(s: dict[str, Any]) -> list[tuple[str, str, str]]:
         + f"p99 {_ms(ol['p99_ms'])} at {ol['achieved_per_s']:,.0f} shares/s (p50 "
         f"{_ms(ol['p50_ms'])}, p99.9 {_ms(ol['p99.9_ms'])}, max {_ms(ol['max_ms'])}; "
         f"{ol['requests']:,} submits, {ol['accepted']:,} accepted, {ol['unanswered']} "
-        f"unanswered; node {ol['node_cpu_us_per_share']:g} µs CPU a share; other processes "
-        f"used {ol['other_processes_cpu_s']:g} CPU s meanwhile)",
+        f"unanswered; the node's own clock, from reading a submit to writing its answer: "
+        f"{ol['node_answered_within_5ms']:.1%} within 5 ms; node "
+        f"{ol['node_cpu_us_per_share']:g} µs CPU a share; other processes used "
+        f"{ol['other_processes_cpu_s']:g} CPU s meanwhile)",
     ))  # fmt: skip
     return rows
 

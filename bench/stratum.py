@@ -216,13 +216,19 @@ def _timed(n: Node, work: Callable[..., dict[str, Any]], *args: Any) -> dict[str
     submits, cpu, machine = n.stratum(), n.cpu_s(), machine_cpu_s()
     figures = _in_process(work, *args)
     node_cpu, machine = n.cpu_s() - cpu, machine_cpu_s() - machine
-    accepted = n.stratum().get("submits_accepted", 0) - submits.get("submits_accepted", 0)
+    after = n.stratum()
+    accepted, answered, within_5ms = (
+        after.get(k, 0) - submits.get(k, 0)
+        for k in ("submits_accepted", "answered_+Inf", "answered_0.005")
+    )
+    others = machine - node_cpu - figures["generator_cpu_s"]
     return {
         **figures,
         "node_accepted": int(accepted),
         "node_cpu_s": round(node_cpu, 2),
         "node_cpu_us_per_share": round(node_cpu / max(accepted, 1) * 1e6, 1),
-        "other_processes_cpu_s": round(machine - node_cpu - figures["generator_cpu_s"], 2),
+        "node_answered_within_5ms": round(within_5ms / max(answered, 1), 4),  # its own clock
+        "other_processes_cpu_s": round(max(0.0, others), 2),
         "machine_busy_before": quiet,
     }
 

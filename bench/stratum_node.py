@@ -68,15 +68,19 @@ class Node:
         return {"open": len(os.listdir(f"/proc/{self.process.pid}/fd")), "limit": limit}
 
     def stratum(self) -> dict[str, float]:
-        """The node's stratum metrics: open connections and submits by result."""
+        """The node's stratum metrics: open connections, submits by result, and how many
+        it answered (from reading the line to writing the answer) within 5 ms."""
         text = httpx.get(self.url + "/metrics", timeout=30).text
         out: dict[str, float] = {}
         for family in text_string_to_metric_families(text):
             for s in family.samples:
+                le = s.labels.get("le") if s.name.endswith("_submit_seconds_bucket") else None
                 if s.name == "poolstats_stratum_connections":
                     out["connections"] = s.value
                 elif s.name == "poolstats_stratum_submits_total":
                     out[f"submits_{s.labels.get('result', '')}"] = s.value
+                elif le in ("0.005", "+Inf"):  # answered within 5 ms, and all answered
+                    out[f"answered_{le}"] = s.value
         return out
 
 
