@@ -297,7 +297,7 @@ def _stratum_rows(s: dict[str, Any]) -> list[tuple[str, str, str]]:
     mib = c["hwm_mib"]
     short = c["miners"] < c["miners_wanted"]
     at_wanted = (c["rss_idle_mib"] * 2**20 + c["bytes_per_connection"] * c["miners_wanted"]) / 2**20
-    probe = c["probe"]
+    probe, d = c["probe"], c["submits_during_refreshes"]
     met = not short and mib * 2**20 <= GB and not c["failed"] and not c["refresh"]["missing"]
     rows.append((
         "Stratum connections held by one node process (`poolstats serve --stratum-port`)",
@@ -315,7 +315,10 @@ def _stratum_rows(s: dict[str, Any]) -> list[tuple[str, str, str]]:
         f"{_ms(max(probe[k]['max_ms'] for k in ('subscribe', 'authorize', 'submit')))}; "
         f"{probe['accepted']}/{probe['tries']} shares accepted). A periodic job refresh "
         f"reached all {c['refresh']['received']:,} in {_ms(c['refresh']['last_ms'])} "
-        f"(half of them in {_ms(c['refresh']['p50_ms'])})",
+        f"(half of them in {_ms(c['refresh']['p50_ms'])}); submits at {d['rate_per_s']:g}/s "
+        f"across {d['seconds'] / c['job_refresh_s']:g} refreshes: p50 {_ms(d['p50_ms'])}, "
+        f"p99 {_ms(d['p99_ms'])}, max {_ms(d['max_ms'])} ({d['accepted']:,}/{d['requests']:,} "
+        "accepted)",
     ))  # fmt: skip
     ol_met = (
         ol["p99_ms"] <= 5

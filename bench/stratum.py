@@ -56,6 +56,7 @@ BRANCH = tuple(bytes([step]) * 32 for step in range(1, 13))
 NETWORK_NBITS = 0x17023A04  # a mainnet-like target: no share is a block by chance
 FILES_SPARE = 32  # files the node keeps for itself: probes, journal segments, the store
 QUIET_WAIT_S = 120.0
+DURING_RATE = 200.0  # submits/s while the 20,000 are held
 
 
 def _in_process(work: Callable[..., T], *args: Any) -> T:
@@ -158,6 +159,10 @@ def connections(wanted: int, processes: int, job_refresh_s: float, probes: int) 
             all_in = time.monotonic()
             held, held_stratum = n.memory_kib(), n.stratum()
             probe = _in_process(stratum_load.probe, n.stratum_port, probes)
+            # Submits at a steady rate across two refreshes: what a broadcast to every
+            # miner costs the others (the loop sends it to each connection in turn).
+            during = _in_process(stratum_load.open_loop, n.stratum_port, DURING_RATE,
+                                 2 * job_refresh_s, 0.0, 4)  # fmt: skip
             # The first periodic refresh after everyone is in, then when each miner had it.
             pipes[0].send(("job_after", all_in, 3 * job_refresh_s))
             job_id = _receive(pipes[0], 6 * job_refresh_s, "job refresh", holders[0])
@@ -195,6 +200,10 @@ def connections(wanted: int, processes: int, job_refresh_s: float, probes: int) 
         "hwm_mib": round(after["VmHWM"] / 1024, 1),
         "bytes_per_connection": round((held["VmRSS"] - idle["VmRSS"]) * 1024 / max(total, 1)),
         "probe": probe,
+        "submits_during_refreshes": {
+            k: during[k]
+            for k in ("rate_per_s", "seconds", "requests", "accepted", "p50_ms", "p99_ms", "max_ms")
+        },
         "job_refresh_s": job_refresh_s,
         "refresh": {
             "received": len(received),
