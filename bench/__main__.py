@@ -302,7 +302,13 @@ def _stratum_rows(s: dict[str, Any]) -> list[tuple[str, str, str]]:
     rows.append((
         "Stratum connections held by one node process (`poolstats serve --stratum-port`)",
         f"≥ {c['miners_wanted']:,} concurrent connections within 1 GB",
-        ("" if met else "**missed**: ")
+        (
+            ""
+            if met
+            else f"**short of {c['miners_wanted']:,} here**: "
+            if short and mib * 2**20 <= GB and not c["failed"] and not c["refresh"]["missing"]
+            else "**missed**: "
+        )
         + f"{c['connected']:,} subscribed and authorized miners"
         + (f" (as many as the process's limit of {c['node_files_limit']:,} open files "
            "allows: raising it needs CAP_SYS_RESOURCE, which this machine does not give)"
