@@ -25,6 +25,7 @@ from bench import engine as engine_bench
 from bench import flush as flush_bench
 from bench import ingest_http, journal, memory
 from bench import settle as settle_bench
+from bench import stratum as stratum_bench
 from poolstats.engine.engine import Engine, ShareBatch
 from poolstats.store.sqlite import SqliteStore
 
@@ -100,6 +101,7 @@ STEPS: list[tuple[str, Callable[[], Any]]] = [
     ("ingest_http", ingest_http.run),
     ("api", api_bench.run),
     ("settle", settle_bench.run),
+    ("stratum", stratum_bench.run),
 ]
 
 
@@ -176,6 +178,8 @@ def report(r: dict[str, Any]) -> str:
             (f"`GET /v1/worker/stats`; {where}",
              f"p99 ≤ 10 ms at ≥ {a['rate_rps']:g} req/s", _latency(a["worker_stats"], a, 10)),
         ]  # fmt: skip
+    if "stratum" in r:
+        rows += _stratum_rows(r["stratum"])
     mach = r["machine"]
     lines = [
         "# Benchmarks",
@@ -187,6 +191,7 @@ def report(r: dict[str, Any]) -> str:
         "100,000-share NDJSON and 500,000-share columnar requests over 100,000 workers of "
         "1,000 sub-accounts); every request is journaled with fsync before its 2xx.",
         *([] if "api" not in r else ["", _api_method(r["api"])]),
+        *([] if "stratum" not in r else ["", _stratum_method(r["stratum"])]),
         "",
         "| what | requirement | measured |",
         "|---|---|---|",
@@ -268,6 +273,97 @@ def _api_method(a: dict[str, Any]) -> str:
         "`/healthz` (no store access) under the same load shows the floor of the HTTP stack "
         "and the generator. wrk (a C client; closed loop, so no fixed rate) shows the server's "
         "own time per request where it is installed. `python -m bench.api` runs this one alone."
+    )
+
+
+GB = 10**9
+
+
+def _stratum_rows(s: dict[str, Any]) -> list[tuple[str, str, str]]:
+    pc, tcp, ol, c = s["per_core"], s["tcp"], s["open_loop"], s["connections"]
+    rows = [
+        ("Stratum share checks, one core: `protocol.decode`, `Session.handle` (coinbase, "
+         f"{pc['merkle_steps']}-step merkle branch, header, double SHA-256, target, vardiff, "
+         "duplicate set), the answer and the share event",
+         "≥ 20,000 validated shares/s per core",
+         f"{'' if pc['shares_per_s'] >= 20_000 else '**missed**: '}{pc['shares_per_s']:,} "
+         f"accepted shares/s (median of {len(pc['runs_shares_per_s'])} runs of "
+         f"{pc['shares']:,}, each share its own nonce; {pc['shares_per_cpu_s']:,} per CPU "
+         f"second). Through TCP into a real node: {tcp['shares_per_s']:,} shares/s over "
+         f"{tcp['connections']} connections, {tcp['shares_per_node_cpu_s']:,} per CPU second "
+         f"of the node process ({tcp['node_cpu_us_per_share']:g} µs a share, journal and "
+         "engine included)" + _measured(s)),
+    ]  # fmt: skip
+    mib = c["hwm_mib"]
+    short = c["miners"] < c["miners_wanted"]
+    at_wanted = (c["rss_idle_mib"] * 2**20 + c["bytes_per_connection"] * c["miners_wanted"]) / 2**20
+    probe, d = c["probe"], c["submits_during_refreshes"]
+    met = not short and mib * 2**20 <= GB and not c["failed"] and not c["refresh"]["missing"]
+    rows.append((
+        "Stratum connections held by one node process (`poolstats serve --stratum-port`)",
+        f"≥ {c['miners_wanted']:,} concurrent connections within 1 GB",
+        (
+            ""
+            if met
+            else f"**short of {c['miners_wanted']:,} here**: "
+            if short and mib * 2**20 <= GB and not c["failed"] and not c["refresh"]["missing"]
+            else "**missed**: "
+        )
+        + f"{c['connected']:,} subscribed and authorized miners"
+        + (f" (as many as the process's limit of {c['node_files_limit']:,} open files "
+           "allows: raising it needs CAP_SYS_RESOURCE, which this machine does not give)"
+           if short else "")
+        + f"; VmHWM {mib:g} MiB, VmRSS {c['rss_held_mib']:g} MiB held against "
+        f"{c['rss_idle_mib']:g} MiB idle: {c['bytes_per_connection']:,} B a connection, "
+        f"{at_wanted:.0f} MiB at {c['miners_wanted']:,}. Meanwhile a fresh miner: subscribe "
+        f"{_ms(probe['subscribe']['p50_ms'])}, authorize {_ms(probe['authorize']['p50_ms'])}, "
+        f"submit {_ms(probe['submit']['p50_ms'])} (p50 of {probe['tries']}; max "
+        f"{_ms(max(probe[k]['max_ms'] for k in ('subscribe', 'authorize', 'submit')))}; "
+        f"{probe['accepted']}/{probe['tries']} shares accepted). A periodic job refresh "
+        f"reached all {c['refresh']['received']:,} in {_ms(c['refresh']['last_ms'])} "
+        f"(half of them in {_ms(c['refresh']['p50_ms'])}); submits at {d['rate_per_s']:g}/s "
+        f"across {d['seconds'] / c['job_refresh_s']:g} refreshes: p50 {_ms(d['p50_ms'])}, "
+        f"p99 {_ms(d['p99_ms'])}, max {_ms(d['max_ms'])} ({d['accepted']:,}/{d['requests']:,} "
+        "accepted)",
+    ))  # fmt: skip
+    ol_met = (
+        ol["p99_ms"] <= 5
+        and ol["achieved_per_s"] >= 0.99 * ol["rate_per_s"]
+        and ol["accepted"] == ol["requests"]
+    )
+    rows.append((
+        f"Stratum `mining.submit` → answer, the share journaled first; open loop at "
+        f"{ol['rate_per_s']:,.0f} shares/s over {ol['connections']} connections",
+        "p99 ≤ 5 ms at 5,000 shares/s",
+        ("" if ol_met else "**missed**: ")
+        + f"p99 {_ms(ol['p99_ms'])} at {ol['achieved_per_s']:,.0f} shares/s (p50 "
+        f"{_ms(ol['p50_ms'])}, p99.9 {_ms(ol['p99.9_ms'])}, max {_ms(ol['max_ms'])}; "
+        f"{ol['requests']:,} submits, {ol['accepted']:,} accepted, {ol['unanswered']} "
+        f"unanswered; the node's own clock, from reading a submit to writing its answer: "
+        f"{ol['node_answered_within_5ms']:.1%} within 5 ms; node "
+        f"{ol['node_cpu_us_per_share']:g} µs CPU a share; other processes used "
+        f"{ol['other_processes_cpu_s']:g} CPU s meanwhile)",
+    ))  # fmt: skip
+    return rows
+
+
+def _stratum_method(s: dict[str, Any]) -> str:
+    ol = s["open_loop"]
+    return (
+        "The stratum figures: the one-core figure is `Session.handle` in a loop in a fresh "
+        "process (a job with a 12-step merkle branch and a mainnet-like nbits; a connection "
+        "difficulty of 2^-48, so every target is the largest and every share with a new "
+        "nonce is accepted; every answer checked). The others use a real `poolstats serve "
+        "--stratum-port` process (uvloop; static jobs, so an empty merkle branch; the "
+        "difficulty fixed at 2^-48; one sub-account) whose memory, CPU and open files are "
+        "read from /proc; miners are "
+        "asyncio clients written apart from the server, in their own processes: 4 holding "
+        "the idle connections from 127.0.0.2-5, one sending submits open loop (request i "
+        f"due at start + i / {ol['rate_per_s']:g} s whatever the answers, latency counted "
+        f"from its due time, {ol['requests']:,} measured after {ol['warmup_s']:g} s of "
+        "warm-up), one flooding (4 submits in flight on each of 200 connections). Each "
+        "timed part waits for a quiet machine first and records the CPU other processes "
+        "used meanwhile. `python -m bench --only stratum` runs this step alone."
     )
 
 
