@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 MAX_LINE = 16 * 1024
 MAX_BUFFERED = 256 * 1024
 BROADCAST_CHUNK = 256
+LISTEN_BACKLOG = 4096  # a pool restart brings thousands of miners back at once
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,9 @@ class StratumServer:
         if not self._sweeping:
             self._sweeping = True
             self._spawn(self._sweep_idle())
-        return await asyncio.start_server(self._client, host, port, limit=MAX_LINE)
+        return await asyncio.start_server(
+            self._client, host, port, limit=MAX_LINE, backlog=LISTEN_BACKLOG
+        )
 
     async def run(self, host: str, port: int) -> None:
         """Serve until cancelled: connections, the share sink, job refreshes and the job

@@ -12,6 +12,7 @@ still counts.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import OrderedDict
 from collections.abc import Callable
@@ -202,7 +203,11 @@ class Session:
 
     def _suggest_difficulty(self, req: protocol.Request, now: float) -> Outcome:
         value = req.params[0] if req.params else None
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0 < value < math.inf
+        ):
             raise ShareError(Code.OTHER, "suggest_difficulty: a positive number is needed")
         out = Outcome([protocol.result(req.id, True)])
         self._set_difficulty(Fraction(str(value)), out)
