@@ -309,12 +309,16 @@ def test_lines_the_node_refuses_are_its_verdict_not_retried(
 
 
 def drain_one(ingest: RemoteIngest, body: bytes, done: Callable[[], bool]) -> None:
-    """Hand ``body`` to ``ingest`` as the sink would, with the drain running, until ``done``."""
+    """Hand ``body`` to ``ingest`` as the sink would, with the drain running, until ``done``
+    and the spool is empty (the node may count a batch before the drain deletes its file)."""
+
+    def finished() -> bool:
+        return done() and ingest.spool.batches() == []
 
     async def scenario() -> None:
         drain = asyncio.create_task(ingest.run())
         await asyncio.to_thread(ingest, body)  # returns: the miners are answered
-        await asyncio.to_thread(wait_for, done, 10, "the drain")  # off the drain's loop
+        await asyncio.to_thread(wait_for, finished, 10, "the drain")  # off the drain's loop
         drain.cancel()
 
     asyncio.run(scenario())
