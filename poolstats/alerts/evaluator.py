@@ -37,8 +37,8 @@ from poolstats.domain.alerts import (
 from poolstats.domain.hashrate import four_significant, hashrate_hs, unit_size
 from poolstats.domain.status import WorkerStatus
 from poolstats.metrics import Metrics
-from poolstats.store.alerts import NO_ALERT, AlertConfig, AlertStore, LogEntry, Transactions
-from poolstats.store.base import Store
+from poolstats.store.alerts import NO_ALERT, AlertConfig, AlertStore, LogEntry
+from poolstats.store.base import Store, Transactions
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from poolstats import __version__
-from poolstats.api import blocks, btccom, ingest, ops, tangpool
+from poolstats.api import btccom, ingest, ops, tangpool
 from poolstats.api.auth import Grants
 from poolstats.api.btccom.envelope import NOT_FOUND, PARAM_ERROR, ApiError, envelope, on_api_error
 from poolstats.service import Service
@@ -56,7 +56,6 @@ def create_app(service: Service, run_timers: bool = True) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(btccom.router)
     app.include_router(tangpool.router)
-    app.include_router(blocks.router)
     app.include_router(dashboard.router)
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(tangpool.TangpoolError, tangpool.on_tangpool_error)
@@ -104,7 +103,6 @@ def _add_components(app: FastAPI) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(btccom.openapi_components())
             components.update(tangpool.openapi_components())
-            components.update(blocks.openapi_components())
         return app.openapi_schema or schema
 
     app.openapi = openapi  # type: ignore[method-assign]

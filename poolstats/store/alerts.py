@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -34,17 +33,9 @@ from poolstats.domain.alerts import (
     parse_threshold,
 )
 from poolstats.store import schema
+from poolstats.store.base import Transactions
 
 _s, _c, _l, _st = schema.alert_settings, schema.alert_contacts, schema.alert_log, schema.alert_state
-
-
-@runtime_checkable
-class Transactions(Protocol):
-    """What this module needs of a store: its write and read transactions."""
-
-    def write(self) -> AbstractContextManager[sa.Connection]: ...
-
-    def read(self) -> AbstractContextManager[sa.Connection]: ...
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,13 @@ import hmac
 import re
 import secrets
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
+
+import sqlalchemy as sa
 
 from poolstats.domain.earnings import COIN, PaymentMode, parse_fee_rate
 from poolstats.domain.status import ACTIVE_S, INACTIVE_S, WorkerStatus
@@ -249,6 +252,23 @@ def validate_network(difficulty: str, height: int, fees_per_block_sat: int, sour
     if source not in NETWORK_SOURCES:
         raise ValueError(f"source must be one of {NETWORK_SOURCES}, not {source!r}")
     return normal
+
+
+@runtime_checkable
+class Transactions(Protocol):
+    """A store's own write and read transactions, for the tables beyond ``Store`` (alerts,
+    blocks) whose modules write SQL themselves."""
+
+    def write(self) -> AbstractContextManager[sa.Connection]: ...
+
+    def read(self) -> AbstractContextManager[sa.Connection]: ...
+
+
+def transactions(store: Store, keeps: str) -> Transactions:
+    """``store`` as ``Transactions``, or ``TypeError`` saying it does not keep ``keeps``."""
+    if not isinstance(store, Transactions):
+        raise TypeError(f"{type(store).__name__} does not keep {keeps}")
+    return store
 
 
 class Store(Protocol):

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from poolstats.domain.found_block import BlockStatus, FoundBlock
 from poolstats.store import schema
-from poolstats.store.alerts import Transactions
+from poolstats.store.base import Transactions
 
 _b = schema.blocks
 

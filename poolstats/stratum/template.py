@@ -34,7 +34,7 @@ from poolstats.domain.block import display_hash, sha256d
 from poolstats.domain.found_block import BlockStatus, FoundBlock, verdict
 from poolstats.metrics import Metrics
 from poolstats.payout_address import output_script
-from poolstats.store.alerts import Transactions
+from poolstats.store.base import Transactions
 from poolstats.store.blocks import BlockStore
 from poolstats.stratum.coinbase import split_coinbase
 from poolstats.stratum.getblocktemplate import (

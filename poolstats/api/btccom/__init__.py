@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 from fastapi import APIRouter
 
-from poolstats.api.btccom import account, alerts, groups, pool, schemas, workers
+from poolstats.api.btccom import account, alerts, blocks, groups, pool, schemas, workers
 
 router = APIRouter()
 # Order matters: /v1/worker/stats, /share-history and /groups before /v1/worker/{worker_id}.
@@ -16,6 +16,7 @@ router.include_router(workers.router)
 router.include_router(account.router)
 router.include_router(pool.router)
 router.include_router(alerts.router)
+router.include_router(blocks.router)
 
 ANSWERS: tuple[type[Any], ...] = (
     schemas.GroupList,
@@ -33,6 +34,7 @@ ANSWERS: tuple[type[Any], ...] = (
     schemas.RealtimeHashrate,
     schemas.AlertLogItem,
     schemas.AlertContactItem,
+    blocks.BlockList,
 )
 
 

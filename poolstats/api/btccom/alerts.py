@@ -36,8 +36,8 @@ from poolstats.api.btccom.schemas import (
     Status,
 )
 from poolstats.domain.hashrate import four_significant, hashrate_hs, unit_size
-from poolstats.store.alerts import AlertConfig, AlertStore, Transactions
-from poolstats.store.base import Store
+from poolstats.store.alerts import AlertConfig, AlertStore
+from poolstats.store.base import Store, transactions
 
 router = APIRouter(tags=["BTC.COM: alerts"])
 _NOT_YOURS = "id: not a contact of this sub-account"
@@ -46,9 +46,7 @@ _NO_SMS = "SMS alerts are not supported; give email or webhook_url"
 
 def alert_store(store: Store) -> AlertStore:
     """The alert tables of the node's store (SQLite: it exposes its transactions)."""
-    if not isinstance(store, Transactions):
-        raise TypeError(f"{type(store).__name__} does not keep alerts")
-    return AlertStore(store)
+    return AlertStore(transactions(store, "alerts"))
 
 
 def alert_settings(store: Store, puid: int) -> AlertSettings:

@@ -8,8 +8,6 @@ it names no finder: sub-accounts and worker names are their owners' business
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 from fastapi import APIRouter, Response
 
@@ -17,8 +15,7 @@ from poolstats.api.btccom import render
 from poolstats.api.btccom.envelope import Call, endpoint, ok
 from poolstats.api.btccom.schemas import ListPage, PageParams
 from poolstats.domain.found_block import FoundBlock
-from poolstats.store.alerts import Transactions
-from poolstats.store.base import Store
+from poolstats.store.base import transactions
 from poolstats.store.blocks import BlockStore
 
 router = APIRouter(tags=["Pool blocks"])
@@ -37,18 +34,13 @@ class BlockList(ListPage, rename={"items": "list"}):
     items: list[BlockItem]  # "list" in JSON
 
 
-def block_store(store: Store) -> BlockStore:
-    """The blocks table of the node's store (SQLite: it exposes its transactions)."""
-    if not isinstance(store, Transactions):
-        raise TypeError(f"{type(store).__name__} does not keep blocks")
-    return BlockStore(store)
-
-
 @endpoint(router, "GET", "/v1/pool/blocks", summary="Blocks the pool found, newest first",
           answer=BlockList, params=PageParams, auth=False)  # fmt: skip
 def list_blocks(ctx: Call) -> Response:
     p = ctx.args(PageParams)
-    total, blocks = block_store(ctx.store).page((p.page - 1) * p.page_size, p.page_size)
+    total, blocks = BlockStore(transactions(ctx.store, "blocks")).page(
+        (p.page - 1) * p.page_size, p.page_size
+    )
     return ok(
         BlockList(
             page=p.page,
@@ -69,11 +61,3 @@ def _item(block: FoundBlock) -> BlockItem:
         status=block.status.value,
         reason=block.reason,
     )
-
-
-def openapi_components() -> dict[str, Any]:
-    """JSON schemas of the answer, for the OpenAPI document's ``components/schemas``."""
-    _, components = msgspec.json.schema_components(
-        (BlockList,), ref_template="#/components/schemas/{name}"
-    )
-    return components
