@@ -247,7 +247,7 @@ def _node_stratum(settings: Settings, service: Service) -> Coroutine[Any, Any, N
     from poolstats.stratum.template import store_recorder
 
     try:
-        stratum_config(settings)
+        config = stratum_config(settings)
         source = job_source(settings, store_recorder(service.store, service.clock, service.metrics))
     except ValueError as exc:
         service.close()
@@ -257,7 +257,7 @@ def _node_stratum(settings: Settings, service: Service) -> Coroutine[Any, Any, N
         f"({settings.stratum_jobs} jobs, difficulty {settings.stratum_min_diff:g} to "
         f"{settings.stratum_max_diff:g})"
     )
-    return run_node_stratum(settings, service, source)
+    return run_node_stratum(settings, service, source, config)
 
 
 @app.command()

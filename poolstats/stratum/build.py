@@ -14,11 +14,10 @@ import httpx
 
 from poolstats.config import Settings, env_name
 from poolstats.ingest.pipeline import Format
-from poolstats.payout_address import output_script
 from poolstats.stratum.jobs import JobSource, StaticTemplate
 from poolstats.stratum.server import ShareSink, StratumConfig, StratumServer
 from poolstats.stratum.session import Limits
-from poolstats.stratum.template import Record, rpc_template
+from poolstats.stratum.template import Record, coinbase_tag, payout_script, rpc_template
 
 if TYPE_CHECKING:
     from poolstats.service import Service
@@ -61,21 +60,17 @@ def job_source(settings: Settings, record: Record | None = None) -> JobSource:
     """The source ``stratum_jobs`` names; ``record`` keeps the blocks an ``rpc`` source
     finds (the node's store; a separate stratum process only logs them)."""
     if settings.stratum_jobs == "static":
-        script = OP_TRUE
-        if settings.stratum_payout_address:
-            try:
-                script = output_script(settings.stratum_payout_address)
-            except ValueError as exc:
-                raise _bad("stratum_payout_address", str(exc)) from None
-        return StaticTemplate(STATIC_HEIGHT, script, settings.stratum_tag.encode())
+        script = payout_script(settings) if settings.stratum_payout_address else OP_TRUE
+        return StaticTemplate(STATIC_HEIGHT, script, coinbase_tag(settings))
     if settings.stratum_jobs == "rpc":
         return rpc_template(settings, httpx.AsyncClient(), record)
     raise _bad("stratum_jobs", f"'static' or 'rpc', not {settings.stratum_jobs!r}")
 
 
-async def run_node_stratum(settings: Settings, service: Service, source: JobSource) -> None:
+async def run_node_stratum(
+    settings: Settings, service: Service, source: JobSource, config: StratumConfig
+) -> None:
     """The stratum server of a node: shares go straight into the node's journaled ingest."""
-    config = stratum_config(settings)
     sink = ShareSink(lambda body: service.ingestor.ingest(body, Format.NDJSON), config)
     server = StratumServer(
         source, service.registry.puid_of, sink, config, service.clock.now,

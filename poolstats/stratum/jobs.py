@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from poolstats.domain.block import prevhash_to_stratum
 from poolstats.domain.earnings import subsidy_sat
 from poolstats.stratum import protocol
-from poolstats.stratum.coinbase import Output, split_coinbase
+from poolstats.stratum.getblocktemplate import BlockTemplate, job_of
 from poolstats.stratum.shares import Job, JobShares
 
 if TYPE_CHECKING:
@@ -131,7 +131,8 @@ async def first_template(source: JobSource, retry_s: float = 1.0) -> None:
 @dataclass(frozen=True)
 class StaticTemplate:
     """A fixed block to mine, for load tests and demos (``--stratum-jobs static``): no node,
-    no transactions, a coinbase paying ``payout_script``; refreshed jobs only move ntime."""
+    no transactions, a coinbase paying ``payout_script``; refreshed jobs only move ntime.
+    Its jobs are made as a node's are, from a template (``getblocktemplate.job_of``)."""
 
     height: int
     payout_script: bytes
@@ -140,11 +141,24 @@ class StaticTemplate:
     version: int = 0x20000000
     prevhash: bytes = field(default_factory=lambda: os.urandom(32))
 
-    def job(self, job_id: str, now: int) -> Job:
-        coinb1, coinb2 = split_coinbase(
-            self.height, self.tag, [Output(subsidy_sat(self.height), self.payout_script)]
+    @functools.cached_property
+    def template(self) -> BlockTemplate:
+        return BlockTemplate(
+            previousblockhash=self.prevhash[::-1].hex(),
+            prevhash=self.prevhash,
+            version=self.version,
+            nbits=self.nbits,
+            height=self.height,
+            mintime=0,
+            reward_sat=subsidy_sat(self.height),
+            transactions=(),
+            branch=(),
+            witness_commitment=None,
+            longpollid=None,
         )
-        return Job(job_id, self.prevhash, coinb1, coinb2, (), self.version, self.nbits, now)
+
+    def job(self, job_id: str, now: int) -> Job:
+        return job_of(self.template, job_id, now, self.tag, self.payout_script)
 
     async def load(self) -> bool:
         return False  # always ready, and never moves

@@ -223,6 +223,24 @@ def store_recorder(store: Transactions, clock: Clock, metrics: Metrics | None = 
     return record
 
 
+def payout_script(settings: Settings) -> bytes:
+    """The output script of ``stratum_payout_address``, or ``ValueError`` naming it."""
+    try:
+        return output_script(settings.stratum_payout_address)
+    except ValueError as exc:
+        raise ValueError(f"stratum_payout_address: {str(exc).removeprefix('address: ')}") from None
+
+
+def coinbase_tag(settings: Settings) -> bytes:
+    """``stratum_tag`` as the coinbase carries it, or ``ValueError`` naming it."""
+    tag = settings.stratum_tag.encode()
+    try:
+        split_coinbase(1, tag, [])
+    except ValueError as exc:
+        raise ValueError(f"stratum_tag: {exc}") from None
+    return tag
+
+
 def rpc_template(
     settings: Settings,
     client: httpx.AsyncClient,
@@ -242,15 +260,7 @@ def rpc_template(
         raise ValueError("bitcoind_url: an http:// or https:// URL with a host is needed")
     if not settings.stratum_payout_address:
         raise ValueError("stratum_payout_address: stratum_jobs=rpc needs the address it pays")
-    try:
-        payout = output_script(settings.stratum_payout_address)
-    except ValueError as exc:
-        raise ValueError(f"stratum_payout_address: {str(exc).removeprefix('address: ')}") from None
-    tag = settings.stratum_tag.encode()
-    try:
-        split_coinbase(1, tag, [])
-    except ValueError as exc:
-        raise ValueError(f"stratum_tag: {exc}") from None
+    payout, tag = payout_script(settings), coinbase_tag(settings)
     if not settings.stratum_template_poll_s > 0:
         raise ValueError("stratum_template_poll_s: must be more than 0 seconds")
     rpc = RpcClient.from_settings(settings, client)
