@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 import httpx
 
+from poolstats.ingest.answers import Verdict, judge
 from poolstats.ingest.columnar import CONTENT_TYPE as COLUMNAR_CONTENT_TYPE
-from poolstats.retry_after import retry_after_s
 from poolstats.simulate.fleet import Fleet, Shares
 
 NDJSON_CONTENT_TYPE = "application/x-ndjson"
@@ -214,39 +214,36 @@ class _Sender:
             except httpx.TransportError as exc:
                 self._failed(f"{type(exc).__name__}: {exc}", None)
                 return
-            code = response.status_code
+            code, answer = response.status_code, judge(response)
+            if answer.verdict is Verdict.RETRY:
+                self._failed(f"{answer.why}: {response.text[:200]}", answer.retry_after_s)
+                return
             if code in (401, 403):
                 raise IngestAuthError(
                     f"HTTP {code} from {self.url}: the ingest token was refused "
                     f"(check the token the server was started with)"
                 )
-            if code == 413:
+            if answer.verdict is Verdict.TOO_LARGE:
                 if len(batch) <= 1:
                     raise IngestError(f"HTTP 413 from {self.url} for a single share")
                 self.limit = max(1, len(batch) // 2)
                 self.inflight = None  # refused unread: split it under new keys
                 continue
-            if code in (429, 503) or code >= 500:
-                self._failed(f"HTTP {code}: {response.text[:200]}", response)
-                return
-            if code != 200:
-                raise IngestError(f"HTTP {code} from {self.url}: {response.text[:500]}")
-            answer = _parse_answer(response)
+            if answer.body is None:  # refused for good, or not the ingest endpoint
+                raise IngestError(f"{answer.why} (from {self.url})")
             for _ in range(n_parts):
                 self.queue.popleft()
             self.inflight = None
-            self._succeeded(batch, answer, loop.time() - started)
+            self._succeeded(batch, answer.body, loop.time() - started)
 
-    def _failed(self, error: str, response: httpx.Response | None) -> None:
+    def _failed(self, error: str, retry_after: float | None) -> None:
         loop = asyncio.get_running_loop()
         self.totals.failures += 1
         self.totals.last_error = error
         self.attempts += 1
         delay = self.backoff * random.uniform(0.8, 1.2)  # jitter: many senders, no lockstep
-        if response is not None:
-            retry_after = retry_after_s(response)
-            if retry_after is not None:
-                delay = min(max(retry_after, delay), self.backoff_max)
+        if retry_after is not None:
+            delay = min(max(retry_after, delay), self.backoff_max)
         self.retry_at = loop.time() + delay
         self.backoff = min(self.backoff * 2, self.backoff_max)
 
@@ -272,13 +269,3 @@ class _Sender:
         self.retry_at = 0.0
         if self.on_batch is not None:
             self.on_batch(result)
-
-
-def _parse_answer(response: httpx.Response) -> dict[str, Any]:
-    try:
-        answer = response.json()
-    except ValueError as exc:
-        raise IngestError(f"HTTP 200 with a body that is not JSON: {response.text[:200]}") from exc
-    if not isinstance(answer, dict) or "accepted" not in answer:
-        raise IngestError(f"HTTP 200 with an unexpected answer: {response.text[:200]}")
-    return answer

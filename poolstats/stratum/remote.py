@@ -30,7 +30,6 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -38,8 +37,8 @@ from urllib.parse import quote
 import httpx
 
 from poolstats.config import Settings
+from poolstats.ingest.answers import Answer, Verdict, judge
 from poolstats.ingest.idempotency import MAX_KEY
-from poolstats.retry_after import retry_after_s
 from poolstats.store.base import validate_user_name
 from poolstats.stratum.jobs import JobSource
 from poolstats.stratum.server import ShareSink, StratumConfig, StratumServer
@@ -58,46 +57,6 @@ class Timing:
     max_backoff_s: float = 5.0  # the drain's longest wait while the node is down
     request_timeout_s: float = 30.0  # one drain POST (a big batch, a busy journal)
     parallel: int = 4  # drain POSTs at once (the node takes 4 batches at a time)
-
-
-class Verdict(Enum):
-    COUNTED = "counted"  # 2xx with an ingest answer: the good lines are journaled
-    RETRY = "retry"  # transport error, timeout, 5xx, 408, 429: the node may take it later
-    HOLD = "hold"  # token or URL wrong: keep everything until an operator fixes it
-    TOO_LARGE = "too_large"  # 413: sent again in halves
-    REFUSED = "refused"  # this batch can never be taken as it is
-
-
-@dataclass(frozen=True)
-class Answer:
-    verdict: Verdict
-    why: str = ""  # what went wrong (never the token)
-    retry_after_s: float | None = None
-    body: dict[str, Any] | None = None  # the ingest answer of a 2xx
-
-
-def judge(response: httpx.Response) -> Answer:
-    """What one answer of ``POST /ingest/shares`` means for the batch."""
-    code = response.status_code
-    if 200 <= code < 300:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict) or not isinstance(body.get("accepted"), int):
-            return Answer(Verdict.HOLD, f"HTTP {code} without an ingest answer: is "
-                          "stratum_ingest_url the node's /ingest/shares?")  # fmt: skip
-        return Answer(Verdict.COUNTED, body=body)
-    if code in (408, 429) or code >= 500:
-        return Answer(Verdict.RETRY, f"HTTP {code}", retry_after_s(response))
-    if code == 413:
-        return Answer(Verdict.TOO_LARGE, f"HTTP {code}: {response.text[:300]}")
-    if code in (400, 415, 422):
-        return Answer(Verdict.REFUSED, f"HTTP {code}: {response.text[:300]}")
-    if code in (401, 403):
-        return Answer(Verdict.HOLD, f"HTTP {code}: the node refuses the ingest token (check "
-                      "ingest_token here and on the node)")  # fmt: skip
-    return Answer(Verdict.HOLD, f"HTTP {code}: is stratum_ingest_url the node's /ingest/shares?")
 
 
 def shown(url: str) -> str:

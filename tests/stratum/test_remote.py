@@ -17,14 +17,13 @@ import httpx
 import pytest
 
 from poolstats.config import Settings
+from poolstats.ingest.answers import Verdict, judge
 from poolstats.stratum.jobs import StaticTemplate
 from poolstats.stratum.remote import (
     RemoteIngest,
     RemoteUsers,
     StratumProcess,
     Timing,
-    Verdict,
-    judge,
     stratum_process,
 )
 from poolstats.stratum.server import StratumConfig
