@@ -4,19 +4,35 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 VIA ?= ingest
+LOCK := requirements.lock
+LOCK_VENV := .venv-lock
+UV_VERSION := 0.13.8
 
-.PHONY: install demo test lint bench clean
+.PHONY: install lock demo test lint bench clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Installs come from the committed lock only (exact versions, hashes checked): no release of a
+# dependency elsewhere can change what `make test` runs. The project itself is installed
+# without build isolation, with the setuptools of the lock, for the same reason.
+$(VENV)/.installed: $(LOCK) pyproject.toml
 	@# Debian ships venv separately (python3-venv); install it when missing and allowed to.
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
 	  command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
 	  apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	touch $@
+
+# Regenerate the lock from pyproject.toml (dependencies, the test extra and the build
+# backend), for every platform and Python from 3.11 up. The locking tool is pinned too.
+lock:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet uv==$(UV_VERSION)
+	$(LOCK_VENV)/bin/python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))' \
+	  | $(LOCK_VENV)/bin/uv pip compile pyproject.toml - --extra test --universal \
+	    --python-version 3.11 --generate-hashes --custom-compile-command 'make lock' $(LOCK_FLAGS) -o $(LOCK)
 
 demo: install
 	$(BIN)/poolstats demo --port $(PORT) --via $(VIA)
@@ -34,4 +50,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(LOCK_VENV) build *.egg-info .pytest_cache .mypy_cache

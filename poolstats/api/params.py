@@ -16,9 +16,10 @@ from urllib.parse import parse_qsl
 import msgspec
 from fastapi import Request
 
+from poolstats.field_error import field_problem
+
 MAX_BODY_BYTES = 64 * 1024  # parameters only: a bigger body is a mistake, not a request
 
-_PATH_RE = re.compile(r"at `\$\.([^`\[]+)|required field `([^`]+)`")
 T = TypeVar("T")
 
 
@@ -103,13 +104,8 @@ def convert(params: dict[str, str], model: type[T]) -> T:
     try:
         return msgspec.convert(values, model, strict=False)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        found = _PATH_RE.search(text)
-        field = (found.group(1) or found.group(2)) if found else "parameters"
-        problem = text.split(" - at ")[0]
-        if problem.startswith("Object missing required field"):
-            problem = "is required"
-        raise ParamError(field, problem) from None
+        field, problem = field_problem(exc)
+        raise ParamError(field or "parameters", problem) from None
 
 
 @functools.cache

@@ -8,7 +8,6 @@ into it per share. The layout is documented in docs/ingest.md.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import msgspec
@@ -16,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from poolstats.domain.share import MAX_PUID, Refusal, ShareColumns, Status
+from poolstats.field_error import field_problem
 
 CONTENT_TYPE = "application/vnd.poolstats.shares+msgpack"
 CONTENT_TYPES = frozenset({CONTENT_TYPE, "application/msgpack", "application/x-msgpack"})
@@ -77,18 +77,10 @@ def _index(value: bytes | list[int], name: str, n: int, size: int) -> np.ndarray
     return idx
 
 
-_AT_FIELD = re.compile(r"^(.*) - at `\$\.([A-Za-z_]+)[^`]*`$")
-_MISSING = re.compile(r"^Object missing required field `([A-Za-z_]+)`$")
-
-
 def _describe(exc: msgspec.DecodeError) -> str:
     """Lead with the field msgspec names ("Expected `int`, got `str` - at `$.ts[3]`")."""
-    text = str(exc)
-    if match := _AT_FIELD.match(text):
-        return f"{match.group(2)}: {match.group(1)}"
-    if match := _MISSING.match(text):
-        return f"{match.group(1)}: required"
-    return f"columnar batch: {text}"
+    field, problem = field_problem(exc)
+    return f"{field}: {problem}" if field else f"columnar batch: {problem}"
 
 
 def _status(values: np.ndarray) -> np.ndarray:

@@ -22,11 +22,11 @@ from poolstats.domain.share import (
     ShareEvent,
     split_login_entry,
 )
+from poolstats.field_error import field_problem
 
 _DECODER = msgspec.json.Decoder(ShareEvent)
 _ACCEPTED = {True: 0, False: 1, None: NO_STATUS}
 _BAD_STATUS = 254
-_AT_FIELD = re.compile(r"^(.*) - at `\$(?:\[\d+\])?\.?([A-Za-z_]*)`$")
 _AT_BYTE = re.compile(r"\(byte (\d+)\)$")
 _VALUE_OF = re.compile(rb'"([A-Za-z_]+)"\s*:\s*[^",{}\[\]]*$')  # the key whose value is at the end
 _IN_STRING_OF = re.compile(rb'"([A-Za-z_]+)"\s*:\s*"[^"]*$')  # the key of the string at the end
@@ -82,20 +82,19 @@ def describe_decode_error(exc: msgspec.DecodeError | UnicodeDecodeError, raw: by
     NaN) names that field too, found from the byte offset msgspec reports in ``raw``; so does
     a string that is not UTF-8.
     """
-    if isinstance(exc, UnicodeDecodeError):
-        try:
-            raw.decode()
-            start = len(raw)
-        except UnicodeDecodeError as first:
-            start = first.start
-        key = _IN_STRING_OF.search(raw[:start])
+    # Whether msgspec reports bad UTF-8 as a UnicodeDecodeError or as a DecodeError of its
+    # own depends on its version: the line itself is what tells.
+    try:
+        raw.decode()
+    except UnicodeDecodeError as bad:
+        key = _IN_STRING_OF.search(raw[: bad.start])
         if key and key.group(1).decode() in _FIELDS:
-            return f"{key.group(1).decode()}: not valid UTF-8 ({exc.reason})"
-        return f"event: not valid UTF-8 ({exc.reason})"
+            return f"{key.group(1).decode()}: not valid UTF-8 ({bad.reason})"
+        return f"event: not valid UTF-8 ({bad.reason})"
+    field, problem = field_problem(exc)
+    if field:
+        return f"{field}: {problem}"
     text = str(exc)
-    match = _AT_FIELD.match(text)
-    if match and match.group(2):
-        return f"{match.group(2)}: {match.group(1)}"
     if isinstance(exc, msgspec.ValidationError):
         return f"event: {text}"
     at = _AT_BYTE.search(text)

@@ -17,6 +17,7 @@ import msgspec
 
 from poolstats.domain.block import merkle_branch, target_from_bits
 from poolstats.domain.earnings import COIN
+from poolstats.field_error import field_problem
 from poolstats.stratum.coinbase import Output, split_coinbase, varint, with_witness
 from poolstats.stratum.shares import Job
 
@@ -66,7 +67,8 @@ def parse_template(result: Any) -> BlockTemplate:
     try:
         t = msgspec.convert(result, _Answer)
     except msgspec.ValidationError as exc:
-        raise ValueError(f"getblocktemplate: {exc}") from None
+        field, problem = field_problem(exc)
+        raise ValueError(f"getblocktemplate: {field or 'answer'}: {problem}") from None
     unknown = [r for r in t.rules if r.startswith("!") and r[1:] not in RULES]
     if unknown:
         raise ValueError(f"getblocktemplate: rules: {unknown[0]} is required and not supported")
