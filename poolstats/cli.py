@@ -661,13 +661,16 @@ def ingest(
             service = _open_service(settings)
             stack.callback(service.close)
             send = lambda body: service.ingestor.ingest(body, Format.NDJSON).as_json()  # noqa: E731
-        accepted, rejected = _ingest_files(files, send)
-    print(json.dumps({"accepted": accepted, "rejected": rejected}))
+        accepted, refused = _ingest_files(files, send)
+    print(json.dumps({"accepted": accepted, "refused": refused}))
 
 
 def _ingest_files(files: list[Path], send: Callable[[bytes], dict[str, Any]]) -> tuple[int, int]:
-    """Send the files in chunks with a progress bar; returns (accepted, rejected)."""
-    accepted = rejected = done = 0
+    """Send the files in chunks with a progress bar; returns (accepted, refused): refused
+    are the lines the service did not take, not the pool's rejected shares."""
+    from poolstats.ingest.answers import refused_count
+
+    accepted = refused = done = 0
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -682,12 +685,12 @@ def _ingest_files(files: list[Path], send: Callable[[bytes], dict[str, Any]]) ->
             for body, position in _read_chunks(path, INGEST_CHUNK_LINES):
                 answer = send(body)
                 accepted += answer["accepted"]
-                rejected += answer["rejected"]
+                refused += refused_count(answer)
                 for error in answer["errors"][:5]:
                     console.print(f"[yellow]{path.name}: {error['error']}")
                 progress.update(task, completed=done + position)
             done += path.stat().st_size
-    return accepted, rejected
+    return accepted, refused
 
 
 def _post(client: httpx.Client, url: str, token: str, body: bytes) -> dict[str, Any]:
@@ -759,7 +762,7 @@ def simulate(
             duration_s=duration,
         )
     )
-    print(json.dumps({"accepted": totals.accepted, "rejected": totals.rejected}))
+    print(json.dumps({"accepted": totals.accepted, "refused": totals.refused}))
 
 
 @app.command()

@@ -261,7 +261,7 @@ def test_ingest_files_straight_into_a_data_dir(tmp_path: Path) -> None:
     out = poolstats(
         "ingest", str(tmp_path / "a.ndjson"), str(tmp_path / "b.ndjson.gz"), "--data-dir", str(data)
     )
-    assert json.loads(out.stdout) == {"accepted": 500, "rejected": 2}
+    assert json.loads(out.stdout) == {"accepted": 500, "refused": 2}
     assert "ts:" in out.stderr  # the refused line is reported with its field
     rows = dict(stored(data, "SELECT worker_name, accept_count FROM workers"))
     assert rows == {"rig1": 300, "rig2": 200}
@@ -279,7 +279,7 @@ def test_a_user_created_while_serving_can_send_shares_at_once(tmp_path: Path) ->
         out = poolstats(
             "ingest", str(tmp_path / "bob.ndjson"), "--url", server.url, "--ingest-token", "tok"
         )
-        assert json.loads(out.stdout) == {"accepted": 100, "rejected": 1}
+        assert json.loads(out.stdout) == {"accepted": 100, "refused": 1}
 
         def visible() -> bool:
             got = stored(data, "SELECT accept_15m FROM workers WHERE worker_name = 'rig9'")
@@ -311,7 +311,7 @@ def test_simulate_feeds_a_server_with_its_own_sub_accounts(tmp_path: Path) -> No
             str(data),
         )
         totals = json.loads(out.stdout.strip().splitlines()[-1])
-        assert totals["accepted"] > 0 and totals["rejected"] == 0
+        assert totals["accepted"] > 0 and totals["refused"] == 0
 
         def counted() -> bool:
             got = stored(
