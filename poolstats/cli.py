@@ -1,5 +1,5 @@
-"""The ``poolstats`` command: serve, demo, user, subaccount, key, network, settle, payouts,
-ingest, simulate, settings.
+"""The ``poolstats`` command: init, serve, demo, user, subaccount, key, network, settle,
+payouts, ingest, simulate, settings.
 
 Option help and environment variables come from the declarations in ``config.py``.
 """
@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
     from poolstats.simulate.cpu_miners import CpuMiner
     from poolstats.store.base import NewUser
     from poolstats.store.ledger import Batch
+    from poolstats.store.sqlite import SqliteStore
 
 app = typer.Typer(
     help="poolstats: statistics and accounts for a Bitcoin mining pool.",
@@ -111,6 +112,35 @@ Account = Annotated[str, typer.Option("--account", help="Name of the existing ac
 
 def _settings(**overrides: Any) -> Settings:
     return Settings.from_env(**overrides)
+
+
+def _existing_dir(data_dir: Path | None) -> Path:
+    """The data folder (--data-dir, else the environment's or the default) if it holds a
+    store; else exit 1 with one line saying how to make one. Creates nothing."""
+    from poolstats.datadir import DataDirError, existing
+
+    try:
+        return existing(_settings(data_dir=data_dir).data_dir)
+    except DataDirError as exc:
+        raise _fail(exc) from exc
+
+
+def _new_dir(data_dir: Path | None) -> Path:
+    """The data folder, made if missing, for the commands that create a store (init, serve,
+    demo); exit 1 with one line when it is a file or cannot be made."""
+    from poolstats.datadir import DataDirError, creatable
+
+    try:
+        return creatable(_settings(data_dir=data_dir).data_dir)
+    except DataDirError as exc:
+        raise _fail(exc) from exc
+
+
+def _store(data_dir: Path | None) -> SqliteStore:
+    """The store of an existing data folder, for every command that reads or changes one."""
+    from poolstats.store.sqlite import SqliteStore
+
+    return SqliteStore.open(_existing_dir(data_dir))
 
 
 def _logging(verbose: bool = False) -> None:
@@ -217,6 +247,7 @@ def serve(
         stratum_min_diff=stratum_min_diff,
         stratum_max_diff=stratum_max_diff,
     )
+    _new_dir(settings.data_dir)
     if not settings.ingest_token:
         console.print(
             f"[yellow]no --ingest-token ({env_name('ingest_token')}): "
@@ -298,13 +329,28 @@ def stratum(
     _run_loop(process.run())
 
 
+@app.command()
+def init(data_dir: DataDir = None) -> None:
+    """Create the data folder and its database (run it again: nothing changes). The commands
+    that read or change a store need one; serve and demo create it too."""
+    from poolstats.store.sqlite import SqliteStore
+
+    folder = _new_dir(data_dir)
+    existed = SqliteStore.exists(folder)
+    with SqliteStore.open(folder):  # creates the database, or brings it to the newest schema
+        pass
+    if existed:
+        print(f"{folder} holds a poolstats database already: left as it was")
+    else:
+        print(f"created a poolstats database in {folder}")
+
+
 @user_app.command("create")
 def user_create(name: str, data_dir: DataDir = None) -> None:
     """Create a sub-account (with its account and an access key); prints them as JSON."""
-    from poolstats.store.sqlite import SqliteStore
 
     settings = _settings(data_dir=data_dir)
-    with SqliteStore.open(settings.data_dir) as store:
+    with _store(settings.data_dir) as store:
         try:
             user = store.create_user(name, int(time.time()))
         except ValueError as exc:
@@ -316,8 +362,11 @@ def user_create(name: str, data_dir: DataDir = None) -> None:
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    """Print why a store call refused, for ``raise _fail(exc) from exc``: exit status 1."""
-    console.print(f"[red]{exc}")
+    """Print why a store call refused, for ``raise _fail(exc) from exc``: exit status 1.
+
+    One line however narrow the terminal (a path or a command to copy stays whole), and the
+    text as it is: a name or path with brackets is not read as markup."""
+    console.print(str(exc), style="red", markup=False, soft_wrap=True)
     return typer.Exit(1)
 
 
@@ -325,9 +374,8 @@ def _fail(exc: Exception) -> typer.Exit:
 def subaccount_create(name: str, account: Account, data_dir: DataDir = None) -> None:
     """Add a sub-account to an existing account; prints its puid as JSON."""
     from poolstats.store.base import UnknownAccount
-    from poolstats.store.sqlite import SqliteStore
 
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+    with _store(data_dir) as store:
         try:
             puid = store.create_subaccount(account, name, int(time.time()))
         except (UnknownAccount, ValueError) as exc:
@@ -362,7 +410,6 @@ def subaccount_set(
     The store checks every value (address checksum, payment mode, fee, minimum), so a
     refusal here says the same as the API's would.
     """
-    from poolstats.store.sqlite import SqliteStore
 
     given: dict[str, str | int | None] = {
         "payment_mode": payment_mode,
@@ -381,7 +428,7 @@ def subaccount_set(
     if not fields:
         console.print("[red]nothing to set: give at least one of --payment-mode, --address, ...")
         raise typer.Exit(1)
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+    with _store(data_dir) as store:
         found = int(subaccount) if subaccount.isdigit() else store.puid_of(subaccount)
         if found is None:
             console.print(f"[red]no sub-account is named {subaccount!r}")
@@ -406,9 +453,8 @@ def key_create(
 ) -> None:
     """Create an access key for every sub-account of an account; prints it once, as JSON."""
     from poolstats.store.base import UnknownAccount
-    from poolstats.store.sqlite import SqliteStore
 
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+    with _store(data_dir) as store:
         try:
             key = store.create_key(account, read_only, int(time.time()))
         except UnknownAccount as exc:
@@ -420,12 +466,11 @@ def key_create(
 def key_revoke(data_dir: DataDir = None) -> None:
     """Revoke an access key read from standard input (never an argument: shell history and
     process lists would keep it). A running server stops accepting it within key_cache_s."""
-    from poolstats.store.sqlite import SqliteStore
 
     access_key = sys.stdin.readline().strip()
     if not access_key:
         raise _fail(ValueError("no access key on standard input"))
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+    with _store(data_dir) as store:
         revoked = store.revoke_key(access_key, int(time.time()))
     if not revoked:
         raise _fail(ValueError("unknown or already revoked access key"))
@@ -447,11 +492,10 @@ def network_set(
     data_dir: DataDir = None,
 ) -> None:
     """Record the network values in force from --at; prints the recorded entry as JSON."""
-    from poolstats.store.sqlite import SqliteStore
 
     now = int(time.time())
     when = now if at is None else at
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+    with _store(data_dir) as store:
         try:
             store.record_network(when, difficulty, height, fees_per_block, "cli", now)
         except ValueError as exc:
@@ -466,10 +510,9 @@ def network_show(
     data_dir: DataDir = None,
 ) -> None:
     """Print the network entry in force at --at as JSON; exit 1 if none is."""
-    from poolstats.store.sqlite import SqliteStore
 
     when = int(time.time()) if at is None else at
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+    with _store(data_dir) as store:
         entry = store.network_at(when)
     if entry is None:
         raise _fail(LookupError(f"no network entry is in force at {when}"))
@@ -490,14 +533,13 @@ def settle(
     later for them are settled with the first unsettled day.
     """
     from poolstats.store import ledger
-    from poolstats.store.sqlite import SqliteStore
 
     settings = _settings(data_dir=data_dir)
     now = int(time.time())
     try:
         fee = settings.fee_rate()
         through = ledger.parse_day(day) if day else ledger.day_start(now) - 86400
-        with SqliteStore.open(settings.data_dir) as store:
+        with _store(settings.data_dir) as store:
             done = ledger.settle(store, through, now, fee)
     except ValueError as exc:  # LedgerError included
         raise _fail(exc) from exc
@@ -539,10 +581,9 @@ def payouts_create(out: PayoutsOut = None, data_dir: DataDir = None) -> None:
     batch as CSV and as sendmany JSON, and print it (amounts in satoshis)."""
     from poolstats.payouts import write_batch_files
     from poolstats.store import ledger
-    from poolstats.store.sqlite import SqliteStore
 
     settings = _settings(data_dir=data_dir)
-    with SqliteStore.open(settings.data_dir) as store:
+    with _store(settings.data_dir) as store:
         new = ledger.create_batch(store, int(time.time()))
     for puid in new.no_address:
         console.print(f"[yellow]puid {puid} is due a payout but has no payout address")
@@ -565,10 +606,9 @@ def payouts_export(batch: int, out: PayoutsOut = None, data_dir: DataDir = None)
     """Write a batch's CSV and sendmany files again."""
     from poolstats.payouts import write_batch_files
     from poolstats.store import ledger
-    from poolstats.store.sqlite import SqliteStore
 
     settings = _settings(data_dir=data_dir)
-    with SqliteStore.open(settings.data_dir) as store:
+    with _store(settings.data_dir) as store:
         try:
             found = ledger.batch(store, batch)
         except ValueError as exc:
@@ -585,9 +625,8 @@ def payouts_confirm(
 ) -> None:
     """Mark a pending batch paid by TXID."""
     from poolstats.store import ledger
-    from poolstats.store.sqlite import SqliteStore
 
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+    with _store(data_dir) as store:
         try:
             done = ledger.confirm_batch(store, batch, txid, int(time.time()))
         except ValueError as exc:
@@ -599,9 +638,8 @@ def payouts_confirm(
 def payouts_cancel(batch: int, data_dir: DataDir = None) -> None:
     """Cancel a pending batch (never sent): its amounts become unpaid again."""
     from poolstats.store import ledger
-    from poolstats.store.sqlite import SqliteStore
 
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+    with _store(data_dir) as store:
         try:
             done = ledger.cancel_batch(store, batch, int(time.time()))
         except ValueError as exc:
@@ -613,9 +651,8 @@ def payouts_cancel(batch: int, data_dir: DataDir = None) -> None:
 def payouts_list(data_dir: DataDir = None) -> None:
     """Every batch with its status and payouts, as JSON lines."""
     from poolstats.store import ledger
-    from poolstats.store.sqlite import SqliteStore
 
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+    with _store(data_dir) as store:
         for found in ledger.batches(store):
             print(json.dumps(_batch_json(found)))
 
@@ -651,6 +688,10 @@ def ingest(
     """Ingest share files, into a running server (--url) or straight into --data-dir."""
     from poolstats.ingest.pipeline import Format
 
+    for path in files:  # all of them before any is sent: a typo costs nothing
+        if not path.is_file():
+            why = "is a folder" if path.is_dir() else "no such file"
+            raise _fail(FileNotFoundError(f"{path}: {why}"))
     settings = _settings(data_dir=data_dir, ingest_token=ingest_token)
     with contextlib.ExitStack() as stack:
         send: Callable[[bytes], dict[str, Any]]
@@ -658,6 +699,7 @@ def ingest(
             client = stack.enter_context(httpx.Client(timeout=120))
             send = functools.partial(_post, client, url, settings.ingest_token)
         else:
+            _existing_dir(settings.data_dir)
             service = _open_service(settings)
             stack.callback(service.close)
             send = lambda body: service.ingestor.ingest(body, Format.NDJSON).as_json()  # noqa: E731
@@ -707,15 +749,12 @@ def _post(client: httpx.Client, url: str, token: str, body: bytes) -> dict[str, 
 
 
 def _ensure_users(
-    data_dir: Path | None, names: list[str]
+    store: SqliteStore, names: list[str]
 ) -> tuple[dict[str, int], dict[str, NewUser]]:
     """Create the sub-accounts that do not exist yet; returns every puid, and the new users
     (their access keys can be shown only now)."""
-    from poolstats.store.sqlite import SqliteStore
-
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
-        existing = store.subaccounts()
-        created = {n: store.create_user(n, int(time.time())) for n in names if n not in existing}
+    existing = store.subaccounts()
+    created = {n: store.create_user(n, int(time.time())) for n in names if n not in existing}
     return {**existing, **{n: u.puid for n, u in created.items()}}, created
 
 
@@ -745,7 +784,8 @@ def simulate(
         raise typer.BadParameter("--format must be ndjson or columnar")
     names = [f"sim{i:04d}" for i in range(1, users + 1)]
     if data_dir is not None:
-        _ensure_users(data_dir, names)
+        with _store(data_dir) as store:
+            _ensure_users(store, names)
     settings = _settings(ingest_token=ingest_token)
     fleet = Fleet(names, workers, seed=seed, start=time.time())
     console.print(
@@ -795,7 +835,7 @@ def demo(
     from poolstats.simulate.sender import run
 
     _logging()
-    folder = data_dir or Path(tempfile.mkdtemp(prefix="poolstats-demo-"))
+    folder = _new_dir(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="poolstats-demo-"))
     token = secrets.token_urlsafe(16)
     stratum = via == "stratum"
     settings = _settings(
@@ -807,7 +847,10 @@ def demo(
         stratum_min_diff=DEMO_MIN_DIFF if stratum else None,
     )
     names = ["demo"] + [f"sim{i:04d}" for i in range(1, users + 1)]
-    puids, created = _ensure_users(folder, names)
+    from poolstats.store.sqlite import SqliteStore
+
+    with SqliteStore.open(folder) as store:
+        puids, created = _ensure_users(store, names)
     demo_user = created.get("demo")
     service = _open_service(settings)
     base = f"http://{settings.host}:{settings.port}"
@@ -899,9 +942,8 @@ def blocks(
     import dataclasses
 
     from poolstats.store.blocks import BlockStore
-    from poolstats.store.sqlite import SqliteStore
 
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+    with _store(data_dir) as store:
         _, found = BlockStore(store).page(0, limit)
     for block in found:
         print(json.dumps(dataclasses.asdict(block)))
