@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
+STRATUM_PORT ?= 3333
 VIA ?= ingest
 
 .PHONY: install demo test lint bench clean
@@ -19,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	$(BIN)/poolstats demo --port $(PORT) --via $(VIA)
+	$(BIN)/poolstats demo --port $(PORT) --via $(VIA) --stratum-port $(STRATUM_PORT)
 
 test: install
 	$(BIN)/ruff check .

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import gc
 import gzip
 import json
 import logging
 import secrets
+import shutil
+import signal
+import socket
 import sys
 import tempfile
 import time
@@ -33,6 +37,7 @@ if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
     from poolstats.payouts import BatchFiles
     from poolstats.service import Service
     from poolstats.simulate.cpu_miners import CpuMiner
+    from poolstats.simulate.fleet import Fleet
     from poolstats.store.base import NewUser
     from poolstats.store.ledger import Batch
     from poolstats.store.sqlite import SqliteStore
@@ -831,24 +836,86 @@ def demo(
     ] = 3333,
 ) -> None:
     """Serve with a simulated fleet, so the API and metrics show live data."""
-    from poolstats.simulate.fleet import Fleet
-    from poolstats.simulate.sender import run
-
     _logging()
-    folder = _new_dir(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="poolstats-demo-"))
-    token = secrets.token_urlsafe(16)
     stratum = via == "stratum"
     settings = _settings(
-        data_dir=folder,
         host=host,
         port=port,
-        ingest_token=token,
         stratum_port=stratum_port if stratum else None,
         stratum_min_diff=DEMO_MIN_DIFF if stratum else None,
     )
-    names = ["demo"] + [f"sim{i:04d}" for i in range(1, users + 1)]
+    # Before anything is made or printed: a key and a URL that lead to another server, or a
+    # folder left behind by a demo that could not start, help nobody.
+    _check_port(settings.host, settings.port, "PORT={} make demo", "--port {}")
+    if stratum:
+        _check_port(
+            settings.stratum_host,
+            settings.stratum_port,
+            "STRATUM_PORT={} make demo VIA=stratum",
+            "--stratum-port {}",
+        )
+    made = data_dir is None
+    folder = _new_dir(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="poolstats-demo-"))
+    # SIGTERM ends the demo as Ctrl-C does (uvicorn, once it has shut down, raises the signal
+    # again; with the default handler the process would die before removing its folder).
+    signal.signal(signal.SIGTERM, _interrupt)
+    settings = dataclasses.replace(
+        settings, data_dir=folder, ingest_token=secrets.token_urlsafe(16)
+    )
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            _run_demo(settings, made, users, workers, backfill_hours, stratum)
+    finally:
+        if made:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _check_port(host: str, port: int, make_hint: str, flag_hint: str) -> None:
+    """Exit 1 with one line naming the port and another one to use, if ``port`` cannot be
+    bound (as the server will bind it: SO_REUSEADDR, so a port in TIME_WAIT is free)."""
+    try:
+        _bind_test(host, port)
+    except OSError as exc:
+        other = next((p for p in range(port + 1, port + 50) if _bindable(host, p)), port + 1)
+        raise _fail(
+            OSError(
+                f"port {port} on {host} cannot be used ({exc.strerror or exc}): is another "
+                f"server on it? Start the demo on another port: `{make_hint.format(other)}`, "
+                f"or `poolstats demo {flag_hint.format(other)}`"
+            )
+        ) from None
+
+
+def _bind_test(host: str, port: int) -> None:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+
+
+def _bindable(host: str, port: int) -> bool:
+    try:
+        _bind_test(host, port)
+    except OSError:
+        return False
+    return True
+
+
+def _run_demo(
+    settings: Settings, made: bool, users: int, workers: int, backfill_hours: float, stratum: bool
+) -> None:
+    from poolstats.simulate.fleet import Fleet
+    from poolstats.simulate.sender import run
     from poolstats.store.sqlite import SqliteStore
 
+    folder, token = settings.data_dir, settings.ingest_token
+    names = ["demo"] + [f"sim{i:04d}" for i in range(1, users + 1)]
     with SqliteStore.open(folder) as store:
         puids, created = _ensure_users(store, names)
     demo_user = created.get("demo")
@@ -859,12 +926,18 @@ def demo(
         service.store.record_network(int(start), *DEMO_NETWORK, "cli", int(time.time()))
         service.refresh_network()
     fleet = Fleet(names, workers, seed=int(time.time()), start=start)
+    if not stratum and backfill_hours > 0:
+        with console.status(f"loading {backfill_hours:g} hours of the fleet's past shares"):
+            _backfill(service, fleet, time.time())
     miners = _demo_miners(settings, names, min(workers, DEMO_CPU_WORKERS)) if stratum else []
     table = Table(title="poolstats demo", show_header=False)
     table.add_column(no_wrap=True)
     table.add_column(overflow="fold")  # keys and URLs whole, to copy, however narrow
     table.add_row("API", base + " (docs: /docs)")
-    table.add_row("data dir", str(folder))
+    table.add_row(
+        "data dir",
+        f"{folder} (temporary: removed when the demo stops)" if made else f"{folder} (kept)",
+    )
     table.add_row("ingest token", token)
     table.add_row("demo puid", str(puids["demo"]))
     if demo_user is not None:
@@ -872,7 +945,7 @@ def demo(
         table.add_row("dashboard", f"{base}/?access_key={demo_user.access_key}")
     if stratum:
         hashrate = sum(m.hashrate_hs for m in miners)
-        table.add_row("stratum", f"stratum+tcp://{settings.stratum_host}:{stratum_port}")
+        table.add_row("stratum", f"stratum+tcp://{settings.stratum_host}:{settings.stratum_port}")
         table.add_row("fleet", f"{len(miners)} CPU miners, {hashrate / 1e3:.0f} KH/s in all")
     else:
         table.add_row(
@@ -897,22 +970,30 @@ def demo(
         ]
     else:
         feeds = [
-            run(
-                base + "/ingest/shares",
-                token,
-                fleet,
-                fmt="columnar",
-                interval_s=2.0,
-                max_backlog_s=backfill_hours * 3600 + 600,
-            )  # the backfill is old on purpose
-        ]
-    with contextlib.suppress(KeyboardInterrupt):
-        from poolstats.alerts.evaluator import AlertEvaluator
+            run(base + "/ingest/shares", token, fleet, fmt="columnar", interval_s=2.0)
+        ]  # from where the backfill ended: the fleet's time
+    from poolstats.alerts.evaluator import AlertEvaluator
 
-        alerts = AlertEvaluator(
-            service.store, settings, service.clock, metrics=service.metrics
-        ).run()
-        _run_loop(_serve(settings, service, [*feeds, alerts]))
+    alerts = AlertEvaluator(service.store, settings, service.clock, metrics=service.metrics).run()
+    _run_loop(_serve(settings, service, [*feeds, alerts]))
+
+
+DEMO_BACKFILL_STEP_S = 900.0  # of share time per ingested batch: memory stays bounded
+
+
+def _backfill(service: Service, fleet: Fleet, until: float) -> int:
+    """The fleet's shares up to ``until``, straight into the service (journaled as any batch)
+    and flushed, before the server and its timers start: the first settlement after midnight
+    then counts yesterday's backfilled shares, as it would a real pool's."""
+    from poolstats.ingest.pipeline import Format
+
+    accepted = 0
+    while fleet.time < until:
+        shares = fleet.advance(min(until, fleet.time + DEMO_BACKFILL_STEP_S))
+        if len(shares):
+            accepted += service.ingestor.ingest(shares.to_columnar(), Format.COLUMNAR).accepted
+    service.flush()
+    return accepted
 
 
 def _demo_miners(settings: Settings, names: list[str], per_user: int) -> list[CpuMiner]:
@@ -939,8 +1020,6 @@ def blocks(
 ) -> None:
     """The blocks the pool found, newest first, as JSON lines: height, hash, finder (puid,
     worker), reward in satoshis, found_at (unix seconds), status and the node's reason."""
-    import dataclasses
-
     from poolstats.store.blocks import BlockStore
 
     with _store(data_dir) as store:

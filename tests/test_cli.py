@@ -380,11 +380,21 @@ def test_demo_serves_a_live_fleet_and_prints_the_demo_key(tmp_path: Path) -> Non
         names = dict(stored(tmp_path, "SELECT name, puid FROM subaccounts"))
         assert names == {"demo": 1, "sim0001": 2}
 
-        def live() -> bool:  # the fleet's shares reach the store through the HTTP ingest
-            got = stored(tmp_path, "SELECT count(DISTINCT puid), sum(accept_count) FROM workers")
-            return got[0][0] == 2 and got[0][1] > 0
+        # the backfill is in the store before the server starts
+        got = stored(tmp_path, "SELECT count(DISTINCT puid), sum(accept_count) FROM workers")
+        assert got[0][0] == 2 and got[0][1] > 0
 
-        wait_for(live, 60, "the demo fleet's workers in the store")
+        def live() -> bool:  # then the fleet's new shares come through the HTTP ingest
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            except httpx.TransportError:
+                return False
+            return any(
+                line.startswith("poolstats_shares_accepted_total") and float(line.split()[-1]) > 0
+                for line in text.splitlines()
+            )
+
+        wait_for(live, 60, "the demo fleet's shares through /ingest/shares")
         page = httpx.get(
             f"http://127.0.0.1:{port}/", params={"access_key": key["access_key"]}, timeout=5
         ).text
