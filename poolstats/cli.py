@@ -28,10 +28,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import httpx
 import typer
 from rich.console import Console
+from rich.padding import Padding
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
-from poolstats.config import Settings, described, env_name
+from poolstats.config import Settings, default_text, described, env_name
 
 if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
     from poolstats.payouts import BatchFiles
@@ -66,9 +68,8 @@ payouts_app = typer.Typer(
 )
 app.add_typer(payouts_app, name="payouts")
 console = Console(stderr=True)
-HELP = {
-    name: f"{text} Default: {'~/.local/share/poolstats' if name == 'data_dir' else default}"
-    + (f" {unit}." if unit else ".")
+HELP = {  # a no-break space keeps "10 s" and "64 MiB" on one line of --help
+    name: f"{text} Default: {default_text(name, default, unit).replace(' ', chr(0xA0))}."
     for name, _, default, unit, text in described()
 }
 ENV = {name: env for name, env, _, _, _ in described()}
@@ -296,9 +297,21 @@ def _node_stratum(settings: Settings, service: Service) -> Coroutine[Any, Any, N
     return run_node_stratum(settings, service, source, config)
 
 
+# `poolstats stratum` is a stratum server: its port is required, and 0 does not mean "none".
+StratumOwnPort = Annotated[
+    int | None,
+    typer.Option(
+        "--stratum-port",
+        help="Port miners connect to (required).",
+        envvar=ENV["stratum_port"],
+        show_default=False,
+    ),
+]
+
+
 @app.command()
 def stratum(
-    stratum_port: StratumPort = None,
+    stratum_port: StratumOwnPort = None,
     stratum_host: StratumHost = None,
     stratum_jobs: StratumJobs = None,
     stratum_min_diff: StratumMinDiff = None,
@@ -323,6 +336,8 @@ def stratum(
         ingest_token=ingest_token,
         data_dir=data_dir,
     )
+    if not settings.stratum_port:
+        raise _fail(ValueError("--stratum-port: required, the port miners connect to (e.g. 3333)"))
     try:
         process = stratum_process(settings, job_source(settings), stratum_config(settings))
     except ValueError as exc:
@@ -1028,6 +1043,9 @@ def blocks(
         print(json.dumps(dataclasses.asdict(block)))
 
 
+SETTINGS_TABLE_MIN_WIDTH = 150  # narrower: one block per setting, names never cut
+
+
 @app.command("settings")
 def show_settings(
     markdown: Annotated[bool, typer.Option(help="Print the table of docs/settings.md")] = False,
@@ -1037,19 +1055,33 @@ def show_settings(
         print(settings_markdown(), end="")
         return
     current = _settings()
-    table = Table("setting", "environment", "default", "current", "help")
+    out = Console()
+    rows = []
     for name, env, default, unit, text in described():
         value = getattr(current, name)
-        shown = "***" if name in _SECRET_SETTINGS and value else str(value)
-        table.add_row(name, env, f"{default} {unit}".strip(), shown, text)
-    Console().print(table)
+        shown = "***" if name in _SECRET_SETTINGS and value else default_text("", value, unit)
+        rows.append((name, env, default_text(name, default, unit), shown, text))
+    if out.width >= SETTINGS_TABLE_MIN_WIDTH:
+        table = Table("environment", "setting", "default", "current", "help")
+        for column in table.columns[:3]:  # what a reader copies stays whole; help folds
+            column.no_wrap = True
+        for row in rows:
+            table.add_row(*(Text(cell) for cell in (row[1], *row[:1], *row[2:])))
+        out.print(table)
+        return
+    # The environment variable is what this command exists to show: on a line of its own,
+    # never cut or folded, however narrow the terminal.
+    for name, env, default, shown, text in rows:
+        out.print(Text(env, style="bold"), Text(f"({name})", style="dim"), soft_wrap=True)
+        out.print(Padding(Text(text), (0, 0, 0, 2)))
+        out.print(Padding(Text(f"default: {default}   current: {shown}"), (0, 0, 1, 2)))
 
 
 def settings_markdown() -> str:
-    lines = ["| setting | environment | default | unit | meaning |", "|---|---|---|---|---|"]
+    lines = ["| setting | environment | default | meaning |", "|---|---|---|---|"]
     for name, env, default, unit, text in described():
-        shown = "~/.local/share/poolstats" if name == "data_dir" else default
-        lines.append(f"| `{name}` | `{env}` | `{shown}` | {unit} | {text} |")
+        shown = f"`{default_text(name, default, unit)}`" if default != "" else "*empty*"
+        lines.append(f"| `{name}` | `{env}` | {shown} | {text} |")
     return "\n".join(lines) + "\n"
 
 

@@ -243,6 +243,28 @@ def _convert(default: Any, raw: str) -> Any:
     return type(default)(raw)
 
 
+_BINARY_UNITS = (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
+
+
+def default_text(name: str, default: Any, unit: str) -> str:
+    """A default as people write it, for --help, ``poolstats settings`` and the docs:
+    "empty" for an empty text (not a bare "."), whole numbers without ".0", sizes in the
+    largest binary unit that holds them whole ("64 MiB"), then the unit ("10 s")."""
+    if name == "data_dir":  # computed from the environment: show the rule, not this machine's
+        return "~/.local/share/poolstats"
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if isinstance(default, int | float):
+        number = int(default) if float(default).is_integer() else default
+        if unit == "bytes" and isinstance(number, int):
+            for name_, size in _BINARY_UNITS:
+                if number and number % size == 0:
+                    return f"{number // size} {name_}"
+        return f"{number} {unit}".strip()
+    text = str(default)
+    return text if text else "empty"
+
+
 def described() -> list[tuple[str, str, Any, str, str]]:
     """(name, environment variable, default, unit, help) of every setting, for docs and CLI."""
     return [
