@@ -7,6 +7,7 @@ The CLI builds its options from these declarations, the environment overrides th
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from pathlib import Path
@@ -62,6 +63,11 @@ class Settings:
     retention_1d_s: int = setting(0, "How long daily history buckets are kept (0: forever).", "s")
     node_name: str = setting(
         "", "Name this node reports in /public/v1/pool/stats/merge (empty: the host name)."
+    )
+    metrics_top_subaccounts: int = setting(
+        10,
+        "Sub-accounts whose hashrate /metrics shows, the busiest by 15m hashrate (0: none). "
+        "Kept small: every sub-account shown is 5 more time series in Prometheus.",
     )
     peers: str = setting(
         "",
@@ -223,6 +229,11 @@ class Settings:
             return parse_fee_rate(self.pool_fee_rate)
         except ValueError as exc:
             raise ValueError(f"pool_fee_rate: {exc}") from None
+
+    def node(self) -> str:
+        """The name this node reports (merged pool stats, metrics): ``node_name``, else the
+        host name."""
+        return self.node_name or socket.gethostname()
 
     def peer_urls(self) -> tuple[str, ...]:
         """``peers`` as a tuple of base URLs: blanks and empty items dropped, no trailing
