@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
+STRATUM_PORT ?= 3333
 VIA ?= ingest
 LOCK := requirements.lock
 LOCK_VENV := .venv-lock
@@ -35,7 +36,7 @@ lock:
 	    --python-version 3.11 --generate-hashes --custom-compile-command 'make lock' $(LOCK_FLAGS) -o $(LOCK)
 
 demo: install
-	$(BIN)/poolstats demo --port $(PORT) --via $(VIA)
+	$(BIN)/poolstats demo --port $(PORT) --via $(VIA) --stratum-port $(STRATUM_PORT)
 
 test: install
 	$(BIN)/ruff check .

@@ -1,5 +1,5 @@
-"""The ``poolstats`` command: serve, demo, user, subaccount, key, network, settle, payouts,
-ingest, simulate, settings.
+"""The ``poolstats`` command: init, serve, demo, user, subaccount, key, network, settle,
+payouts, ingest, simulate, settings.
 
 Option help and environment variables come from the declarations in ``config.py``.
 """
@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import gc
 import gzip
 import json
 import logging
 import secrets
+import shutil
+import signal
+import socket
 import sys
 import tempfile
 import time
@@ -24,17 +28,21 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import httpx
 import typer
 from rich.console import Console
+from rich.padding import Padding
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
-from poolstats.config import Settings, described, env_name
+from poolstats.config import Settings, default_text, described, env_name
 
 if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
     from poolstats.payouts import BatchFiles
     from poolstats.service import Service
     from poolstats.simulate.cpu_miners import CpuMiner
+    from poolstats.simulate.fleet import Fleet
     from poolstats.store.base import NewUser
     from poolstats.store.ledger import Batch
+    from poolstats.store.sqlite import SqliteStore
 
 app = typer.Typer(
     help="poolstats: statistics and accounts for a Bitcoin mining pool.",
@@ -60,9 +68,8 @@ payouts_app = typer.Typer(
 )
 app.add_typer(payouts_app, name="payouts")
 console = Console(stderr=True)
-HELP = {
-    name: f"{text} Default: {'~/.local/share/poolstats' if name == 'data_dir' else default}"
-    + (f" {unit}." if unit else ".")
+HELP = {  # a no-break space keeps "10 s" and "64 MiB" on one line of --help
+    name: f"{text} Default: {default_text(name, default, unit).replace(' ', chr(0xA0))}."
     for name, _, default, unit, text in described()
 }
 ENV = {name: env for name, env, _, _, _ in described()}
@@ -111,6 +118,35 @@ Account = Annotated[str, typer.Option("--account", help="Name of the existing ac
 
 def _settings(**overrides: Any) -> Settings:
     return Settings.from_env(**overrides)
+
+
+def _existing_dir(data_dir: Path | None) -> Path:
+    """The data folder (--data-dir, else the environment's or the default) if it holds a
+    store; else exit 1 with one line saying how to make one. Creates nothing."""
+    from poolstats.datadir import DataDirError, existing
+
+    try:
+        return existing(_settings(data_dir=data_dir).data_dir)
+    except DataDirError as exc:
+        raise _fail(exc) from exc
+
+
+def _new_dir(data_dir: Path | None) -> Path:
+    """The data folder, made if missing, for the commands that create a store (init, serve,
+    demo); exit 1 with one line when it is a file or cannot be made."""
+    from poolstats.datadir import DataDirError, creatable
+
+    try:
+        return creatable(_settings(data_dir=data_dir).data_dir)
+    except DataDirError as exc:
+        raise _fail(exc) from exc
+
+
+def _store(data_dir: Path | None) -> SqliteStore:
+    """The store of an existing data folder, for every command that reads or changes one."""
+    from poolstats.store.sqlite import SqliteStore
+
+    return SqliteStore.open(_existing_dir(data_dir))
 
 
 def _logging(verbose: bool = False) -> None:
@@ -217,6 +253,7 @@ def serve(
         stratum_min_diff=stratum_min_diff,
         stratum_max_diff=stratum_max_diff,
     )
+    _new_dir(settings.data_dir)
     if not settings.ingest_token:
         console.print(
             f"[yellow]no --ingest-token ({env_name('ingest_token')}): "
@@ -260,9 +297,21 @@ def _node_stratum(settings: Settings, service: Service) -> Coroutine[Any, Any, N
     return run_node_stratum(settings, service, source, config)
 
 
+# `poolstats stratum` is a stratum server: its port is required, and 0 does not mean "none".
+StratumOwnPort = Annotated[
+    int | None,
+    typer.Option(
+        "--stratum-port",
+        help="Port miners connect to (required).",
+        envvar=ENV["stratum_port"],
+        show_default=False,
+    ),
+]
+
+
 @app.command()
 def stratum(
-    stratum_port: StratumPort = None,
+    stratum_port: StratumOwnPort = None,
     stratum_host: StratumHost = None,
     stratum_jobs: StratumJobs = None,
     stratum_min_diff: StratumMinDiff = None,
@@ -287,6 +336,8 @@ def stratum(
         ingest_token=ingest_token,
         data_dir=data_dir,
     )
+    if not settings.stratum_port:
+        raise _fail(ValueError("--stratum-port: required, the port miners connect to (e.g. 3333)"))
     try:
         process = stratum_process(settings, job_source(settings), stratum_config(settings))
     except ValueError as exc:
@@ -298,13 +349,28 @@ def stratum(
     _run_loop(process.run())
 
 
+@app.command()
+def init(data_dir: DataDir = None) -> None:
+    """Create the data folder and its database (run it again: nothing changes). The commands
+    that read or change a store need one; serve and demo create it too."""
+    from poolstats.store.sqlite import SqliteStore
+
+    folder = _new_dir(data_dir)
+    existed = SqliteStore.exists(folder)
+    with SqliteStore.open(folder):  # creates the database, or brings it to the newest schema
+        pass
+    if existed:
+        print(f"{folder} holds a poolstats database already: left as it was")
+    else:
+        print(f"created a poolstats database in {folder}")
+
+
 @user_app.command("create")
 def user_create(name: str, data_dir: DataDir = None) -> None:
     """Create a sub-account (with its account and an access key); prints them as JSON."""
-    from poolstats.store.sqlite import SqliteStore
 
     settings = _settings(data_dir=data_dir)
-    with SqliteStore.open(settings.data_dir) as store:
+    with _store(settings.data_dir) as store:
         try:
             user = store.create_user(name, int(time.time()))
         except ValueError as exc:
@@ -316,8 +382,11 @@ def user_create(name: str, data_dir: DataDir = None) -> None:
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    """Print why a store call refused, for ``raise _fail(exc) from exc``: exit status 1."""
-    console.print(f"[red]{exc}")
+    """Print why a store call refused, for ``raise _fail(exc) from exc``: exit status 1.
+
+    One line however narrow the terminal (a path or a command to copy stays whole), and the
+    text as it is: a name or path with brackets is not read as markup."""
+    console.print(str(exc), style="red", markup=False, soft_wrap=True)
     return typer.Exit(1)
 
 
@@ -325,9 +394,8 @@ def _fail(exc: Exception) -> typer.Exit:
 def subaccount_create(name: str, account: Account, data_dir: DataDir = None) -> None:
     """Add a sub-account to an existing account; prints its puid as JSON."""
     from poolstats.store.base import UnknownAccount
-    from poolstats.store.sqlite import SqliteStore
 
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+    with _store(data_dir) as store:
         try:
             puid = store.create_subaccount(account, name, int(time.time()))
         except (UnknownAccount, ValueError) as exc:
@@ -362,7 +430,6 @@ def subaccount_set(
     The store checks every value (address checksum, payment mode, fee, minimum), so a
     refusal here says the same as the API's would.
     """
-    from poolstats.store.sqlite import SqliteStore
 
     given: dict[str, str | int | None] = {
         "payment_mode": payment_mode,
@@ -381,7 +448,7 @@ def subaccount_set(
     if not fields:
         console.print("[red]nothing to set: give at least one of --payment-mode, --address, ...")
         raise typer.Exit(1)
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+    with _store(data_dir) as store:
         found = int(subaccount) if subaccount.isdigit() else store.puid_of(subaccount)
         if found is None:
             console.print(f"[red]no sub-account is named {subaccount!r}")
@@ -406,9 +473,8 @@ def key_create(
 ) -> None:
     """Create an access key for every sub-account of an account; prints it once, as JSON."""
     from poolstats.store.base import UnknownAccount
-    from poolstats.store.sqlite import SqliteStore
 
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+    with _store(data_dir) as store:
         try:
             key = store.create_key(account, read_only, int(time.time()))
         except UnknownAccount as exc:
@@ -420,12 +486,11 @@ def key_create(
 def key_revoke(data_dir: DataDir = None) -> None:
     """Revoke an access key read from standard input (never an argument: shell history and
     process lists would keep it). A running server stops accepting it within key_cache_s."""
-    from poolstats.store.sqlite import SqliteStore
 
     access_key = sys.stdin.readline().strip()
     if not access_key:
         raise _fail(ValueError("no access key on standard input"))
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+    with _store(data_dir) as store:
         revoked = store.revoke_key(access_key, int(time.time()))
     if not revoked:
         raise _fail(ValueError("unknown or already revoked access key"))
@@ -447,11 +512,10 @@ def network_set(
     data_dir: DataDir = None,
 ) -> None:
     """Record the network values in force from --at; prints the recorded entry as JSON."""
-    from poolstats.store.sqlite import SqliteStore
 
     now = int(time.time())
     when = now if at is None else at
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+    with _store(data_dir) as store:
         try:
             store.record_network(when, difficulty, height, fees_per_block, "cli", now)
         except ValueError as exc:
@@ -466,10 +530,9 @@ def network_show(
     data_dir: DataDir = None,
 ) -> None:
     """Print the network entry in force at --at as JSON; exit 1 if none is."""
-    from poolstats.store.sqlite import SqliteStore
 
     when = int(time.time()) if at is None else at
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+    with _store(data_dir) as store:
         entry = store.network_at(when)
     if entry is None:
         raise _fail(LookupError(f"no network entry is in force at {when}"))
@@ -490,14 +553,13 @@ def settle(
     later for them are settled with the first unsettled day.
     """
     from poolstats.store import ledger
-    from poolstats.store.sqlite import SqliteStore
 
     settings = _settings(data_dir=data_dir)
     now = int(time.time())
     try:
         fee = settings.fee_rate()
         through = ledger.parse_day(day) if day else ledger.day_start(now) - 86400
-        with SqliteStore.open(settings.data_dir) as store:
+        with _store(settings.data_dir) as store:
             done = ledger.settle(store, through, now, fee)
     except ValueError as exc:  # LedgerError included
         raise _fail(exc) from exc
@@ -539,10 +601,9 @@ def payouts_create(out: PayoutsOut = None, data_dir: DataDir = None) -> None:
     batch as CSV and as sendmany JSON, and print it (amounts in satoshis)."""
     from poolstats.payouts import write_batch_files
     from poolstats.store import ledger
-    from poolstats.store.sqlite import SqliteStore
 
     settings = _settings(data_dir=data_dir)
-    with SqliteStore.open(settings.data_dir) as store:
+    with _store(settings.data_dir) as store:
         new = ledger.create_batch(store, int(time.time()))
     for puid in new.no_address:
         console.print(f"[yellow]puid {puid} is due a payout but has no payout address")
@@ -565,10 +626,9 @@ def payouts_export(batch: int, out: PayoutsOut = None, data_dir: DataDir = None)
     """Write a batch's CSV and sendmany files again."""
     from poolstats.payouts import write_batch_files
     from poolstats.store import ledger
-    from poolstats.store.sqlite import SqliteStore
 
     settings = _settings(data_dir=data_dir)
-    with SqliteStore.open(settings.data_dir) as store:
+    with _store(settings.data_dir) as store:
         try:
             found = ledger.batch(store, batch)
         except ValueError as exc:
@@ -585,9 +645,8 @@ def payouts_confirm(
 ) -> None:
     """Mark a pending batch paid by TXID."""
     from poolstats.store import ledger
-    from poolstats.store.sqlite import SqliteStore
 
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+    with _store(data_dir) as store:
         try:
             done = ledger.confirm_batch(store, batch, txid, int(time.time()))
         except ValueError as exc:
@@ -599,9 +658,8 @@ def payouts_confirm(
 def payouts_cancel(batch: int, data_dir: DataDir = None) -> None:
     """Cancel a pending batch (never sent): its amounts become unpaid again."""
     from poolstats.store import ledger
-    from poolstats.store.sqlite import SqliteStore
 
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+    with _store(data_dir) as store:
         try:
             done = ledger.cancel_batch(store, batch, int(time.time()))
         except ValueError as exc:
@@ -613,9 +671,8 @@ def payouts_cancel(batch: int, data_dir: DataDir = None) -> None:
 def payouts_list(data_dir: DataDir = None) -> None:
     """Every batch with its status and payouts, as JSON lines."""
     from poolstats.store import ledger
-    from poolstats.store.sqlite import SqliteStore
 
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+    with _store(data_dir) as store:
         for found in ledger.batches(store):
             print(json.dumps(_batch_json(found)))
 
@@ -651,6 +708,10 @@ def ingest(
     """Ingest share files, into a running server (--url) or straight into --data-dir."""
     from poolstats.ingest.pipeline import Format
 
+    for path in files:  # all of them before any is sent: a typo costs nothing
+        if not path.is_file():
+            why = "is a folder" if path.is_dir() else "no such file"
+            raise _fail(FileNotFoundError(f"{path}: {why}"))
     settings = _settings(data_dir=data_dir, ingest_token=ingest_token)
     with contextlib.ExitStack() as stack:
         send: Callable[[bytes], dict[str, Any]]
@@ -658,16 +719,20 @@ def ingest(
             client = stack.enter_context(httpx.Client(timeout=120))
             send = functools.partial(_post, client, url, settings.ingest_token)
         else:
+            _existing_dir(settings.data_dir)
             service = _open_service(settings)
             stack.callback(service.close)
             send = lambda body: service.ingestor.ingest(body, Format.NDJSON).as_json()  # noqa: E731
-        accepted, rejected = _ingest_files(files, send)
-    print(json.dumps({"accepted": accepted, "rejected": rejected}))
+        accepted, refused = _ingest_files(files, send)
+    print(json.dumps({"accepted": accepted, "refused": refused}))
 
 
 def _ingest_files(files: list[Path], send: Callable[[bytes], dict[str, Any]]) -> tuple[int, int]:
-    """Send the files in chunks with a progress bar; returns (accepted, rejected)."""
-    accepted = rejected = done = 0
+    """Send the files in chunks with a progress bar; returns (accepted, refused): refused
+    are the lines the service did not take, not the pool's rejected shares."""
+    from poolstats.ingest.answers import refused_count
+
+    accepted = refused = done = 0
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -682,12 +747,12 @@ def _ingest_files(files: list[Path], send: Callable[[bytes], dict[str, Any]]) ->
             for body, position in _read_chunks(path, INGEST_CHUNK_LINES):
                 answer = send(body)
                 accepted += answer["accepted"]
-                rejected += answer["rejected"]
+                refused += refused_count(answer)
                 for error in answer["errors"][:5]:
                     console.print(f"[yellow]{path.name}: {error['error']}")
                 progress.update(task, completed=done + position)
             done += path.stat().st_size
-    return accepted, rejected
+    return accepted, refused
 
 
 def _post(client: httpx.Client, url: str, token: str, body: bytes) -> dict[str, Any]:
@@ -704,15 +769,12 @@ def _post(client: httpx.Client, url: str, token: str, body: bytes) -> dict[str, 
 
 
 def _ensure_users(
-    data_dir: Path | None, names: list[str]
+    store: SqliteStore, names: list[str]
 ) -> tuple[dict[str, int], dict[str, NewUser]]:
     """Create the sub-accounts that do not exist yet; returns every puid, and the new users
     (their access keys can be shown only now)."""
-    from poolstats.store.sqlite import SqliteStore
-
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
-        existing = store.subaccounts()
-        created = {n: store.create_user(n, int(time.time())) for n in names if n not in existing}
+    existing = store.subaccounts()
+    created = {n: store.create_user(n, int(time.time())) for n in names if n not in existing}
     return {**existing, **{n: u.puid for n, u in created.items()}}, created
 
 
@@ -742,7 +804,8 @@ def simulate(
         raise typer.BadParameter("--format must be ndjson or columnar")
     names = [f"sim{i:04d}" for i in range(1, users + 1)]
     if data_dir is not None:
-        _ensure_users(data_dir, names)
+        with _store(data_dir) as store:
+            _ensure_users(store, names)
     settings = _settings(ingest_token=ingest_token)
     fleet = Fleet(names, workers, seed=seed, start=time.time())
     console.print(
@@ -759,7 +822,7 @@ def simulate(
             duration_s=duration,
         )
     )
-    print(json.dumps({"accepted": totals.accepted, "rejected": totals.rejected}))
+    print(json.dumps({"accepted": totals.accepted, "refused": totals.refused}))
 
 
 @app.command()
@@ -788,23 +851,88 @@ def demo(
     ] = 3333,
 ) -> None:
     """Serve with a simulated fleet, so the API and metrics show live data."""
-    from poolstats.simulate.fleet import Fleet
-    from poolstats.simulate.sender import run
-
     _logging()
-    folder = data_dir or Path(tempfile.mkdtemp(prefix="poolstats-demo-"))
-    token = secrets.token_urlsafe(16)
     stratum = via == "stratum"
     settings = _settings(
-        data_dir=folder,
         host=host,
         port=port,
-        ingest_token=token,
         stratum_port=stratum_port if stratum else None,
         stratum_min_diff=DEMO_MIN_DIFF if stratum else None,
     )
+    # Before anything is made or printed: a key and a URL that lead to another server, or a
+    # folder left behind by a demo that could not start, help nobody.
+    _check_port(settings.host, settings.port, "PORT={} make demo", "--port {}")
+    if stratum:
+        _check_port(
+            settings.stratum_host,
+            settings.stratum_port,
+            "STRATUM_PORT={} make demo VIA=stratum",
+            "--stratum-port {}",
+        )
+    made = data_dir is None
+    folder = _new_dir(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="poolstats-demo-"))
+    # SIGTERM ends the demo as Ctrl-C does (uvicorn, once it has shut down, raises the signal
+    # again; with the default handler the process would die before removing its folder).
+    signal.signal(signal.SIGTERM, _interrupt)
+    settings = dataclasses.replace(
+        settings, data_dir=folder, ingest_token=secrets.token_urlsafe(16)
+    )
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            _run_demo(settings, made, users, workers, backfill_hours, stratum)
+    finally:
+        if made:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _check_port(host: str, port: int, make_hint: str, flag_hint: str) -> None:
+    """Exit 1 with one line naming the port and another one to use, if ``port`` cannot be
+    bound (as the server will bind it: SO_REUSEADDR, so a port in TIME_WAIT is free)."""
+    try:
+        _bind_test(host, port)
+    except OSError as exc:
+        other = next((p for p in range(port + 1, port + 50) if _bindable(host, p)), port + 1)
+        raise _fail(
+            OSError(
+                f"port {port} on {host} cannot be used ({exc.strerror or exc}): is another "
+                f"server on it? Start the demo on another port: `{make_hint.format(other)}`, "
+                f"or `poolstats demo {flag_hint.format(other)}`"
+            )
+        ) from None
+
+
+def _bind_test(host: str, port: int) -> None:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+
+
+def _bindable(host: str, port: int) -> bool:
+    try:
+        _bind_test(host, port)
+    except OSError:
+        return False
+    return True
+
+
+def _run_demo(
+    settings: Settings, made: bool, users: int, workers: int, backfill_hours: float, stratum: bool
+) -> None:
+    from poolstats.simulate.fleet import Fleet
+    from poolstats.simulate.sender import run
+    from poolstats.store.sqlite import SqliteStore
+
+    folder, token = settings.data_dir, settings.ingest_token
     names = ["demo"] + [f"sim{i:04d}" for i in range(1, users + 1)]
-    puids, created = _ensure_users(folder, names)
+    with SqliteStore.open(folder) as store:
+        puids, created = _ensure_users(store, names)
     demo_user = created.get("demo")
     service = _open_service(settings)
     base = f"http://{settings.host}:{settings.port}"
@@ -813,12 +941,18 @@ def demo(
         service.store.record_network(int(start), *DEMO_NETWORK, "cli", int(time.time()))
         service.refresh_network()
     fleet = Fleet(names, workers, seed=int(time.time()), start=start)
+    if not stratum and backfill_hours > 0:
+        with console.status(f"loading {backfill_hours:g} hours of the fleet's past shares"):
+            _backfill(service, fleet, time.time())
     miners = _demo_miners(settings, names, min(workers, DEMO_CPU_WORKERS)) if stratum else []
     table = Table(title="poolstats demo", show_header=False)
     table.add_column(no_wrap=True)
     table.add_column(overflow="fold")  # keys and URLs whole, to copy, however narrow
     table.add_row("API", base + " (docs: /docs)")
-    table.add_row("data dir", str(folder))
+    table.add_row(
+        "data dir",
+        f"{folder} (temporary: removed when the demo stops)" if made else f"{folder} (kept)",
+    )
     table.add_row("ingest token", token)
     table.add_row("demo puid", str(puids["demo"]))
     if demo_user is not None:
@@ -826,7 +960,7 @@ def demo(
         table.add_row("dashboard", f"{base}/?access_key={demo_user.access_key}")
     if stratum:
         hashrate = sum(m.hashrate_hs for m in miners)
-        table.add_row("stratum", f"stratum+tcp://{settings.stratum_host}:{stratum_port}")
+        table.add_row("stratum", f"stratum+tcp://{settings.stratum_host}:{settings.stratum_port}")
         table.add_row("fleet", f"{len(miners)} CPU miners, {hashrate / 1e3:.0f} KH/s in all")
     else:
         table.add_row(
@@ -851,22 +985,30 @@ def demo(
         ]
     else:
         feeds = [
-            run(
-                base + "/ingest/shares",
-                token,
-                fleet,
-                fmt="columnar",
-                interval_s=2.0,
-                max_backlog_s=backfill_hours * 3600 + 600,
-            )  # the backfill is old on purpose
-        ]
-    with contextlib.suppress(KeyboardInterrupt):
-        from poolstats.alerts.evaluator import AlertEvaluator
+            run(base + "/ingest/shares", token, fleet, fmt="columnar", interval_s=2.0)
+        ]  # from where the backfill ended: the fleet's time
+    from poolstats.alerts.evaluator import AlertEvaluator
 
-        alerts = AlertEvaluator(
-            service.store, settings, service.clock, metrics=service.metrics
-        ).run()
-        _run_loop(_serve(settings, service, [*feeds, alerts]))
+    alerts = AlertEvaluator(service.store, settings, service.clock, metrics=service.metrics).run()
+    _run_loop(_serve(settings, service, [*feeds, alerts]))
+
+
+DEMO_BACKFILL_STEP_S = 900.0  # of share time per ingested batch: memory stays bounded
+
+
+def _backfill(service: Service, fleet: Fleet, until: float) -> int:
+    """The fleet's shares up to ``until``, straight into the service (journaled as any batch)
+    and flushed, before the server and its timers start: the first settlement after midnight
+    then counts yesterday's backfilled shares, as it would a real pool's."""
+    from poolstats.ingest.pipeline import Format
+
+    accepted = 0
+    while fleet.time < until:
+        shares = fleet.advance(min(until, fleet.time + DEMO_BACKFILL_STEP_S))
+        if len(shares):
+            accepted += service.ingestor.ingest(shares.to_columnar(), Format.COLUMNAR).accepted
+    service.flush()
+    return accepted
 
 
 def _demo_miners(settings: Settings, names: list[str], per_user: int) -> list[CpuMiner]:
@@ -893,15 +1035,15 @@ def blocks(
 ) -> None:
     """The blocks the pool found, newest first, as JSON lines: height, hash, finder (puid,
     worker), reward in satoshis, found_at (unix seconds), status and the node's reason."""
-    import dataclasses
-
     from poolstats.store.blocks import BlockStore
-    from poolstats.store.sqlite import SqliteStore
 
-    with SqliteStore.open(_settings(data_dir=data_dir).data_dir) as store:
+    with _store(data_dir) as store:
         _, found = BlockStore(store).page(0, limit)
     for block in found:
         print(json.dumps(dataclasses.asdict(block)))
+
+
+SETTINGS_TABLE_MIN_WIDTH = 150  # narrower: one block per setting, names never cut
 
 
 @app.command("settings")
@@ -913,19 +1055,33 @@ def show_settings(
         print(settings_markdown(), end="")
         return
     current = _settings()
-    table = Table("setting", "environment", "default", "current", "help")
+    out = Console()
+    rows = []
     for name, env, default, unit, text in described():
         value = getattr(current, name)
-        shown = "***" if name in _SECRET_SETTINGS and value else str(value)
-        table.add_row(name, env, f"{default} {unit}".strip(), shown, text)
-    Console().print(table)
+        shown = "***" if name in _SECRET_SETTINGS and value else default_text("", value, unit)
+        rows.append((name, env, default_text(name, default, unit), shown, text))
+    if out.width >= SETTINGS_TABLE_MIN_WIDTH:
+        table = Table("environment", "setting", "default", "current", "help")
+        for column in table.columns[:3]:  # what a reader copies stays whole; help folds
+            column.no_wrap = True
+        for row in rows:
+            table.add_row(*(Text(cell) for cell in (row[1], *row[:1], *row[2:])))
+        out.print(table)
+        return
+    # The environment variable is what this command exists to show: on a line of its own,
+    # never cut or folded, however narrow the terminal.
+    for name, env, default, shown, text in rows:
+        out.print(Text(env, style="bold"), Text(f"({name})", style="dim"), soft_wrap=True)
+        out.print(Padding(Text(text), (0, 0, 0, 2)))
+        out.print(Padding(Text(f"default: {default}   current: {shown}"), (0, 0, 1, 2)))
 
 
 def settings_markdown() -> str:
-    lines = ["| setting | environment | default | unit | meaning |", "|---|---|---|---|---|"]
+    lines = ["| setting | environment | default | meaning |", "|---|---|---|---|"]
     for name, env, default, unit, text in described():
-        shown = "~/.local/share/poolstats" if name == "data_dir" else default
-        lines.append(f"| `{name}` | `{env}` | `{shown}` | {unit} | {text} |")
+        shown = f"`{default_text(name, default, unit)}`" if default != "" else "*empty*"
+        lines.append(f"| `{name}` | `{env}` | {shown} | {text} |")
     return "\n".join(lines) + "\n"
 
 

@@ -7,6 +7,7 @@ The CLI builds its options from these declarations, the environment overrides th
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from pathlib import Path
@@ -62,6 +63,11 @@ class Settings:
     retention_1d_s: int = setting(0, "How long daily history buckets are kept (0: forever).", "s")
     node_name: str = setting(
         "", "Name this node reports in /public/v1/pool/stats/merge (empty: the host name)."
+    )
+    metrics_top_subaccounts: int = setting(
+        10,
+        "Sub-accounts whose hashrate /metrics shows, the busiest by 15m hashrate (0: none). "
+        "Kept small: every sub-account shown is 5 more time series in Prometheus.",
     )
     peers: str = setting(
         "",
@@ -224,6 +230,11 @@ class Settings:
         except ValueError as exc:
             raise ValueError(f"pool_fee_rate: {exc}") from None
 
+    def node(self) -> str:
+        """The name this node reports (merged pool stats, metrics): ``node_name``, else the
+        host name."""
+        return self.node_name or socket.gethostname()
+
     def peer_urls(self) -> tuple[str, ...]:
         """``peers`` as a tuple of base URLs: blanks and empty items dropped, no trailing
         slash, so callers can append a path."""
@@ -241,6 +252,28 @@ def _convert(default: Any, raw: str) -> Any:
     if isinstance(default, bool):
         return raw.lower() in {"1", "true", "yes", "on"}
     return type(default)(raw)
+
+
+_BINARY_UNITS = (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
+
+
+def default_text(name: str, default: Any, unit: str) -> str:
+    """A default as people write it, for --help, ``poolstats settings`` and the docs:
+    "empty" for an empty text (not a bare "."), whole numbers without ".0", sizes in the
+    largest binary unit that holds them whole ("64 MiB"), then the unit ("10 s")."""
+    if name == "data_dir":  # computed from the environment: show the rule, not this machine's
+        return "~/.local/share/poolstats"
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if isinstance(default, int | float):
+        number = int(default) if float(default).is_integer() else default
+        if unit == "bytes" and isinstance(number, int):
+            for name_, size in _BINARY_UNITS:
+                if number and number % size == 0:
+                    return f"{number // size} {name_}"
+        return f"{number} {unit}".strip()
+    text = str(default)
+    return text if text else "empty"
 
 
 def described() -> list[tuple[str, str, Any, str, str]]:

@@ -98,6 +98,21 @@ class Metrics:
             registry=r,
         )
 
+        self.pool_hashrate = Gauge(
+            "poolstats_pool_hashrate_hs",
+            "The pool's hashrate seen by this node, H/s (accepted share difficulty x 2^32 / "
+            "window), by trailing window (1m, 5m, 15m, 1h, 1d); read at scrape time.",
+            ["node", "window"],
+            registry=r,
+        )
+        self.subaccount_hashrate = Gauge(
+            "poolstats_subaccount_hashrate_hs",
+            "Hashrate of the metrics_top_subaccounts busiest sub-accounts (by 15m), H/s, by "
+            "window; a sub-account that leaves the top ones leaves the metric.",
+            ["node", "puid", "window"],
+            registry=r,
+        )
+
         self.stratum_connections = Gauge(
             "poolstats_stratum_connections", "Open stratum connections.", registry=r
         )

@@ -62,6 +62,7 @@ def stored(data_dir: Path, sql: str) -> list[tuple[object, ...]]:
 
 
 def test_user_create_prints_the_key_once_and_refuses_a_taken_name(tmp_path: Path) -> None:
+    init(tmp_path)
     created = json.loads(poolstats("user", "create", "alice", "--data-dir", str(tmp_path)).stdout)
     assert created["puid"] == 1 and created["user_name"] == "alice"
     assert len(created["access_key"]) >= 32
@@ -79,8 +80,15 @@ def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def init(data_dir: Path) -> None:
+    """``poolstats init``: the store the other commands need (they create none)."""
+    code, out, _ = run("init", "--data-dir", str(data_dir))
+    assert code == 0 and str(data_dir) in out
+
+
 def test_subaccount_create_adds_a_puid_to_an_existing_account(tmp_path: Path) -> None:
     data = str(tmp_path)
+    init(tmp_path)
     assert run("user", "create", "alice", "--data-dir", data)[0] == 0
     code, out, _ = run("subaccount", "create", "alice-b", "--account", "alice", "--data-dir", data)
     assert code == 0
@@ -102,6 +110,7 @@ def test_subaccount_create_adds_a_puid_to_an_existing_account(tmp_path: Path) ->
 def test_subaccount_create_explains_a_refusal(
     tmp_path: Path, account: str, name: str, message: str
 ) -> None:
+    init(tmp_path)
     run("user", "create", "alice", "--data-dir", str(tmp_path))
     code, out, err = run(
         "subaccount", "create", name, "--account", account, "--data-dir", str(tmp_path)
@@ -114,6 +123,7 @@ def test_subaccount_create_explains_a_refusal(
 
 def test_key_create_prints_a_key_that_opens_the_account(tmp_path: Path) -> None:
     data = str(tmp_path)
+    init(tmp_path)
     run("user", "create", "alice", "--data-dir", data)
     run("subaccount", "create", "alice-b", "--account", "alice", "--data-dir", data)
     code, out, _ = run("key", "create", "--account", "alice", "--read-only", "--data-dir", data)
@@ -135,6 +145,7 @@ def test_key_revoke_takes_the_key_from_stdin_and_it_opens_nothing_afterwards(
     tmp_path: Path,
 ) -> None:
     data = str(tmp_path)
+    init(tmp_path)
     key = json.loads(run("user", "create", "alice", "--data-dir", data)[1])["access_key"]
     assert run("key", "revoke", "--data-dir", data, stdin=key + "\n")[:2] == (
         0,
@@ -149,6 +160,7 @@ def test_key_revoke_takes_the_key_from_stdin_and_it_opens_nothing_afterwards(
 
 def test_subaccount_set_stores_the_given_profile_fields(tmp_path: Path) -> None:
     data = str(tmp_path)
+    init(tmp_path)
     run("user", "create", "alice", "--data-dir", data)
     code, out, _ = run(
         "subaccount", "set", "1", "--address", "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
@@ -173,6 +185,7 @@ def test_subaccount_set_stores_the_given_profile_fields(tmp_path: Path) -> None:
 
 def test_subaccount_set_refuses_an_unknown_puid_and_an_empty_change(tmp_path: Path) -> None:
     data = str(tmp_path)
+    init(tmp_path)
     run("user", "create", "alice", "--data-dir", data)
     code, _, err = run("subaccount", "set", "7", "--region", "eu", "--data-dir", data)
     assert code == 1 and "no sub-account has puid 7" in err
@@ -182,6 +195,7 @@ def test_subaccount_set_refuses_an_unknown_puid_and_an_empty_change(tmp_path: Pa
 
 def test_subaccount_set_payout_settings_by_name_or_puid(tmp_path: Path) -> None:
     data = str(tmp_path)
+    init(tmp_path)
     run("user", "create", "alice", "--data-dir", data)
     run("user", "create", "bob", "--data-dir", data)
     code, out, _ = run(
@@ -218,6 +232,7 @@ def test_subaccount_set_refusals_name_the_field(
     tmp_path: Path, args: list[str], named: str
 ) -> None:
     data = str(tmp_path)
+    init(tmp_path)
     run("user", "create", "alice", "--data-dir", data)
     code, out, err = run("subaccount", "set", "alice", *args, "--data-dir", data)
     assert (code, out) == (1, "") and named in err
@@ -255,13 +270,14 @@ def test_serve_options_for_merged_pool_stats(
 
 def test_ingest_files_straight_into_a_data_dir(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    init(data)
     poolstats("user", "create", "alice", "--data-dir", str(data))
     total = shares_file(tmp_path / "a.ndjson", "alice", "rig1", 300, 512)
     total += shares_file(tmp_path / "b.ndjson.gz", "alice", "rig2", 200, 1024)
     out = poolstats(
         "ingest", str(tmp_path / "a.ndjson"), str(tmp_path / "b.ndjson.gz"), "--data-dir", str(data)
     )
-    assert json.loads(out.stdout) == {"accepted": 500, "rejected": 2}
+    assert json.loads(out.stdout) == {"accepted": 500, "refused": 2}
     assert "ts:" in out.stderr  # the refused line is reported with its field
     rows = dict(stored(data, "SELECT worker_name, accept_count FROM workers"))
     assert rows == {"rig1": 300, "rig2": 200}
@@ -271,6 +287,7 @@ def test_ingest_files_straight_into_a_data_dir(tmp_path: Path) -> None:
 
 def test_a_user_created_while_serving_can_send_shares_at_once(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    init(data)
     poolstats("user", "create", "alice", "--data-dir", str(data))
     server = Server(data, free_port())
     try:
@@ -279,7 +296,7 @@ def test_a_user_created_while_serving_can_send_shares_at_once(tmp_path: Path) ->
         out = poolstats(
             "ingest", str(tmp_path / "bob.ndjson"), "--url", server.url, "--ingest-token", "tok"
         )
-        assert json.loads(out.stdout) == {"accepted": 100, "rejected": 1}
+        assert json.loads(out.stdout) == {"accepted": 100, "refused": 1}
 
         def visible() -> bool:
             got = stored(data, "SELECT accept_15m FROM workers WHERE worker_name = 'rig9'")
@@ -292,6 +309,7 @@ def test_a_user_created_while_serving_can_send_shares_at_once(tmp_path: Path) ->
 
 def test_simulate_feeds_a_server_with_its_own_sub_accounts(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    init(data)
     poolstats("user", "create", "alice", "--data-dir", str(data))
     server = Server(data, free_port())
     try:
@@ -311,7 +329,7 @@ def test_simulate_feeds_a_server_with_its_own_sub_accounts(tmp_path: Path) -> No
             str(data),
         )
         totals = json.loads(out.stdout.strip().splitlines()[-1])
-        assert totals["accepted"] > 0 and totals["rejected"] == 0
+        assert totals["accepted"] > 0 and totals["refused"] == 0
 
         def counted() -> bool:
             got = stored(
@@ -362,11 +380,21 @@ def test_demo_serves_a_live_fleet_and_prints_the_demo_key(tmp_path: Path) -> Non
         names = dict(stored(tmp_path, "SELECT name, puid FROM subaccounts"))
         assert names == {"demo": 1, "sim0001": 2}
 
-        def live() -> bool:  # the fleet's shares reach the store through the HTTP ingest
-            got = stored(tmp_path, "SELECT count(DISTINCT puid), sum(accept_count) FROM workers")
-            return got[0][0] == 2 and got[0][1] > 0
+        # the backfill is in the store before the server starts
+        got = stored(tmp_path, "SELECT count(DISTINCT puid), sum(accept_count) FROM workers")
+        assert got[0][0] == 2 and got[0][1] > 0
 
-        wait_for(live, 60, "the demo fleet's workers in the store")
+        def live() -> bool:  # then the fleet's new shares come through the HTTP ingest
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            except httpx.TransportError:
+                return False
+            return any(
+                line.startswith("poolstats_shares_accepted_total") and float(line.split()[-1]) > 0
+                for line in text.splitlines()
+            )
+
+        wait_for(live, 60, "the demo fleet's shares through /ingest/shares")
         page = httpx.get(
             f"http://127.0.0.1:{port}/", params={"access_key": key["access_key"]}, timeout=5
         ).text
@@ -393,6 +421,7 @@ def test_demo_serves_a_live_fleet_and_prints_the_demo_key(tmp_path: Path) -> Non
 
 def test_network_set_then_show_round_trips_the_exact_difficulty(tmp_path: Path) -> None:
     data = str(tmp_path)
+    init(tmp_path)
     difficulty = "110451907374649.123456789012345678"  # more digits than a float keeps
     code, out, _ = run(
         "network", "set", "--difficulty", difficulty, "--height", "870000",
@@ -425,6 +454,7 @@ def test_network_set_then_show_round_trips_the_exact_difficulty(tmp_path: Path) 
     ],
 )
 def test_network_set_refuses_bad_values(tmp_path: Path, args: list[str], message: str) -> None:
+    init(tmp_path)
     code, out, err = run("network", "set", *args, "--data-dir", str(tmp_path))
     assert (code, out) == (1, "")
     assert message in " ".join(err.split())

@@ -89,6 +89,7 @@ class Server:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "data"
+    subprocess.run(poolstats("init", "--data-dir", str(path)), check=True, capture_output=True)
     out = subprocess.run(
         poolstats("user", "create", "alice", "--data-dir", str(path)),
         check=True,

@@ -63,7 +63,7 @@ def test_a_share_is_in_the_store_after_one_flush(tmp_path: Path, clock: FakeCloc
     result = service.ingestor.ingest(
         ndjson(shares("alice", "rig1", T0 + 1, 3, 1024)), Format.NDJSON
     )
-    assert (result.accepted, result.rejected) == (3, 0)
+    assert (result.accepted, result.refused) == (3, 0)
     assert service.store.workers(1) == []  # not before the flush
     service.flush()
     (worker,) = service.store.workers(1)
@@ -134,7 +134,7 @@ def test_refused_shares_are_not_replayed(tmp_path: Path, clock: FakeClock) -> No
     service = open_service(tmp_path, clock)
     service.store.create_user("alice", int(T0))
     body = ndjson(shares("alice", "a", T0, 2, 5) + shares("bob", "a", T0, 1, 7))
-    assert service.ingestor.ingest(body, Format.NDJSON).rejected == 1
+    assert service.ingestor.ingest(body, Format.NDJSON).refused == 1
     crash(service)
     again = open_service(tmp_path, clock)
     again.store.create_user("bob", int(T0))  # bob exists now; his share was still refused

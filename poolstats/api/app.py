@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from poolstats import __version__
-from poolstats.api import btccom, ingest, ops, tangpool
+from poolstats.api import btccom, docs, ingest, ops, tangpool
 from poolstats.api.auth import Grants
 from poolstats.api.btccom.envelope import NOT_FOUND, PARAM_ERROR, ApiError, envelope, on_api_error
 from poolstats.service import Service
@@ -46,7 +46,12 @@ def create_app(service: Service, run_timers: bool = True) -> FastAPI:
             await asyncio.to_thread(service.close)
 
     app = FastAPI(
-        title="poolstats", version=__version__, description=DESCRIPTION, lifespan=lifespan
+        title="poolstats",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load from a CDN: docs.add_docs serves them locally
+        redoc_url=None,
     )
     app.state.service = service
     app.state.ingest_slots = anyio.Semaphore(ingest.INGEST_SLOTS)
@@ -61,6 +66,7 @@ def create_app(service: Service, run_timers: bool = True) -> FastAPI:
     app.add_exception_handler(tangpool.TangpoolError, tangpool.on_tangpool_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    docs.add_docs(app)
     _add_components(app)
     return app
 

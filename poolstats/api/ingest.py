@@ -35,7 +35,12 @@ NDJSON_TYPES = frozenset(
 
 def _refuse(service: Service, status: int, reason: str, message: str) -> JSONResponse:
     service.metrics.requests_refused.labels(reason).inc()
-    body = {"accepted": 0, "rejected": 0, "errors": [{"line": 0, "error": message}]}
+    body = {
+        "accepted": 0,
+        "refused": 0,
+        "rejected": 0,  # deprecated alias of "refused" (see IngestResult.as_json)
+        "errors": [{"line": 0, "error": message}],
+    }
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, headers=headers)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from poolstats.hashrate_gauges import set_hashrate_gauges
 from poolstats.service import Service
 
 router = APIRouter()
@@ -29,4 +31,5 @@ async def metrics(request: Request) -> Response:
     service: Service = request.app.state.service
     if service.last_flush_at:
         service.metrics.flush_age.set(service.clock.now() - service.last_flush_at)
+    await anyio.to_thread.run_sync(set_hashrate_gauges, service)  # waits for the ingest lock
     return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -54,6 +54,16 @@ def judge(response: httpx.Response) -> Answer:
     return Answer(Verdict.HOLD, f"HTTP {code}: is stratum_ingest_url the node's /ingest/shares?")
 
 
+def refused_count(body: dict[str, Any]) -> int:
+    """Events of a counted batch the node did not take (a field at fault): ``refused``, or
+    ``rejected`` from a node older than that name; 0 when neither is a count."""
+    for name in ("refused", "rejected"):
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return max(value, 0)
+    return 0
+
+
 def retry_after_s(response: httpx.Response) -> float | None:
     """``Retry-After`` in seconds (a number or an HTTP date), None when absent or unreadable."""
     value = response.headers.get("retry-after")

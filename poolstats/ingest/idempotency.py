@@ -24,7 +24,7 @@ class BatchKeys:
         self._lock = threading.Lock()
 
     def begin(self, key: str) -> tuple[int, int] | None:
-        """(accepted, rejected) of a batch already counted under ``key``; else None, and the
+        """(accepted, refused) of a batch already counted under ``key``; else None, and the
         caller owns the key until ``end`` (a concurrent request with it waits)."""
         while True:
             with self._lock:
@@ -37,10 +37,10 @@ class BatchKeys:
                     return None
             running.wait()
 
-    def remember(self, key: str, accepted: int, rejected: int) -> None:
+    def remember(self, key: str, accepted: int, refused: int) -> None:
         """Record a counted batch (called where it is applied, and when it is replayed)."""
         with self._lock:
-            self._done[key] = (accepted, rejected)
+            self._done[key] = (accepted, refused)
             self._done.move_to_end(key)
             while len(self._done) > self.capacity:
                 self._done.popitem(last=False)
@@ -57,8 +57,8 @@ class BatchKeys:
             return msgspec.msgpack.encode([[k, a, r] for k, (a, r) in self._done.items()])
 
     def restore(self, data: bytes) -> None:
-        for key, accepted, rejected in msgspec.msgpack.decode(data):
-            self.remember(key, accepted, rejected)
+        for key, accepted, refused in msgspec.msgpack.decode(data):
+            self.remember(key, accepted, refused)
 
 
 def valid_key(key: str) -> bool:

@@ -61,7 +61,7 @@ class JournalLike(Protocol):
 @dataclass
 class IngestResult:
     accepted: int = 0
-    rejected: int = 0
+    refused: int = 0
     errors: list[Refusal] = field(default_factory=list)
     seq: int = 0
     reasons: dict[str, int] = field(default_factory=dict)  # refused rows per field
@@ -69,9 +69,14 @@ class IngestResult:
     replayed: bool = False  # answered from an earlier request with the same Idempotency-Key
 
     def as_json(self) -> dict[str, object]:
+        """The answer of ``POST /ingest/shares``. ``refused`` counts the events the service did
+        not take (a field at fault); ``rejected`` is the same number under its old name, kept
+        for producers written before the rename (deprecated): it never meant the pool's
+        rejected shares, which are counted events with ``"accepted": false``."""
         return {
             "accepted": self.accepted,
-            "rejected": self.rejected,
+            "refused": self.refused,
+            "rejected": self.refused,
             "errors": [{"line": e.line, "error": e.error} for e in self.errors],
         }
 
@@ -85,23 +90,23 @@ class Record:
 
     now: float
     accepted: bytes  # bitmap over the decoded rows
-    rejected: int
+    refused: int
     key: str  # Idempotency-Key, "" for none
     body: bytes
 
 
-def pack_record(now: float, accepted: np.ndarray, rejected: int, key: str, body: bytes) -> bytes:
+def pack_record(now: float, accepted: np.ndarray, refused: int, key: str, body: bytes) -> bytes:
     bits = np.packbits(accepted).tobytes()
     raw_key = key.encode()
-    return _HEADER.pack(now, len(bits), rejected, len(raw_key)) + raw_key + bits + body
+    return _HEADER.pack(now, len(bits), refused, len(raw_key)) + raw_key + bits + body
 
 
 def unpack_record(payload: bytes) -> Record:
-    now, n_bits, rejected, n_key = _HEADER.unpack_from(payload)
+    now, n_bits, refused, n_key = _HEADER.unpack_from(payload)
     start = _HEADER.size
     key = payload[start : start + n_key].decode()
     bits = payload[start + n_key : start + n_key + n_bits]
-    return Record(now, bits, rejected, key, payload[start + n_key + n_bits :])
+    return Record(now, bits, refused, key, payload[start + n_key + n_bits :])
 
 
 @dataclass(frozen=True)
@@ -188,7 +193,7 @@ class Ingestor:
             return self._ingest(body, fmt, key)
         done = self.keys.begin(key)
         if done is not None:
-            return IngestResult(accepted=done[0], rejected=done[1], replayed=True)
+            return IngestResult(accepted=done[0], refused=done[1], replayed=True)
         try:
             return self._ingest(body, fmt, key)
         finally:
@@ -200,19 +205,19 @@ class Ingestor:
         good, refusals, owners = self.judge(cols, now)
         result = IngestResult(accepted=int(good.sum()))
         refused = sorted(decode_refused + refusals.listed(cols.line), key=lambda r: r.line)
-        result.rejected = len(refused)
+        result.refused = len(refused)
         result.errors = refused[:MAX_LISTED_ERRORS]
         for r in refused:
             reason = r.error.split(":", 1)[0]
             result.reasons[reason] = result.reasons.get(reason, 0) + 1
         if result.accepted:
-            record = pack_record(now, good, result.rejected, key, body)
+            record = pack_record(now, good, result.refused, key, body)
             seq = self.journal.append(fmt, record)
-            self.apply_in_order(cols, good, owners, now, seq, body, fmt, key, result.rejected)
+            self.apply_in_order(cols, good, owners, now, seq, body, fmt, key, result.refused)
             result.seq = seq
             result.newest_ts = float(cols.ts[good].max())
         elif key:
-            self.keys.remember(key, 0, result.rejected)
+            self.keys.remember(key, 0, result.refused)
         return result
 
     def decode(
@@ -245,7 +250,7 @@ class Ingestor:
         body: bytes,
         fmt: Format,
         key: str = "",
-        rejected: int = 0,
+        refused: int = 0,
     ) -> None:
         """Apply in journal order (see ``_count``)."""
         with self._turn:
@@ -255,7 +260,7 @@ class Ingestor:
                 if stale or owners.epoch != self.engine.epoch:
                     cols, _ = self.decode(body, fmt, resolve=False)  # rows freed meanwhile
                     owners = resolve_owners(cols, self.subaccounts, self.engine)
-                self._count(cols, good, owners, now, seq, True, key, rejected)
+                self._count(cols, good, owners, now, seq, True, key, refused)
             finally:
                 self._turn.notify_all()
 
@@ -268,7 +273,7 @@ class Ingestor:
         seq: int,
         history: bool,
         key: str,
-        rejected: int,
+        refused: int,
     ) -> None:
         """Apply the good rows and mark the batch counted: ``seq`` and its idempotency key
         move in the same turn (caller holds the lock), so a checkpoint never holds the
@@ -276,7 +281,7 @@ class Ingestor:
         try:
             self.apply(cols.take(good), owners, now, seq, history)
             if key:
-                self.keys.remember(key, int(good.sum()), rejected)
+                self.keys.remember(key, int(good.sum()), refused)
         finally:
             self.engine.seq = max(self.engine.seq, seq)
 
@@ -315,6 +320,6 @@ class Ingestor:
         with self.lock:
             owners = resolve_owners(cols, self.subaccounts, self.engine)
             self._count(
-                cols, accepted, owners, record.now, seq, history, record.key, record.rejected
+                cols, accepted, owners, record.now, seq, history, record.key, record.refused
             )
         return int(accepted.sum())

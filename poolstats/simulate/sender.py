@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import httpx
 
-from poolstats.ingest.answers import Verdict, judge
+from poolstats.ingest.answers import Verdict, judge, refused_count
 from poolstats.ingest.columnar import CONTENT_TYPE as COLUMNAR_CONTENT_TYPE
 from poolstats.simulate.fleet import Fleet, Shares
 
@@ -42,7 +42,7 @@ class BatchResult:
 
     shares: int
     accepted: int
-    rejected: int
+    refused: int  # events the server did not take (a field at fault)
     errors: list[dict[str, Any]]  # as the server sent them: {"line": i, "error": "..."}
     attempts: int  # 1 + failed tries since the previous success
     elapsed_s: float  # of the successful request
@@ -59,7 +59,7 @@ class Totals:
     generated: int = 0  # shares the fleet produced
     delivered: int = 0  # shares in requests answered 200
     accepted: int = 0  # as the server counted them
-    rejected: int = 0
+    refused: int = 0  # events the server did not take (not the fleet's rejected shares)
     errors: int = 0  # error entries in the answers (lines the server refused)
     dropped: int = 0  # oldest shares dropped because the backlog exceeded max_backlog_s
     undelivered: int = 0  # still queued when the run ended (drain_timeout_s ran out)
@@ -252,7 +252,7 @@ class _Sender:
         result = BatchResult(
             shares=len(batch),
             accepted=int(answer.get("accepted", 0)),
-            rejected=int(answer.get("rejected", 0)),
+            refused=refused_count(answer),
             errors=errors,
             attempts=self.attempts,
             elapsed_s=elapsed_s,
@@ -262,7 +262,7 @@ class _Sender:
         t.requests += 1
         t.delivered += result.shares
         t.accepted += result.accepted
-        t.rejected += result.rejected
+        t.refused += result.refused
         t.errors += len(errors)
         self.attempts = 1
         self.backoff = self.backoff_initial

@@ -37,7 +37,7 @@ from urllib.parse import quote
 import httpx
 
 from poolstats.config import Settings
-from poolstats.ingest.answers import Answer, Verdict, judge
+from poolstats.ingest.answers import Answer, Verdict, judge, refused_count
 from poolstats.ingest.idempotency import MAX_KEY
 from poolstats.store.base import validate_user_name
 from poolstats.stratum.jobs import JobSource
@@ -242,11 +242,11 @@ class RemoteIngest:
     def _note_refusals(self, body: dict[str, Any]) -> None:
         """Lines the node refused are its verdict (a clock ahead of the node's, a bound):
         sending them again cannot change it, so they are counted and logged."""
-        rejected = body.get("rejected")
-        if not isinstance(rejected, int) or rejected <= 0:
+        refused = refused_count(body)
+        if refused <= 0:
             return
         with self._lock:
-            self.refused_lines += rejected
+            self.refused_lines += refused
             now = time.monotonic()
             if now - self._refusals_logged_at < LOG_REFUSALS_EVERY_S:
                 return
@@ -255,7 +255,7 @@ class RemoteIngest:
         errors = body.get("errors") or [{}]
         first = errors[0].get("error", "?") if isinstance(errors[0], dict) else "?"
         log.warning("stratum: the node refused %d share(s) of a batch (%s); %d so far",
-                    rejected, first, total)  # fmt: skip
+                    refused, first, total)  # fmt: skip
 
     def close(self) -> None:
         self._client.close()

@@ -18,10 +18,9 @@ from fastapi.responses import HTMLResponse
 
 from poolstats.domain.earnings import btc_text
 from poolstats.domain.hashrate import (
-    four_significant,
     hashrate_hs,
+    hashrate_text,
     percent_text,
-    pick_unit,
     reject_fraction,
 )
 from poolstats.domain.status import worker_status
@@ -46,11 +45,6 @@ th:first-child,td:first-child{text-align:left} a{color:#1f5fbf;text-decoration:n
 
 def _rate(diff_sum: float, window_s: int) -> float:
     return hashrate_hs(diff_sum, window_s)
-
-
-def _fmt(value_hs: float) -> str:
-    unit, size = pick_unit([value_hs])
-    return f"{four_significant(value_hs / size)} {unit}H/s"
 
 
 def _reject_pct(row: dict[str, Any]) -> str:
@@ -129,7 +123,7 @@ async def dashboard(
 
 def _pool_cards(pool: dict[str, Any]) -> str:
     cards = [
-        f'<div class="card">{w}<b>{_fmt(_rate(pool["accept_" + w], s))}</b></div>'
+        f'<div class="card">{w}<b>{hashrate_text(_rate(pool["accept_" + w], s))}</b></div>'
         for w, s in WINDOWS
     ]
     cards.append(f'<div class="card">reject 15m<b>{_reject_pct(pool)}</b></div>')
@@ -145,8 +139,9 @@ def _subaccounts(service: Service, puids: tuple[int, ...], key_q: str) -> str:
         stats = service.store.subaccount_stats(puid)
         name = html.escape(profile["name"] if profile else str(puid))
         figures = (
-            f"<td>{_fmt(_rate(stats['accept_15m'], 900))}</td>"
-            f"<td>{_fmt(_rate(stats['accept_1d'], 86400))}</td><td>{_reject_pct(stats)}</td>"
+            f"<td>{hashrate_text(_rate(stats['accept_15m'], 900))}</td>"
+            f"<td>{hashrate_text(_rate(stats['accept_1d'], 86400))}</td>"
+            f"<td>{_reject_pct(stats)}</td>"
             f"<td>{stats['workers_active']:,}</td>"
             if stats
             else "<td>-</td><td>-</td><td>-</td><td>0</td>"
@@ -186,9 +181,9 @@ def _workers(service: Service, puid: int, now: float) -> str:
         status = worker_status(w["last_accept_time"], now, settings.active_s, settings.inactive_s)
         rows.append(
             f"<tr><td>{html.escape(w['worker_name'])}</td><td>{w['worker_id']}</td>"
-            f"<td>{_fmt(_rate(w['accept_1m'], 60))}</td>"
-            f"<td>{_fmt(_rate(w['accept_15m'], 900))}</td>"
-            f"<td>{_fmt(_rate(w['accept_1d'], 86400))}</td><td>{_reject_pct(w)}</td>"
+            f"<td>{hashrate_text(_rate(w['accept_1m'], 60))}</td>"
+            f"<td>{hashrate_text(_rate(w['accept_15m'], 900))}</td>"
+            f"<td>{hashrate_text(_rate(w['accept_1d'], 86400))}</td><td>{_reject_pct(w)}</td>"
             f'<td class="{status}">{status}</td><td>{_ago(now, w["last_share_time"])}</td>'
             f"<td>{html.escape(w['last_share_ip'])}</td></tr>"
         )

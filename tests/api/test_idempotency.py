@@ -21,7 +21,7 @@ def test_a_retried_batch_is_answered_again_and_counted_once(node: Node) -> None:
     first = node.post(body, headers={"Idempotency-Key": "batch-1"})
     again = node.post(body, headers={"Idempotency-Key": "batch-1"})
     assert first.json()["accepted"] == again.json()["accepted"] == 2
-    assert first.json()["rejected"] == again.json()["rejected"] == 1
+    assert first.json()["refused"] == again.json()["refused"] == 1
     assert "idempotent-replayed" not in first.headers
     assert again.headers["idempotent-replayed"] == "true"
     assert node.stored_workers(ALICE)["rig"]["accept_count"] == 2

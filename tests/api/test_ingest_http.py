@@ -94,7 +94,7 @@ def test_a_bad_event_is_refused_and_the_good_ones_count(
 
     answer = node.ingest(good[0], bad, good[1])
 
-    assert answer["accepted"] == 2 and answer["rejected"] == 1
+    assert answer["accepted"] == 2 and answer["refused"] == 1
     ((line, error),) = [(e["line"], e["error"]) for e in answer["errors"]]
     assert line == 2
     assert error.startswith(f"{field}: "), error
@@ -130,7 +130,7 @@ def test_blank_lines_and_several_bad_lines_keep_their_numbers(node: Node) -> Non
         share(diff=16, ip="1.2.3"),
         share(diff=32),
     )
-    assert (answer["accepted"], answer["rejected"]) == (3, 4)
+    assert (answer["accepted"], answer["refused"]) == (3, 4)
     assert [(e["line"], e["error"].split(":")[0]) for e in answer["errors"]] == [
         (4, "event"), (5, "ts"), (8, "puid"), (10, "ip"),
     ]  # fmt: skip
@@ -144,7 +144,7 @@ def test_two_shares_glued_on_one_line_are_refused_with_the_right_line_numbers(
 ) -> None:
     glued = msgspec.json.encode(share(diff=1)).decode() + msgspec.json.encode(share()).decode()
     answer = node.ingest(glued, "", share(diff=2), share(diff=4, puid=99))
-    assert (answer["accepted"], answer["rejected"]) == (1, 2)
+    assert (answer["accepted"], answer["refused"]) == (1, 2)
     assert [e["line"] for e in answer["errors"]] == [1, 4]
     assert node.stored_workers(ALICE)["rig01"]["accept_1m"] == 2
 
@@ -157,7 +157,7 @@ def test_status_wins_when_both_accepted_and_status_are_given(node: Node) -> None
         share(diff=800, accepted=False),
         share(diff=1600, accepted=None, status="stale"),
     )
-    assert (answer["accepted"], answer["rejected"]) == (5, 0)
+    assert (answer["accepted"], answer["refused"]) == (5, 0)
     sums = node.service.engine.worker_sums(ALICE, "rig01")
     assert (sums.accept_1m[0], sums.reject_1m[0], sums.stale_1m[0]) == (200, 100 + 800, 400 + 1600)
     row = node.stored_workers(ALICE)["rig01"]
@@ -174,7 +174,7 @@ def test_logins_split_on_the_first_dot_with_and_without_puid(node: Node) -> None
         share(puid=None, user="alice", worker="rig05", diff=16),
         share(puid=None, worker="alice.", diff=32),  # no worker part: the default worker
     )
-    assert (answer["accepted"], answer["rejected"]) == (6, 0)
+    assert (answer["accepted"], answer["refused"]) == (6, 0)
     alice = node.stored_workers(ALICE)
     bob = {w["worker_name"]: w for w in node.service.store.workers(BOB)}
     assert {k: v["accept_1m"] for k, v in alice.items()} == {
@@ -204,7 +204,7 @@ def test_a_name_that_normalises_counts_as_its_normal_form(node: Node) -> None:
 def test_the_longest_worker_name_is_accepted_and_truncated(node: Node) -> None:
     longest = "w" * MAX_NAME
     answer = node.ingest(share(worker=longest, diff=5), share(worker=longest + "w", diff=7))
-    assert (answer["accepted"], answer["rejected"]) == (1, 1)
+    assert (answer["accepted"], answer["refused"]) == (1, 1)
     assert answer["errors"][0]["line"] == 2
     assert node.stored_workers(ALICE).keys() == {"w" * 20}
 
@@ -216,7 +216,7 @@ def test_future_limit_is_future_s(node: Node) -> None:
         share(ts=T0 + 301, diff=4),
         share(ts=T0 + 300.5, diff=8),
     )
-    assert (answer["accepted"], answer["rejected"]) == (2, 2)
+    assert (answer["accepted"], answer["refused"]) == (2, 2)
     assert [e["line"] for e in answer["errors"]] == [3, 4]
     assert all(e["error"].startswith("ts: ") for e in answer["errors"])
     # accepted future shares count as now in the windows
@@ -226,12 +226,12 @@ def test_future_limit_is_future_s(node: Node) -> None:
 def test_future_s_setting_is_used(make_node: Callable[..., Node]) -> None:
     node = make_node(future_s=60.0)
     answer = node.ingest(share(ts=T0 + 59, diff=1), share(ts=T0 + 61, diff=2))
-    assert (answer["accepted"], answer["rejected"]) == (1, 1)
+    assert (answer["accepted"], answer["refused"]) == (1, 1)
     assert answer["errors"][0]["error"].startswith("ts: more than 60 s")
 
 
 def test_the_clock_moves_the_future_limit(node: Node) -> None:
-    assert node.ingest(share(ts=T0 + 400))["rejected"] == 1
+    assert node.ingest(share(ts=T0 + 400))["refused"] == 1
     node.clock.advance(100)
     assert node.ingest(share(ts=T0 + 400))["accepted"] == 1
 
@@ -244,7 +244,7 @@ def test_sub_accounts_created_while_running_are_known_at_once(node: Node) -> Non
         share(puid=erin, worker="r2", diff=2),
         share(puid=None, worker="dave.r3", diff=4),
     )
-    assert (answer["accepted"], answer["rejected"]) == (3, 0)
+    assert (answer["accepted"], answer["refused"]) == (3, 0)
     node.service.flush()
     assert {w["worker_name"] for w in node.service.store.workers(dave)} == {"r1", "r3"}
     assert {w["worker_name"] for w in node.service.store.workers(erin)} == {"r2"}
@@ -252,7 +252,7 @@ def test_sub_accounts_created_while_running_are_known_at_once(node: Node) -> Non
 
 def test_only_the_first_thousand_refusals_are_listed_but_all_are_counted(node: Node) -> None:
     answer = node.ingest(*(["{}"] * 1500), share(diff=9))
-    assert (answer["accepted"], answer["rejected"]) == (1, 1500)
+    assert (answer["accepted"], answer["refused"]) == (1, 1500)
     assert len(answer["errors"]) == 1000
     assert [e["line"] for e in answer["errors"]] == list(range(1, 1001))
     assert node.counter(REFUSED, field="ts") == 1500
@@ -260,7 +260,7 @@ def test_only_the_first_thousand_refusals_are_listed_but_all_are_counted(node: N
 
 def test_a_batch_with_nothing_good_is_not_journaled(node: Node) -> None:
     answer = node.ingest(share(puid=0), share(diff=-1))
-    assert (answer["accepted"], answer["rejected"]) == (0, 2)
+    assert (answer["accepted"], answer["refused"]) == (0, 2)
     assert node.service.engine.seq == 0
     assert node.client.get("/healthz").json()["journal_seq"] == 0
     assert node.ingest(share())["accepted"] == 1
@@ -272,7 +272,7 @@ def test_a_name_that_is_not_utf8_is_refused_not_a_server_error(node: Node) -> No
     response = node.post(ndjson(share(diff=2)) + bad + ndjson(share(diff=4)))
     assert response.status_code == 200
     answer = response.json()
-    assert (answer["accepted"], answer["rejected"]) == (2, 1)
+    assert (answer["accepted"], answer["refused"]) == (2, 1)
     assert answer["errors"][0]["line"] == 2
     assert answer["errors"][0]["error"].startswith("worker: not valid UTF-8")
     assert node.stored_workers(ALICE)["rig01"]["accept_1m"] == 6
@@ -281,7 +281,7 @@ def test_a_name_that_is_not_utf8_is_refused_not_a_server_error(node: Node) -> No
 def test_an_empty_body(node: Node) -> None:
     response = node.post(b"")
     assert response.status_code == 200
-    assert response.json() == {"accepted": 0, "rejected": 0, "errors": []}
+    assert response.json() == {"accepted": 0, "refused": 0, "rejected": 0, "errors": []}
 
 
 @pytest.mark.parametrize(
@@ -409,7 +409,7 @@ def test_400_for_an_unreadable_columnar_batch(node: Node) -> None:
     response = node.post(body, content_type=COLUMNAR)
     assert response.status_code == 400
     answer = response.json()
-    assert (answer["accepted"], answer["rejected"]) == (0, 0)
+    assert (answer["accepted"], answer["refused"]) == (0, 0)
     assert answer["errors"][0]["error"].startswith("worker_idx: 1 values, expected 2")
     assert node.counter(REQUESTS_REFUSED, reason="unreadable") == 1
     assert node.service.engine.seq == 0
@@ -458,7 +458,7 @@ def test_a_columnar_batch_with_bad_shares(node: Node) -> None:
     response = node.post(body, content_type=COLUMNAR)
     assert response.status_code == 200
     answer = response.json()
-    assert (answer["accepted"], answer["rejected"]) == (1, 4)
+    assert (answer["accepted"], answer["refused"]) == (1, 4)
     assert [(e["line"], e["error"].split(":")[0]) for e in answer["errors"]] == [
         (2, "status"), (3, "ts"), (4, "puid"), (5, "diff")
     ]  # fmt: skip
@@ -542,7 +542,8 @@ def test_ndjson_and_columnar_give_identical_store_contents(
     first = a.post(as_ndjson(shares, by), content_type=NDJSON)
     second = b.post(as_columnar(shares, by), content_type=COLUMNAR)
     assert first.status_code == second.status_code == 200
-    assert first.json() == second.json() == {"accepted": len(shares), "rejected": 0, "errors": []}
+    answer = {"accepted": len(shares), "refused": 0, "rejected": 0, "errors": []}
+    assert first.json() == second.json() == answer
     contents = store_contents(a)
     assert contents == store_contents(b)
     # and they are right: the 1d accept sum of each sub-account, worked out here
@@ -633,3 +634,15 @@ def test_metrics_show_lag_flush_time_and_workers_by_status(node: Node) -> None:
         (("status", "inactive"),): 2.0,
         (("status", "dead"),): 0.0,
     }
+
+
+def test_refused_events_are_not_the_pools_rejected_shares(node: Node) -> None:
+    """A share the pool rejected (``"accepted": false``) is an event taken and counted in the
+    reject windows; an event with a field at fault is ``refused``. The answer's old name for
+    refused, ``rejected``, stays as an alias with the same value."""
+    refused_before = sum(node.metrics(REFUSED).values())
+    answer = node.ingest(share(diff=1024), share(diff=512, accepted=False), share(diff=-1))
+    assert (answer["accepted"], answer["refused"], answer["rejected"]) == (2, 1, 1)
+    assert sum(node.metrics(REFUSED).values()) - refused_before == 1
+    sums = node.service.engine.pool_sums()
+    assert (float(sums.accept_1m[0]), float(sums.reject_1m[0])) == (1024.0, 512.0)

@@ -110,7 +110,7 @@ class IngestServer:
         self.request_sizes.append(len(cols))
         self.rows.extend(share_rows(cols))
         accepted = int((cols.status == 0).sum())
-        answer = {"accepted": accepted, "rejected": len(cols) - accepted, "errors": []}
+        answer = {"accepted": accepted, "refused": len(cols) - accepted, "errors": []}
         if key:
             self.keys[key] = answer
         return (0, None) if action == "lost" else (200, answer)
@@ -200,7 +200,7 @@ def test_every_share_arrives_once_and_answers_are_counted(server: IngestServer, 
         0,
         0,
     )
-    assert (totals.accepted, totals.rejected) == (accepted, len(produced) - accepted)
+    assert (totals.accepted, totals.refused) == (accepted, len(produced) - accepted)
     assert totals.requests == len(batches) == server.ok_requests() and totals.failures == 0
     assert sum(b.shares for b in batches) == len(produced)
 

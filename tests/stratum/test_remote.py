@@ -391,7 +391,7 @@ def test_spooled_batches_come_back_oldest_first(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("status", "body", "verdict"),
     [
-        (200, {"accepted": 1, "rejected": 0, "errors": []}, Verdict.COUNTED),
+        (200, {"accepted": 1, "refused": 0, "errors": []}, Verdict.COUNTED),
         (200, {"hello": "a proxy's page"}, Verdict.HOLD),  # not the node: keep the batch
         (401, {}, Verdict.HOLD),
         (403, {}, Verdict.HOLD),

@@ -67,3 +67,24 @@ def test_dashboard_shows_the_pool_to_anyone_and_workers_to_their_key(tmp_path: P
         assert refused.status_code == 403 and "rig1" not in refused.text
         assert client.get("/", params={"access_key": "nope"}).status_code == 403
         assert client.get("/?puid=0").status_code == 422
+
+
+def test_figures_under_1_khs_read_in_h_per_second(tmp_path: Path) -> None:
+    """A CPU miner's figures: one share of difficulty 2**-10 (4,194,304 hashes) at T0+5,
+    seen at T0+900: the 1m and 15m windows have let it go (10 s slots), 1h and 1d hold it."""
+    clock = FakeClock(T0 + 900)
+    service = Service(Settings(data_dir=tmp_path, ingest_token="t"), clock=clock)
+    service.recover()
+    key = service.store.create_user("alice", int(T0)).access_key
+    share = {"ts": T0 + 5, "user": "alice", "worker": "cpu1", "diff": 2**-10, "accepted": True}
+    body = msgspec.json.encode(share) + b"\n"
+    assert service.ingestor.ingest(body, Format.NDJSON).accepted == 1
+    service.flush()
+    per_day = 2**-10 * 2**32 / 86400  # 48.545... H/s
+    with TestClient(create_app(service, run_timers=False)) as client:
+        page = client.get("/", params={"access_key": key}).text
+    assert "HH/s" not in page
+    assert f"1d<b>{per_day:.2f} H/s</b>" in page  # the pool card
+    assert "1m<b>0 H/s</b>" in page and "15m<b>0 H/s</b>" in page
+    assert f"1h<b>{2**22 / 3600 / 1e3:.3f} KH/s</b>" in page  # 1.165 KH/s
+    assert page.count(f"<td>{per_day:.2f} H/s</td>") == 2  # the sub-account's, the worker's

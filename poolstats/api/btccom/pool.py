@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 
 import anyio
 import httpx
@@ -85,7 +84,7 @@ async def pool_stats_merged(request: Request) -> Response:
 
 async def _local(service: Service) -> NodeSums:
     row = await anyio.to_thread.run_sync(service.store.pool_stats)
-    return render.node_sums(row, service.settings.node_name or socket.gethostname())
+    return render.node_sums(row, service.settings.node())
 
 
 async def _peer(client: httpx.AsyncClient, base_url: str, timeout_s: float) -> NodeSums | None:
