@@ -122,15 +122,27 @@ def _logging(verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _open_service(settings: Settings) -> Service:
+def _open_service(settings: Settings, start_fresh: bool = False) -> Service:
+    """The node on ``settings.data_dir``, recovered; exit 2 when the folder cannot be served
+    (in use, or its database missing, empty or another folder's: the message says what to do)."""
+    from poolstats.data_folder import DataFolderRefused
     from poolstats.ingest.journal import JournalError
     from poolstats.service import Service
 
     try:
-        service = Service(settings)
+        service = Service(settings, start_fresh=start_fresh)
+    except DataFolderRefused as exc:
+        console.print(f"[red]refusing to start: {exc}", soft_wrap=True)
+        raise typer.Exit(2) from exc
     except JournalError as exc:
         console.print(f"[red]{settings.data_dir} is in use by another poolstats process: {exc}")
         raise typer.Exit(2) from exc
+    if service.set_aside is not None:
+        console.print(
+            f"[yellow]--start-fresh: the old database, journal and checkpoint were moved to "
+            f"{service.set_aside}; starting with a new database",
+            soft_wrap=True,
+        )
     recovery = service.recover()
     if recovery.replayed_batches:
         console.print(
@@ -198,6 +210,16 @@ def serve(
     stratum_jobs: StratumJobs = None,
     stratum_min_diff: StratumMinDiff = None,
     stratum_max_diff: StratumMaxDiff = None,
+    start_fresh: Annotated[
+        bool,
+        typer.Option(
+            "--start-fresh",
+            help="When the data folder is refused (its database missing, empty or another "
+            "folder's, beside a journal or checkpoint), move the old files into a dated "
+            "set-aside folder inside it and start with a new database. Does nothing to a "
+            "folder that is fine.",
+        ),
+    ] = False,
 ) -> None:
     """Run the server: ingest, engine, store, HTTP API and (with --stratum-port) the stratum
     front end, in one process."""
@@ -222,7 +244,7 @@ def serve(
             f"[yellow]no --ingest-token ({env_name('ingest_token')}): "
             "POST /ingest/shares will refuse every request"
         )
-    service = _open_service(settings)
+    service = _open_service(settings, start_fresh)
     console.print(
         f"poolstats serving http://{settings.host}:{settings.port} (data in {settings.data_dir})"
     )
