@@ -320,6 +320,50 @@ def stratum(
     _run_loop(process.run())
 
 
+@app.command()
+def backup(
+    dest: Annotated[Path, typer.Argument(help="New (or empty) folder to write the backup to")],
+    data_dir: DataDir = None,
+) -> None:
+    """Back up a data folder, also while its server runs: the database, the checkpoint and
+    the journal the database does not hold yet, with a manifest. Prints the manifest."""
+    from poolstats.backup import BackupError
+    from poolstats.backup import backup as make_backup
+
+    settings = _settings(data_dir=data_dir)
+    try:
+        manifest = make_backup(Path(settings.data_dir), dest)
+    except (BackupError, OSError, ValueError) as exc:
+        raise _fail(exc) from exc
+    print(json.dumps(manifest, indent=2))
+
+
+@app.command()
+def restore(
+    src: Annotated[Path, typer.Argument(help="A folder written by poolstats backup")],
+    data_dir: DataDir = None,
+) -> None:
+    """Verify a backup and make a new (or empty) data folder of it; serve that folder then."""
+    from poolstats.backup import BackupError
+    from poolstats.backup import restore as restore_backup
+
+    settings = _settings(data_dir=data_dir)
+    try:
+        manifest = restore_backup(src, Path(settings.data_dir))
+    except (BackupError, OSError, ValueError) as exc:
+        raise _fail(exc) from exc
+    journal = manifest["journal"]
+    print(
+        json.dumps(
+            {
+                "data_dir": str(settings.data_dir),
+                "history_seq": manifest["database"]["history_seq"],
+                "journal_seqs": [journal["first_seq"], journal["last_seq"]],
+            }
+        )
+    )
+
+
 @user_app.command("create")
 def user_create(name: str, data_dir: DataDir = None) -> None:
     """Create a sub-account (with its account and an access key); prints them as JSON."""
