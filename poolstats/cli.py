@@ -158,15 +158,27 @@ def _logging(verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _open_service(settings: Settings) -> Service:
+def _open_service(settings: Settings, start_fresh: bool = False) -> Service:
+    """The node on ``settings.data_dir``, recovered; exit 2 when the folder cannot be served
+    (in use, or its database missing, empty or another folder's: the message says what to do)."""
+    from poolstats.data_folder import DataFolderRefused
     from poolstats.ingest.journal import JournalError
     from poolstats.service import Service
 
     try:
-        service = Service(settings)
+        service = Service(settings, start_fresh=start_fresh)
+    except DataFolderRefused as exc:
+        console.print(f"[red]refusing to start: {exc}", soft_wrap=True)
+        raise typer.Exit(2) from exc
     except JournalError as exc:
         console.print(f"[red]{settings.data_dir} is in use by another poolstats process: {exc}")
         raise typer.Exit(2) from exc
+    if service.set_aside is not None:
+        console.print(
+            f"[yellow]--start-fresh: the old database, journal and checkpoint were moved to "
+            f"{service.set_aside}; starting with a new database",
+            soft_wrap=True,
+        )
     recovery = service.recover()
     if recovery.replayed_batches:
         console.print(
@@ -234,6 +246,16 @@ def serve(
     stratum_jobs: StratumJobs = None,
     stratum_min_diff: StratumMinDiff = None,
     stratum_max_diff: StratumMaxDiff = None,
+    start_fresh: Annotated[
+        bool,
+        typer.Option(
+            "--start-fresh",
+            help="When the data folder is refused (its database missing, empty or another "
+            "folder's, beside a journal or checkpoint), move the old files into a dated "
+            "set-aside folder inside it and start with a new database. Does nothing to a "
+            "folder that is fine.",
+        ),
+    ] = False,
 ) -> None:
     """Run the server: ingest, engine, store, HTTP API and (with --stratum-port) the stratum
     front end, in one process."""
@@ -259,7 +281,7 @@ def serve(
             f"[yellow]no --ingest-token ({env_name('ingest_token')}): "
             "POST /ingest/shares will refuse every request"
         )
-    service = _open_service(settings)
+    service = _open_service(settings, start_fresh)
     console.print(
         f"poolstats serving http://{settings.host}:{settings.port} (data in {settings.data_dir})"
     )
@@ -363,6 +385,50 @@ def init(data_dir: DataDir = None) -> None:
         print(f"{folder} holds a poolstats database already: left as it was")
     else:
         print(f"created a poolstats database in {folder}")
+
+
+@app.command()
+def backup(
+    dest: Annotated[Path, typer.Argument(help="New (or empty) folder to write the backup to")],
+    data_dir: DataDir = None,
+) -> None:
+    """Back up a data folder, also while its server runs: the database, the checkpoint and
+    the journal the database does not hold yet, with a manifest. Prints the manifest."""
+    from poolstats.backup import BackupError
+    from poolstats.backup import backup as make_backup
+
+    settings = _settings(data_dir=data_dir)
+    try:
+        manifest = make_backup(Path(settings.data_dir), dest)
+    except (BackupError, OSError, ValueError) as exc:
+        raise _fail(exc) from exc
+    print(json.dumps(manifest, indent=2))
+
+
+@app.command()
+def restore(
+    src: Annotated[Path, typer.Argument(help="A folder written by poolstats backup")],
+    data_dir: DataDir = None,
+) -> None:
+    """Verify a backup and make a new (or empty) data folder of it; serve that folder then."""
+    from poolstats.backup import BackupError
+    from poolstats.backup import restore as restore_backup
+
+    settings = _settings(data_dir=data_dir)
+    try:
+        manifest = restore_backup(src, Path(settings.data_dir))
+    except (BackupError, OSError, ValueError) as exc:
+        raise _fail(exc) from exc
+    journal = manifest["journal"]
+    print(
+        json.dumps(
+            {
+                "data_dir": str(settings.data_dir),
+                "history_seq": manifest["database"]["history_seq"],
+                "journal_seqs": [journal["first_seq"], journal["last_seq"]],
+            }
+        )
+    )
 
 
 @user_app.command("create")

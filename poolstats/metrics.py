@@ -65,6 +65,12 @@ class Metrics:
         self.journal_seq = Gauge(
             "poolstats_journal_seq", "Sequence number of the newest journaled batch.", registry=r
         )
+        self.journal_damaged_records = Counter(
+            "poolstats_journal_damaged_records",
+            "Acknowledged journal records found damaged and skipped by start-up replay (the "
+            "log names them; their bytes are kept in journal/damaged/).",
+            registry=r,
+        )
         self.settled_through = Gauge(
             "poolstats_settled_through_seconds",
             "Start (unix seconds) of the newest settled UTC day; 0 before the first.",

@@ -21,6 +21,8 @@ import numpy.typing as npt
 
 from poolstats.clock import Clock, SystemClock
 from poolstats.config import Settings
+from poolstats.data_folder import JOURNAL_DIR, open_store
+from poolstats.domain.health import Facts, Health, judge
 from poolstats.domain.status import status_counts
 from poolstats.engine.engine import Engine, EngineConfig
 from poolstats.engine.snapshot import Flush, Level
@@ -89,7 +91,12 @@ class Recovery:
 
 
 class Service:
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: Settings, clock: Clock | None = None, start_fresh: bool = False
+    ) -> None:
+        """Open the data folder; raises ``DataFolderRefused`` (nothing changed) when its
+        database is missing, empty or another folder's, unless ``start_fresh`` (then the old
+        files are moved to ``self.set_aside``)."""
         settings.fee_rate()  # a mistyped pool_fee_rate stops the start, not a settlement
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -97,8 +104,8 @@ class Service:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self.metrics = Metrics()
-        self.store = SqliteStore.open(data_dir)
-        self.journal = Journal(data_dir / "journal", segment_bytes=settings.journal_segment_bytes)
+        self.store, self.set_aside = open_store(data_dir, start_fresh)
+        self.journal = Journal(data_dir / JOURNAL_DIR, segment_bytes=settings.journal_segment_bytes)
         self.registry = Registry(self.store)
         self.config = EngineConfig(active_s=settings.active_s)
         self.engine = Engine(self.config)
@@ -108,6 +115,8 @@ class Service:
         self._flush_lock = threading.Lock()  # one flush at a time, in order
         self._unwritten: list[Flush] = []
         self.last_flush_at = 0.0
+        self.started_at = self.clock.now()
+        self._flush_error: str | None = None
         self._last_prune = 0.0
         self.recovery: Recovery | None = None
         self._network_version: tuple[int, int] | None = None
@@ -143,6 +152,7 @@ class Service:
             )
             batches += 1
         self.engine.seq = max(self.engine.seq, self.journal.last_seq)
+        self._count_damage(checkpoint_seq)
         self.engine.advance(self.clock.now())
         self.recovery = Recovery(
             checkpoint_seq, history_seq, batches, shares, time.perf_counter() - started
@@ -151,6 +161,35 @@ class Service:
         if batches:
             self.checkpoint()
         return self.recovery
+
+    def _count_damage(self, checkpoint_seq: int) -> None:
+        """Count the acknowledged records replay had to skip (damaged journal bytes); those
+        a checkpoint already holds were not needed and are not counted (the journal's ERROR
+        lines name every damaged stretch either way)."""
+        skipped = 0
+        for damage in self.journal.damage:
+            first = max(damage.first_lost, checkpoint_seq + 1)
+            skipped += max(0, damage.last_lost - first + 1)
+        if skipped:
+            self.metrics.journal_damaged_records.inc(skipped)
+            log.error(
+                "recovery skipped %d damaged journal record(s); their bytes are in %s",
+                skipped,
+                self.journal.directory / "damaged",
+            )
+
+    def health(self) -> Health:
+        """What /healthz answers: see ``domain.health``."""
+        now = self.clock.now()
+        return judge(
+            Facts(
+                journal_problem=self.journal.problem(),
+                unwritten_flushes=len(self._unwritten),
+                flush_error=self._flush_error,
+                flush_age_s=now - (self.last_flush_at or self.started_at),
+                flush_interval_s=self.settings.flush_interval_s,
+            )
+        )
 
     def close(self) -> None:
         """Flush and checkpoint, so the next start replays nothing (when that fails, the
@@ -247,8 +286,13 @@ class Service:
         self._unwritten.append(flush)
         while self._unwritten:
             started = time.perf_counter()
-            self.store.write_flush(self._unwritten[0])
+            try:
+                self.store.write_flush(self._unwritten[0])
+            except Exception as exc:
+                self._flush_error = f"{type(exc).__name__}: {exc}"
+                raise
             done = self._unwritten.pop(0)
+            self._flush_error = None
             self.metrics.flush_seconds.observe(time.perf_counter() - started)
             self.metrics.flushed_workers.inc(len(done.workers.puid))
             self.last_flush_at = done.now

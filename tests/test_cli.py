@@ -249,7 +249,7 @@ def test_serve_options_for_merged_pool_stats(
 ) -> None:
     seen: list[Settings] = []
 
-    def open_service(settings: Settings) -> None:  # stop before anything is served
+    def open_service(settings: Settings, start_fresh: bool = False) -> None:  # stop first
         seen.append(settings)
         raise SystemExit(0)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from poolstats.hashrate_gauges import set_hashrate_gauges
@@ -12,18 +13,28 @@ from poolstats.service import Service
 router = APIRouter()
 
 
-@router.get("/healthz", summary="Liveness and the state of the pipeline")
-async def healthz(request: Request) -> dict[str, object]:
+@router.get(
+    "/healthz",
+    summary="Liveness and the state of the pipeline",
+    responses={503: {"description": "degraded: ingest cannot take shares (the reasons say why)"}},
+)
+async def healthz(request: Request) -> JSONResponse:
+    """``ok`` (200), or ``degraded`` with its reasons: 503 while ingest refuses shares, 200
+    while only the store lags (see ``domain.health`` for why the two differ)."""
     service: Service = request.app.state.service
     now = service.clock.now()
-    return {
-        "status": "ok",
+    health = service.health()
+    body = {
+        "status": health.status,
+        "ingest": health.ingest,
+        "reasons": list(health.reasons),
         "time": int(now),
         "journal_seq": service.engine.seq,
         "workers_tracked": service.engine.tracked_workers,
         "last_flush": int(service.last_flush_at),
         "flush_age_s": round(now - service.last_flush_at, 3) if service.last_flush_at else None,
     }
+    return JSONResponse(body, status_code=health.http_status)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

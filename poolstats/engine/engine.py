@@ -430,6 +430,12 @@ class Engine:
         arrays["meta"] = np.frombuffer(msgspec.msgpack.encode(meta), dtype=np.uint8)
         return arrays
 
+    @staticmethod
+    def saved_seq(arrays: dict[str, npt.NDArray[Any]]) -> int:
+        """The journal seq a checkpoint's state includes (a backup reads it without a
+        restore)."""
+        return int(msgspec.msgpack.decode(arrays["meta"].tobytes())["seq"])
+
     @classmethod
     def restore(
         cls, arrays: dict[str, npt.NDArray[Any]], config: EngineConfig | None = None

@@ -7,20 +7,13 @@ every acknowledged batch survives ``kill -9`` (and power loss: ``append`` return
 
 On disk: a directory of segment files named by the seq of their first record
 (``00000000000000000001.wal``), plus a ``LOCK`` file (``flock``: one process per journal).
-A segment is a sequence of records, each a 24-byte little-endian header then the payload::
-
-    magic  4s   b"PSJ\\x01"
-    seq    u64  1, 2, 3, ... contiguous across segments
-    kind   u8   opaque to the journal (the caller's payload format)
-    pad    3x
-    length u32  payload bytes
-    crc    u32  zlib.crc32 of the payload, continued over the 20 header bytes before it
-
-(the CRC runs payload-first so the expensive part is computed outside the write lock, before
-the seq is known). A crash mid-write leaves a torn tail in the newest segment only (older
-segments are synced before the next one is created): ``Journal()`` cuts it off and logs what
-it dropped. Anything else that fails to parse is corruption of acknowledged data, and replay
-raises ``JournalCorrupt`` rather than skip it.
+The record format is in ``journal_frames``. A crash mid-write leaves a torn tail in the newest
+segment only (older segments are synced before the next one is created): ``Journal()`` cuts
+it off and logs what it dropped. Damaged bytes with intact records after them (bit rot, a
+bad sector) are not a torn tail: opening and replay skip them, keep every intact record
+after them, copy the bad bytes to ``damaged/`` and log an ERROR naming the seqs lost
+(``Journal.damage`` lists them for the metrics). A missing segment, or an intact record out
+of place, raises ``JournalCorrupt``: nothing says what was there.
 """
 
 from __future__ import annotations
@@ -31,7 +24,6 @@ import logging
 import mmap
 import os
 import re
-import struct
 import threading
 import zlib
 from collections.abc import Iterator
@@ -40,110 +32,58 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+from poolstats.ingest.journal_frames import (
+    CRC,
+    HEADER_SIZE,
+    MAGIC,
+    PREFIX,
+    Damage,
+    Frame,
+    JournalCorrupt,
+    JournalError,
+    Torn,
+    keep_damaged,
+    scan,
+    segment_name,
+)
+
+__all__ = [
+    "HEADER_SIZE",
+    "MAGIC",
+    "Damage",
+    "Journal",
+    "JournalCorrupt",
+    "JournalError",
+    "Record",
+    "fsync_dir",
+    "segment_name",
+]
+
 log = logging.getLogger(__name__)
 
-MAGIC = b"PSJ\x01"
-_PREFIX = struct.Struct("<4sQB3xI")  # magic, seq, kind, pad, length: the CRC'd header part
-_CRC = struct.Struct("<I")
-HEADER_SIZE = _PREFIX.size + _CRC.size  # 24
+_PREFIX = PREFIX
+_CRC = CRC
 MAX_PAYLOAD = 2**32 - 1
-SEGMENT_SUFFIX = ".wal"
 _SEGMENT_RE = re.compile(r"^(\d{20})\.wal$")
 _LOCK_NAME = "LOCK"
 
 
-class JournalError(Exception):
-    """The journal cannot do what was asked (locked by another process, closed, failed, range)."""
-
-
-class JournalCorrupt(JournalError):
-    """Acknowledged records are damaged or missing; carrying on would lose data silently."""
-
-
 @dataclass(frozen=True)
 class Record:
-    seq: int  # 1, 2, 3, ... contiguous across segments and restarts
+    seq: int  # 1, 2, 3, ... contiguous across segments and restarts (damaged ones skipped)
     kind: int  # 0..255, opaque to the journal (the caller's payload format)
     payload: bytes
 
 
-@dataclass(frozen=True)
-class _Frame:
-    seq: int
-    kind: int
-    payload: bytes | None  # None when read without verifying (skipped during replay)
-    size: int  # header + payload bytes on disk
-
-
-@dataclass(frozen=True)
-class _Bad:
-    reason: str
-    intact: bool  # the frame's CRC checks out (so it is not a torn write, just misplaced)
-
-
-def segment_name(first_seq: int) -> str:
-    """File name of the segment whose first record has ``first_seq``."""
-    return f"{first_seq:020d}{SEGMENT_SUFFIX}"
-
-
-def _read_frame(
-    f: BinaryIO, offset: int, size: int, expected_seq: int, verify: bool
-) -> _Frame | _Bad | None:
-    """Parse the record at ``offset``; None at a clean end of file.
-
-    With ``verify`` False the payload is seeked over, not read (replay skipping old records),
-    so only the framing and the seq are checked.
-    """
-    if offset == size:
-        return None
-    if size - offset < HEADER_SIZE:
-        return _Bad(f"{size - offset} trailing bytes, shorter than a header", False)
-    f.seek(offset)
-    header = f.read(HEADER_SIZE)
-    if len(header) < HEADER_SIZE:
-        return _Bad("file shrank while reading", False)
-    magic, seq, kind, length = _PREFIX.unpack_from(header)
-    if magic != MAGIC:
-        return _Bad(f"bad magic {magic!r}", False)
-    if length > size - offset - HEADER_SIZE:
-        return _Bad(f"payload length {length} runs past the end of the file", False)
-    if not verify:
-        if seq != expected_seq:
-            return _Bad(f"seq {seq} where {expected_seq} was expected", False)
-        return _Frame(seq, kind, None, HEADER_SIZE + length)
-    payload = f.read(length)
-    if len(payload) < length:
-        return _Bad("file shrank while reading", False)
-    (crc,) = _CRC.unpack_from(header, _PREFIX.size)
-    if zlib.crc32(header[: _PREFIX.size], zlib.crc32(payload)) != crc:
-        return _Bad("CRC mismatch", False)
-    if seq != expected_seq:
-        return _Bad(f"seq {seq} where {expected_seq} was expected", True)
-    return _Frame(seq, kind, payload, HEADER_SIZE + length)
-
-
-def _intact_frame_after(path: Path, start: int) -> tuple[int, int] | None:
-    """(offset, seq) of the first CRC-valid record after ``start``, for the recovery log.
-
-    A valid record beyond the cut is possible after power loss (unsynced pages land in any
-    order), but it is also what bit rot in synced data looks like: worth an ERROR line.
-    """
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size - start <= HEADER_SIZE:
-            return None
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            pos = mm.find(MAGIC, start + 1)
-            while pos != -1 and pos + HEADER_SIZE <= size:
-                _, seq, _, length = _PREFIX.unpack_from(mm, pos)
-                end = pos + HEADER_SIZE + length
-                if end <= size:
-                    (crc,) = _CRC.unpack_from(mm, pos + _PREFIX.size)
-                    body = zlib.crc32(mm[pos + HEADER_SIZE : end])
-                    if zlib.crc32(mm[pos : pos + _PREFIX.size], body) == crc:
-                        return pos, int(seq)
-                pos = mm.find(MAGIC, pos + 1)
-    return None
+def list_segments(directory: Path) -> list[int]:
+    """First seqs of the segment files in ``directory``, oldest first (no lock needed)."""
+    firsts = []
+    for entry in os.scandir(directory):
+        m = _SEGMENT_RE.match(entry.name)
+        if m is not None and entry.is_file():
+            firsts.append(int(m.group(1)))
+    firsts.sort()
+    return firsts
 
 
 def fsync_dir(directory: Path) -> None:
@@ -179,6 +119,8 @@ class Journal:
         self._synced_seq = 0
         self._syncing = False
         self._failed: BaseException | None = None
+        self._append_error: BaseException | None = None  # the last append's, until one succeeds
+        self._damage: dict[tuple[str, int], Damage] = {}  # (segment, offset) -> what was lost
         self._closed = False
         self._syncs = 0  # fdatasync calls made by appends (group-commit diagnostics)
 
@@ -209,12 +151,7 @@ class Journal:
         return fd
 
     def _list_segments(self) -> list[int]:
-        firsts = []
-        for entry in os.scandir(self._dir):
-            m = _SEGMENT_RE.match(entry.name)
-            if m is not None:
-                firsts.append(int(m.group(1)))
-        firsts.sort()
+        firsts = list_segments(self._dir)
         if firsts and firsts[0] < 1:
             raise JournalCorrupt(f"{self._dir}: segment {segment_name(firsts[0])} starts below 1")
         return firsts
@@ -254,52 +191,58 @@ class Journal:
     def _recover_newest(self, first: int) -> tuple[int, int]:
         """Scan the newest segment and cut a torn tail; returns (valid size, last seq).
 
-        Also syncs the kept prefix: after a plain ``kill -9`` it may still be only in the page
-        cache, and replayed state must never rest on records a later power loss could undo.
+        Damage with intact records after it is kept (see the module docstring). Also syncs
+        the kept prefix: after a plain ``kill -9`` it may still be only in the page cache,
+        and replayed state must never rest on records a later power loss could undo.
         """
         path = self._seg_path(first)
-        expected, offset = first, 0
+        offset, last = 0, first - 1
         with open(path, "r+b") as f:
-            size = os.fstat(f.fileno()).st_size
-            while True:
-                frame = _read_frame(f, offset, size, expected, verify=True)
-                if frame is None:
-                    break
-                if isinstance(frame, _Bad):
-                    if frame.intact:
-                        raise JournalCorrupt(
-                            f"{path} offset {offset}: intact record with {frame.reason}; "
-                            "not a torn write, refusing to cut it off"
-                        )
-                    later = _intact_frame_after(path, offset)
-                    log.warning(
-                        "journal %s: dropping torn tail of %s at offset %d: %d bytes after "
-                        "seq %d (%s)",
-                        self._dir,
-                        path.name,
-                        offset,
-                        size - offset,
-                        expected - 1,
-                        frame.reason,
-                    )
-                    if later is not None:
-                        log.error(
-                            "journal %s: the dropped tail of %s holds an intact record "
-                            "(seq %d at offset %d): expected after power loss, otherwise "
-                            "this is corruption of acknowledged data",
-                            self._dir,
-                            path.name,
-                            later[1],
-                            later[0],
-                        )
-                    f.truncate(offset)
-                    break
-                offset += frame.size
-                expected += 1
+            for item in scan(path, f, first, first, None):
+                if isinstance(item, Frame):
+                    offset, last = item.offset + item.size, item.seq
+                elif isinstance(item, Damage):
+                    self._note_damage(f, item)
+                    offset, last = item.offset + item.length, item.first_lost - 1
+                else:
+                    offset = item.offset
+                    self._cut_torn_tail(f, path, item, last)
             if self._fsync:
                 f.flush()
                 os.fdatasync(f.fileno())
-        return offset, expected - 1
+        return offset, last
+
+    def _cut_torn_tail(self, f: BinaryIO, path: Path, torn: Torn, last: int) -> None:
+        size = os.fstat(f.fileno()).st_size
+        log.warning(
+            "journal %s: dropping torn tail of %s at offset %d: %d bytes after seq %d (%s)",
+            self._dir,
+            path.name,
+            torn.offset,
+            size - torn.offset,
+            last,
+            torn.reason,
+        )
+        f.truncate(torn.offset)
+
+    def _note_damage(self, f: BinaryIO, damage: Damage) -> None:
+        """Keep the damaged bytes aside (first), then log once per process and remember."""
+        key = (damage.segment, damage.offset)
+        if key in self._damage:
+            return
+        kept = keep_damaged(self._dir, f, damage, self._fsync)
+        self._damage[key] = damage
+        log.error(
+            "journal %s: %d damaged bytes in %s at offset %d (%s): %s; skipped, the intact "
+            "records after them are kept; the damaged bytes are copied to %s",
+            self._dir,
+            damage.length,
+            damage.segment,
+            damage.offset,
+            damage.reason,
+            damage.seqs_text(),
+            kept,
+        )
 
     def _seg_path(self, first_seq: int) -> Path:
         return self._dir / segment_name(first_seq)
@@ -321,6 +264,26 @@ class Journal:
         """Seq of the newest record written (0 when empty); survives truncation and restarts."""
         return self._last_seq
 
+    @property
+    def damage(self) -> list[Damage]:
+        """Damaged stretches found so far by opening and replay, oldest first."""
+        return sorted(self._damage.values(), key=lambda d: (d.segment, d.offset))
+
+    def problem(self) -> str | None:
+        """Why appends are refused now, or None when the journal takes them.
+
+        A failed sync or roll poisons the journal until a restart; a failed write (disk
+        full, file too large) was cut back off and holds only until an append succeeds.
+        """
+        if self._closed:
+            return "the journal is closed"
+        if self._failed is not None:
+            return f"the journal failed ({self._failed}) and takes no appends until a restart"
+        error = self._append_error
+        if error is not None:
+            return f"the last append failed ({error}); none has succeeded since"
+        return None
+
     def append(self, kind: int, payload: bytes) -> int:
         """Write one record and return its seq once it is durable (with ``fsync``)."""
         if not 0 <= kind <= 255:
@@ -337,12 +300,17 @@ class Journal:
                 self._roll(seq)
             prefix = _PREFIX.pack(MAGIC, seq, kind, length)
             header = prefix + _CRC.pack(zlib.crc32(prefix, payload_crc))
-            self._write_all(header, view)
+            try:
+                self._write_all(header, view)
+            except OSError as exc:
+                self._append_error = exc
+                raise
             self._size += HEADER_SIZE + length
             self._last_seq = seq
             self._tail = (self._fd, seq, self._size)
         if self._fsync:
             self._wait_durable(seq)
+        self._append_error = None
         return seq
 
     def replay(self, after_seq: int = 0) -> Iterator[Record]:
@@ -591,24 +559,27 @@ class Journal:
                     f"journal {self._dir}: segment {path.name} starts at seq {first} but the "
                     f"previous one ends at seq {expected - 1}: records are missing"
                 )
+            newest = i == len(segments) - 1
+            end_seq = None if newest else segments[i + 1]
             with self._open_segment(path) as f:
-                size = os.fstat(f.fileno()).st_size
-                offset = 0
-                while expected <= last:
-                    frame = _read_frame(f, offset, size, expected, verify=expected >= start)
-                    if frame is None:
-                        if i == len(segments) - 1:
-                            raise JournalCorrupt(
-                                f"journal {self._dir}: {path.name} ends at seq {expected - 1} "
-                                f"but records up to {last} were written"
-                            )
-                        break
-                    if isinstance(frame, _Bad):
+                for item in scan(path, f, first, start, end_seq):
+                    if isinstance(item, Torn):
                         raise JournalCorrupt(
-                            f"journal {self._dir}: {path.name} offset {offset}, expected seq "
-                            f"{expected}: {frame.reason}"
+                            f"journal {self._dir}: {path.name} ends at seq {expected - 1} "
+                            f"but records up to {last} were written ({item.reason} at offset "
+                            f"{item.offset})"
                         )
-                    if frame.payload is not None:
-                        yield Record(frame.seq, frame.kind, frame.payload)
-                    offset += frame.size
-                    expected += 1
+                    if isinstance(item, Damage):
+                        self._note_damage(f, item)
+                        expected = item.last_lost + 1
+                    else:
+                        if item.seq > last:
+                            return
+                        if item.payload is not None:
+                            yield Record(item.seq, item.kind, item.payload)
+                        expected = item.seq + 1
+                if newest and expected <= last:
+                    raise JournalCorrupt(
+                        f"journal {self._dir}: {path.name} ends at seq {expected - 1} "
+                        f"but records up to {last} were written"
+                    )

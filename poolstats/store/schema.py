@@ -424,4 +424,5 @@ meta = sa.Table(
 )
 
 HISTORY_SEQ_KEY = "history_seq"
+DATA_ID_KEY = "data_id"  # random, made by migration 0008: which data folder this database is
 SETTLED_THROUGH_KEY = "settled_through"  # start of the newest settled UTC day

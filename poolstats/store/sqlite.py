@@ -261,6 +261,20 @@ def _alembic_config() -> Config:
     return cfg
 
 
+def peek_data_id(data_dir: Path) -> str | None:
+    """The id of ``data_dir``'s database, read without changing it (no migration, no WAL
+    checkpoint); None when it has none yet (a database older than migration 0008)."""
+    uri = f"file:{data_dir / DB_FILE}?mode=ro"
+    db = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (schema.DATA_ID_KEY,)).fetchone()
+    except sqlite3.OperationalError:  # no meta table: not a poolstats database yet
+        return None
+    finally:
+        db.close()
+    return str(row[0]) if row else None
+
+
 class SqliteStore:
     """The :class:`~poolstats.store.base.Store` on one SQLite file; see the module docstring."""
 
@@ -646,6 +660,14 @@ class SqliteStore:
                 sa.select(schema.meta.c.value).where(schema.meta.c.key == schema.HISTORY_SEQ_KEY)
             ).scalar_one_or_none()
         return int(value) if value is not None else 0
+
+    def data_id(self) -> str:
+        """The database's identity (``schema.DATA_ID_KEY``), the same in its backups."""
+        with self.read() as conn:
+            value = conn.execute(
+                sa.select(schema.meta.c.value).where(schema.meta.c.key == schema.DATA_ID_KEY)
+            ).scalar_one()
+        return str(value)
 
     def prune(self, now: int, retention_s: dict[tuple[Level, int], int | None]) -> int:
         """Delete history buckets with ``start < now - retention``; returns rows deleted."""

@@ -589,6 +589,8 @@ def test_healthz(node: Node) -> None:
     health = node.client.get("/healthz").json()
     assert health == {
         "status": "ok",
+        "ingest": "ok",
+        "reasons": [],
         "time": int(T0),
         "journal_seq": 0,
         "workers_tracked": 0,
@@ -602,6 +604,8 @@ def test_healthz(node: Node) -> None:
     health = node.client.get("/healthz").json()
     assert health == {
         "status": "ok",
+        "ingest": "ok",
+        "reasons": [],
         "time": int(T0 + 7.5),
         "journal_seq": 1,
         "workers_tracked": 3,

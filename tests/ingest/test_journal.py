@@ -165,15 +165,20 @@ def test_damaged_tail_bytes_are_cut(tmp_path: Path, caplog: pytest.LogCaptureFix
             assert list(j.replay()) == expected
             assert j.append(1, b"z") == len(expected) + 1
 
-    # garbage, then an intact record: still cut (unsynced pages land in any order), but ERROR
+    # garbage, then an intact record: damage, not a torn tail; the record after it is kept
     d = tmp_path / "resync"
     d.mkdir()
     last_len = HEADER_SIZE + len(written[-1].payload)
-    (d / seg).write_bytes(data[: len(data) - last_len] + b"\xff" * 50 + data[-last_len:])
+    garbage_at = len(data) - last_len
+    (d / seg).write_bytes(data[:garbage_at] + b"\xff" * 50 + data[-last_len:])
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="poolstats.ingest.journal"), Journal(d) as j:
-        assert list(j.replay()) == written[:2]
-    assert any(r.levelno == logging.ERROR and "intact record" in r.message for r in caplog.records)
+        assert list(j.replay()) == written
+        assert [(x.offset, x.length, x.lost) for x in j.damage] == [(garbage_at, 50, 0)]
+    assert any(r.levelno == logging.ERROR and seg in r.message for r in caplog.records)
+    kept = d / "damaged" / f"{seg.removesuffix('.wal')}-{garbage_at}.bin"
+    assert kept.read_bytes() == b"\xff" * 50
+    assert (d / seg).stat().st_size == len(data) + 50  # acknowledged bytes stay where they were
 
 
 def test_intact_record_with_wrong_seq_at_the_tail_is_not_cut(tmp_path: Path) -> None:
@@ -190,7 +195,19 @@ def test_intact_record_with_wrong_seq_at_the_tail_is_not_cut(tmp_path: Path) -> 
         Journal(a)
 
 
-def test_flipped_byte_in_a_middle_segment_raises(tmp_path: Path) -> None:
+def _record_offsets(path: Path, first: int) -> dict[int, tuple[int, int]]:
+    """seq -> (offset, size) of each record of a well-formed segment."""
+    data = path.read_bytes()
+    out, offset, seq = {}, 0, first
+    while offset < len(data):
+        length = int.from_bytes(data[offset + 16 : offset + 20], "little")
+        out[seq] = (offset, HEADER_SIZE + length)
+        offset += HEADER_SIZE + length
+        seq += 1
+    return out
+
+
+def test_flipped_byte_in_a_middle_segment_skips_that_record_only(tmp_path: Path) -> None:
     written = _fill(tmp_path, 60)
     segs = _segments(tmp_path)
     assert len(segs) >= 4
@@ -199,27 +216,107 @@ def test_flipped_byte_in_a_middle_segment_raises(tmp_path: Path) -> None:
     raw = bytearray(middle.read_bytes())
     raw[len(raw) // 2] ^= 0x01
     middle.write_bytes(bytes(raw))
+    hit = next(
+        seq
+        for seq, (off, size) in _record_offsets(middle, first).items()
+        if off <= len(raw) // 2 < off + size
+    )
 
     with Journal(tmp_path, segment_bytes=1000) as j:  # opening scans the newest only
         assert j.last_seq == 60
-        got: list[Record] = []
-        with pytest.raises(JournalCorrupt, match=middle.name):
-            got.extend(j.replay())
-        assert got == written[: len(got)]
-        assert len(got) >= first - 1  # everything before the damaged segment came through
+        assert list(j.replay()) == [r for r in written if r.seq != hit]
+        assert [(d.first_lost, d.last_lost) for d in j.damage] == [(hit, hit)]
         after_damage = int(segs[2].name.removesuffix(".wal")) - 1
         assert list(j.replay(after_damage)) == written[after_damage:]
 
 
-def test_missing_or_short_middle_segment_raises(tmp_path: Path) -> None:
-    _fill(tmp_path, 60)
+def test_missing_or_short_middle_segment(tmp_path: Path) -> None:
+    """A short segment lost its last record (skipped, kept aside); a missing one raises."""
+    written = _fill(tmp_path, 60)
     segs = _segments(tmp_path)
+    last_of_middle = int(segs[2].name.removesuffix(".wal")) - 1
     os.truncate(segs[1], segs[1].stat().st_size - 1)
-    with Journal(tmp_path, segment_bytes=1000) as j, pytest.raises(JournalCorrupt):
-        list(j.replay())
+    with Journal(tmp_path, segment_bytes=1000) as j:
+        assert list(j.replay()) == [r for r in written if r.seq != last_of_middle]
+        assert [d.lost for d in j.damage] == [1]
     segs[1].unlink()
     with Journal(tmp_path, segment_bytes=1000) as j, pytest.raises(JournalCorrupt, match="missing"):
         list(j.replay())
+
+
+def _flip16(path: Path, at: int) -> bytes:
+    """Flip 16 bytes of ``path`` from offset ``at``; returns the damaged bytes' old content."""
+    raw = bytearray(path.read_bytes())
+    before = bytes(raw[at : at + 16])
+    for i in range(at, at + 16):
+        raw[i] ^= 0xA5
+    path.write_bytes(bytes(raw))
+    return before
+
+
+# where inside record 11 the 16 flipped bytes start: its header (magic, seq), its length
+# field (header bytes 16..19), its payload
+_WHERE = {"header": 0, "length": 12, "payload": 40}
+
+
+@pytest.mark.parametrize("where", sorted(_WHERE))
+@pytest.mark.parametrize("segment", ["newest", "older"])
+def test_damaged_record_11_of_20_loses_only_record_11(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, where: str, segment: str
+) -> None:
+    """16 bytes flipped inside record 11: the 19 intact records all come back, at opening
+    and in replay, record 11's bytes are copied aside, the ERROR names the segment, the
+    offset and seq 11, and nothing acknowledged is changed or cut on disk."""
+    written = [Record(i, 1, _payload(i, 200)) for i in range(1, 21)]
+    # one segment for "newest"; for "older", 5 records a segment so record 11 is in the
+    # third of four segments
+    segment_bytes = 2**20 if segment == "newest" else 5 * (HEADER_SIZE + 200)
+    with Journal(tmp_path, segment_bytes=segment_bytes) as j:
+        for r in written:
+            assert j.append(r.kind, r.payload) == r.seq
+    segs = _segments(tmp_path)
+    holder = max(p for p in segs if int(p.name.removesuffix(".wal")) <= 11)
+    assert (holder == segs[-1]) == (segment == "newest")
+    offset, size = _record_offsets(holder, int(holder.name.removesuffix(".wal")))[11]
+    before_flip = holder.read_bytes()
+    _flip16(holder, offset + _WHERE[where])
+    damaged_file = holder.read_bytes()
+
+    caplog.clear()
+    logs = caplog.at_level(logging.ERROR, logger="poolstats.ingest.journal")
+    with logs, Journal(tmp_path, segment_bytes=segment_bytes) as j:
+        assert j.last_seq == 20
+        assert list(j.replay()) == [r for r in written if r.seq != 11]
+        assert list(j.replay(11)) == written[11:]
+        assert [(d.segment, d.offset, d.length, d.lost) for d in j.damage] == [
+            (holder.name, offset, size, 1)
+        ]
+        assert j.append(7, b"after") == 21
+    errors = [r.message for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1  # opening and replay found the same damage: said once
+    assert holder.name in errors[0] and f"offset {offset}" in errors[0] and "seq 11" in errors[0]
+    kept = tmp_path / "damaged" / f"{holder.name.removesuffix('.wal')}-{offset}.bin"
+    assert kept.read_bytes() == damaged_file[offset : offset + size]
+    assert kept.read_bytes() != before_flip[offset : offset + size]
+    if segment == "older":
+        assert holder.read_bytes() == damaged_file  # untouched
+    else:
+        assert holder.read_bytes()[: len(damaged_file)] == damaged_file  # only appended to
+    with Journal(tmp_path, segment_bytes=segment_bytes) as j:  # and again after a restart
+        assert list(j.replay()) == [r for r in written if r.seq != 11] + [Record(21, 7, b"after")]
+
+
+def test_damage_in_the_last_record_of_the_newest_segment_is_a_torn_tail(tmp_path: Path) -> None:
+    """Nothing intact after the bad bytes: today's torn-tail handling, no copy kept."""
+    written = _fill(tmp_path, 20, segment_bytes=2**20)
+    seg = _segments(tmp_path)[0]
+    offset, _ = _record_offsets(seg, 1)[20]
+    _flip16(seg, offset + 30)
+    with Journal(tmp_path) as j:
+        assert list(j.replay()) == written[:19]
+        assert j.damage == []
+    assert seg.stat().st_size == offset
+    assert not (tmp_path / "damaged").exists()
 
 
 def test_checkpoint_ahead_of_journal_is_refused(tmp_path: Path) -> None:

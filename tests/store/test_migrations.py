@@ -116,6 +116,9 @@ def test_upgrade_keeps_every_row_and_rebuilds_workers_clustered(tmp_path: Path) 
         for table in ("alert_settings", "alert_contacts", "alert_log", "alert_state"):  # 0006
             assert after.pop(table) == []
         assert after.pop("blocks") == []  # 0007 adds it empty
+        meta = dict(after.pop("meta"))  # 0008 gives the database its id
+        assert len(meta.pop("data_id")) == 32
+        assert sorted(meta.items()) == before.pop("meta")
         assert after == before
         assert workers_sql.rstrip().endswith("WITHOUT ROWID")
         assert set(indexes) == {"ix_workers_status", "ix_workers_accept_15m"}

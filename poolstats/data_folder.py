@@ -1,0 +1,143 @@
+"""The data folder's files: what it holds, its id file, and setting it aside on purpose.
+
+``open_store`` is the one way a node opens its folder's database: it refuses a folder whose
+database is missing, empty or another folder's (the rules: ``domain.data_folder``) before
+anything on disk is touched, and with ``start_fresh`` moves the old files into a dated
+folder first. Moved, never deleted: they may be all that is left of the pool's accounts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from poolstats.domain.data_folder import Contents, refusal_after_open, refusal_before_open
+from poolstats.ingest.journal import fsync_dir, list_segments
+from poolstats.store import checkpoint
+from poolstats.store.sqlite import DB_FILE, SqliteStore, peek_data_id
+
+log = logging.getLogger(__name__)
+ID_FILE = "poolstats.id"
+JOURNAL_DIR = "journal"
+SET_ASIDE_PREFIX = "set-aside-"
+# every file a node keeps in its folder, as moved aside by --start-fresh
+_NODE_FILES = (
+    DB_FILE,
+    DB_FILE + "-wal",
+    DB_FILE + "-shm",
+    JOURNAL_DIR,
+    checkpoint.FILENAME,
+    checkpoint.FILENAME + ".tmp",
+    ID_FILE,
+)
+
+
+class DataFolderRefused(Exception):
+    """The folder must not be served as it is; the message says why and what to do."""
+
+
+def read_id(data_dir: Path) -> str | None:
+    try:
+        return (data_dir / ID_FILE).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def write_id(data_dir: Path, data_id: str) -> None:
+    """Write the id file atomically (a torn one would refuse the next start)."""
+    tmp = data_dir / (ID_FILE + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(data_id + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, data_dir / ID_FILE)
+    fsync_dir(data_dir)
+
+
+def journal_has_records(journal_dir: Path) -> bool:
+    """True when the journal holds a record or ever did (its newest segment is named past 1)."""
+    if not journal_dir.is_dir():
+        return False
+    segments = list_segments(journal_dir)
+    return bool(segments) and (
+        segments[-1] > 1 or any((journal_dir / f"{s:020d}.wal").stat().st_size for s in segments)
+    )
+
+
+def inspect(data_dir: Path) -> Contents:
+    db = data_dir / DB_FILE
+    return Contents(
+        data_dir=str(data_dir),
+        db_name=DB_FILE,
+        db_bytes=db.stat().st_size if db.exists() else None,
+        folder_id=read_id(data_dir),
+        journal_records=journal_has_records(data_dir / JOURNAL_DIR),
+        checkpoint=(data_dir / checkpoint.FILENAME).exists(),
+    )
+
+
+def set_aside(data_dir: Path) -> Path:
+    """Move the node's files into ``data_dir/set-aside-<UTC time>/``; returns that folder."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = data_dir / f"{SET_ASIDE_PREFIX}{stamp}"
+    n = 1
+    while target.exists():
+        n += 1
+        target = data_dir / f"{SET_ASIDE_PREFIX}{stamp}-{n}"
+    target.mkdir()
+    for name in _NODE_FILES:
+        if (data_dir / name).exists():
+            os.replace(data_dir / name, target / name)
+    fsync_dir(target)
+    fsync_dir(data_dir)
+    return target
+
+
+def open_store(data_dir: Path, start_fresh: bool = False) -> tuple[SqliteStore, Path | None]:
+    """The folder's store, checked against its journal; (store, where old files went).
+
+    Raises ``DataFolderRefused`` without having changed anything when the database is
+    missing, empty or another folder's, unless ``start_fresh``. With ``start_fresh`` on a
+    folder that is fine, nothing is moved: the flag cannot throw away a healthy folder.
+    """
+    aside: Path | None = None
+    contents = inspect(data_dir)
+    problem = refusal_before_open(contents)
+    if problem is not None:
+        if not start_fresh:
+            raise DataFolderRefused(problem)
+        aside = _start_fresh(data_dir, problem)
+        contents = inspect(data_dir)
+    elif contents.db_bytes and contents.folder_id is not None:  # before opening changes it
+        peeked = peek_data_id(data_dir)
+        problem = None if peeked is None else refusal_after_open(contents, peeked)
+        if problem is not None:
+            if not start_fresh:
+                raise DataFolderRefused(problem)
+            aside = _start_fresh(data_dir, problem)
+            contents = inspect(data_dir)
+    store = SqliteStore.open(data_dir)
+    try:
+        db_id = store.data_id()
+        problem = refusal_after_open(contents, db_id)
+        if problem is not None:
+            store.close()
+            if not start_fresh:
+                raise DataFolderRefused(problem)
+            aside = _start_fresh(data_dir, problem)
+            store = SqliteStore.open(data_dir)
+            db_id = store.data_id()
+        if read_id(data_dir) != db_id:
+            write_id(data_dir, db_id)
+    except BaseException:
+        store.close()
+        raise
+    return store, aside
+
+
+def _start_fresh(data_dir: Path, problem: str) -> Path:
+    aside = set_aside(data_dir)
+    log.warning("--start-fresh: the old files were moved to %s. Why: %s", aside, problem)
+    return aside
