@@ -123,30 +123,40 @@ def _settings(**overrides: Any) -> Settings:
 def _existing_dir(data_dir: Path | None) -> Path:
     """The data folder (--data-dir, else the environment's or the default) if it holds a
     store; else exit 1 with one line saying how to make one. Creates nothing."""
-    from poolstats.datadir import DataDirError, existing
+    from poolstats.store.data_folder import DataFolderError, existing
 
     try:
         return existing(_settings(data_dir=data_dir).data_dir)
-    except DataDirError as exc:
+    except DataFolderError as exc:
         raise _fail(exc) from exc
 
 
 def _new_dir(data_dir: Path | None) -> Path:
     """The data folder, made if missing, for the commands that create a store (init, serve,
     demo); exit 1 with one line when it is a file or cannot be made."""
-    from poolstats.datadir import DataDirError, creatable
+    from poolstats.store.data_folder import DataFolderError, creatable
 
     try:
         return creatable(_settings(data_dir=data_dir).data_dir)
-    except DataDirError as exc:
+    except DataFolderError as exc:
         raise _fail(exc) from exc
 
 
 def _store(data_dir: Path | None) -> SqliteStore:
     """The store of an existing data folder, for every command that reads or changes one."""
-    from poolstats.store.sqlite import SqliteStore
+    return _open_folder(_existing_dir(data_dir))
 
-    return SqliteStore.open(_existing_dir(data_dir))
+
+def _open_folder(folder: Path) -> SqliteStore:
+    """The folder's store, checked against its journal like a node's start (a database gone
+    missing or another folder's is refused, not made anew); exit 1 with the reason."""
+    from poolstats.store.data_folder import DataFolderRefused, open_store
+
+    try:
+        store, _ = open_store(folder)
+    except DataFolderRefused as exc:
+        raise _fail(exc) from exc
+    return store
 
 
 def _logging(verbose: bool = False) -> None:
@@ -161,9 +171,9 @@ def _logging(verbose: bool = False) -> None:
 def _open_service(settings: Settings, start_fresh: bool = False) -> Service:
     """The node on ``settings.data_dir``, recovered; exit 2 when the folder cannot be served
     (in use, or its database missing, empty or another folder's: the message says what to do)."""
-    from poolstats.data_folder import DataFolderRefused
     from poolstats.ingest.journal import JournalError
     from poolstats.service import Service
+    from poolstats.store.data_folder import DataFolderRefused
 
     try:
         service = Service(settings, start_fresh=start_fresh)
@@ -375,11 +385,11 @@ def stratum(
 def init(data_dir: DataDir = None) -> None:
     """Create the data folder and its database (run it again: nothing changes). The commands
     that read or change a store need one; serve and demo create it too."""
-    from poolstats.store.sqlite import SqliteStore
+    from poolstats.store.data_folder import holds_database
 
     folder = _new_dir(data_dir)
-    existed = SqliteStore.exists(folder)
-    with SqliteStore.open(folder):  # creates the database, or brings it to the newest schema
+    existed = holds_database(folder)
+    with _open_folder(folder):  # creates the database, or brings it to the newest schema
         pass
     if existed:
         print(f"{folder} holds a poolstats database already: left as it was")
@@ -394,8 +404,8 @@ def backup(
 ) -> None:
     """Back up a data folder, also while its server runs: the database, the checkpoint and
     the journal the database does not hold yet, with a manifest. Prints the manifest."""
-    from poolstats.backup import BackupError
-    from poolstats.backup import backup as make_backup
+    from poolstats.store.backup import BackupError
+    from poolstats.store.backup import backup as make_backup
 
     settings = _settings(data_dir=data_dir)
     try:
@@ -411,8 +421,8 @@ def restore(
     data_dir: DataDir = None,
 ) -> None:
     """Verify a backup and make a new (or empty) data folder of it; serve that folder then."""
-    from poolstats.backup import BackupError
-    from poolstats.backup import restore as restore_backup
+    from poolstats.store.backup import BackupError
+    from poolstats.store.backup import restore as restore_backup
 
     settings = _settings(data_dir=data_dir)
     try:

@@ -21,7 +21,6 @@ import numpy.typing as npt
 
 from poolstats.clock import Clock, SystemClock
 from poolstats.config import Settings
-from poolstats.data_folder import JOURNAL_DIR, open_store
 from poolstats.domain.health import Facts, Health, judge
 from poolstats.domain.status import status_counts
 from poolstats.engine.engine import Engine, EngineConfig
@@ -30,6 +29,7 @@ from poolstats.ingest.journal import Journal, JournalError
 from poolstats.ingest.pipeline import Format, Ingestor
 from poolstats.metrics import Metrics
 from poolstats.store import checkpoint, ledger
+from poolstats.store.data_folder import JOURNAL_DIR, open_store
 from poolstats.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)

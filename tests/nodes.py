@@ -53,6 +53,8 @@ def run(*args: str, env: Mapping[str, str] | None = None) -> subprocess.Complete
 
 
 def create_user(data_dir: Path, name: str = "alice") -> dict[str, Any]:
+    """A sub-account in ``data_dir``'s store, made first when the folder is new."""
+    assert run("init", "--data-dir", str(data_dir)).returncode == 0
     out = run("user", "create", name, "--data-dir", str(data_dir))
     assert out.returncode == 0, out.stderr
     user: dict[str, Any] = json.loads(out.stdout)

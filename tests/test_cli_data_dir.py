@@ -87,7 +87,7 @@ def test_init_creates_the_folder_and_database_once(tmp_path: Path) -> None:
     data = tmp_path / "new" / "data"
     code, out, _ = run("init", "--data-dir", str(data))
     assert code == 0 and one_line(out) == f"created a poolstats database in {data}"
-    assert SqliteStore.exists(data)
+    assert (data / "poolstats.sqlite3").is_file()
     code, out, _ = run("user", "create", "alice", "--data-dir", str(data))
     assert code == 0 and json.loads(out)["puid"] == 1
     code, out, _ = run("init", "--data-dir", str(data))  # again: the store is kept as it was
@@ -118,3 +118,25 @@ def test_ingest_of_a_missing_file_is_one_line_and_sends_nothing(tmp_path: Path) 
     code, _, err = run("ingest", str(good), "--data-dir", str(tmp_path / "nowhere"))
     assert code == 1 and "poolstats init" in one_line(err)
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_folder_whose_database_went_missing_is_not_given_a_new_one(tmp_path: Path) -> None:
+    """init, and every store command, refuse a folder whose journal outlived its database:
+    a new database there would lose every account and key, and make the journal's shares
+    count for sub-accounts that do not exist."""
+    data = tmp_path / "data"
+    assert run("init", "--data-dir", str(data))[0] == 0
+    assert run("user", "create", "alice", "--data-dir", str(data))[0] == 0
+    shares = tmp_path / "shares.ndjson"
+    shares.write_text('{"ts": 1700000000, "user": "alice", "worker": "w", "diff": 1, '
+                      '"accepted": true}\n')  # fmt: skip
+    code, out, _ = run("ingest", str(shares), "--data-dir", str(data))
+    assert code == 0 and json.loads(out)["accepted"] == 1
+    (data / "poolstats.sqlite3").write_bytes(b"")  # emptied: the journal holds a record
+    before = sorted((p.name, p.stat().st_size) for p in data.rglob("*") if p.is_file())
+    for command in (["init"], ["user", "create", "bob"]):
+        code, out, err = run(*command, "--data-dir", str(data))
+        assert (code, out) == (1, "")
+        assert "--start-fresh" in one_line(err)
+    after = sorted((p.name, p.stat().st_size) for p in data.rglob("*") if p.is_file())
+    assert after == before

@@ -291,11 +291,6 @@ class SqliteStore:
         self._counting = threading.Lock()
 
     @classmethod
-    def exists(cls, data_dir: Path) -> bool:
-        """Whether ``data_dir`` holds a database already (``open`` would create one)."""
-        return (data_dir / DB_FILE).is_file()
-
-    @classmethod
     def open(cls, data_dir: Path) -> SqliteStore:
         """Create ``data_dir`` and the database if needed and migrate it to the newest schema.
 

@@ -1,7 +1,7 @@
 """The database's identity: a random id in ``meta``, also written beside the journal.
 
 It lets a start tell a fresh data folder from one whose database went missing, was emptied
-or was replaced by another folder's (``poolstats.data_folder``). A row only, no schema
+or was replaced by another folder's (``poolstats.store.data_folder``). A row only, no schema
 change; an existing database gets its id here, once.
 
 Revision ID: 0008

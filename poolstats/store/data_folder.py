@@ -1,4 +1,10 @@
-"""The data folder's files: what it holds, its id file, and setting it aside on purpose.
+"""The data folder: which one a command may use, what it holds, its id file, and setting it
+aside on purpose.
+
+Only ``poolstats init``, ``serve`` and ``demo`` create a data folder and its database
+(``creatable``). Every other command reads or changes a store made before (``existing``), so
+a mistyped ``--data-dir`` (or the default one on a new machine) stops it with one line
+instead of creating an empty database and answering as if nothing were there.
 
 ``open_store`` is the one way a node opens its folder's database: it refuses a folder whose
 database is missing, empty or another folder's (the rules: ``domain.data_folder``) before
@@ -32,6 +38,54 @@ _NODE_FILES = (
     checkpoint.FILENAME + ".tmp",
     ID_FILE,
 )
+
+
+class DataFolderError(ValueError):
+    """The data folder cannot be used as asked; the message names it and says what to do."""
+
+
+def existing(folder: Path) -> Path:
+    """``folder`` if it holds a poolstats database; else ``DataFolderError``. Creates nothing."""
+    _not_a_file(folder)
+    if not folder.exists():
+        raise DataFolderError(
+            f"--data-dir {folder}: no such folder; {_HOW_TO_CREATE.format(folder)}"
+        )
+    if not (folder / DB_FILE).is_file():
+        raise DataFolderError(
+            f"--data-dir {folder}: no poolstats database in this folder; "
+            + _HOW_TO_CREATE.format(folder)
+        )
+    return folder
+
+
+def holds_database(folder: Path) -> bool:
+    """Whether ``folder`` holds a database file already (opening the store would make one)."""
+    return (folder / DB_FILE).is_file()
+
+
+def creatable(folder: Path) -> Path:
+    """``folder``, made if missing (with its parents); ``DataFolderError`` when it is a file or
+    cannot be made."""
+    _not_a_file(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataFolderError(f"--data-dir {folder}: cannot create it ({exc.strerror})") from None
+    return folder
+
+
+_HOW_TO_CREATE = "create one with `poolstats init --data-dir {0}` (or start `poolstats serve`)"
+
+
+def _not_a_file(folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise DataFolderError(f"--data-dir {folder}: is a file, not a folder")
+    for parent in folder.parents:  # a file further up: mkdir and open fail with ENOTDIR
+        if parent.exists():
+            if not parent.is_dir():
+                raise DataFolderError(f"--data-dir {folder}: {parent} is a file, not a folder")
+            break
 
 
 class DataFolderRefused(Exception):

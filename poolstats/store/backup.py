@@ -43,11 +43,11 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from poolstats.data_folder import JOURNAL_DIR, write_id
 from poolstats.engine.engine import Engine
 from poolstats.ingest.journal import fsync_dir, list_segments, segment_name
 from poolstats.ingest.journal_frames import Damage, Frame, JournalCorrupt, scan
 from poolstats.store import checkpoint
+from poolstats.store.data_folder import JOURNAL_DIR, write_id
 from poolstats.store.sqlite import DB_FILE
 from poolstats.store.sqlite_backup import backup_database, check_database
 
