@@ -215,6 +215,7 @@ async def _serve(
     import uvicorn
 
     from poolstats.api.app import create_app
+    from poolstats.api.connections import http_options
 
     app = create_app(service)
     # Everything built so far (modules, the engine's index, the app) lives as long as the
@@ -228,6 +229,7 @@ async def _serve(
         port=settings.port,
         log_level="warning",
         access_log=False,
+        **http_options(settings, service.metrics),  # header deadline, connection caps
     )
     server = uvicorn.Server(config)
     tasks = [asyncio.create_task(server.serve())]

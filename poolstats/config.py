@@ -33,6 +33,41 @@ class Settings:
     )
     host: str = setting("127.0.0.1", "Address the HTTP server binds to.")
     port: int = setting(8080, "HTTP port.")
+    http_header_timeout_s: float = setting(
+        10.0,
+        "An HTTP connection must send a request's line and headers within this time of "
+        "opening, or of its previous answer; else it is closed.",
+        "s",
+    )
+    http_keep_alive_s: float = setting(
+        5.0, "An idle keep-alive HTTP connection (no byte of a next request) is closed.", "s"
+    )
+    http_max_connections_per_address: int = setting(
+        64,
+        "Open HTTP connections one client may hold (an IPv4 address, an IPv6 /64); a new one "
+        "beyond it closes that client's longest-waiting one. Not applied to "
+        "forwarded_allow_ips (0: no cap).",
+    )
+    http_max_connections: int = setting(
+        0,
+        "Open HTTP connections in all; a new one beyond it closes the longest-waiting one "
+        "(0: the process's file limit, RLIMIT_NOFILE, less a quarter kept for the store, the "
+        "journal and the stratum server).",
+    )
+    forwarded_allow_ips: str = setting(
+        "127.0.0.1,::1",
+        "Reverse proxies trusted to give the client's address in X-Forwarded-For "
+        "(comma-separated addresses or networks, * for any); the throttle counts that "
+        "address.",
+    )
+    auth_failure_limit: int = setting(
+        20,
+        "Wrong access keys or ingest tokens one client may send within auth_failure_window_s; "
+        "then its keyed requests get HTTP 429 until the window passes (0: no limit).",
+    )
+    auth_failure_window_s: float = setting(
+        60.0, "The window auth_failure_limit counts failures in.", "s"
+    )
     ingest_token: str = setting(
         "", "Bearer token that POST /ingest/shares requires (empty: ingest is refused)."
     )

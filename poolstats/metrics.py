@@ -21,8 +21,34 @@ class Metrics:
         )
         self.requests_refused = Counter(
             "poolstats_ingest_requests_refused",
-            "Ingest requests refused whole (unauthorised, too large, unreadable).",
+            "Ingest requests refused whole (unauthorised, throttled, too large, unreadable).",
             ["reason"],
+            registry=r,
+        )
+        self.http_connections = Gauge(
+            "poolstats_http_connections", "Open HTTP connections.", registry=r
+        )
+        self.http_closed = Counter(
+            "poolstats_http_connections_closed",
+            "HTTP connections the server closed on its own, by reason: header_timeout (no "
+            "complete request headers in time), idle (keep-alive), unread_body (answered "
+            "before its body was read), evicted_address / evicted_total (made room for a new "
+            "connection beyond a cap), refused_address / refused_total (a new connection "
+            "beyond a cap while all within it were busy).",
+            ["reason"],
+            registry=r,
+        )
+        self.auth_failures = Counter(
+            "poolstats_auth_failures",
+            "Requests with a wrong key, by kind: access_key, ingest_token.",
+            ["kind"],
+            registry=r,
+        )
+        self.auth_throttled = Counter(
+            "poolstats_auth_throttled",
+            "Keyed requests refused with 429 because their client sent too many wrong keys, "
+            "by kind.",
+            ["kind"],
             registry=r,
         )
         self.ingest_bytes = Counter(

@@ -15,8 +15,9 @@ from starlette.exceptions import HTTPException
 
 from poolstats import __version__
 from poolstats.api import btccom, docs, ingest, ops, tangpool
-from poolstats.api.auth import Grants
+from poolstats.api.auth import Grants, Guard
 from poolstats.api.btccom.envelope import NOT_FOUND, PARAM_ERROR, ApiError, envelope, on_api_error
+from poolstats.api.connections import CloseUnreadBodies
 from poolstats.service import Service
 from poolstats.web import dashboard
 
@@ -56,7 +57,10 @@ def create_app(service: Service, run_timers: bool = True) -> FastAPI:
     app.state.service = service
     app.state.ingest_slots = anyio.Semaphore(ingest.INGEST_SLOTS)
     app.state.read_slots = anyio.CapacityLimiter(service.settings.api_threads)
-    app.state.grants = Grants(service.store, service.clock, service.settings.key_cache_s)
+    settings, clock, metrics = service.settings, service.clock, service.metrics
+    keys = Guard("access_key", settings, clock, metrics)
+    app.state.grants = Grants(service.store, clock, settings.key_cache_s, keys)
+    app.state.token_guard = Guard("ingest_token", settings, clock, metrics)
     app.include_router(ingest.router)
     app.include_router(ops.router)
     app.include_router(btccom.router)
@@ -67,6 +71,7 @@ def create_app(service: Service, run_timers: bool = True) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     docs.add_docs(app)
+    app.add_middleware(CloseUnreadBodies)
     _add_components(app)
     return app
 

@@ -1,16 +1,24 @@
 """Who is calling: an access key opens its account's sub-accounts, ``puid`` picks one.
 
-Both dialects use this; each turns :class:`Denied` into its own error shape. Keys are looked
-up by hash and compared in constant time by the store, and never appear in logs or errors.
+Both dialects use this; each turns :class:`Denied` into its own error shape, and
+:class:`Throttled` into its 429. Keys are looked up by hash and compared in constant time by
+the store, and never appear in logs or errors.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 
+from starlette.requests import HTTPConnection
+
 from poolstats.api.params import parse_int
 from poolstats.clock import Clock
+from poolstats.config import Settings
+from poolstats.domain.addresses import client_key
+from poolstats.domain.throttle import FailureThrottle
+from poolstats.metrics import Metrics
 from poolstats.store.base import KeyGrant, Store, hash_access_key
 
 MAX_KEY_CHARS = 256  # real keys are 32; longer ones are refused before any hashing
@@ -20,6 +28,47 @@ _MAX_CACHED = 10_000
 class Denied(Exception):
     """No permission: missing, unknown or revoked key, a puid the key does not own, or a
     read-only key asking to write. The message says which, without echoing the key."""
+
+
+class Throttled(Exception):
+    """The client sent too many wrong keys lately; ``retry_after_s`` (whole seconds, for the
+    ``Retry-After`` header) until it may try again."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"too many wrong keys from this address; retry after {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+class Guard:
+    """Wrong keys of one ``kind`` (``access_key``, ``ingest_token``) per client address,
+    throttled by :class:`FailureThrottle` and counted in /metrics. Shared by the event loop
+    and the API threads, hence the lock; each call holds it for a dict look-up."""
+
+    def __init__(self, kind: str, settings: Settings, clock: Clock, metrics: Metrics) -> None:
+        self.kind, self._clock, self._metrics = kind, clock, metrics
+        self._throttle = FailureThrottle(
+            settings.auth_failure_limit, settings.auth_failure_window_s
+        )
+        self._lock = threading.Lock()
+
+    def check(self, host: str) -> None:
+        """Raise :class:`Throttled` while ``host`` may not try a key; before any look-up."""
+        with self._lock:
+            wait = self._throttle.retry_after(client_key(host), self._clock.now())
+        if wait > 0:
+            self._metrics.auth_throttled.labels(self.kind).inc()
+            raise Throttled(max(1, math.ceil(wait)))
+
+    def failed(self, host: str) -> None:
+        self._metrics.auth_failures.labels(self.kind).inc()
+        with self._lock:
+            self._throttle.failed(client_key(host), self._clock.now())
+
+
+def client_host(request: HTTPConnection) -> str:
+    """The client's address: the peer's, or the one a trusted proxy gives
+    (``forwarded_allow_ips``); empty when unknown."""
+    return request.client.host if request.client else ""
 
 
 @dataclass(frozen=True)
@@ -36,8 +85,9 @@ class Grants:
     remembered (by the key's hash, never the key): a new key works at once, and unknown
     keys cannot fill the memory."""
 
-    def __init__(self, store: Store, clock: Clock, ttl_s: float) -> None:
+    def __init__(self, store: Store, clock: Clock, ttl_s: float, guard: Guard) -> None:
         self._store, self._clock, self._ttl_s = store, clock, ttl_s
+        self.guard = guard  # wrong keys per client
         self._entries: dict[str, tuple[float, KeyGrant]] = {}
         self._lock = threading.Lock()
 
@@ -56,17 +106,25 @@ class Grants:
         return grant
 
 
-def authorize(grants: Grants, access_key: str | None, puid: str | None, write: bool) -> Caller:
-    """The sub-account this call acts on; ``puid`` absent means the account's first one."""
+def authorize(
+    grants: Grants, access_key: str | None, puid: str | None, write: bool, host: str
+) -> Caller:
+    """The sub-account this call acts on; ``puid`` absent means the account's first one.
+
+    ``host`` is the client's address: one that sent too many unknown keys is refused before
+    its key is looked at (:class:`Throttled`), so a right key gets it no further either."""
     if not access_key:
         raise Denied("access_key: missing")
+    grants.guard.check(host)
     if len(access_key) > MAX_KEY_CHARS:
+        grants.guard.failed(host)
         raise Denied("access_key: unknown or revoked")
     wanted: int | None = None
     if puid is not None and puid != "":
         wanted = parse_int("puid", puid)
     grant = grants.get(access_key)
     if grant is None or not grant.puids:
+        grants.guard.failed(host)
         raise Denied("access_key: unknown or revoked")
     if wanted is None:
         wanted = grant.puids[0]

@@ -11,6 +11,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from poolstats.api.auth import Throttled, client_host
 from poolstats.ingest.columnar import CONTENT_TYPES, BatchError
 from poolstats.ingest.idempotency import valid_key
 from poolstats.ingest.journal import JournalError
@@ -33,7 +34,9 @@ NDJSON_TYPES = frozenset(
 )
 
 
-def _refuse(service: Service, status: int, reason: str, message: str) -> JSONResponse:
+def _refuse(
+    service: Service, status: int, reason: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     service.metrics.requests_refused.labels(reason).inc()
     body = {
         "accepted": 0,
@@ -41,8 +44,28 @@ def _refuse(service: Service, status: int, reason: str, message: str) -> JSONRes
         "rejected": 0,  # deprecated alias of "refused" (see IngestResult.as_json)
         "errors": [{"line": 0, "error": message}],
     }
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+TOKEN_REQUIRED = "Authorization: a valid Bearer ingest token is required"
+
+
+def _token_refusal(request: Request) -> tuple[int, str, str, dict[str, str]] | None:
+    """None when the request carries the ingest token; else (status, reason, message,
+    headers): 429 while its client is throttled for wrong tokens (checked before the token,
+    so a guess gains nothing then), 401 for a missing or wrong token (a wrong one counts)."""
+    header = request.headers.get("authorization")
+    guard, host = request.app.state.token_guard, client_host(request)
+    if header:
+        try:
+            guard.check(host)
+        except Throttled as exc:
+            return 429, "throttled", str(exc), {"Retry-After": str(exc.retry_after_s)}
+    if authorized(header, request.app.state.service.settings.ingest_token):
+        return None
+    if header:
+        guard.failed(host)
+    return 401, "unauthorized", TOKEN_REQUIRED, {"WWW-Authenticate": "Bearer"}
 
 
 def authorized(header: str | None, token: str) -> bool:
@@ -60,15 +83,14 @@ def authorized(header: str | None, token: str) -> bool:
     responses={
         401: {"description": "bad or missing ingest token"},
         413: {"description": "body too large"},
+        429: {"description": "too many wrong tokens from this address lately; see Retry-After"},
         503: {"description": "the journal cannot store the batch; retry later"},
     },
 )
 async def ingest_shares(request: Request) -> JSONResponse:
     service: Service = request.app.state.service
-    if not authorized(request.headers.get("authorization"), service.settings.ingest_token):
-        return _refuse(
-            service, 401, "unauthorized", "Authorization: a valid Bearer ingest token is required"
-        )
+    if refusal := _token_refusal(request):
+        return _refuse(service, *refusal)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in CONTENT_TYPES:
         fmt = Format.COLUMNAR
@@ -127,17 +149,15 @@ async def ingest_shares(request: Request) -> JSONResponse:
         400: {"description": "not a possible sub-account name"},
         401: {"description": "bad or missing ingest token"},
         404: {"description": "no sub-account of that name"},
+        429: {"description": "too many wrong tokens from this address lately; see Retry-After"},
     },
 )
 async def ingest_user(name: str, request: Request) -> JSONResponse:
     service: Service = request.app.state.service
-    if not authorized(request.headers.get("authorization"), service.settings.ingest_token):
-        service.metrics.requests_refused.labels("unauthorized").inc()
-        return JSONResponse(
-            {"error": "Authorization: a valid Bearer ingest token is required"},
-            status_code=401,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    if refusal := _token_refusal(request):
+        status, reason, message, headers = refusal
+        service.metrics.requests_refused.labels(reason).inc()
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
     try:
         validate_user_name(name)
     except ValueError as exc:

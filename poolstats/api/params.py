@@ -32,8 +32,15 @@ class ParamError(ValueError):
 
 
 async def collect(request: Request) -> dict[str, str]:
-    """Query parameters, overridden by a form or JSON body's (all as strings)."""
-    params = dict(request.query_params)
+    """Query parameters, overridden by a form or JSON body's (all as strings).
+
+    Parameters are flat: a JSON value that is an object or an array, and a form or query
+    name written ``name[...]`` (the way some clients nest forms), are refused naming the
+    field, however deep they go, and nothing nested is ever built."""
+    params = _flat(parse_qsl(request.url.query, keep_blank_values=True))
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # refused before any is read
+        raise ParamError("body", f"larger than {MAX_BODY_BYTES} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -43,19 +50,10 @@ async def collect(request: Request) -> dict[str, str]:
         return params
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "application/json":
-        try:
-            decoded = msgspec.json.decode(bytes(body))
-        except msgspec.DecodeError as exc:
-            raise ParamError("body", f"not valid JSON ({exc})") from None
-        if not isinstance(decoded, dict):
-            raise ParamError("body", "a JSON body must be an object")
-        for key, value in decoded.items():
-            if isinstance(value, (dict, list)):
-                raise ParamError(str(key), "must be a string or a number")
-            params[str(key)] = _as_text(value)
+        params.update(_json_object(bytes(body)))
     elif media in ("application/x-www-form-urlencoded", ""):
         try:
-            params.update(parse_qsl(body.decode(), keep_blank_values=True))
+            params.update(_flat(parse_qsl(body.decode(), keep_blank_values=True)))
         except UnicodeDecodeError:
             raise ParamError("body", "a form body must be UTF-8") from None
     else:
@@ -63,6 +61,58 @@ async def collect(request: Request) -> dict[str, str]:
             "body", f"content type {media!r} is not form-urlencoded or application/json"
         )
     return params
+
+
+def _flat(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Form or query pairs as parameters; a name with brackets (``a[b][c]``, ``a[]``) is
+    refused, naming the part before them: nothing here takes nested or repeated values, and
+    taking the pair as an unknown name would drop the caller's value silently."""
+    for name, _ in pairs:
+        if "[" in name:
+            field = name.split("[", 1)[0] or "parameters"
+            raise ParamError(field, "must be a single value, not nested (name[...])")
+    return dict(pairs)
+
+
+_FLAT_JSON = msgspec.json.Decoder(dict[str, str | int | float | bool | None])
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]:]')  # strings and structure, not values
+
+
+def _json_object(body: bytes) -> dict[str, str]:
+    """A JSON body's members as parameters. The decoder is told the shape (one object of
+    scalars), so it stops at the first object or array value instead of building it: a body
+    nested thousands deep costs no more than a flat one and never exhausts the stack."""
+    try:
+        decoded = _FLAT_JSON.decode(body)
+    except msgspec.ValidationError:
+        if not body.lstrip().startswith(b"{"):
+            raise ParamError("body", "a JSON body must be an object") from None
+        raise ParamError(_nested_member(body), "must be a string or a number") from None
+    except msgspec.DecodeError as exc:
+        raise ParamError("body", f"not valid JSON ({exc})") from None
+    return {key: _as_text(value) for key, value in decoded.items()}
+
+
+def _nested_member(body: bytes) -> str:
+    """The name of the first member whose value is an object or an array, found by a flat
+    scan of strings and brackets (no recursion, however deep the value goes); ``body`` if
+    none is found."""
+    depth, last, key = 0, b"", None
+    for match in _TOKEN.finditer(body):
+        token = match.group()
+        if token in (b"{", b"["):
+            if depth == 1 and key is not None:
+                try:
+                    return str(msgspec.json.decode(key, type=str))
+                except msgspec.DecodeError:
+                    break
+            depth += 1
+        elif token in (b"}", b"]"):
+            depth -= 1
+        elif token == b":" and depth == 1 and last.startswith(b'"'):
+            key = last
+        last = token
+    return "body"
 
 
 def _as_text(value: object) -> str:

@@ -13,7 +13,7 @@ import anyio
 import msgspec
 from fastapi import APIRouter, Request, Response
 
-from poolstats.api.auth import Denied, authorize
+from poolstats.api.auth import Denied, Throttled, authorize, client_host
 from poolstats.api.btccom.schemas import Count, StartTs
 from poolstats.api.params import ParamError, collect, convert, openapi_parameters
 from poolstats.domain.history import bucket_sums, tangpool_share, tangpool_span
@@ -42,14 +42,19 @@ class ShareAnswer(msgspec.Struct):
 
 
 class TangpoolError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = headers
 
 
 def error_response(exc: TangpoolError) -> Response:
     body = msgspec.json.encode({"errorCode": exc.code, "errorMsg": exc.message})
-    return Response(body, status_code=exc.status, media_type="application/json")
+    return Response(
+        body, status_code=exc.status, media_type="application/json", headers=exc.headers
+    )
 
 
 async def on_tangpool_error(_request: Request, exc: Exception) -> Response:
@@ -89,8 +94,12 @@ def share_history(request: Request, params: dict[str, str]) -> ShareAnswer:
     service: Service = request.app.state.service
     key = params.get("__access_key__") or request.headers.get("x-access-key")
     try:
-        puid = authorize(request.app.state.grants, key, params.get("puid"), write=False).puid
+        grants, host = request.app.state.grants, client_host(request)
+        puid = authorize(grants, key, params.get("puid"), False, host).puid
         p = convert(params, ShareParams)
+    except Throttled as exc:
+        retry = {"Retry-After": str(exc.retry_after_s)}
+        raise TangpoolError(429, "RESOURCE_EXHAUSTED", str(exc), retry) from None
     except Denied as exc:
         raise TangpoolError(401, "UNAUTHENTICATED", str(exc)) from None
     except ParamError as exc:
@@ -136,6 +145,7 @@ for _path, _listed in ((PATH + "/", True), (PATH, False)):
             },
             400: _error("INVALID_ARGUMENT: a parameter is missing or wrong (errorMsg names it)."),
             401: _error("UNAUTHENTICATED: missing, unknown or revoked key, or a foreign puid."),
+            429: _error("RESOURCE_EXHAUSTED: too many wrong keys from this address lately."),
         },
     )
 

@@ -95,6 +95,8 @@ def decode_columnar(body: bytes) -> tuple[ShareColumns, list[Refusal]]:
         batch = _DECODER.decode(body)
     except msgspec.DecodeError as exc:
         raise BatchError(_describe(exc)) from exc
+    except RecursionError:  # an unknown member nested past the stack: skipping it recurses
+        raise BatchError("columnar batch: a value is nested too deeply") from None
     if batch.v != FORMAT_VERSION:
         raise BatchError(f"v: unsupported format version {batch.v}, expected {FORMAT_VERSION}")
     ts = _column(batch.ts, "ts", None).astype(np.float64)

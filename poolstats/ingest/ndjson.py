@@ -42,7 +42,7 @@ def decode_ndjson(
     """
     try:
         events: list[ShareEvent] = _DECODER.decode_lines(body)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return _decode_line_by_line(body, index, epoch)
     n_lines = body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
     # decode_lines skips blank lines and splits on any whitespace, so equal counts alone prove
@@ -70,6 +70,9 @@ def _decode_line_by_line(
             events.append(_DECODER.decode(raw))
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             refused.append(Refusal(number, describe_decode_error(exc, raw)))
+            continue
+        except RecursionError:  # an unknown member nested past the stack: skipping recurses
+            refused.append(Refusal(number, "event: a value is nested too deeply"))
             continue
         lines.append(number)
     return events_to_columns(events, np.array(lines, dtype=np.int64), index, epoch), refused

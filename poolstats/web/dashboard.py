@@ -16,6 +16,7 @@ import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from poolstats.api.auth import Throttled, client_host
 from poolstats.domain.earnings import btc_text
 from poolstats.domain.hashrate import (
     hashrate_hs,
@@ -102,8 +103,16 @@ async def dashboard(
     if not access_key:
         parts.append(f"<h2>Your sub-accounts</h2>{_KEY_FORM}")
         return HTMLResponse(_page("poolstats", "".join(parts), settings.flush_interval_s))
+    guard, host = request.app.state.grants.guard, client_host(request)
+    try:  # the key form is a way to guess keys too: the same throttle as the API's
+        guard.check(host)
+    except Throttled as exc:
+        parts.append(f"<p>{html.escape(str(exc))}.</p>")
+        page = _page("poolstats", "".join(parts), settings.flush_interval_s)
+        return HTMLResponse(page, 429, headers={"Retry-After": str(exc.retry_after_s)})
     grant = await anyio.to_thread.run_sync(request.app.state.grants.get, access_key)
     if grant is None:
+        guard.failed(host)
         parts.append(f"<p>Unknown or revoked access key.</p>{_KEY_FORM}")
         return HTMLResponse(
             _page("poolstats", "".join(parts), settings.flush_interval_s), status_code=403

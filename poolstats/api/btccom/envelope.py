@@ -17,7 +17,7 @@ import anyio
 import msgspec
 from fastapi import APIRouter, Request, Response
 
-from poolstats.api.auth import Caller, Denied, Grants, authorize
+from poolstats.api.auth import Caller, Denied, Grants, Throttled, authorize, client_host
 from poolstats.api.params import ParamError, collect, convert, openapi_parameters, parse_int
 from poolstats.service import Service
 from poolstats.store.base import Store
@@ -25,6 +25,7 @@ from poolstats.store.base import Store
 PARAM_ERROR = 1
 NO_PERMISSION = 20001
 NOT_FOUND = 404  # unknown path; not one of BTC.COM's documented codes, so its own number
+TOO_MANY = 429  # too many wrong keys from the client's address; its own number too
 
 T = TypeVar("T")
 _encode = msgspec.json.Encoder().encode
@@ -48,10 +49,15 @@ AUTH_PARAMETERS: list[dict[str, Any]] = [
 
 
 class ApiError(Exception):
-    def __init__(self, err_no: int, message: str) -> None:
+    """An error answer; HTTP 200 as BTC.COM's, except a throttled client's 429."""
+
+    def __init__(
+        self, err_no: int, message: str, status: int = 200, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.err_no = err_no
         self.message = message
+        self.status, self.headers = status, headers or {}
 
 
 def envelope(data: Any, err_no: int = 0, err_msg: str | None = None, status: int = 200) -> Response:
@@ -65,7 +71,9 @@ def ok(data: Any) -> Response:
 
 async def on_api_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return envelope(None, exc.err_no, exc.message)
+    response = envelope(None, exc.err_no, exc.message, status=exc.status)
+    response.headers.update(exc.headers)
+    return response
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,7 @@ class Call:
     grants: Grants
     params: dict[str, str]
     now: int
+    host: str  # the client's address, for the throttle of wrong keys
 
     @property
     def store(self) -> Store:
@@ -90,8 +99,15 @@ class Call:
     def caller(self, write: bool = False) -> Caller:
         try:
             return authorize(
-                self.grants, self.params.get("access_key"), self.params.get("puid"), write
+                self.grants,
+                self.params.get("access_key"),
+                self.params.get("puid"),
+                write,
+                self.host,
             )
+        except Throttled as exc:
+            retry = {"Retry-After": str(exc.retry_after_s)}
+            raise ApiError(TOO_MANY, str(exc), status=429, headers=retry) from None
         except Denied as exc:
             raise ApiError(NO_PERMISSION, str(exc)) from None
         except ParamError as exc:
@@ -110,7 +126,8 @@ async def call(request: Request) -> Call:
     except ParamError as exc:
         raise ApiError(PARAM_ERROR, str(exc)) from None
     state = request.app.state
-    return Call(state.service, state.grants, params, int(state.service.clock.now()))
+    now = int(state.service.clock.now())
+    return Call(state.service, state.grants, params, now, client_host(request))
 
 
 def int_path(name: str, value: str) -> int:
@@ -176,6 +193,12 @@ def endpoint(
             "content": {"application/json": {"schema": envelope_schema(answer)}},
         }
     }
+    if auth:
+        responses[429] = {
+            "description": "err_no 429: too many wrong keys from this address lately; the "
+            "Retry-After header says when to try again.",
+            "content": {"application/json": {"schema": envelope_schema(None)}},
+        }
 
     def register(handler: Callable[..., Any]) -> Callable[..., Any]:
         if inspect.iscoroutinefunction(handler):

@@ -57,6 +57,7 @@ async def pool_stats(request: Request) -> Response:
 @endpoint(router, "GET", STATS_PATH + "/merge", summary="Every node's pool figures, merged",
           answer=MergedPoolStats, auth=False)  # fmt: skip
 async def pool_stats_merged(request: Request) -> Response:
+    await call(request)  # no parameters of its own, but a body is checked as everywhere else
     service: Service = request.app.state.service
     settings = service.settings
     peers = settings.peer_urls()
