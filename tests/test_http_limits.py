@@ -20,6 +20,7 @@ import msgspec
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.nodes import create_user
 from tests.test_durability import free_port, poolstats, wait_for
 
 pytestmark = pytest.mark.slow
@@ -87,13 +88,7 @@ class Server:
 def alice(tmp_path: Path) -> tuple[Path, str]:
     """A data folder with one sub-account, and its access key."""
     path = tmp_path / "data"
-    out = subprocess.run(
-        poolstats("user", "create", "alice", "--data-dir", str(path)),
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return path, json.loads(out.stdout)["access_key"]
+    return path, create_user(path)["access_key"]
 
 
 @pytest.fixture
