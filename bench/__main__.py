@@ -23,7 +23,7 @@ import numpy as np
 from bench import api as api_bench
 from bench import engine as engine_bench
 from bench import flush as flush_bench
-from bench import ingest_http, journal, memory
+from bench import hostile, ingest_http, journal, memory
 from bench import settle as settle_bench
 from bench import stratum as stratum_bench
 from poolstats.engine.engine import Engine, ShareBatch
@@ -102,6 +102,7 @@ STEPS: list[tuple[str, Callable[[], Any]]] = [
     ("api", api_bench.run),
     ("settle", settle_bench.run),
     ("stratum", stratum_bench.run),
+    ("hostile", hostile.run),
 ]
 
 
@@ -180,6 +181,8 @@ def report(r: dict[str, Any]) -> str:
         ]  # fmt: skip
     if "stratum" in r:
         rows += _stratum_rows(r["stratum"])
+    if "hostile" in r:
+        rows.append(_hostile_row(r["hostile"]))
     mach = r["machine"]
     lines = [
         "# Benchmarks",
@@ -192,6 +195,7 @@ def report(r: dict[str, Any]) -> str:
         "1,000 sub-accounts); every request is journaled with fsync before its 2xx.",
         *([] if "api" not in r else ["", _api_method(r["api"])]),
         *([] if "stratum" not in r else ["", _stratum_method(r["stratum"])]),
+        *([] if "hostile" not in r else ["", _hostile_method(r["hostile"])]),
         "",
         "| what | requirement | measured |",
         "|---|---|---|",
@@ -364,6 +368,43 @@ def _stratum_method(s: dict[str, Any]) -> str:
         "warm-up), one flooding (4 submits in flight on each of 200 connections). Each "
         "timed part waits for a quiet machine first and records the CPU other processes "
         "used meanwhile. `python -m bench --only stratum` runs this step alone."
+    )
+
+
+def _hostile_row(h: dict[str, Any]) -> tuple[str, str, str]:
+    def part(name: str, f: dict[str, Any]) -> str:
+        return (
+            f"{name}: p50 {_ms(f['p50_ms'])}, p99 {_ms(f['p99_ms'])}, max {_ms(f['max_ms'])}, "
+            f"{f['within_limit']}/{f['requests']} within 100 ms, {f['failed']} failed"
+        )
+
+    both = (h["healthz"], h["ingest"])
+    met = all(f["failed"] == 0 and f["within_limit"] == f["requests"] for f in both)
+    quiet = h["quiet_node"]
+    return (
+        f"`/healthz` and a one-share ingest from a new connection each while "
+        f"{h['held_connections']:,} connections are held open without finishing a request "
+        f"(from {h['held_connections'] // h['per_address']} addresses)",
+        "every answer within 100 ms",
+        ("" if met else "**missed**: ")
+        + part("`/healthz`", h["healthz"]) + "; " + part("ingest", h["ingest"])
+        + f". The node closed all {h['closed_by_node']:,} (the last {h['last_closed_s']:g} s "
+        f"after the holder had opened them; by reason: "
+        + ", ".join(f"{k} {v:,.0f}" for k, v in sorted(h["closed_by_reason"].items()))
+        + f"). The same probes on the quiet node: p99 {_ms(quiet['healthz']['p99_ms'])} and "
+        f"{_ms(quiet['ingest']['p99_ms'])}" + _measured(h),
+    )  # fmt: skip
+
+
+def _hostile_method(h: dict[str, Any]) -> str:
+    return (
+        "The held-open connections figure: a `poolstats serve` process with its default "
+        "limits, a holder process (`tests/http_holder.py`) opening connections at about "
+        "5,000 a second from 127.0.0.2 onwards that send nothing, half a request line or half "
+        f"their headers, and a prober sending `/healthz` and ingest open loop from 127.0.0.1 "
+        f"({h['probe_rate_per_s']:g} a second, each on a new connection, latency from its due "
+        f"time) for {h['seconds']:g} s from the holder's start. `python -m bench --only "
+        "hostile` runs this step alone."
     )
 
 

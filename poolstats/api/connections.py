@@ -37,6 +37,10 @@ LINGER_S = 2.0  # how long a closing connection may take to read its answer and 
 LINGER_BYTES = 1 << 20  # body bytes read and dropped while lingering, then reading stops
 UNREAD_BODY_ALLOWANCE = 64 * 1024  # a smaller unread body is read through: keep-alive stays
 FILE_RESERVE_MIN = 256  # descriptors kept from HTTP connections at the least
+# Connections the kernel completes before the server accepts them. A flood opening thousands
+# a second overflows uvicorn's 2,048 while the loop is busy, and a dropped SYN costs an
+# honest client a 1 s retransmission; Linux caps it at net.core.somaxconn (4,096 nowadays).
+LISTEN_BACKLOG = 4096
 REFUSAL = (
     b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 1\r\n"
     b"content-type: text/plain\r\ncontent-length: 21\r\n\r\ntoo many connections\n"
@@ -78,6 +82,7 @@ def http_options(settings: Settings, metrics: Metrics) -> dict[str, Any]:
     protocol = type("GuardedHttpServer", (GuardedHttp,), {"gate": Gate(settings, metrics)})
     return {
         "http": protocol,
+        "backlog": LISTEN_BACKLOG,
         "ws": "none",  # no WebSocket endpoint: an upgrade would leave these limits behind
         "timeout_keep_alive": settings.http_keep_alive_s,
         "forwarded_allow_ips": settings.forwarded_allow_ips,
