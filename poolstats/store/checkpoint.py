@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from poolstats.ingest.journal import fsync_dir
+
 log = logging.getLogger(__name__)
 FILENAME = "engine.checkpoint.npz"
 
@@ -26,11 +28,7 @@ def save(directory: Path, arrays: dict[str, npt.NDArray[Any]]) -> Path:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(directory)
     return path
 
 
