@@ -10,9 +10,8 @@ import gzip
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -26,6 +25,9 @@ from poolstats.cli.common import (
     open_service,
     open_store,
 )
+
+if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
+    import httpx
 
 INGEST_CHUNK_LINES = 100_000
 
@@ -58,6 +60,8 @@ def ingest(
     data_dir: DataDir = None,
 ) -> None:
     """Ingest share files, into a running server (--url) or straight into --data-dir."""
+    import httpx
+
     from poolstats.ingest.pipeline import Format
 
     for path in files:  # all of them before any is sent: a typo costs nothing
