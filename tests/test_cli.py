@@ -253,7 +253,7 @@ def test_serve_options_for_merged_pool_stats(
         seen.append(settings)
         raise SystemExit(0)
 
-    monkeypatch.setattr(cli, "_open_service", open_service)
+    monkeypatch.setattr(cli.serve, "open_service", open_service)
     monkeypatch.setenv("POOLSTATS_PEER_TIMEOUT_S", "9")
     code, _, _ = run(
         "serve", "--data-dir", str(tmp_path), "--node-name", "eu-1",

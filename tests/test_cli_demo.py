@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from poolstats.cli import DEMO_NETWORK
+from poolstats.cli.demo import DEMO_NETWORK
 from poolstats.domain.earnings import subsidy_sat
 from tests.test_durability import free_port, wait_for
 

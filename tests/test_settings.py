@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from poolstats.cli import settings_markdown
+from poolstats.cli.settings import settings_markdown
 from poolstats.config import Settings, default_text, described
 from poolstats.metrics import Metrics
 

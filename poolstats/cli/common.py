@@ -1,0 +1,130 @@
+"""What the command modules share: the options several commands take (help and environment
+variable from the declarations in ``config.py``), the console messages go to, the settings,
+and the data folder, store and node a command opens.
+
+A command that cannot go on prints why in one line and exits 1 (``fail``); a node that
+cannot start on its folder exits 2 (``open_service``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from poolstats.config import Settings, default_text, described
+
+if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
+    from poolstats.service import Service
+    from poolstats.store.sqlite import SqliteStore
+
+console = Console(stderr=True)
+HELP = {  # a no-break space keeps "10 s" and "64 MiB" on one line of --help
+    name: f"{text} Default: {default_text(name, default, unit).replace(' ', chr(0xA0))}."
+    for name, _, default, unit, text in described()
+}
+ENV = {name: env for name, env, _, _, _ in described()}
+
+
+def option(name: str, *flags: str) -> Any:
+    return typer.Option(*flags, help=HELP[name], envvar=ENV[name], show_default=False)
+
+
+DataDir = Annotated[Path | None, option("data_dir", "--data-dir")]
+Host = Annotated[str | None, option("host", "--host")]
+Port = Annotated[int | None, option("port", "--port")]
+Token = Annotated[str | None, option("ingest_token", "--ingest-token")]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings.from_env(**overrides)
+
+
+def fail(exc: Exception) -> typer.Exit:
+    """Print why a store call refused, for ``raise fail(exc) from exc``: exit status 1.
+
+    One line however narrow the terminal (a path or a command to copy stays whole), and the
+    text as it is: a name or path with brackets is not read as markup."""
+    console.print(str(exc), style="red", markup=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+def existing_dir(data_dir: Path | None) -> Path:
+    """The data folder (--data-dir, else the environment's or the default) if it holds a
+    store; else exit 1 with one line saying how to make one. Creates nothing."""
+    from poolstats.store.data_folder import DataFolderError, existing
+
+    try:
+        return existing(load_settings(data_dir=data_dir).data_dir)
+    except DataFolderError as exc:
+        raise fail(exc) from exc
+
+
+def new_dir(data_dir: Path | None) -> Path:
+    """The data folder, made if missing, for the commands that create a store (init, serve,
+    demo); exit 1 with one line when it is a file or cannot be made."""
+    from poolstats.store.data_folder import DataFolderError, creatable
+
+    try:
+        return creatable(load_settings(data_dir=data_dir).data_dir)
+    except DataFolderError as exc:
+        raise fail(exc) from exc
+
+
+def open_store(data_dir: Path | None) -> SqliteStore:
+    """The store of an existing data folder, for every command that reads or changes one."""
+    return open_folder(existing_dir(data_dir))
+
+
+def open_folder(folder: Path) -> SqliteStore:
+    """The folder's store, checked against its journal like a node's start (a database gone
+    missing or another folder's is refused, not made anew); exit 1 with the reason."""
+    from poolstats.store import data_folder
+
+    try:
+        store, _ = data_folder.open_store(folder)
+    except data_folder.DataFolderRefused as exc:
+        raise fail(exc) from exc
+    return store
+
+
+def start_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("alembic", "httpx"):  # per-request lines: not what an operator reads
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def open_service(settings: Settings, start_fresh: bool = False) -> Service:
+    """The node on ``settings.data_dir``, recovered; exit 2 when the folder cannot be served
+    (in use, or its database missing, empty or another folder's: the message says what to do)."""
+    from poolstats.ingest.journal import JournalError
+    from poolstats.service import Service
+    from poolstats.store.data_folder import DataFolderRefused
+
+    try:
+        service = Service(settings, start_fresh=start_fresh)
+    except DataFolderRefused as exc:
+        console.print(f"[red]refusing to start: {exc}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    except JournalError as exc:
+        console.print(f"[red]{settings.data_dir} is in use by another poolstats process: {exc}")
+        raise typer.Exit(2) from exc
+    if service.set_aside is not None:
+        console.print(
+            f"[yellow]--start-fresh: the old database, journal and checkpoint were moved to "
+            f"{service.set_aside}; starting with a new database",
+            soft_wrap=True,
+        )
+    recovery = service.recover()
+    if recovery.replayed_batches:
+        console.print(
+            f"recovered {recovery.replayed_shares} shares from {recovery.replayed_batches} "
+            f"journaled batches in {recovery.seconds:.2f} s"
+        )
+    return service
