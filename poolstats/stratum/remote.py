@@ -152,8 +152,13 @@ class RemoteIngest:
                 delay = min(delay * 2, self.timing.max_backoff_s)
 
     async def _send_spooled(self, client: httpx.AsyncClient, paths: list[Path]) -> float | None:
-        """Send ``paths`` a few at a time; None once all are done, else how long to wait."""
-        step = self.timing.parallel
+        """Send ``paths`` a few at a time; None once all are done, else how long to wait.
+
+        While the node is known not to take batches, one batch goes at a time: a probe. More
+        would only fail together, and a node counts each failure against this address (a
+        wrong token 20 times a minute and it answers 429 for the rest of the minute, also
+        once the token is right again)."""
+        step = 1 if self._problem is not None else self.timing.parallel
         for start in range(0, len(paths), step):
             waits = await asyncio.gather(
                 *(self._send_one(client, p) for p in paths[start : start + step])

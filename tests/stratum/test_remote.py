@@ -290,6 +290,11 @@ def test_a_refused_token_keeps_the_shares_in_the_spool_and_never_logs_it(
     refused = [r for r in caplog.records if "HTTP 401" in r.getMessage()]
     assert refused and all(r.levelno == logging.ERROR for r in refused)
     assert all(TOKEN not in r.getMessage() for r in caplog.records)
+    # The drain probes one batch at a time while refused, so the node never throttled it.
+    metrics = node.service.metrics.registry
+    failures = metrics.get_sample_value("poolstats_auth_failures_total", {"kind": "ingest_token"})
+    assert failures is not None and 0 < failures < 20
+    assert not metrics.get_sample_value("poolstats_auth_throttled_total", {"kind": "ingest_token"})
 
 
 def test_lines_the_node_refuses_are_its_verdict_not_retried(
