@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from poolstats.hashrate_gauges import set_hashrate_gauges
+from poolstats.api.hashrate_gauges import set_hashrate_gauges
 from poolstats.service import Service
 
 router = APIRouter()
