@@ -49,7 +49,7 @@ def test_a_restored_backup_answers_as_the_original_did(tmp_path: Path) -> None:
     data = tmp_path / "data"
     key = create_user(data)["access_key"]
     # 1. batches 1-10 reach the store and a checkpoint (1 s interval), then the node dies
-    first = Node(data, env={"POOLSTATS_CHECKPOINT_INTERVAL_S": "1"})
+    first = Node(data, settings={"checkpoint_interval_s": 1})
     for i in range(1, 11):
         assert first.post(shares(f"b{i}", BATCH, TS + i)).status_code == 200
     wait_for(lambda: len(stored_counts(data)) == 10, 30, "batches 1-10 in the store")
@@ -137,8 +137,8 @@ def test_backups_taken_while_checkpoints_delete_segments_are_whole(tmp_path: Pat
     holds every batch up to its journal's last seq exactly once (one batch = one record)."""
     data = tmp_path / "data"
     create_user(data)
-    env = {"POOLSTATS_JOURNAL_SEGMENT_BYTES": "2048", "POOLSTATS_CHECKPOINT_INTERVAL_S": "0.1"}
-    node = Node(data, env=env, flush_interval=0.05)
+    settings = {"journal_segment_bytes": 2048, "checkpoint_interval_s": 0.1}
+    node = Node(data, settings=settings, flush_interval=0.05)
     stop = threading.Event()
     posted: list[int] = []
 

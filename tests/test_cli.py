@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
-import sqlite3
 import subprocess
-import sys
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -20,20 +18,11 @@ from poolstats import cli
 from poolstats.config import Settings
 from poolstats.store import SqliteStore
 from poolstats.store.base import PROFILE_FIELDS, KeyGrant
+from tests import nodes
+from tests.nodes import TOKEN, Node, free_port, poolstats, stored, wait_for
 from tests.store.test_ledger import ADDR1, D0, DAY, book
-from tests.test_durability import Server, free_port, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def poolstats(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "poolstats", *args],
-        capture_output=True,
-        text=True,
-        check=check,
-        timeout=120,
-    )
 
 
 def shares_file(path: Path, user: str, worker: str, n: int, diff: float) -> float:
@@ -56,19 +45,16 @@ def shares_file(path: Path, user: str, worker: str, n: int, diff: float) -> floa
     return n * diff
 
 
-def stored(data_dir: Path, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(data_dir / "poolstats.sqlite3") as db:
-        return db.execute(sql).fetchall()
-
-
 def test_user_create_prints_the_key_once_and_refuses_a_taken_name(tmp_path: Path) -> None:
     init(tmp_path)
-    created = json.loads(poolstats("user", "create", "alice", "--data-dir", str(tmp_path)).stdout)
+    created = json.loads(
+        nodes.run("user", "create", "alice", "--data-dir", str(tmp_path), check=True).stdout
+    )
     assert created["puid"] == 1 and created["user_name"] == "alice"
     assert len(created["access_key"]) >= 32
-    again = poolstats("user", "create", "alice", "--data-dir", str(tmp_path), check=False)
+    again = nodes.run("user", "create", "alice", "--data-dir", str(tmp_path))
     assert again.returncode == 1 and "alice" in again.stderr
-    bad = poolstats("user", "create", "no spaces", "--data-dir", str(tmp_path), check=False)
+    bad = nodes.run("user", "create", "no spaces", "--data-dir", str(tmp_path))
     assert bad.returncode == 1
     (key_hash,) = stored(tmp_path, "SELECT key_hash FROM access_keys")[0]
     assert created["access_key"] not in str(key_hash)  # stored hashed
@@ -271,12 +257,13 @@ def test_serve_options_for_merged_pool_stats(
 def test_ingest_files_straight_into_a_data_dir(tmp_path: Path) -> None:
     data = tmp_path / "data"
     init(data)
-    poolstats("user", "create", "alice", "--data-dir", str(data))
+    nodes.run("user", "create", "alice", "--data-dir", str(data), check=True)
     total = shares_file(tmp_path / "a.ndjson", "alice", "rig1", 300, 512)
     total += shares_file(tmp_path / "b.ndjson.gz", "alice", "rig2", 200, 1024)
-    out = poolstats(
-        "ingest", str(tmp_path / "a.ndjson"), str(tmp_path / "b.ndjson.gz"), "--data-dir", str(data)
-    )
+    out = nodes.run(
+        "ingest", str(tmp_path / "a.ndjson"), str(tmp_path / "b.ndjson.gz"), "--data-dir",
+        str(data), check=True,
+    )  # fmt: skip
     assert json.loads(out.stdout) == {"accepted": 500, "refused": 2}
     assert "ts:" in out.stderr  # the refused line is reported with its field
     rows = dict(stored(data, "SELECT worker_name, accept_count FROM workers"))
@@ -288,14 +275,15 @@ def test_ingest_files_straight_into_a_data_dir(tmp_path: Path) -> None:
 def test_a_user_created_while_serving_can_send_shares_at_once(tmp_path: Path) -> None:
     data = tmp_path / "data"
     init(data)
-    poolstats("user", "create", "alice", "--data-dir", str(data))
-    server = Server(data, free_port())
-    try:
-        poolstats("user", "create", "bob", "--data-dir", str(data))  # the server is running
+    nodes.run("user", "create", "alice", "--data-dir", str(data), check=True)
+    with Node(data, until_healthy=True) as server:
+        # the server is running
+        nodes.run("user", "create", "bob", "--data-dir", str(data), check=True)
         total = shares_file(tmp_path / "bob.ndjson", "bob", "rig9", 100, 2048)
-        out = poolstats(
-            "ingest", str(tmp_path / "bob.ndjson"), "--url", server.url, "--ingest-token", "tok"
-        )
+        out = nodes.run(
+            "ingest", str(tmp_path / "bob.ndjson"), "--url", server.url, "--ingest-token", TOKEN,
+            check=True,
+        )  # fmt: skip
         assert json.loads(out.stdout) == {"accepted": 100, "refused": 1}
 
         def visible() -> bool:
@@ -303,22 +291,19 @@ def test_a_user_created_while_serving_can_send_shares_at_once(tmp_path: Path) ->
             return bool(got) and got[0][0] == total
 
         wait_for(visible, 30, "bob's shares in the store")
-    finally:
-        server.stop()
 
 
 def test_simulate_feeds_a_server_with_its_own_sub_accounts(tmp_path: Path) -> None:
     data = tmp_path / "data"
     init(data)
-    poolstats("user", "create", "alice", "--data-dir", str(data))
-    server = Server(data, free_port())
-    try:
-        out = poolstats(
+    nodes.run("user", "create", "alice", "--data-dir", str(data), check=True)
+    with Node(data, until_healthy=True) as server:
+        out = nodes.run(
             "simulate",
             "--url",
             server.url,
             "--ingest-token",
-            "tok",
+            TOKEN,
             "--users",
             "2",
             "--workers",
@@ -327,6 +312,7 @@ def test_simulate_feeds_a_server_with_its_own_sub_accounts(tmp_path: Path) -> No
             "3",
             "--data-dir",
             str(data),
+            check=True,
         )
         totals = json.loads(out.stdout.strip().splitlines()[-1])
         assert totals["accepted"] > 0 and totals["refused"] == 0
@@ -341,17 +327,12 @@ def test_simulate_feeds_a_server_with_its_own_sub_accounts(tmp_path: Path) -> No
             return got[0][1] == totals["accepted"]
 
         wait_for(counted, 30, "every simulated share in the store")
-    finally:
-        server.stop()
 
 
 def test_demo_serves_a_live_fleet_and_prints_the_demo_key(tmp_path: Path) -> None:
     port = free_port()
     demo = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "poolstats",
+        poolstats(
             "demo",
             "--port",
             str(port),
@@ -363,7 +344,7 @@ def test_demo_serves_a_live_fleet_and_prints_the_demo_key(tmp_path: Path) -> Non
             "3",
             "--backfill-hours",
             "0.5",
-        ],
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -513,9 +494,8 @@ def test_settle_and_payouts_from_the_command_line(tmp_path: Path) -> None:
 def test_demo_via_stratum_mines_real_shares_through_the_stratum_port(tmp_path: Path) -> None:
     port, stratum_port = free_port(), free_port()
     demo = subprocess.Popen(
-        [sys.executable, "-m", "poolstats", "demo", "--port", str(port), "--data-dir",
-         str(tmp_path), "--users", "1", "--workers", "2", "--via", "stratum",
-         "--stratum-port", str(stratum_port)],
+        poolstats("demo", "--port", str(port), "--data-dir", str(tmp_path), "--users", "1",
+                  "--workers", "2", "--via", "stratum", "--stratum-port", str(stratum_port)),
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     try:

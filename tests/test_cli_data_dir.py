@@ -4,8 +4,6 @@ that reads or changes a store refuses a folder without one, in one line, creatin
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from typer.testing import CliRunner
 
 from poolstats import cli
 from poolstats.store import SqliteStore
+from tests import nodes
 
 # Every command that reads or changes an existing store, with its other arguments.
 STORE_COMMANDS = [
@@ -105,11 +104,7 @@ def test_ingest_of_a_missing_file_is_one_line_and_sends_nothing(tmp_path: Path) 
                     '"accepted": true}\n')  # fmt: skip
     missing = tmp_path / "missing.ndjson"
     for files in ([missing], [good, missing], [good, tmp_path]):
-        result = subprocess.run(
-            [sys.executable, "-m", "poolstats", "ingest", *map(str, files), "--data-dir",
-             str(data)],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+        result = nodes.run("ingest", *map(str, files), "--data-dir", str(data))
         assert (result.returncode, result.stdout) == (1, "")
         line = one_line(result.stderr)
         assert str(files[-1]) in line

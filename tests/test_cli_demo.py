@@ -7,9 +7,7 @@ import math
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from fractions import Fraction
@@ -20,7 +18,7 @@ import pytest
 
 from poolstats.cli.demo import DEMO_NETWORK
 from poolstats.domain.earnings import subsidy_sat
-from tests.test_durability import free_port, wait_for
+from tests.nodes import free_port, poolstats, stored, wait_for
 
 pytestmark = pytest.mark.slow
 DAY = 86_400
@@ -29,7 +27,7 @@ DAY = 86_400
 def demo(tmp: Path, *args: str, **env: str) -> subprocess.Popen[str]:
     """A demo process whose temporary folders go under ``tmp`` (TMPDIR)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "poolstats", "demo", "--users", "1", "--workers", "3", *args],
+        poolstats("demo", "--users", "1", "--workers", "3", *args),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -131,8 +129,7 @@ def test_yesterdays_earnings_are_settled_from_the_backfill(tmp_path: Path) -> No
         yesterday = (int(time.time()) // DAY - 1) * DAY
 
         def rows(sql: str) -> list[tuple[int, float]]:
-            with sqlite3.connect(data / "poolstats.sqlite3") as db:
-                return [(int(a), b) for a, b in db.execute(sql, (yesterday,)).fetchall()]
+            return [(int(a), b) for a, b in stored(data, sql, yesterday)]
 
         earnings = "SELECT puid, amount_sat FROM earnings WHERE day = ?"
         wait_for(lambda: len(rows(earnings)) == 2, 60, "yesterday settled")

@@ -22,7 +22,7 @@ def test_a_journal_that_cannot_start_a_segment_is_reported_until_restart(tmp_pat
     data = tmp_path / "data"
     create_user(data)
     # 25-byte segments: every record after a segment's first starts a new segment
-    node = Node(data, env={"POOLSTATS_JOURNAL_SEGMENT_BYTES": "25"})
+    node = Node(data, settings={"journal_segment_bytes": 25})
     now = time.time()
     for i in range(3):
         assert node.post(shares(f"w{i}", 10, now - 5)).status_code == 200

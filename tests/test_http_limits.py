@@ -5,26 +5,22 @@ In each case /healthz, ingest and the right keys keep answering within 100 ms.""
 from __future__ import annotations
 
 import json
-import os
 import resource
 import select
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
-import msgspec
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.nodes import create_user
-from tests.test_durability import free_port, poolstats, wait_for
+from tests.nodes import INGEST_HEADERS, TOKEN, Node, create_user, shares
 
 pytestmark = pytest.mark.slow
-TOKEN = "tok"
 FAST_S = 0.100  # the answer time /healthz, ingest and the right keys keep ...
 SLOW_S = 1.0  # ... but for a few (the machine's two cores are shared with other test runs)
 
@@ -41,47 +37,18 @@ HEADER_TIMEOUT_S = 3.0
 FILE_LIMIT = 1024  # the server's RLIMIT_NOFILE: far below what the holder opens
 
 
-class Server:
-    def __init__(self, data_dir: Path, file_limit: int | None = None, **env: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        settings = {f"POOLSTATS_{k.upper()}": v for k, v in env.items()}
+def limit_files(limit: int) -> Callable[[], None]:
+    """A ``preexec_fn`` that sets the server's RLIMIT_NOFILE to ``limit``."""
 
-        def limit_files() -> None:
-            if file_limit is not None:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (file_limit, file_limit))
+    def limit_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
 
-        log = open(data_dir.parent / f"server-{self.port}.log", "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            poolstats("serve", "--data-dir", str(data_dir), "--port", str(self.port)),
-            env={**os.environ, "POOLSTATS_INGEST_TOKEN": TOKEN, **settings},
-            stdout=log,
-            stderr=log,
-            preexec_fn=limit_files,
-        )
-        wait_for(self.healthy, 30, "the server to answer /healthz")
+    return limit_files
 
-    def healthy(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"server exited with {self.process.returncode}")
-        try:
-            return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
 
-    def counters(self, name: str) -> dict[str, float]:
-        """Samples of a labelled counter on /metrics, by the value of their one label."""
-        text = httpx.get(self.url + "/metrics").text
-        out: dict[str, float] = {}
-        for family in text_string_to_metric_families(text):
-            for s in family.samples:
-                if s.name == name:
-                    out[next(iter(s.labels.values()), "")] = s.value
-        return out
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(30)
+def serve(data_dir: Path, settings: dict[str, object], **more: Any) -> Node:
+    """A node with the default flush interval, healthy before the first request is timed."""
+    return Node(data_dir, settings=settings, flush_interval=None, until_healthy=True, **more)
 
 
 @pytest.fixture
@@ -92,12 +59,10 @@ def alice(tmp_path: Path) -> tuple[Path, str]:
 
 
 @pytest.fixture
-def server(alice: tuple[Path, str]) -> Iterator[Server]:
-    server = Server(
-        alice[0], FILE_LIMIT, http_header_timeout_s=str(HEADER_TIMEOUT_S), max_body_bytes="100000"
-    )
-    yield server
-    server.stop()
+def server(alice: tuple[Path, str]) -> Iterator[Node]:
+    settings = {"http_header_timeout_s": HEADER_TIMEOUT_S, "max_body_bytes": 100_000}
+    with serve(alice[0], settings, preexec_fn=limit_files(FILE_LIMIT)) as node:
+        yield node
 
 
 def timed(request: httpx.Request) -> tuple[float, httpx.Response]:
@@ -108,19 +73,14 @@ def timed(request: httpx.Request) -> tuple[float, httpx.Response]:
         return time.perf_counter() - start, response
 
 
-def share_batch() -> bytes:
-    event = {"ts": time.time() - 1, "puid": 1, "worker": "rig", "diff": 1.0, "accepted": True}
-    return msgspec.json.encode(event) + b"\n"
-
-
-def test_held_open_connections_neither_starve_the_server_nor_stay(server: Server) -> None:
+def test_held_open_connections_neither_starve_the_server_nor_stay(server: Node) -> None:
     addresses, per_address = 30, 100  # 3,000 connections, three times the file limit
     health = httpx.Request("GET", server.url + "/healthz")
     ingest = httpx.Request(
         "POST",
         server.url + "/ingest/shares",
-        content=share_batch(),
-        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-ndjson"},
+        content=shares("rig", 1, time.time() - 1, diff=1.0),
+        headers=INGEST_HEADERS,
     )
     for request in (health, ingest):  # the first of each opens files, fills caches
         assert timed(request)[1].status_code == 200
@@ -212,9 +172,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_an_oversized_body_is_answered_then_the_connection_closed(
-    server: Server, case: str
-) -> None:
+def test_an_oversized_body_is_answered_then_the_connection_closed(server: Node, case: str) -> None:
     line, headers, length, wanted = CASES[case]
     framing = f"Content-Length: {length}" if length else "Transfer-Encoding: chunked"
     head = f"{line} HTTP/1.1\r\nHost: x\r\n{headers}{framing}\r\n\r\n"
@@ -232,14 +190,16 @@ def test_an_oversized_body_is_answered_then_the_connection_closed(
 
 
 def test_a_request_that_never_finishes_its_headers_after_an_answer_is_closed(
-    server: Server,
+    server: Node,
 ) -> None:
     sock = socket.create_connection(("127.0.0.1", server.port))
     sock.settimeout(HEADER_TIMEOUT_S + 5)
     sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     answer = b""
     while b'"status":"ok"' not in answer:
-        answer += sock.recv(4096)
+        received = sock.recv(4096)
+        assert received, answer  # closed before a healthy answer: fail, never spin on EOF
+        answer += received
     start = time.monotonic()
     for byte in b"GET /healthz HTTP/1.1\r\n":  # one byte a second keeps keep-alive's timer off
         sock.sendall(bytes([byte]))
@@ -276,8 +236,8 @@ def test_a_guesser_is_throttled_and_a_right_key_elsewhere_never_waits(
 ) -> None:
     limit = 20
     data_dir, key = alice
-    server = Server(data_dir, auth_failure_limit=str(limit), auth_failure_window_s="600")
-    try:
+    settings = {"auth_failure_limit": limit, "auth_failure_window_s": 600}
+    with serve(data_dir, settings) as server:
         right = {"access_key": key}
         assert httpx.get(server.url + "/v1/worker/stats", params=right).json()["err_no"] == 0
         guesser = subprocess.Popen(
@@ -301,5 +261,3 @@ def test_a_guesser_is_throttled_and_a_right_key_elsewhere_never_waits(
         keep_answering(times)
         p95 = sorted(times)[int(len(times) * 0.95) - 1]
         print(f"guesser {codes}; {len(times)} right-key answers, 95% within {p95 * 1e3:.1f} ms")
-    finally:
-        server.stop()

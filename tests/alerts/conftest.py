@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.api.conftest import make_node, node  # noqa: F401  (the node fixtures, shared)
-from tests.test_durability import free_port
+from tests.nodes import free_port
 
 SMTP_USER, SMTP_PASSWORD = "alerts", "pw-s3cret"
 

@@ -12,7 +12,7 @@ from poolstats.alerts.delivery import Delivery, Failure, Notice
 from poolstats.config import Settings
 from poolstats.domain.alerts import AlertKind, Event
 from tests.alerts.conftest import SMTP_PASSWORD, SMTP_USER, Mailbox, Receiver
-from tests.test_durability import free_port
+from tests.nodes import free_port
 
 AT = 1_700_000_000  # 2023-11-14 22:13:20 UTC
 NOTICE = Notice(

@@ -11,12 +11,10 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-import uvicorn
 
-from poolstats.api.app import create_app
 from tests.api.conftest import ALICE, BOB, T0, Node
 from tests.api.golden import MIB, load
-from tests.test_durability import free_port, wait_for
+from tests.nodes import NodeServer, free_port
 
 
 @pytest.fixture
@@ -110,25 +108,15 @@ def test_pool_stats_golden_needs_no_key(loaded: Node) -> None:
 @pytest.fixture
 def serve_node() -> Iterator[Callable[[Node], str]]:
     """Serve a node's app on a real port (a peer for the merge); its base URL."""
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+    servers: list[NodeServer] = []
 
     def serve(node: Node) -> str:
-        port = free_port()
-        config = uvicorn.Config(
-            create_app(node.service, run_timers=False), port=port, log_level="warning",
-            lifespan="off",
-        )  # fmt: skip
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        wait_for(lambda: server.started, 10, "the peer node to listen")
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{port}"
+        servers.append(NodeServer(node).start())
+        return servers[-1].url
 
     yield serve
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(10)
+    for server in servers:
+        server.stop()
 
 
 class _Misbehaving(http.server.BaseHTTPRequestHandler):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sys
 import threading
 import time
@@ -23,6 +22,7 @@ from poolstats.ingest.columnar import CONTENT_TYPE, decode_columnar
 from poolstats.ingest.ndjson import decode_ndjson
 from poolstats.simulate.fleet import Fleet, Shares
 from poolstats.simulate.sender import BatchResult, IngestAuthError, Totals, run
+from tests.nodes import free_port
 from tests.simulate.rows import Row, share_rows
 
 START = 1_700_000_000.0
@@ -292,9 +292,7 @@ def test_backlog_is_bounded_by_dropping_the_oldest_and_counting_them() -> None:
 
 
 def test_an_unreachable_server_leaves_the_shares_counted_as_undelivered() -> None:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nobody listens there
     fleet = make_fleet()
     totals = asyncio.run(
         run(

@@ -1,6 +1,6 @@
-"""Real parts for the tests of a stratum process apart from its node: the node's app served
-by uvicorn on a loopback port (stopped and started again on that port), an HTTP forwarder
-that can lose answers, and a stratum process running on its own thread and event loop."""
+"""Real parts for the tests of a stratum process apart from its node (whose API on a real
+port is ``tests.nodes.NodeServer``): an HTTP forwarder that can lose answers, and a stratum
+process running on its own thread and event loop."""
 
 from __future__ import annotations
 
@@ -13,39 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import uvicorn
 
-from poolstats.api.app import create_app
 from poolstats.stratum.remote import StratumProcess
-from tests.api.conftest import Node
-from tests.test_durability import free_port, wait_for
-
-
-class NodeServer:
-    """A node's API on ``127.0.0.1:port``; ``stop`` takes it off the network (the node, its
-    journal and store stay), ``start`` puts it back on the same port."""
-
-    def __init__(self, node: Node, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ingest_url = self.url + "/ingest/shares"
-        self._app = create_app(node.service, run_timers=False)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        config = uvicorn.Config(self._app, host="127.0.0.1", port=self.port,
-                                log_level="warning", lifespan="off")  # fmt: skip
-        server = uvicorn.Server(config)
-        self._server, self._thread = server, threading.Thread(target=server.run, daemon=True)
-        self._thread.start()
-        wait_for(lambda: server.started, 10, "the node to listen")
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(10)
-            self._server = self._thread = None
+from tests.nodes import wait_for
 
 
 @dataclass

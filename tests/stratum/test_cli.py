@@ -12,10 +12,8 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.nodes import TOKEN, Node, free_port, poolstats, run, stored_counts, wait_for
 from tests.stratum.miner import Miner
-from tests.test_durability import counted, data_dir, free_port, poolstats, wait_for
-
-__all__ = ["data_dir"]  # the fixture: a data folder with sub-account alice (puid 1)
 
 
 @contextlib.contextmanager
@@ -34,14 +32,6 @@ def running(*args: str, log: Path, ready: str) -> Iterator[subprocess.Popen[byte
     finally:
         child.send_signal(signal.SIGTERM)
         child.wait(30)
-
-
-def serve(data_dir: Path, port: int, *extra: str) -> contextlib.AbstractContextManager[object]:
-    return running(
-        "serve", "--data-dir", str(data_dir), "--port", str(port), "--ingest-token", "t",
-        "--flush-interval", "0.2", *extra,
-        log=data_dir.parent / "serve.log", ready=f"serving http://127.0.0.1:{port}",
-    )  # fmt: skip
 
 
 def mine_two_shares(port: int, login: str) -> tuple[float, list[bool]]:
@@ -67,47 +57,39 @@ def connectable(port: int) -> bool:
 
 
 def test_serve_with_a_stratum_port_takes_a_cpu_miners_shares(data_dir: Path) -> None:
-    port, stratum_port = free_port(), free_port()
+    stratum_port = free_port()
     stratum = ("--stratum-port", str(stratum_port), "--stratum-jobs", "static",
                "--stratum-min-diff", "0.0001")  # fmt: skip
-    with serve(data_dir, port, *stratum):
+    with Node(data_dir, *stratum):
         wait_for(lambda: connectable(stratum_port), 30, "the stratum port to listen")
         assert mine_two_shares(stratum_port, "alice.cpu1") == (0.0001, [True, True])
-        wait_for(lambda: counted(data_dir).get("cpu1") == 2, 30, "2 shares in the store")
+        wait_for(lambda: stored_counts(data_dir).get("cpu1") == 2, 30, "2 shares in the store")
 
 
 def test_a_separate_stratum_process_posts_its_shares_to_the_node(data_dir: Path) -> None:
-    port, stratum_port = free_port(), free_port()
-    with serve(data_dir, port), running(
+    stratum_port = free_port()
+    with Node(data_dir) as node, running(
         "stratum", "--stratum-port", str(stratum_port), "--stratum-min-diff", "0.0001",
-        "--ingest-url", f"http://127.0.0.1:{port}/ingest/shares", "--ingest-token", "t",
+        "--ingest-url", f"{node.url}/ingest/shares", "--ingest-token", TOKEN,
         "--data-dir", str(data_dir.parent / "stratum"),
         log=data_dir.parent / "stratum.log", ready=f"127.0.0.1:{stratum_port} ->",
     ):  # fmt: skip
         wait_for(lambda: connectable(stratum_port), 30, "the stratum port to listen")
         assert mine_two_shares(stratum_port, "alice.cpu2") == (0.0001, [True, True])
-        wait_for(lambda: counted(data_dir).get("cpu2") == 2, 30, "2 shares in the store")
+        wait_for(lambda: stored_counts(data_dir).get("cpu2") == 2, 30, "2 shares in the store")
 
 
 def test_a_wrong_stratum_setting_stops_serve_naming_it(tmp_path: Path) -> None:
-    out = subprocess.run(
-        poolstats(
-            "serve", "--data-dir", str(tmp_path), "--port", str(free_port()),
-            "--stratum-port", str(free_port()), "--stratum-min-diff", "8",
-            "--stratum-max-diff", "4",
-        ),
-        capture_output=True, text=True, timeout=60,
+    out = run(
+        "serve", "--data-dir", str(tmp_path), "--port", str(free_port()),
+        "--stratum-port", str(free_port()), "--stratum-min-diff", "8", "--stratum-max-diff", "4",
     )  # fmt: skip
     assert out.returncode == 1
     assert "stratum_min_diff (POOLSTATS_STRATUM_MIN_DIFF): must be > 0 and <= " in out.stderr
-    out = subprocess.run(
-        poolstats("serve", "--data-dir", str(tmp_path), "--port", str(free_port()),
-                  "--stratum-port", str(free_port()), "--stratum-jobs", "getwork"),
-        capture_output=True, text=True, timeout=60,
+    out = run(
+        "serve", "--data-dir", str(tmp_path), "--port", str(free_port()),
+        "--stratum-port", str(free_port()), "--stratum-jobs", "getwork",
     )  # fmt: skip
     assert out.returncode == 1 and "stratum_jobs" in out.stderr and "'getwork'" in out.stderr
-    out = subprocess.run(
-        poolstats("stratum", "--stratum-port", str(free_port()), "--ingest-token", "t"),
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    out = run("stratum", "--stratum-port", str(free_port()), "--ingest-token", TOKEN)
     assert out.returncode == 1 and "stratum_ingest_url" in out.stderr

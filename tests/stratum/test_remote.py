@@ -30,9 +30,9 @@ from poolstats.stratum.server import StratumConfig
 from poolstats.stratum.session import Limits
 from poolstats.stratum.spool import Spool, SpoolFull
 from tests.api.conftest import ALICE, MAX_BODY, T0, TOKEN, Node, ndjson
+from tests.nodes import NodeServer, free_port, wait_for
 from tests.stratum.miner import Miner
-from tests.stratum.remote_harness import NodeServer, Proxy, Running
-from tests.test_durability import free_port, wait_for
+from tests.stratum.remote_harness import Proxy, Running
 
 DIFF = Fraction(1, 2**16)  # about 65,536 hashes a share: a few shares a second in Python
 SHARES = 8

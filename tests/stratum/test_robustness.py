@@ -14,9 +14,9 @@ from typing import Any
 from poolstats.stratum.server import MAX_BUFFERED, MAX_LINE, StratumConfig, StratumServer
 from poolstats.stratum.session import Limits
 from tests.api.conftest import Node
+from tests.nodes import free_port, until
 from tests.stratum.miner import Miner
 from tests.stratum.test_server import DIFF, server_for
-from tests.test_durability import free_port
 
 LIMITS = Limits(DIFF, Fraction(2**32), DIFF)
 
@@ -129,14 +129,14 @@ def test_a_client_that_never_reads_is_dropped_not_buffered_for(node: Node) -> No
         await writer.drain()
         reader_miner = await Miner.connect(port)
         await reader_miner.start("alice.rig1")
-        await asyncio.wait_for(_until(lambda: len(stratum.sessions) == 2), 5)
+        await until(lambda: len(stratum.sessions) == 2, 5, "both sessions")
         sent = 0
         while len(stratum.sessions) == 2 and sent < 20_000:
             stratum.new_job(clean=False)  # jobs pile up in the server's buffer for it
             sent += 1
             if sent % 100 == 0:
                 await asyncio.sleep(0)  # let the loop flush what the kernel takes
-        await asyncio.wait_for(_until(lambda: len(stratum.sessions) == 1), 5)
+        await until(lambda: len(stratum.sessions) == 1, 5, "the non-reader dropped")
         kept = next(iter(stratum.sessions)).extranonce1 == reader_miner.extranonce1
         reply = await reader_miner.call("mining.extranonce.subscribe", [])  # after every job
         await reader_miner.close()
@@ -181,11 +181,6 @@ def test_thousands_of_idle_connections_do_not_hold_up_a_working_miner(node: Node
     assert verdicts == [True, True, True]
     assert got == idle
     assert sessions == idle + 1
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    while not condition():
-        await asyncio.sleep(0.01)
 
 
 def test_miners_get_a_new_job_every_refresh_even_when_nothing_changed(node: Node) -> None:

@@ -11,8 +11,8 @@ from poolstats.stratum.jobs import StaticTemplate
 from poolstats.stratum.server import ShareSink, StratumConfig, StratumServer
 from poolstats.stratum.session import Limits
 from tests.api.conftest import Node
+from tests.nodes import free_port
 from tests.stratum.miner import Miner
-from tests.test_durability import free_port
 
 DIFF = Fraction(1, 2**16)  # about 65,536 hashes a share: a few shares a second in Python
 SHARES = 12

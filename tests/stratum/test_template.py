@@ -13,7 +13,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from fractions import Fraction
 from typing import Any
 
@@ -29,9 +29,9 @@ from poolstats.stratum.server import ShareSink, StratumConfig, StratumServer
 from poolstats.stratum.session import Limits
 from poolstats.stratum.template import RpcTemplate, rpc_template, store_recorder
 from tests.api.conftest import ALICE, T0, Node
+from tests.nodes import free_port, until
 from tests.stratum.fake_bitcoind import PASSWORD, USER, FakeBitcoind, bip34_height, sha256d
 from tests.stratum.miner import Miner
-from tests.test_durability import free_port
 
 # BIP 173's P2WPKH test vector and its published scriptPubKey.
 ADDRESS = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"
@@ -58,14 +58,6 @@ def settings_for(fake: FakeBitcoind, **more: Any) -> Settings:
         stratum_payout_address=ADDRESS,
         **more,
     )
-
-
-async def until(condition: Callable[[], object], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def recorded(node: Node) -> list[FoundBlock]:
@@ -139,6 +131,7 @@ def test_a_found_block_reaches_the_node_is_recorded_and_listed(
             reply = await miner.call("mining.submit", ["alice.rig1", *params])
             await until(
                 lambda: [b.status for b in recorded(node)] == [BlockStatus.ACCEPTED],
+                10,
                 "the node's verdict recorded",
             )
             job = await clean_job(miner)  # the node's new tip, by long poll
@@ -184,7 +177,7 @@ def test_a_long_poll_with_a_new_tip_sends_a_clean_job_and_old_jobs_go_stale(
             await start(miner, "alice.rig1")
             first = list(miner.job or [])
             old, _ = miner.find(extranonce2=1)
-            await until(lambda: bitcoind.long_polls_waiting, "the long poll to be asked")
+            await until(lambda: bitcoind.long_polls_waiting, 10, "the long poll to be asked")
             await asyncio.to_thread(bitcoind.new_tip, other_pools_block, 1)  # it took 1 tx
             # Two transactions left: the branch is the first one's txid, then the second
             # one's hashed with itself (a level of three leaves pairs its last with itself).
@@ -194,7 +187,7 @@ def test_a_long_poll_with_a_new_tip_sends_a_clean_job_and_old_jobs_go_stale(
             stale = await miner.call("mining.submit", ["alice.rig1", *old])
             new, _ = miner.find(extranonce2=2)
             mined = await miner.call("mining.submit", ["alice.rig1", *new])
-            await until(lambda: len(bitcoind.blocks) == 1, "the block on the new tip")
+            await until(lambda: len(bitcoind.blocks) == 1, 10, "the block on the new tip")
             return first, job, branch, stale, mined["result"] is True
 
     first, job, branch, stale, mined = asyncio.run(scenario())
@@ -219,6 +212,7 @@ def test_a_rejected_block_is_recorded_with_the_nodes_reason(
             assert (await miner.call("mining.submit", ["alice.rig2", *params]))["result"] is True
             await until(
                 lambda: [b.status for b in recorded(node)] == [BlockStatus.REJECTED],
+                10,
                 "the rejection recorded",
             )
 
@@ -250,13 +244,13 @@ def test_a_dropped_submission_is_retried_and_one_never_answered_stays_submitted(
             await start(miner, "alice.rig1")
             params, _ = miner.find(extranonce2=1)
             await miner.call("mining.submit", ["alice.rig1", *params])
-            await until(lambda: len(bitcoind.blocks) == 1, "the second try to arrive")
-            await until(lambda: recorded(node)[0].status is BlockStatus.ACCEPTED, "accepted")
+            await until(lambda: len(bitcoind.blocks) == 1, 10, "the second try to arrive")
+            await until(lambda: recorded(node)[0].status is BlockStatus.ACCEPTED, 10, "accepted")
             await clean_job(miner)
             bitcoind.drop_submits = 100  # the node vanishes for good
             params, _ = miner.find(extranonce2=2)
             await miner.call("mining.submit", ["alice.rig1", *params])
-            await until(lambda: _unanswered(caplog), "all four tries to fail", timeout=20)
+            await until(lambda: _unanswered(caplog), 20, "all four tries to fail")
 
     asyncio.run(scenario())
     newest, first = recorded(node)
@@ -291,11 +285,11 @@ def test_the_last_template_is_served_through_rpc_errors_with_a_logged_backoff(
             moved: list[int] = []
             watching = asyncio.create_task(source.watch(lambda: moved.append(1)))
             bitcoind.warming_up = True
-            await until(lambda: len(failures()) >= 4, "four failed polls")
+            await until(lambda: len(failures()) >= 4, 10, "four failed polls")
             during = source.job("2", int(T0)).prevhash
             await asyncio.to_thread(bitcoind.new_tip, other_pools_block, 0)
             bitcoind.warming_up = False
-            await until(lambda: "works again" in caplog.text, "the recovery logged")
+            await until(lambda: "works again" in caplog.text, 10, "the recovery logged")
             after = source.job("3", int(T0)).prevhash
             watching.cancel()
             with contextlib.suppress(asyncio.CancelledError):
