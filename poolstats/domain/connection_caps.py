@@ -13,6 +13,7 @@ connections are also closed by deadlines; this rule only decides who goes first.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -33,8 +34,10 @@ class ConnectionCaps(Generic[C]):
         self.per_address, self.total = per_address, total
         self._key: dict[C, str] = {}
         self._count: dict[str, int] = {}
-        self._waiting: dict[C, None] = {}  # insertion order: longest waiting first
-        self._waiting_by_key: dict[str, dict[C, None]] = {}
+        # Insertion order: longest waiting first. OrderedDict, not dict: a dict whose oldest
+        # entries keep being deleted walks over their empty slots to find the next oldest.
+        self._waiting: OrderedDict[C, None] = OrderedDict()
+        self._waiting_by_key: dict[str, OrderedDict[C, None]] = {}
 
     def __len__(self) -> int:
         return len(self._key)
@@ -82,7 +85,7 @@ class ConnectionCaps(Generic[C]):
             return
         self.busy(conn)
         self._waiting[conn] = None
-        self._waiting_by_key.setdefault(key, {})[conn] = None
+        self._waiting_by_key.setdefault(key, OrderedDict())[conn] = None
 
     def close(self, conn: C) -> None:
         """Forget ``conn`` (idempotent: a closed connection reports its loss later too)."""
