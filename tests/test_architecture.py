@@ -1,4 +1,5 @@
-"""The pure layers stay pure: domain/ and engine/ import no I/O and never read the time."""
+"""The layers stay in order: domain/ and engine/ import no I/O and never read the time, and
+no module imports from a layer above its own."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ FORBIDDEN = {
     "shutil",
     "threading",
     "logging",
-    "urllib",
+    "urllib.request",  # urllib.parse only splits strings
+    "urllib.error",
     "http",
     "sqlalchemy",
     "alembic",
@@ -62,3 +64,55 @@ def test_pure_layers_import_no_io(path: Path) -> None:
         if any(name == f or name.startswith(f + ".") for f in FORBIDDEN)
     }
     assert not bad, f"{path.name} imports {sorted(bad)}"
+
+
+# Each top-level module or package of poolstats, by layer: a module may import from its own
+# layer and those below, never from above (domain < engine < ingest/store < service <
+# api/web/stratum/alerts/simulate < cli). Settings, the clock and metric declarations are
+# below everything that uses them. A new top-level module must be placed here.
+LAYERS: dict[str, int] = {
+    "domain": 0,
+    "clock": 0,
+    "config": 1,
+    "metrics": 1,
+    "engine": 1,
+    "bitcoind": 2,
+    "ingest": 2,
+    "store": 2,
+    "payouts": 3,
+    "network": 3,
+    "service": 3,
+    "api": 4,
+    "web": 4,
+    "stratum": 4,
+    "alerts": 4,
+    "simulate": 4,
+    "cli": 5,
+    "__main__": 6,
+}
+
+
+def _layer_of(module: str) -> str:
+    return module.split(".")[1]
+
+
+def _modules() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if "migrations" not in p.parts)
+
+
+def test_every_top_level_module_has_a_layer() -> None:
+    top = {p.relative_to(PACKAGE).parts[0].removesuffix(".py") for p in _modules()}
+    assert top - {"__init__"} == set(LAYERS)
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_imports_from_a_layer_above_its_own(path: Path) -> None:
+    own = LAYERS.get(path.relative_to(PACKAGE).parts[0].removesuffix(".py"))
+    if own is None:  # poolstats/__init__.py
+        return
+    above = {
+        name
+        for name in imported(path)
+        if name.startswith("poolstats.") and LAYERS[_layer_of(name)] > own
+    }
+    assert not above, f"{path.relative_to(PACKAGE)} imports {sorted(above)} from above its layer"

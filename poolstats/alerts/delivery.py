@@ -26,8 +26,8 @@ from typing import Any
 
 import httpx
 
-from poolstats.alerts.validation import webhook_target
 from poolstats.config import Settings
+from poolstats.domain.alert_contacts import webhook_target
 from poolstats.domain.alerts import AlertKind, Event
 
 ERROR_MAX = 300  # characters of an error kept in the alert log

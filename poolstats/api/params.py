@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 import msgspec
 from fastapi import Request
 
-from poolstats.field_error import field_problem
+from poolstats.domain.field_error import field_problem
 
 MAX_BODY_BYTES = 64 * 1024  # parameters only: a bigger body is a mistake, not a request
 

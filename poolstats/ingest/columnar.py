@@ -14,8 +14,8 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from poolstats.domain.field_error import field_problem
 from poolstats.domain.share import MAX_PUID, Refusal, ShareColumns, Status
-from poolstats.field_error import field_problem
 
 CONTENT_TYPE = "application/vnd.poolstats.shares+msgpack"
 CONTENT_TYPES = frozenset({CONTENT_TYPE, "application/msgpack", "application/x-msgpack"})

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import msgspec
 import numpy as np
 
+from poolstats.domain.field_error import field_problem
 from poolstats.domain.share import (
     MAX_NAME,
     MAX_PUID,
@@ -22,7 +23,6 @@ from poolstats.domain.share import (
     ShareEvent,
     split_login_entry,
 )
-from poolstats.field_error import field_problem
 
 _DECODER = msgspec.json.Decoder(ShareEvent)
 _ACCEPTED = {True: 0, False: 1, None: NO_STATUS}

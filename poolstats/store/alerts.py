@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from poolstats.alerts.validation import (
+from poolstats.domain.alert_contacts import (
     CONTACTS_MAX,
     validate_email,
     validate_note,

@@ -74,7 +74,7 @@ def validate_profile_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     decimal text; ``None`` falls back to the pool's fee), ``min_payout_sat`` whole satoshis
     from 0 to all the bitcoin there will ever be. Other profile fields are free text.
     """
-    from poolstats.payout_address import validate_address  # embit: loaded only when needed
+    from poolstats.domain.payout_address import validate_address  # embit: loaded only when needed
 
     out: dict[str, Any] = {}
     for name, value in fields.items():

@@ -17,7 +17,7 @@ import msgspec
 
 from poolstats.domain.block import merkle_branch, target_from_bits
 from poolstats.domain.earnings import COIN
-from poolstats.field_error import field_problem
+from poolstats.domain.field_error import field_problem
 from poolstats.stratum.coinbase import Output, split_coinbase, varint, with_witness
 from poolstats.stratum.shares import Job
 

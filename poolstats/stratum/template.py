@@ -32,8 +32,8 @@ from poolstats.clock import Clock
 from poolstats.config import Settings
 from poolstats.domain.block import display_hash, sha256d
 from poolstats.domain.found_block import BlockStatus, FoundBlock, verdict
+from poolstats.domain.payout_address import output_script
 from poolstats.metrics import Metrics
-from poolstats.payout_address import output_script
 from poolstats.store.base import Transactions
 from poolstats.store.blocks import BlockStore
 from poolstats.stratum.coinbase import split_coinbase

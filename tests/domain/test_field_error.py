@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from poolstats.field_error import field_problem
+from poolstats.domain.field_error import field_problem
 
 
 class Share(msgspec.Struct):

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from poolstats.payout_address import output_script, validate_address
+from poolstats.domain.payout_address import output_script, validate_address
 
 VALID = [
     # (input, normalised)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from poolstats.alerts.validation import (
+from poolstats.domain.alert_contacts import (
     validate_email,
     validate_note,
     validate_webhook_url,
