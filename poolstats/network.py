@@ -27,7 +27,8 @@ from poolstats.bitcoind import RpcClient, RpcError
 from poolstats.clock import Clock
 from poolstats.config import Settings
 from poolstats.domain.earnings import subsidy_sat
-from poolstats.store.base import Store, normalise_difficulty
+from poolstats.domain.network_entry import normalise_difficulty
+from poolstats.store.base import Store
 
 log = logging.getLogger(__name__)
 

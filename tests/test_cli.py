@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 
 from poolstats import cli
 from poolstats.config import Settings
+from poolstats.domain.accounts import PROFILE_FIELDS
 from poolstats.store import SqliteStore
-from poolstats.store.base import PROFILE_FIELDS, KeyGrant
+from poolstats.store.base import KeyGrant
 from tests import nodes
 from tests.nodes import TOKEN, Node, free_port, poolstats, stored, wait_for
 from tests.store.test_ledger import ADDR1, D0, DAY, book

@@ -16,10 +16,11 @@ from starlette.requests import HTTPConnection
 from poolstats.api.params import parse_int
 from poolstats.clock import Clock
 from poolstats.config import Settings
+from poolstats.domain.access_keys import hash_access_key
 from poolstats.domain.addresses import client_key
 from poolstats.domain.throttle import FailureThrottle
 from poolstats.metrics import Metrics
-from poolstats.store.base import KeyGrant, Store, hash_access_key
+from poolstats.store.base import KeyGrant, Store
 
 MAX_KEY_CHARS = 256  # real keys are 32; longer ones are refused before any hashing
 _MAX_CACHED = 10_000

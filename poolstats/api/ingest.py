@@ -12,12 +12,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from poolstats.api.auth import Throttled, client_host
+from poolstats.domain.accounts import validate_user_name
 from poolstats.ingest.columnar import CONTENT_TYPES, BatchError
 from poolstats.ingest.idempotency import valid_key
 from poolstats.ingest.journal import JournalError
 from poolstats.ingest.pipeline import Format
 from poolstats.service import Service
-from poolstats.store import validate_user_name
 
 router = APIRouter()
 log = logging.getLogger(__name__)

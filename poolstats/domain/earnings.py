@@ -19,6 +19,7 @@ from fractions import Fraction
 from poolstats.domain.hashrate import HASHES_PER_DIFF1
 
 COIN = 100_000_000  # satoshis per BTC
+MAX_MONEY_SAT = 21_000_000 * COIN  # all the bitcoin there will ever be
 HALVING_INTERVAL = 210_000  # blocks
 INITIAL_SUBSIDY_SAT = 50 * COIN
 #: Bitcoin Core's GetBlockSubsidy: a right shift by 64 or more is undefined in C++, so the

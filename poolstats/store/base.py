@@ -1,4 +1,4 @@
-"""What every store backend offers, and the account rules shared by all of them.
+"""What every store backend offers (the rules of what it keeps are in ``domain/``).
 
 The API, the engine's flusher and the CLI depend on :class:`Store`, never on a backend, so the
 SQLite default and a PostgreSQL scale-out backend are interchangeable.
@@ -6,26 +6,15 @@ SQLite default and a PostgreSQL scale-out backend are interchangeable.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
-import secrets
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from fractions import Fraction
 from typing import Any, Protocol, runtime_checkable
 
 import sqlalchemy as sa
 
-from poolstats.domain.earnings import COIN, PaymentMode, parse_fee_rate
 from poolstats.domain.status import ACTIVE_S, INACTIVE_S, WorkerStatus
 from poolstats.engine.snapshot import Flush, Level
-
-USER_NAME_MAX = 64
-_USER_NAME_RE = re.compile(r"[A-Za-z0-9_-]+")
-_ACCESS_KEY_BYTES = 24  # 32 URL-safe characters, 192 bits
 
 
 class UserExists(ValueError):
@@ -38,74 +27,6 @@ class UnknownAccount(LookupError):
 
 class GroupExists(ValueError):
     """The worker group name is already taken within the sub-account."""
-
-
-# Columns of a sub-account's profile (BTC.COM /v1/account/info), all text, '' when unset.
-PROFILE_FIELDS: tuple[str, ...] = (
-    "address",
-    "nmc_address",
-    "rebates_address",
-    "region",
-    "mail",
-    "phone_country",
-    "phone_number",
-)
-
-# A sub-account's payout settings, set and read with the profile (migration 0004):
-# payment_mode (a PaymentMode), fee_rate (a decimal string; None: the pool's default fee)
-# and min_payout_sat (integer satoshis).
-PAYOUT_FIELDS: tuple[str, ...] = ("payment_mode", "fee_rate", "min_payout_sat")
-MIN_PAYOUT_DEFAULT_SAT = 500_000  # 0.005 BTC
-MAX_MONEY_SAT = 21_000_000 * COIN
-
-
-def fee_rate_text(rate: Fraction) -> str:
-    """A fee rate as the shortest exact decimal ("0.02"): ``parse_fee_rate`` allows at most
-    six places, so the denominator divides 10**6 and the division below is exact."""
-    return format((Decimal(rate.numerator) / Decimal(rate.denominator)).normalize(), "f")
-
-
-def validate_profile_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The profile and payout fields as they are stored, or ``ValueError`` naming the field.
-
-    The one place their rules live, so that the CLI, the API and any backend agree: the
-    payout ``address`` must be a valid mainnet address (normalised), ``payment_mode`` one of
-    ``PaymentMode``, ``fee_rate`` a fee ``parse_fee_rate`` accepts (stored as its shortest
-    decimal text; ``None`` falls back to the pool's fee), ``min_payout_sat`` whole satoshis
-    from 0 to all the bitcoin there will ever be. Other profile fields are free text.
-    """
-    from poolstats.domain.payout_address import validate_address  # embit: loaded only when needed
-
-    out: dict[str, Any] = {}
-    for name, value in fields.items():
-        if name == "fee_rate":
-            out[name] = None if value is None else fee_rate_text(parse_fee_rate(_text(name, value)))
-        elif name == "payment_mode":
-            mode = _text(name, value).strip().upper()
-            if mode not in PaymentMode.__members__:
-                raise ValueError(f"payment_mode: one of {', '.join(PaymentMode)}, got {value!r}")
-            out[name] = mode
-        elif name == "min_payout_sat":
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ValueError(f"min_payout_sat: whole satoshis, got {value!r}")
-            if not 0 <= value <= MAX_MONEY_SAT:
-                raise ValueError(f"min_payout_sat: from 0 to {MAX_MONEY_SAT}, got {value}")
-            out[name] = value
-        elif name == "address":
-            text = _text(name, value)
-            out[name] = "" if text == "" else validate_address(text)  # '' unsets it
-        elif name in PROFILE_FIELDS:
-            out[name] = _text(name, value)
-        else:
-            known = (*PROFILE_FIELDS, *PAYOUT_FIELDS)
-            raise ValueError(f"{name!r} is not a profile field; use one of {known}")
-    return out
-
-
-def _text(name: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"profile field {name!r} must be text")
-    return value
 
 
 # What ``worker_page`` can order by: a whitelist, so a request never chooses SQL text.
@@ -179,79 +100,6 @@ class WorkerPage:
 
     total_count: int  # rows matching the filters, before offset and limit
     rows: list[dict[str, Any]]  # workers table rows (every column), in the query's order
-
-
-def validate_user_name(name: str) -> str:
-    """Return ``name`` if it is 1–64 characters of ``[A-Za-z0-9_-]``, else a ``ValueError`` why.
-
-    Names are matched exactly (case-sensitive), as stratum logins are.
-    """
-    if not name:
-        raise ValueError("user name is empty; use 1-64 characters of A-Z a-z 0-9 _ -")
-    if len(name) > USER_NAME_MAX:
-        raise ValueError(f"user name is {len(name)} characters long; the limit is {USER_NAME_MAX}")
-    if not _USER_NAME_RE.fullmatch(name):
-        bad = "".join(sorted({c for c in name if not _USER_NAME_RE.fullmatch(c)}))
-        raise ValueError(f"user name contains {bad!r}; only A-Z a-z 0-9 _ - are allowed")
-    return name
-
-
-def new_access_key() -> str:
-    """A fresh random access key, to be shown to the user once."""
-    return secrets.token_urlsafe(_ACCESS_KEY_BYTES)
-
-
-def hash_access_key(access_key: str) -> str:
-    """SHA-256 hex of the key: what the database keeps (a leak of it does not leak keys)."""
-    return hashlib.sha256(access_key.encode()).hexdigest()
-
-
-def key_hash_matches(stored_hash: str, access_key: str) -> bool:
-    """Constant-time comparison, so response timing says nothing about the stored hash."""
-    return hmac.compare_digest(stored_hash, hash_access_key(access_key))
-
-
-NETWORK_SOURCES: tuple[str, ...] = ("cli", "rpc")  # who recorded a network_history entry
-_DIFFICULTY_EXP = 40  # bounds the decimal exponent, so no input expands into a huge string
-
-
-def normalise_difficulty(difficulty: str) -> str:
-    """The exact decimal text of a difficulty > 0, without exponent or trailing zeros.
-
-    Kept as text, never a float: settlement divides by it exactly (``Fraction``), and one
-    spelling per value lets ``record_network`` see that "1.50" and "1.5" are the same.
-    """
-    if not isinstance(difficulty, str):
-        raise ValueError(f"difficulty must be a decimal string, not {type(difficulty).__name__}")
-    try:
-        value = Decimal(difficulty.strip())
-    except InvalidOperation as exc:
-        raise ValueError(f"difficulty {difficulty!r} is not a decimal number") from exc
-    if not value.is_finite() or value <= 0:
-        raise ValueError(f"difficulty must be a finite number above 0, not {difficulty!r}")
-    if not -_DIFFICULTY_EXP <= value.adjusted() <= _DIFFICULTY_EXP:
-        raise ValueError(f"difficulty {difficulty!r} is out of range (1e-40 to 1e40)")
-    # Exact: ``format`` never rounds, whereas ``normalize()`` rounds to 28 digits.
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def validate_network(difficulty: str, height: int, fees_per_block_sat: int, source: str) -> str:
-    """Check a network entry; the normalised difficulty, else a ``ValueError`` naming the field."""
-    normal = normalise_difficulty(difficulty)
-    if isinstance(height, bool) or not isinstance(height, int) or height < 0:
-        raise ValueError(f"height must be a whole number >= 0, not {height!r}")
-    if (
-        isinstance(fees_per_block_sat, bool)
-        or not isinstance(fees_per_block_sat, int)
-        or fees_per_block_sat < 0
-    ):
-        raise ValueError(
-            f"fees_per_block_sat must be a whole number >= 0, not {fees_per_block_sat!r}"
-        )
-    if source not in NETWORK_SOURCES:
-        raise ValueError(f"source must be one of {NETWORK_SOURCES}, not {source!r}")
-    return normal
 
 
 @runtime_checkable

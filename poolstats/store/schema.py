@@ -13,8 +13,8 @@ import dataclasses
 
 import sqlalchemy as sa
 
+from poolstats.domain.accounts import MIN_PAYOUT_DEFAULT_SAT, PROFILE_FIELDS
 from poolstats.engine.snapshot import Level, WindowSums
-from poolstats.store.base import MIN_PAYOUT_DEFAULT_SAT, PROFILE_FIELDS
 
 # INTEGER in SQLite (64-bit, and a rowid alias when it is the primary key), BIGINT elsewhere:
 # worker ids are signed 64-bit hashes, so a 32-bit INTEGER on another backend would overflow.

@@ -30,12 +30,18 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 
+from poolstats.domain.access_keys import hash_access_key, key_hash_matches, new_access_key
+from poolstats.domain.accounts import (
+    PAYOUT_FIELDS,
+    PROFILE_FIELDS,
+    validate_profile_fields,
+    validate_user_name,
+)
+from poolstats.domain.network_entry import validate_network
 from poolstats.domain.status import ACTIVE_S, INACTIVE_S, WorkerStatus
 from poolstats.engine.snapshot import Flush, Level
 from poolstats.store import schema
 from poolstats.store.base import (
-    PAYOUT_FIELDS,
-    PROFILE_FIELDS,
     WORKER_ORDER_KEYS,
     GroupExists,
     KeyGrant,
@@ -45,12 +51,6 @@ from poolstats.store.base import (
     UserExists,
     WorkerPage,
     WorkerQuery,
-    hash_access_key,
-    key_hash_matches,
-    new_access_key,
-    validate_network,
-    validate_profile_fields,
-    validate_user_name,
 )
 from poolstats.store.flush_sql import (
     HISTORY_UPSERT,

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from poolstats.domain.block import merkle_branch, target_from_bits
-from poolstats.domain.earnings import COIN
+from poolstats.domain.earnings import MAX_MONEY_SAT
 from poolstats.domain.field_error import field_problem
 from poolstats.stratum.coinbase import Output, split_coinbase, varint, with_witness
 from poolstats.stratum.shares import Job
@@ -26,7 +26,6 @@ RULES = ("segwit",)
 #: BIP 141's commitment output script: OP_RETURN, a 36-byte push, 0xaa21a9ed, 32 bytes.
 WITNESS_COMMITMENT_HEADER = bytes.fromhex("6a24aa21a9ed")
 WITNESS_COMMITMENT_SIZE = 38
-MAX_MONEY_SAT = 21_000_000 * COIN
 
 
 class _Transaction(msgspec.Struct):

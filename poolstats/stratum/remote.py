@@ -37,9 +37,9 @@ from urllib.parse import quote
 import httpx
 
 from poolstats.config import Settings
+from poolstats.domain.accounts import validate_user_name
 from poolstats.ingest.answers import Answer, Verdict, judge, refused_count
 from poolstats.ingest.idempotency import MAX_KEY
-from poolstats.store.base import validate_user_name
 from poolstats.stratum.jobs import JobSource
 from poolstats.stratum.server import ShareSink, StratumConfig, StratumServer
 from poolstats.stratum.spool import Spool

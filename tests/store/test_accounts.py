@@ -6,8 +6,9 @@ import hashlib
 
 import pytest
 
+from poolstats.domain.accounts import PROFILE_FIELDS
 from poolstats.store import SqliteStore, UserExists
-from poolstats.store.base import PROFILE_FIELDS, KeyGrant, UnknownAccount
+from poolstats.store.base import KeyGrant, UnknownAccount
 from tests.store.helpers import NOW, raw
 
 # --- sub-accounts ---------------------------------------------------------------------------

@@ -9,9 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 
+from poolstats.domain.accounts import PROFILE_FIELDS
 from poolstats.domain.status import WorkerStatus
 from poolstats.store import SqliteStore
-from poolstats.store.base import PROFILE_FIELDS, WorkerQuery
+from poolstats.store.base import WorkerQuery
 from poolstats.store.sqlite import DB_FILE, _alembic_config
 from tests.store.helpers import NOW, make_flush
 

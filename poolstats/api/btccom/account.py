@@ -23,9 +23,8 @@ from poolstats.api.btccom.schemas import (
     RealtimeHashrate,
     Status,
 )
-from poolstats.domain.earnings import COIN, parse_btc
+from poolstats.domain.earnings import COIN, MAX_MONEY_SAT, parse_btc
 from poolstats.store import ledger
-from poolstats.store.base import MAX_MONEY_SAT
 
 #: BTC.COM's smallest payout threshold; below it the transaction fee eats the payout.
 PAY_LIMIT_MIN_SAT = COIN // 1000  # 0.001 BTC
