@@ -186,6 +186,9 @@ def scan(
     """
     size = os.fstat(f.fileno()).st_size
     expected, offset = first, 0
+    # (offset, seq) of the frame just read without its CRC: a damaged length there would
+    # have moved ``offset`` to the wrong place, so trouble right after it sends us back to it
+    unverified: tuple[int, int] | None = None
     while True:
         if end_seq is not None and expected >= end_seq and offset < size:
             yield Damage(path.name, offset, size - offset, expected, expected - 1, "extra bytes")
@@ -193,6 +196,16 @@ def scan(
         frame = read_frame(f, offset, size, expected, verify=expected >= verify_from)
         if isinstance(frame, _Bad) and expected < verify_from:
             frame = read_frame(f, offset, size, expected, verify=True)
+        if unverified is not None and not (isinstance(frame, Frame) and frame.seq == expected):
+            back_offset, back_seq = unverified
+            again = read_frame(f, back_offset, size, back_seq, verify=True)
+            if not isinstance(again, Frame) or again.seq != back_seq:
+                # the previous record is itself damaged: search onwards from it, not from
+                # where its length pointed (already yielded unverified; reported lost below)
+                offset, expected, frame = back_offset, back_seq, again
+        unverified = None
+        if isinstance(frame, Frame) and frame.payload is None:
+            unverified = (offset, expected)
         if frame is None:
             if end_seq is not None and expected < end_seq:
                 raise JournalCorrupt(

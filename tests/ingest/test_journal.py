@@ -319,6 +319,37 @@ def test_damage_in_the_last_record_of_the_newest_segment_is_a_torn_tail(tmp_path
     assert not (tmp_path / "damaged").exists()
 
 
+@pytest.mark.parametrize("lands", ["mid_record", "record_boundary"])
+@pytest.mark.parametrize("checkpoint", [3, 4])
+def test_damaged_length_at_or_below_the_checkpoint_loses_no_later_record(
+    tmp_path: Path, lands: str, checkpoint: int
+) -> None:
+    """Record 3's length field is damaged so it points two records (and, for "mid_record",
+    50 bytes) further on. Replay after a checkpoint at 3 or 4 skips records up to the
+    checkpoint unverified, yet every record after the checkpoint comes back, and so does
+    backup's scan of the same segment: only seq 3 is reported lost."""
+    from poolstats.store.backup import _scan_journal
+
+    written = [Record(i, 1, _payload(i, 200)) for i in range(1, 11)]
+    with Journal(tmp_path, segment_bytes=2**20) as j:
+        for r in written:
+            assert j.append(r.kind, r.payload) == r.seq
+    seg = _segments(tmp_path)[0]
+    offset, size = _record_offsets(seg, 1)[3]
+    raw = bytearray(seg.read_bytes())
+    extra = 2 * size + (50 if lands == "mid_record" else 0)
+    raw[offset + 16 : offset + 20] = (200 + extra).to_bytes(4, "little")
+    seg.write_bytes(bytes(raw))
+
+    with Journal(tmp_path, segment_bytes=2**20) as j:
+        assert j.last_seq == 10
+        assert list(j.replay(checkpoint)) == written[checkpoint:]
+        assert [(d.first_lost, d.last_lost) for d in j.damage] == [(3, 3)]
+    found = _scan_journal(tmp_path, checkpoint + 1, cut_torn=False)
+    assert found.last == 10
+    assert [(d.first_lost, d.last_lost) for d in found.damaged] == [(3, 3)]
+
+
 def test_checkpoint_ahead_of_journal_is_refused(tmp_path: Path) -> None:
     """A lost or replaced journal would hand out seqs the checkpoint already claims."""
     _fill(tmp_path, 5)
