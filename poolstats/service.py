@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from poolstats.clock import Clock, SystemClock
 from poolstats.config import Settings
-from poolstats.domain.health import Facts, Health, judge
+from poolstats.domain.health import Facts, Health, append_failure_report_s, judge
 from poolstats.domain.status import status_counts
 from poolstats.engine.engine import Engine, EngineConfig
 from poolstats.engine.snapshot import Flush, Level
@@ -183,7 +183,9 @@ class Service:
         now = self.clock.now()
         return judge(
             Facts(
-                journal_problem=self.journal.problem(),
+                journal_problem=self.journal.problem(
+                    append_failure_report_s(self.settings.flush_interval_s)
+                ),
                 unwritten_flushes=len(self._unwritten),
                 flush_error=self._flush_error,
                 flush_age_s=now - (self.last_flush_at or self.started_at),

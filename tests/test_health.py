@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from poolstats.domain.health import Facts, judge, stale_after_s
+from poolstats.domain.health import Facts, append_failure_report_s, judge, stale_after_s
 from poolstats.ingest.journal import segment_name
 from tests.nodes import Node, create_user, shares, stored_counts, wait_for
 
@@ -57,14 +57,20 @@ def _limit_file_size() -> None:  # runs in the child before exec; Python ignores
     resource.setrlimit(resource.RLIMIT_FSIZE, (LIMIT, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
 
 
-def test_a_failed_write_is_reported_until_a_batch_is_stored_again(tmp_path: Path) -> None:
+def test_a_failed_write_is_reported_until_it_ages_or_a_batch_is_stored_again(
+    tmp_path: Path,
+) -> None:
+    """A failed write keeps /healthz at 503 only while recent: a node a load balancer took
+    out of rotation gets no append that could clear it, and must come back on its own."""
     data = tmp_path / "data"
     create_user(data)
-    node = Node(data, preexec_fn=_limit_file_size)
+    node = Node(data, preexec_fn=_limit_file_size, settings={"flush_interval_s": 1})
+    window = append_failure_report_s(1.0)
     now = time.time()
     big = shares("big", 60_000, now - 5)  # ~5 MB: one fits under the limit, two do not
     assert LIMIT // 2 < len(big) < LIMIT - 2**20
     assert node.post(big).status_code == 200
+    before_failure = time.monotonic()
     refused = node.post(shares("big2", 60_000, now - 5))
     assert refused.status_code == 503
     health = node.health()
@@ -75,6 +81,13 @@ def test_a_failed_write_is_reported_until_a_batch_is_stored_again(tmp_path: Path
     segment = data / "journal" / segment_name(1)
     assert segment.stat().st_size < LIMIT  # the partial record was cut back off
 
+    # no append comes: health is ok again once the failure is older than the window
+    wait_for(lambda: node.health().status_code == 200, window + 30, "the failure to age")
+    assert time.monotonic() - before_failure >= window
+    assert (node.health().json()["status"], node.health().json()["reasons"]) == ("ok", [])
+
+    assert node.post(shares("big3", 60_000, now - 5)).status_code == 503  # fails again
+    assert node.health().status_code == 503
     assert node.post(shares("small", 10, now - 5)).status_code == 200  # fits: stored
     health = node.health()
     assert health.status_code == 200

@@ -41,6 +41,18 @@ def stale_after_s(flush_interval_s: float) -> float:
     return max(STALE_FLUSHES * flush_interval_s, STALE_MIN_S)
 
 
+def append_failure_report_s(flush_interval_s: float) -> float:
+    """How long a failed journal write (not a poisoned journal) keeps /healthz at 503.
+
+    Ingest then answers 503 itself for as long as writes fail, but a load balancer that took
+    the node out of rotation sends no append that could succeed and clear the failure: so it
+    is reported only while recent, and the node comes back to be tried again. The window is
+    the one a flush outage takes to be reported (``stale_after_s``): the node's one measure
+    of "recent", long enough for a load balancer to see several health checks fail.
+    """
+    return stale_after_s(flush_interval_s)
+
+
 def judge(facts: Facts) -> Health:
     reasons = []
     if facts.journal_problem is not None:

@@ -25,6 +25,7 @@ import mmap
 import os
 import re
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -119,7 +120,10 @@ class Journal:
         self._synced_seq = 0
         self._syncing = False
         self._failed: BaseException | None = None
-        self._append_error: BaseException | None = None  # the last append's, until one succeeds
+        # the last failed write: (error, time.monotonic() of the failure, its write number);
+        # cleared by a success whose write came after it (writes are numbered under _wlock)
+        self._append_error: tuple[BaseException, float, int] | None = None
+        self._writes = 0
         self._damage: dict[tuple[str, int], Damage] = {}  # (segment, offset) -> what was lost
         self._closed = False
         self._syncs = 0  # fdatasync calls made by appends (group-commit diagnostics)
@@ -269,19 +273,24 @@ class Journal:
         """Damaged stretches found so far by opening and replay, oldest first."""
         return sorted(self._damage.values(), key=lambda d: (d.segment, d.offset))
 
-    def problem(self) -> str | None:
+    def problem(self, recent_s: float = float("inf")) -> str | None:
         """Why appends are refused now, or None when the journal takes them.
 
         A failed sync or roll poisons the journal until a restart; a failed write (disk
-        full, file too large) was cut back off and holds only until an append succeeds.
+        full, file too large) was cut back off and is reported until a later append
+        succeeds, and only for ``recent_s`` seconds: a node out of rotation gets no appends,
+        so a success alone would never clear it.
         """
         if self._closed:
             return "the journal is closed"
         if self._failed is not None:
             return f"the journal failed ({self._failed}) and takes no appends until a restart"
-        error = self._append_error
-        if error is not None:
-            return f"the last append failed ({error}); none has succeeded since"
+        failure = self._append_error
+        if failure is not None:
+            error, at, _ = failure
+            age = time.monotonic() - at
+            if age < recent_s:
+                return f"the last append failed ({error}) {age:.0f} s ago; none has succeeded since"
         return None
 
     def append(self, kind: int, payload: bytes) -> int:
@@ -295,6 +304,8 @@ class Journal:
         payload_crc = zlib.crc32(view)  # outside the lock; releases the GIL for big payloads
         with self._wlock:
             self._check_usable()
+            self._writes += 1
+            write = self._writes
             seq = self._last_seq + 1
             if self._size > 0 and self._size + HEADER_SIZE + length > self._segment_bytes:
                 self._roll(seq)
@@ -303,14 +314,18 @@ class Journal:
             try:
                 self._write_all(header, view)
             except OSError as exc:
-                self._append_error = exc
+                self._append_error = (exc, time.monotonic(), write)
                 raise
             self._size += HEADER_SIZE + length
             self._last_seq = seq
             self._tail = (self._fd, seq, self._size)
         if self._fsync:
             self._wait_durable(seq)
-        self._append_error = None
+        if self._append_error is not None:
+            with self._wlock:  # a failure after this write started is newer: it stays
+                failure = self._append_error
+                if failure is not None and failure[2] < write:
+                    self._append_error = None
         return seq
 
     def replay(self, after_seq: int = 0) -> Iterator[Record]:

@@ -350,6 +350,44 @@ def test_damaged_length_at_or_below_the_checkpoint_loses_no_later_record(
     assert [(d.first_lost, d.last_lost) for d in found.damaged] == [(3, 3)]
 
 
+def test_a_failed_write_is_cleared_only_by_a_write_that_came_after_it(tmp_path: Path) -> None:
+    """An append whose write came before a failure, finishing its sync after it, does not
+    clear that failure; a later one does. The failure is reported only while recent."""
+    with Journal(tmp_path) as j:
+        syncing, release = threading.Event(), threading.Event()
+        real_wait = j._wait_durable
+
+        def slow_wait(seq: int) -> None:
+            syncing.set()
+            assert release.wait(30)
+            real_wait(seq)
+
+        j._wait_durable = slow_wait  # type: ignore[method-assign]
+        earlier = threading.Thread(target=j.append, args=(1, b"earlier"))
+        earlier.start()
+        assert syncing.wait(30)
+        j._wait_durable = real_wait  # type: ignore[method-assign]
+
+        real_write = j._write_all
+
+        def full_disk(*args: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        j._write_all = full_disk  # type: ignore[method-assign]
+        with pytest.raises(OSError):
+            j.append(1, b"fails")
+        j._write_all = real_write  # type: ignore[method-assign]
+        release.set()
+        earlier.join(30)
+        assert not earlier.is_alive()
+        problem = j.problem()
+        assert problem is not None and "append failed" in problem
+        assert j.problem(recent_s=0.0) is None  # older than the window: not reported
+        assert j.append(1, b"later") == 2
+        assert j.problem() is None
+        assert [r.payload for r in j.replay()] == [b"earlier", b"later"]
+
+
 def test_checkpoint_ahead_of_journal_is_refused(tmp_path: Path) -> None:
     """A lost or replaced journal would hand out seqs the checkpoint already claims."""
     _fill(tmp_path, 5)
