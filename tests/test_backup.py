@@ -11,6 +11,7 @@ buckets are closed.
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from poolstats.ingest.journal import segment_name
 from tests.nodes import DB, Node, create_user, run, shares, stored_counts, tree, wait_for
 
 pytestmark = pytest.mark.slow
@@ -173,3 +175,56 @@ def test_backups_taken_while_checkpoints_delete_segments_are_whole(tmp_path: Pat
         wait_for(lambda d=restored_dir, k=last: len(stored_counts(d)) == k, 30, "the flush")
         restored.stop()
         assert stored_counts(restored_dir) == {f"b{i}": BATCH for i in range(1, last + 1)}
+
+
+def test_a_first_checkpoint_saved_during_the_database_copy_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No checkpoint when the backup starts; right after its database copy (history up to
+    seq 10) the folder moves on to a first checkpoint at seq 20 that deleted the segments
+    holding 11..19. That copy is not used with a journal starting after 11: the backup tries
+    again, and the restored node holds every batch."""
+    from poolstats.store import backup as backup_module
+
+    data, later = tmp_path / "data", tmp_path / "later"
+    create_user(data)
+    settings = {"journal_segment_bytes": 2048}
+    node = Node(data, settings=settings)
+    for i in range(1, 11):
+        assert node.post(shares(f"b{i}", BATCH, TS)).status_code == 200
+    wait_for(lambda: len(stored_counts(data)) == 10, 30, "batches 1-10 in the store")
+    node.kill()  # no final checkpoint
+    assert not (data / "engine.checkpoint.npz").exists()
+    # the same folder a little later: batches 11-20 and a checkpoint that deleted segments
+    shutil.copytree(data, later)
+    node = Node(later, settings={**settings, "checkpoint_interval_s": 0.1})
+    for i in range(11, 21):
+        assert node.post(shares(f"b{i}", BATCH, TS)).status_code == 200
+    wait_for(lambda: len(stored_counts(later)) == 20, 30, "batches 11-20 in the store")
+    wait_for(
+        lambda: min(p.name for p in (later / "journal").glob("*.wal")) > segment_name(11),
+        30,
+        "a checkpoint deleting the segments of seqs 11..",
+    )
+    node.kill()
+
+    real_copy = backup_module.backup_database
+    calls = []
+
+    def copy_then_move_on(src: Path, dst: Path) -> Any:
+        facts = real_copy(src, dst)
+        if not calls:  # the node moves on while the first attempt copies
+            shutil.rmtree(data)
+            shutil.copytree(later, data)
+        calls.append(facts.history_seq)
+        return facts
+
+    monkeypatch.setattr(backup_module, "backup_database", copy_then_move_on)
+    backup_module.backup(data, tmp_path / "backup")
+    assert calls[0] == 10 and calls[-1] == 20
+    restored = tmp_path / "restored"
+    out = run("restore", str(tmp_path / "backup"), "--data-dir", str(restored))
+    assert out.returncode == 0, out.stderr
+    with Node(restored):
+        wait_for(lambda: len(stored_counts(restored)) == 20, 30, "the flush")
+    assert stored_counts(restored) == {f"b{i}": BATCH for i in range(1, 21)}

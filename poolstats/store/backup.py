@@ -156,7 +156,10 @@ def _attempt(data_dir: Path, work: Path) -> dict[str, Any]:
     if not segments:
         raise BackupError(f"{journal}: no journal segment; is this a poolstats data folder?")
     start = segments[0] if saved_seq is None else saved_seq + 1
-    if segments[0] > start:
+    # without a checkpoint, replay rebuilds history from N + 1 on: a first checkpoint saved
+    # after the database copy may have deleted the segments holding N + 1.. (try again: the
+    # next attempt reads that checkpoint)
+    if segments[0] > start or (saved_seq is None and start > facts.history_seq + 1):
         raise _Moved
     for first in segments[max(0, bisect.bisect_right(segments, start) - 1) :]:
         name = segment_name(first)
