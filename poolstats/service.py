@@ -29,7 +29,7 @@ from poolstats.ingest.journal import Journal, JournalError
 from poolstats.ingest.pipeline import Format, Ingestor
 from poolstats.metrics import Metrics
 from poolstats.store import checkpoint, ledger
-from poolstats.store.data_folder import JOURNAL_DIR, open_store
+from poolstats.store.data_folder import JOURNAL_DIR, FolderLock, open_store
 from poolstats.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -104,8 +104,16 @@ class Service:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self.metrics = Metrics()
-        self.store, self.set_aside = open_store(data_dir, start_fresh)
-        self.journal = Journal(data_dir / JOURNAL_DIR, segment_bytes=settings.journal_segment_bytes)
+        lock = FolderLock(data_dir)  # before anything in the folder is read, moved or opened
+        try:
+            self.store, self.set_aside = open_store(data_dir, start_fresh, lock)
+            self.journal = Journal(
+                data_dir / JOURNAL_DIR,
+                segment_bytes=settings.journal_segment_bytes,
+                lock_fd=lock.hand_over(),
+            )
+        finally:
+            lock.close()  # nothing left to close once the journal holds it
         self.registry = Registry(self.store)
         self.config = EngineConfig(active_s=settings.active_s)
         self.engine = Engine(self.config)

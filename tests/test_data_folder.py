@@ -123,3 +123,29 @@ def test_a_database_from_another_data_folder_is_refused(tmp_path: Path) -> None:
     assert (other / "poolstats.id").read_text().strip() in message
     # the database was only read (SQLite's read-only connection may add its -shm index)
     assert {k: v for k, v in tree(data).items() if not k.endswith("-shm")} == before
+
+
+def test_start_fresh_on_a_running_nodes_folder_is_refused_and_moves_nothing(
+    tmp_path: Path,
+) -> None:
+    """A second ``serve --start-fresh`` on a folder whose node runs, with an id file that
+    does not match (so the flag would set the files aside), is refused by the journal's lock
+    before anything is moved: the running node keeps its files and its batches."""
+    data = tmp_path / "data"
+    create_user(data)
+    now = time.time()
+    with Node(data) as node:
+        assert node.post(shares("b1", BATCH, now - 5)).status_code == 200
+        wait_for(lambda: stored_counts(data) == {"b1": BATCH}, 30, "batch 1 in the store")
+        (data / "poolstats.id").write_text("another-folder\n")
+        names = sorted(str(p.relative_to(data)) for p in data.rglob("*"))
+        out = run(
+            "serve", "--start-fresh", "--data-dir", str(data), "--port", "1", "--ingest-token", "t"
+        )
+        assert out.returncode != 0
+        assert "in use by another poolstats process" in " ".join(out.stderr.split())
+        assert sorted(str(p.relative_to(data)) for p in data.rglob("*")) == names
+        assert not list(data.glob("set-aside-*"))
+        assert node.post(shares("b2", BATCH, now - 5)).status_code == 200
+        wait_for(lambda: len(stored_counts(data)) == 2, 30, "batch 2 in the store")
+    assert stored_counts(data) == {"b1": BATCH, "b2": BATCH}

@@ -55,8 +55,10 @@ __all__ = [
     "Journal",
     "JournalCorrupt",
     "JournalError",
+    "JournalLocked",
     "Record",
     "fsync_dir",
+    "lock_directory",
     "segment_name",
 ]
 
@@ -87,6 +89,27 @@ def list_segments(directory: Path) -> list[int]:
     return firsts
 
 
+class JournalLocked(JournalError):
+    """Another process holds the journal folder's lock: a node runs on it."""
+
+
+def lock_directory(directory: Path) -> int:
+    """flock the journal folder's LOCK file (exclusive, not waiting); returns the fd, which
+    holds the lock until closed. One process per journal: two writers would interleave seqs
+    and corrupt each other. A starting node takes it before it touches its data folder and
+    hands it to its ``Journal``."""
+    fd = os.open(directory / _LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise JournalLocked(f"journal {directory} is in use by another Journal") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def fsync_dir(directory: Path) -> None:
     """Make file creations/deletions in ``directory`` durable (a new segment must survive)."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -106,9 +129,17 @@ class Journal:
     """
 
     def __init__(
-        self, directory: Path, segment_bytes: int = 256 * 2**20, fsync: bool = True
+        self,
+        directory: Path,
+        segment_bytes: int = 256 * 2**20,
+        fsync: bool = True,
+        lock_fd: int | None = None,
     ) -> None:
+        """``lock_fd``: the folder's lock, taken already with ``lock_directory`` (the journal
+        owns it from now on, closing it on failure too)."""
         if segment_bytes <= HEADER_SIZE:
+            if lock_fd is not None:
+                os.close(lock_fd)
             raise ValueError(f"segment_bytes must exceed {HEADER_SIZE}, got {segment_bytes}")
         self._dir = Path(directory)
         self._segment_bytes = segment_bytes
@@ -132,7 +163,7 @@ class Journal:
         self._dir.mkdir(parents=True, exist_ok=True)
         if created and fsync:
             fsync_dir(self._dir.parent)
-        self._lock_fd = self._lock_directory()
+        self._lock_fd = lock_directory(self._dir) if lock_fd is None else lock_fd
         try:
             self._open_segments()
         except BaseException:
@@ -140,19 +171,6 @@ class Journal:
             raise
 
     # --- opening ---------------------------------------------------------------------------
-
-    def _lock_directory(self) -> int:
-        """One process per journal: two writers would interleave seqs and corrupt each other."""
-        fd = os.open(self._dir / _LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise JournalError(f"journal {self._dir} is in use by another Journal") from None
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
 
     def _list_segments(self) -> list[int]:
         firsts = list_segments(self._dir)

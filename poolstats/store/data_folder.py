@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from poolstats.domain.data_folder import Contents, refusal_after_open, refusal_before_open
-from poolstats.ingest.journal import fsync_dir, list_segments
+from poolstats.ingest.journal import JournalLocked, fsync_dir, list_segments, lock_directory
 from poolstats.store import checkpoint
 from poolstats.store.sqlite import DB_FILE, SqliteStore, peek_data_id
 
@@ -149,20 +149,67 @@ def set_aside(data_dir: Path) -> Path:
     return target
 
 
-def open_store(data_dir: Path, start_fresh: bool = False) -> tuple[SqliteStore, Path | None]:
+class FolderLock:
+    """The journal folder's lock (``journal/LOCK``, the one ``Journal`` holds), taken by a
+    starting node before it inspects, sets aside or opens anything in its folder, and kept
+    until its ``Journal`` takes it over: a second node refused by the journal only after
+    those steps could already have moved or migrated a running node's files."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._data_dir = data_dir
+        self._fd = self._take()
+
+    def _take(self) -> int:
+        journal = self._data_dir / JOURNAL_DIR
+        created = not journal.exists()
+        journal.mkdir(exist_ok=True)
+        if created:
+            fsync_dir(self._data_dir)
+        try:
+            return lock_directory(journal)
+        except JournalLocked:
+            raise DataFolderRefused(
+                f"{self._data_dir} is in use by another poolstats process (its journal's "
+                f"lock is held); stop that process first"
+            ) from None
+
+    def retake(self) -> None:
+        """After the journal folder (and its lock file) was set aside: lock the new one."""
+        fd = self._take()
+        os.close(self._fd)
+        self._fd = fd
+
+    def hand_over(self) -> int:
+        """The locked fd, for ``Journal(lock_fd=...)``; this object no longer closes it."""
+        fd, self._fd = self._fd, -1
+        return fd
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def open_store(
+    data_dir: Path, start_fresh: bool = False, lock: FolderLock | None = None
+) -> tuple[SqliteStore, Path | None]:
     """The folder's store, checked against its journal; (store, where old files went).
 
     Raises ``DataFolderRefused`` without having changed anything when the database is
     missing, empty or another folder's, unless ``start_fresh``. With ``start_fresh`` on a
     folder that is fine, nothing is moved: the flag cannot throw away a healthy folder.
+    ``start_fresh`` needs the folder's ``lock`` (a node's start): nothing is moved from
+    under a running node.
     """
+    if start_fresh and lock is None:
+        raise ValueError("start_fresh needs the folder's lock")
     aside: Path | None = None
     contents = inspect(data_dir)
     problem = refusal_before_open(contents)
     if problem is not None:
         if not start_fresh:
             raise DataFolderRefused(problem)
-        aside = _start_fresh(data_dir, problem)
+        aside = _start_fresh(data_dir, problem, lock)
         contents = inspect(data_dir)
     elif contents.db_bytes and contents.folder_id is not None:  # before opening changes it
         peeked = peek_data_id(data_dir)
@@ -170,7 +217,7 @@ def open_store(data_dir: Path, start_fresh: bool = False) -> tuple[SqliteStore, 
         if problem is not None:
             if not start_fresh:
                 raise DataFolderRefused(problem)
-            aside = _start_fresh(data_dir, problem)
+            aside = _start_fresh(data_dir, problem, lock)
             contents = inspect(data_dir)
     store = SqliteStore.open(data_dir)
     try:
@@ -180,7 +227,7 @@ def open_store(data_dir: Path, start_fresh: bool = False) -> tuple[SqliteStore, 
             store.close()
             if not start_fresh:
                 raise DataFolderRefused(problem)
-            aside = _start_fresh(data_dir, problem)
+            aside = _start_fresh(data_dir, problem, lock)
             store = SqliteStore.open(data_dir)
             db_id = store.data_id()
         if read_id(data_dir) != db_id:
@@ -191,7 +238,9 @@ def open_store(data_dir: Path, start_fresh: bool = False) -> tuple[SqliteStore, 
     return store, aside
 
 
-def _start_fresh(data_dir: Path, problem: str) -> Path:
+def _start_fresh(data_dir: Path, problem: str, lock: FolderLock | None) -> Path:
     aside = set_aside(data_dir)
+    if lock is not None:
+        lock.retake()
     log.warning("--start-fresh: the old files were moved to %s. Why: %s", aside, problem)
     return aside
