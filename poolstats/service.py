@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from poolstats.clock import Clock, SystemClock
 from poolstats.config import Settings
+from poolstats.domain.data_folder import refusal_behind_checkpoint
 from poolstats.domain.health import Facts, Health, append_failure_report_s, judge
 from poolstats.domain.status import status_counts
 from poolstats.engine.engine import Engine, EngineConfig
@@ -29,7 +30,7 @@ from poolstats.ingest.journal import Journal, JournalError
 from poolstats.ingest.pipeline import Format, Ingestor
 from poolstats.metrics import Metrics
 from poolstats.store import checkpoint, ledger
-from poolstats.store.data_folder import JOURNAL_DIR, FolderLock, open_store
+from poolstats.store.data_folder import JOURNAL_DIR, DataFolderRefused, FolderLock, open_store
 from poolstats.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,11 @@ class Service:
         started = time.perf_counter()
         saved = checkpoint.load(self.data_dir)
         if saved is not None:
+            problem = refusal_behind_checkpoint(
+                str(self.data_dir), self.store.history_seq(), Engine.saved_seq(saved)
+            )
+            if problem is not None:
+                raise DataFolderRefused(problem)
             self.engine = Engine.restore(saved, self.config)
             self.engine.timeline = ledger.timeline(self.store)
             self.ingestor.engine = self.engine

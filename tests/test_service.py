@@ -144,10 +144,10 @@ def test_refused_shares_are_not_replayed(tmp_path: Path, clock: FakeClock) -> No
 
 
 def test_the_data_dir_serves_one_process_at_a_time(tmp_path: Path, clock: FakeClock) -> None:
-    from poolstats.ingest.journal import JournalError
+    from poolstats.store.data_folder import DataFolderRefused
 
     service = open_service(tmp_path, clock)
-    with pytest.raises(JournalError):
+    with pytest.raises(DataFolderRefused):  # the journal's lock, taken before anything else
         Service(Settings(data_dir=tmp_path), clock=clock)
     service.close()
 
@@ -264,3 +264,46 @@ def test_the_server_settles_yesterday_after_midnight(tmp_path: Path, clock: Fake
 def test_a_mistyped_pool_fee_rate_stops_the_start(tmp_path: Path, clock: FakeClock) -> None:
     with pytest.raises(ValueError, match="pool_fee_rate"):
         Service(Settings(data_dir=tmp_path, pool_fee_rate="2%"), clock=clock)
+
+
+def test_an_older_copy_of_the_database_put_back_is_refused(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """The checkpoint holds seq 2 but the database put back only history up to seq 1: the
+    journal of seq 2 is gone, so its history would be lost. Refused, nothing changed."""
+    from poolstats.store.data_folder import DataFolderRefused
+    from poolstats.store.sqlite import DB_FILE
+
+    service = open_service(tmp_path, clock)
+    service.store.create_user("alice", int(T0))
+    clock.advance(30)
+    service.ingestor.ingest(ndjson(shares("alice", "rig1", T0 + 1, 3, 1024)), Format.NDJSON)
+    service.close()  # flush and checkpoint: seq 1
+    old = {
+        s: (tmp_path / (DB_FILE + s)).read_bytes()
+        for s in ("", "-wal")
+        if (tmp_path / (DB_FILE + s)).exists()
+    }
+
+    service = open_service(tmp_path, clock)
+    service.ingestor.ingest(ndjson(shares("alice", "rig2", T0 + 2, 3, 1024)), Format.NDJSON)
+    service.close()  # seq 2
+    assert service.store.history_seq() == 2
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / (DB_FILE + suffix)).unlink(missing_ok=True)
+    for suffix, raw in old.items():
+        (tmp_path / (DB_FILE + suffix)).write_bytes(raw)
+
+    def files() -> dict[str, bytes]:
+        return {
+            str(p.relative_to(tmp_path)): p.read_bytes()
+            for p in sorted(tmp_path.rglob("*"))
+            if p.is_file() and not p.name.endswith(("-shm", "-wal"))
+        }
+
+    before = files()
+    service = Service(Settings(data_dir=tmp_path, ingest_token="t"), clock=clock)
+    with pytest.raises(DataFolderRefused, match=r"seq 2 .* seq 1"):
+        service.recover()
+    crash(service)
+    assert files() == before

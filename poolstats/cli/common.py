@@ -121,7 +121,13 @@ def open_service(settings: Settings, start_fresh: bool = False) -> Service:
             f"{service.set_aside}; starting with a new database",
             soft_wrap=True,
         )
-    recovery = service.recover()
+    try:
+        recovery = service.recover()
+    except DataFolderRefused as exc:  # nothing replayed or saved: just let go of the files
+        service.journal.close()
+        service.store.close()
+        console.print(f"[red]refusing to start: {exc}", soft_wrap=True)
+        raise typer.Exit(2) from exc
     if recovery.replayed_batches:
         console.print(
             f"recovered {recovery.replayed_shares} shares from {recovery.replayed_batches} "

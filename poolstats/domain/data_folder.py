@@ -69,3 +69,19 @@ def refusal_after_open(c: Contents, db_id: str) -> str | None:
         f"checkpoint were written with (its id is {db_id}, the folder's is {c.folder_id}): "
         "it was copied from another data folder or made anew. " + _remedy(c.data_dir)
     )
+
+
+def refusal_behind_checkpoint(data_dir: str, history_seq: int, checkpoint_seq: int) -> str | None:
+    """Why a database older than the checkpoint must not be served, or None.
+
+    A checkpoint is saved only after the store holds history up to its seq (C <= N); a
+    database behind it is an older copy of the folder's database put back: the journal
+    before C is deleted, so history for the seqs between would be lost without a word.
+    """
+    if checkpoint_seq <= history_seq:
+        return None
+    return (
+        f"{data_dir}: the engine checkpoint holds seq {checkpoint_seq} but the database's "
+        f"history only reaches seq {history_seq}: the database is an older copy, and the "
+        f"history of seqs {history_seq + 1}..{checkpoint_seq} would be lost. " + _remedy(data_dir)
+    )
