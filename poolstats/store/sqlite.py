@@ -266,10 +266,13 @@ def peek_data_id(data_dir: Path) -> str | None:
     checkpoint); None when it has none yet (a database older than migration 0008)."""
     uri = f"file:{data_dir / DB_FILE}?mode=ro"
     db = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
-    try:
+    try:  # any error here (a lock held past the busy timeout) is raised, not taken for "no id"
+        table = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (schema.meta.name,)
+        ).fetchone()
+        if table is None:  # no meta table: not a poolstats database yet
+            return None
         row = db.execute("SELECT value FROM meta WHERE key = ?", (schema.DATA_ID_KEY,)).fetchone()
-    except sqlite3.OperationalError:  # no meta table: not a poolstats database yet
-        return None
     finally:
         db.close()
     return str(row[0]) if row else None

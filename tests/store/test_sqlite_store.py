@@ -517,3 +517,34 @@ def test_concurrent_writers_do_not_hit_database_locked(tmp_path: Path) -> None:
         got = server.history(Level.WORKER, HOUR, 1, 1)
         assert [r["accept"] for r in got] == [5.0]
         assert server.history_seq() == 1000 + n_users - 1
+
+
+def test_peek_data_id_raises_a_held_lock_and_says_none_only_without_the_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database locked by another connection past the busy timeout is an error, not "no
+    id" (which would let a start skip the check that the database is this folder's)."""
+    import sqlite3
+
+    from poolstats.store import sqlite as sqlite_module
+
+    with SqliteStore.open(tmp_path) as store:
+        data_id = store.data_id()
+    monkeypatch.setattr(sqlite_module, "BUSY_TIMEOUT_MS", 50)
+    holder = sqlite3.connect(tmp_path / DB_FILE, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            sqlite_module.peek_data_id(tmp_path)
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    assert sqlite_module.peek_data_id(tmp_path) == data_id
+
+    other = tmp_path / "other"
+    other.mkdir()
+    db = sqlite3.connect(other / DB_FILE)
+    db.execute("CREATE TABLE t (x)")
+    db.close()
+    assert sqlite_module.peek_data_id(other) is None
