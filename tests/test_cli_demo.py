@@ -18,7 +18,7 @@ import pytest
 
 from poolstats.cli.demo import DEMO_NETWORK
 from poolstats.domain.earnings import subsidy_sat
-from tests.nodes import free_port, poolstats, stored, wait_for
+from tests.nodes import create_user, free_port, poolstats, stored, tree, wait_for
 
 pytestmark = pytest.mark.slow
 DAY = 86_400
@@ -152,3 +152,24 @@ def test_yesterdays_earnings_are_settled_from_the_backfill(tmp_path: Path) -> No
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(60)
+
+
+def test_a_demo_on_a_data_dir_whose_database_was_emptied_is_refused(tmp_path: Path) -> None:
+    """The folder's id file says it had a database: the demo does not make a new one in the
+    emptied file (the data folder's checks, as a node's start), and changes nothing."""
+    data = tmp_path / "mine"
+    create_user(data)
+    os.truncate(data / "poolstats.sqlite3", 0)
+    before = tree(data)
+    process = demo(tmp_path, "--port", str(free_port()), "--data-dir", str(data),
+                   "--backfill-hours", "0")  # fmt: skip
+    try:
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            process.wait(30)
+    assert process.returncode != 0
+    assert "access_key" not in out
+    assert "poolstats.sqlite3 is empty (0 bytes)" in " ".join(err.split())
+    assert tree(data) == before

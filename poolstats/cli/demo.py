@@ -34,6 +34,7 @@ from poolstats.cli.common import (
     fail,
     load_settings,
     new_dir,
+    open_folder,
     open_service,
     open_store,
     start_logging,
@@ -215,11 +216,10 @@ def _run_demo(
 ) -> None:
     from poolstats.simulate.fleet import Fleet
     from poolstats.simulate.sender import run
-    from poolstats.store.sqlite import SqliteStore
 
     folder, token = settings.data_dir, settings.ingest_token
     names = ["demo"] + [f"sim{i:04d}" for i in range(1, users + 1)]
-    with SqliteStore.open(folder) as store:
+    with open_folder(folder) as store:  # the data folder's checks, as the node's start
         puids, created = _ensure_users(store, names)
     demo_user = created.get("demo")
     service = open_service(settings)
