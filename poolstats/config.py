@@ -39,6 +39,13 @@ class Settings:
         "opening, or of its previous answer; else it is closed.",
         "s",
     )
+    http_body_timeout_s: float = setting(
+        30.0,
+        "An HTTP request's body must arrive whole within this time of its headers; else the "
+        "connection is closed. Until then the connection makes room for new ones like an "
+        "idle one (http_max_connections).",
+        "s",
+    )
     http_keep_alive_s: float = setting(
         5.0, "An idle keep-alive HTTP connection (no byte of a next request) is closed.", "s"
     )

@@ -31,10 +31,11 @@ class Metrics:
         self.http_closed = Counter(
             "poolstats_http_connections_closed",
             "HTTP connections the server closed on its own, by reason: header_timeout (no "
-            "complete request headers in time), idle (keep-alive), unread_body (answered "
-            "before its body was read), evicted_address / evicted_total (made room for a new "
-            "connection beyond a cap), refused_address / refused_total (a new connection "
-            "beyond a cap while all within it were busy).",
+            "complete request headers in time), body_timeout (no complete request body in "
+            "time), idle (keep-alive), unread_body (answered before its body was read), "
+            "evicted_address / evicted_total (made room for a new connection beyond a cap), "
+            "refused_address / refused_total (a new connection beyond a cap while all within "
+            "it were busy).",
             ["reason"],
             registry=r,
         )

@@ -215,6 +215,77 @@ def test_a_request_that_never_finishes_its_headers_after_an_answer_is_closed(
     assert server.counters("poolstats_http_connections_closed_total")["header_timeout"] == 1
 
 
+BODY_TIMEOUT_S = 2.0
+STALLED = b"GET /v1/account/info HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\nx"
+
+
+def stall(port: int) -> socket.socket:
+    """A connection whose request declares a body, sends one byte of it, then nothing."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(STALLED)
+    return sock
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server has closed ``sock`` without answering (its EOF, or a reset);
+    call only when ``sock`` is readable."""
+    try:
+        return sock.recv(4096) == b""
+    except ConnectionResetError:
+        return True
+
+
+def stalled_server(alice: tuple[Path, str], cap: int) -> Node:
+    settings = {"http_max_connections": cap, "http_body_timeout_s": BODY_TIMEOUT_S}
+    return serve(alice[0], settings)
+
+
+def test_a_body_that_stalls_is_closed_by_its_deadline_while_healthz_answers(
+    alice: tuple[Path, str],
+) -> None:
+    cap = 4
+    with stalled_server(alice, cap) as server, httpx.Client(timeout=5) as client:
+        health = server.url + "/healthz"
+        assert client.get(health).status_code == 200  # the one connection left, kept alive
+        start = time.monotonic()
+        held = [stall(server.port) for _ in range(cap - 1)]
+        closed_after: list[float] = []
+        while held and time.monotonic() < start + BODY_TIMEOUT_S + 2.0:
+            assert client.get(health).status_code == 200
+            readable, _, _ = select.select(held, [], [], 0.05)
+            for sock in readable:
+                assert closed_by_server(sock)
+                closed_after.append(time.monotonic() - start)
+                held.remove(sock)
+                sock.close()
+        assert not held, "a connection whose body stalled is still open"
+        assert all(BODY_TIMEOUT_S - 0.5 < t < BODY_TIMEOUT_S + 1.0 for t in closed_after)
+        closed = server.counters("poolstats_http_connections_closed_total")
+        assert closed.get("body_timeout") == cap - 1, closed
+        assert "evicted_total" not in closed and "refused_total" not in closed, closed
+    assert "Traceback" not in server.log()  # a closed request is no error to log
+
+
+def test_connections_whose_bodies_stall_make_room_at_the_cap(alice: tuple[Path, str]) -> None:
+    cap = 4
+    with stalled_server(alice, cap) as server:
+        start = time.monotonic()
+        held = [stall(server.port) for _ in range(cap)]  # every connection the cap allows
+        for _ in range(3):
+            answer = timed(httpx.Request("GET", server.url + "/healthz"))[1]
+            assert answer.status_code == 200, answer.text
+        deadline = start + BODY_TIMEOUT_S + 1.0
+        while held and time.monotonic() < deadline:
+            readable, _, _ = select.select(held, [], [], deadline - time.monotonic())
+            for sock in readable:
+                assert closed_by_server(sock)
+                held.remove(sock)
+                sock.close()
+        assert not held, "a connection whose body stalled is still open"
+        closed = server.counters("poolstats_http_connections_closed_total")
+        assert closed.get("evicted_total", 0) >= 1 and "refused_total" not in closed, closed
+
+
 GUESSER = """
 import sys, time, httpx
 url, seconds = sys.argv[1], float(sys.argv[2])

@@ -43,7 +43,11 @@ class Throttled(Exception):
 class Guard:
     """Wrong keys of one ``kind`` (``access_key``, ``ingest_token``) per client address,
     throttled by :class:`FailureThrottle` and counted in /metrics. Shared by the event loop
-    and the API threads, hence the lock; each call holds it for a dict look-up."""
+    and the API threads, hence the lock; each call holds it for a dict look-up.
+
+    :meth:`check` admits an attempt as pending, and :meth:`failed` or :meth:`passed` must
+    settle it: the look-up in between takes time, and many guesses at once must not all be
+    admitted before the first failure is recorded."""
 
     def __init__(self, kind: str, settings: Settings, clock: Clock, metrics: Metrics) -> None:
         self.kind, self._clock, self._metrics = kind, clock, metrics
@@ -53,17 +57,24 @@ class Guard:
         self._lock = threading.Lock()
 
     def check(self, host: str) -> None:
-        """Raise :class:`Throttled` while ``host`` may not try a key; before any look-up."""
+        """Raise :class:`Throttled` while ``host`` may not try a key; before any look-up.
+        Otherwise the attempt is pending until :meth:`failed` or :meth:`passed`."""
         with self._lock:
-            wait = self._throttle.retry_after(client_key(host), self._clock.now())
+            wait = self._throttle.attempt(client_key(host), self._clock.now())
         if wait > 0:
             self._metrics.auth_throttled.labels(self.kind).inc()
             raise Throttled(max(1, math.ceil(wait)))
 
     def failed(self, host: str) -> None:
+        """The attempt ``check`` admitted had a wrong key."""
         self._metrics.auth_failures.labels(self.kind).inc()
         with self._lock:
             self._throttle.failed(client_key(host), self._clock.now())
+
+    def passed(self, host: str) -> None:
+        """The attempt ``check`` admitted had no wrong key (or ended before its look-up)."""
+        with self._lock:
+            self._throttle.passed(client_key(host))
 
 
 def client_host(request: HTTPConnection) -> str:
@@ -116,16 +127,18 @@ def authorize(
     its key is looked at (:class:`Throttled`), so a right key gets it no further either."""
     if not access_key:
         raise Denied("access_key: missing")
-    grants.guard.check(host)
-    if len(access_key) > MAX_KEY_CHARS:
-        grants.guard.failed(host)
-        raise Denied("access_key: unknown or revoked")
-    wanted: int | None = None
-    if puid is not None and puid != "":
-        wanted = parse_int("puid", puid)
-    grant = grants.get(access_key)
-    if grant is None or not grant.puids:
-        grants.guard.failed(host)
+    grants.guard.check(host)  # admits the attempt as pending: settled below, whatever happens
+    wrong, wanted, grant = False, None, None
+    try:
+        wrong = len(access_key) > MAX_KEY_CHARS
+        if not wrong:
+            if puid is not None and puid != "":
+                wanted = parse_int("puid", puid)
+            grant = grants.get(access_key)
+            wrong = grant is None or not grant.puids
+    finally:
+        (grants.guard.failed if wrong else grants.guard.passed)(host)
+    if wrong or grant is None:
         raise Denied("access_key: unknown or revoked")
     if wanted is None:
         wanted = grant.puids[0]

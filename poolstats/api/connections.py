@@ -6,7 +6,9 @@ uvicorn bounds only the idle time between keep-alive requests (``timeout_keep_al
 connection that sends nothing, or half a request line, stays open for ever, and about
 20,000 of them exhausted the process's file descriptors, so that ``/healthz`` and ingest
 failed. Here a connection must finish each request's headers within
-``http_header_timeout_s`` of opening or of its previous answer; the caps of
+``http_header_timeout_s`` of opening or of its previous answer, and the request's body
+within ``http_body_timeout_s`` of its headers (until then it still counts as waiting, so it
+makes room like one that sends nothing); the caps of
 :mod:`poolstats.domain.connection_caps` decide who makes room when too many are open; and
 the total cap follows the process's file limit, so the listening socket, the store and the
 journal always have descriptors left.
@@ -23,8 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import resource
+from collections.abc import Callable
 from typing import Any, ClassVar
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -68,6 +72,7 @@ class Gate:
         )
         self.trusted = Trusted.parse(settings.forwarded_allow_ips)
         self.header_timeout_s = settings.http_header_timeout_s
+        self.body_timeout_s = settings.http_body_timeout_s
         self.metrics = metrics
 
     def closed(self, reason: str) -> None:
@@ -116,6 +121,7 @@ class GuardedHttp(HttpToolsProtocol):
         self.lingering = False
         self._lost = False
         self._deadline: asyncio.TimerHandle | None = None
+        self._body_coming = False  # headers complete, body not yet: the body deadline runs
         self._linger_read = 0
         super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
         gate = self.gate
@@ -152,14 +158,26 @@ class GuardedHttp(HttpToolsProtocol):
             self.real_transport.close()
 
     def on_headers_complete(self) -> None:
-        self._disarm()
-        self.gate.caps.busy(self)
+        # Still waiting (evictable) until the body is complete, which must be within the body
+        # deadline. A request without a body completes in this same parse, before any other
+        # connection can evict this one.
+        self._body_coming = True
+        self._arm(self.gate.body_timeout_s, self._body_timeout)
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        if self._body_coming:
+            self._body_coming = False
+            self._disarm()
+            self.gate.caps.busy(self)
+        super().on_message_complete()
 
     def on_response_complete(self) -> None:
         queued = bool(self.pipeline)
         super().on_response_complete()
         if not queued and not self.transport.is_closing():
+            # answered before the body's end: the header deadline covers the rest of it
+            self._body_coming = False
             self.gate.caps.waiting(self)
             self._arm_header_deadline()
 
@@ -184,8 +202,11 @@ class GuardedHttp(HttpToolsProtocol):
         self._deadline = self.loop.call_later(LINGER_S, self.real_transport.close)
 
     def _arm_header_deadline(self) -> None:
+        self._arm(self.gate.header_timeout_s, self._header_timeout)
+
+    def _arm(self, seconds: float, expired: Callable[[], None]) -> None:
         self._disarm()
-        self._deadline = self.loop.call_later(self.gate.header_timeout_s, self._header_timeout)
+        self._deadline = self.loop.call_later(seconds, expired)
 
     def _disarm(self) -> None:
         if self._deadline is not None:
@@ -193,9 +214,15 @@ class GuardedHttp(HttpToolsProtocol):
             self._deadline = None
 
     def _header_timeout(self) -> None:
+        self._expired("header_timeout")
+
+    def _body_timeout(self) -> None:
+        self._expired("body_timeout")
+
+    def _expired(self, reason: str) -> None:
         self._deadline = None
         if not self.real_transport.is_closing():
-            self.gate.closed("header_timeout")
+            self.gate.closed(reason)
             self.real_transport.close()
 
 
@@ -236,4 +263,7 @@ class CloseUnreadBodies:
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
-        await self.app(scope, receiving, sending)
+        try:
+            await self.app(scope, receiving, sending)
+        except ClientDisconnect:  # closed mid-body by the client or a deadline: nobody to
+            return  # answer, and no error to log for each of a flood of them

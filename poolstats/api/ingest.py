@@ -61,10 +61,11 @@ def _token_refusal(request: Request) -> tuple[int, str, str, dict[str, str]] | N
             guard.check(host)
         except Throttled as exc:
             return 429, "throttled", str(exc), {"Retry-After": str(exc.retry_after_s)}
-    if authorized(header, request.app.state.service.settings.ingest_token):
+    right = authorized(header, request.app.state.service.settings.ingest_token)
+    if header:  # settle the attempt check admitted
+        (guard.passed if right else guard.failed)(host)
+    if right:
         return None
-    if header:
-        guard.failed(host)
     return 401, "unauthorized", TOKEN_REQUIRED, {"WWW-Authenticate": "Bearer"}
 
 

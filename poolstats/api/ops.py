@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -11,6 +13,9 @@ from poolstats.api.hashrate_gauges import set_hashrate_gauges
 from poolstats.service import Service
 
 router = APIRouter()
+# One scrape at a time sets the hashrate gauges and renders them: another's clear of the
+# per-sub-account gauge would otherwise empty it while this one renders.
+_SCRAPE = threading.Lock()
 
 
 @router.get(
@@ -42,5 +47,11 @@ async def metrics(request: Request) -> Response:
     service: Service = request.app.state.service
     if service.last_flush_at:
         service.metrics.flush_age.set(service.clock.now() - service.last_flush_at)
-    await anyio.to_thread.run_sync(set_hashrate_gauges, service)  # waits for the ingest lock
-    return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    text = await anyio.to_thread.run_sync(_scrape, service)  # waits for the ingest lock
+    return Response(text, media_type=CONTENT_TYPE_LATEST)
+
+
+def _scrape(service: Service) -> bytes:
+    with _SCRAPE:
+        set_hashrate_gauges(service)
+        return generate_latest(service.metrics.registry)

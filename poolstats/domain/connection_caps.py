@@ -2,7 +2,8 @@
 sockets (``poolstats.api.connections`` applies it).
 
 A connection is *busy* while the server works on one of its requests, and *waiting*
-otherwise: waiting for a request's headers, or idle between keep-alive requests. Two caps
+otherwise: waiting for a request's headers or the rest of its body, or idle between
+keep-alive requests. Two caps
 apply to a new connection: one on its client's open connections (not for trusted proxies,
 which carry everyone's) and one on all. Beyond a cap, the connection that has waited
 longest within it is closed to make room, so connections that send nothing (the cheap way

@@ -7,11 +7,20 @@ the 700 a second the server can answer) and learns nothing while refused, not ev
 a key was right; a client that mistypes a key a few times is never held up; other clients
 are never touched. Time is an argument (seconds); memory is bounded by ``max_clients``,
 dropping the clients whose last failure is oldest first.
+
+A key takes time to look up, and many guesses may be looked up at once: so an admitted
+attempt (:meth:`FailureThrottle.attempt`) counts as *pending* until it is settled
+(:meth:`~FailureThrottle.failed` or :meth:`~FailureThrottle.passed`), and pending attempts
+count against the limit as failures would. Concurrent guesses then get no more than
+``limit`` tries either; a client with ``limit`` keyed requests in flight at once waits for
+one of them (``PENDING_WAIT_S``).
 """
 
 from __future__ import annotations
 
 from collections import deque
+
+PENDING_WAIT_S = 1.0  # retry_after when only the pending attempts fill the limit
 
 
 class FailureThrottle:
@@ -20,23 +29,48 @@ class FailureThrottle:
             raise ValueError("limit and window_s must be >= 0, max_clients >= 1")
         self.limit, self.window_s, self.max_clients = limit, window_s, max_clients
         self._failures: dict[str, deque[float]] = {}  # order: least recent failure first
+        self._pending: dict[str, int] = {}  # attempts admitted and not yet settled
 
     def __len__(self) -> int:
         return len(self._failures)
 
     def retry_after(self, client: str, now: float) -> float:
-        """Seconds until ``client`` may try a key again; 0: now."""
-        times = self._failures.get(client)
-        if not self.limit or times is None or len(times) < self.limit:
+        """Seconds until ``client`` may try a key again; 0: now. Its pending attempts count
+        as failures."""
+        if not self.limit:
             return 0.0
-        wait = times[0] + self.window_s - now
+        room = self.limit - self._pending.get(client, 0)  # failures it may have and try
+        if room <= 0:
+            return PENDING_WAIT_S
+        times = self._failures.get(client)
+        if times is None or len(times) < room:
+            return 0.0
+        wait = times[len(times) - room] + self.window_s - now  # the one that must leave
         # a clock set back must not stretch the refusal past one window
         return min(wait, self.window_s) if wait > 0 else 0.0
 
+    def attempt(self, client: str, now: float) -> float:
+        """``retry_after``; when that is 0, ``client``'s attempt is admitted and pending until
+        :meth:`failed` or :meth:`passed` settles it."""
+        wait = self.retry_after(client, now)
+        if not wait and self.limit:
+            self._pending[client] = self._pending.get(client, 0) + 1
+        return wait
+
+    def passed(self, client: str) -> None:
+        """Settle a pending attempt of ``client`` that was no failure."""
+        left = self._pending.get(client, 0) - 1
+        if left > 0:
+            self._pending[client] = left
+        else:
+            self._pending.pop(client, None)
+
     def failed(self, client: str, now: float) -> float:
-        """Record a failure of ``client``; returns ``retry_after`` after it."""
+        """Record a failure of ``client``, settling a pending attempt of it if there is one;
+        returns ``retry_after`` after it."""
         if not self.limit:
             return 0.0
+        self.passed(client)
         times = self._failures.pop(client, None)
         if times is None:
             times = deque(maxlen=self.limit)

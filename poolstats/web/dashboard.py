@@ -110,9 +110,13 @@ async def dashboard(
         parts.append(f"<p>{html.escape(str(exc))}.</p>")
         page = _page("poolstats", "".join(parts), settings.flush_interval_s)
         return HTMLResponse(page, 429, headers={"Retry-After": str(exc.retry_after_s)})
-    grant = await anyio.to_thread.run_sync(request.app.state.grants.get, access_key)
+    wrong = False  # the attempt check admitted is pending until settled here
+    try:
+        grant = await anyio.to_thread.run_sync(request.app.state.grants.get, access_key)
+        wrong = grant is None
+    finally:
+        (guard.failed if wrong else guard.passed)(host)
     if grant is None:
-        guard.failed(host)
         parts.append(f"<p>Unknown or revoked access key.</p>{_KEY_FORM}")
         return HTMLResponse(
             _page("poolstats", "".join(parts), settings.flush_interval_s), status_code=403

@@ -6,6 +6,7 @@ window over the shares a window holds (its newest window/res slots, the current 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -111,3 +112,23 @@ def test_no_sub_account_series_when_disabled(make_node: Callable[..., Node]) -> 
     found = scrape(node)
     assert found.get("poolstats_subaccount_hashrate_hs", {}) == {}
     assert sum(pool_series(found, node.service.settings.node()).values()) > 0
+
+
+def test_concurrent_scrapes_each_see_every_sub_accounts_series(
+    make_node: Callable[..., Node],
+) -> None:
+    users = [f"user{i}" for i in range(400)]  # setting their gauges takes a while
+    node = make_node(metrics_top_subaccounts=len(users))
+    for name in users:
+        node.service.store.create_user(name, int(T0))
+    node.ingest(
+        *({"ts": T0 - 5, "user": u, "worker": "rig1", "diff": 1.0, "accepted": True} for u in users)
+    )
+    expected = len(users) * len(WINDOWS)
+
+    def series() -> int:
+        return len(scrape(node).get("poolstats_subaccount_hashrate_hs", {}))
+
+    with ThreadPoolExecutor(8) as pool:  # each scrape sets the gauges in its own thread
+        counts = list(pool.map(lambda _: series(), range(100)))
+    assert counts == [expected] * len(counts)

@@ -5,7 +5,10 @@ touched. Counted in /metrics."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
@@ -134,3 +137,44 @@ def test_limit_zero_throttles_nothing(make_node: Callable[..., Node]) -> None:
     guesser = client_at(node, GUESSER)
     assert {a.json()["err_no"] for a in guess(guesser, 50)} == {20001}
     assert guesser.get(WORKERS, params={"access_key": node.key["alice"]}).json()["err_no"] == 0
+
+
+def test_concurrent_wrong_keys_get_no_more_tries_than_the_limit(
+    make_node: Callable[..., Node],
+) -> None:
+    """Every guess is in flight at once: none is answered before all have been admitted
+    to a look-up or refused, so a throttle that records failures only after the look-up
+    would let all of them through."""
+    guesses = LIMIT * 4
+    node = make_node(
+        auth_failure_limit=LIMIT, auth_failure_window_s=WINDOW, api_threads=guesses
+    )  # a thread for each guess: none waits for another's look-up to end
+    guesser = client_at(node, GUESSER)
+    done = threading.Condition()
+    looking_up, refused = 0, 0
+    real_key_grant = node.service.store.key_grant
+
+    def key_grant(access_key: str) -> Any:
+        nonlocal looking_up
+        with done:
+            looking_up += 1
+            done.notify_all()
+            # hold every look-up until each guess is in one or has been refused
+            assert done.wait_for(lambda: looking_up + refused == guesses, timeout=5)
+        return real_key_grant(access_key)
+
+    def one(i: int) -> int:
+        nonlocal refused
+        answer = guesser.get(WORKERS, params={"access_key": f"concurrent-{i}"})
+        err_no = int(answer.json()["err_no"])
+        if err_no == 429:
+            with done:
+                refused += 1
+                done.notify_all()
+        return err_no
+
+    node.service.store.key_grant = key_grant  # type: ignore[method-assign]
+    with ThreadPoolExecutor(guesses) as pool:
+        answers = sorted(pool.map(one, range(guesses)))
+    assert answers == [429] * (guesses - LIMIT) + [20001] * LIMIT
+    assert node.counter("poolstats_auth_failures_total", kind="access_key") == LIMIT

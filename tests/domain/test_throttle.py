@@ -93,3 +93,29 @@ def test_refused_exactly_when_limit_failures_are_within_the_window(
         recent = [t for t in history[client] if t > now - window]
         expected = sorted(recent)[-limit] + window - now if len(recent) >= limit else 0.0
         assert throttle.retry_after(client, now) == pytest.approx(expected)
+
+
+def test_pending_attempts_count_against_the_limit_until_settled() -> None:
+    throttle = FailureThrottle(limit=3, window_s=60.0)
+    assert [throttle.attempt("a", 0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert throttle.attempt("a", 0.0) > 0  # three guesses being looked up fill the limit
+    assert throttle.attempt("b", 0.0) == 0.0  # another client is untouched
+    throttle.passed("a")  # a right key: its place is free again
+    assert throttle.attempt("a", 0.0) == 0.0
+    for _ in range(3):
+        throttle.failed("a", 10.0)
+    # three failures at 10: refused until 70, and no attempt is pending any more
+    assert throttle.attempt("a", 10.0) == pytest.approx(60.0)
+    assert throttle.attempt("a", 70.0) == 0.0
+
+
+def test_a_pending_attempt_makes_the_newer_failures_the_ones_that_must_leave() -> None:
+    throttle = FailureThrottle(limit=3, window_s=60.0)
+    for t in (0.0, 20.0):
+        assert throttle.attempt("a", t) == 0.0
+        throttle.failed("a", t)
+    assert throttle.attempt("a", 30.0) == 0.0  # pending: with it, one failure may stay
+    # failures at 0 and 20 plus one pending fill 3: refused until the one at 0 leaves (60)
+    assert throttle.attempt("a", 30.0) == pytest.approx(30.0)
+    throttle.passed("a")
+    assert throttle.attempt("a", 30.0) == 0.0
