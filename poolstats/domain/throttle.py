@@ -10,10 +10,13 @@ dropping the clients whose last failure is oldest first.
 
 A key takes time to look up, and many guesses may be looked up at once: so an admitted
 attempt (:meth:`FailureThrottle.attempt`) counts as *pending* until it is settled
-(:meth:`~FailureThrottle.failed` or :meth:`~FailureThrottle.passed`), and pending attempts
-count against the limit as failures would. Concurrent guesses then get no more than
-``limit`` tries either; a client with ``limit`` keyed requests in flight at once waits for
-one of them (``PENDING_WAIT_S``).
+(:meth:`~FailureThrottle.failed` or :meth:`~FailureThrottle.passed`), and once a client has
+failed within the window its pending attempts count against the limit as failures would.
+Concurrent guesses after a first wrong key then get no more than ``limit`` tries either (a
+client at the limit with requests in flight waits ``PENDING_WAIT_S``). A client that has
+not failed is never refused for how many requests it has in flight: scripts and dashboards
+with the right key send many at once; a guesser's very first wave is bounded by the
+per-client connection cap instead.
 """
 
 from __future__ import annotations
@@ -35,15 +38,17 @@ class FailureThrottle:
         return len(self._failures)
 
     def retry_after(self, client: str, now: float) -> float:
-        """Seconds until ``client`` may try a key again; 0: now. Its pending attempts count
-        as failures."""
+        """Seconds until ``client`` may try a key again; 0: now. Once it has failed within the
+        window, its pending attempts count as failures."""
         if not self.limit:
             return 0.0
+        times = self._failures.get(client)
+        if times is None or times[-1] + self.window_s <= now:
+            return 0.0  # no failure in the window: nothing to hold it to
         room = self.limit - self._pending.get(client, 0)  # failures it may have and try
         if room <= 0:
             return PENDING_WAIT_S
-        times = self._failures.get(client)
-        if times is None or len(times) < room:
+        if len(times) < room:
             return 0.0
         wait = times[len(times) - room] + self.window_s - now  # the one that must leave
         # a clock set back must not stretch the refusal past one window

@@ -97,16 +97,30 @@ def test_refused_exactly_when_limit_failures_are_within_the_window(
 
 def test_pending_attempts_count_against_the_limit_until_settled() -> None:
     throttle = FailureThrottle(limit=3, window_s=60.0)
-    assert [throttle.attempt("a", 0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert throttle.attempt("a", 0.0) > 0  # three guesses being looked up fill the limit
+    assert throttle.attempt("a", 0.0) == 0.0
+    throttle.failed("a", 0.0)  # one wrong key: from now on its guesses in flight count
+    assert [throttle.attempt("a", 0.0) for _ in range(2)] == [0.0, 0.0]
+    assert throttle.attempt("a", 0.0) > 0  # a failure and two guesses looked up fill 3
     assert throttle.attempt("b", 0.0) == 0.0  # another client is untouched
     throttle.passed("a")  # a right key: its place is free again
     assert throttle.attempt("a", 0.0) == 0.0
+    throttle.passed("a")
+    throttle.passed("a")
     for _ in range(3):
         throttle.failed("a", 10.0)
-    # three failures at 10: refused until 70, and no attempt is pending any more
+    # failures at 0 and three at 10 (the limit keeps the last 3): refused until 70
     assert throttle.attempt("a", 10.0) == pytest.approx(60.0)
     assert throttle.attempt("a", 70.0) == 0.0
+
+
+def test_a_client_that_has_not_failed_is_never_held_to_its_requests_in_flight() -> None:
+    throttle = FailureThrottle(limit=3, window_s=60.0)
+    assert [throttle.attempt("a", 0.0) for _ in range(50)] == [0.0] * 50
+    for _ in range(50):
+        throttle.passed("a")
+    throttle.failed("a", 0.0)
+    assert throttle.attempt("a", 61.0) == 0.0  # that failure has left the window
+    assert [throttle.attempt("a", 61.0) for _ in range(10)] == [0.0] * 10
 
 
 def test_a_pending_attempt_makes_the_newer_failures_the_ones_that_must_leave() -> None:
