@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from poolstats.api.auth import Throttled, client_host
+from poolstats.api.threads import read
 from poolstats.domain.accounts import validate_user_name
 from poolstats.ingest.columnar import CONTENT_TYPES, BatchError
 from poolstats.ingest.idempotency import valid_key
@@ -124,6 +125,7 @@ async def ingest_shares(request: Request) -> JSONResponse:
                 return _refuse(service, 413, "too_large", f"body: larger than {limit} bytes")
         body = bytes(chunks)
         try:
+            # CPU work and the journal's fsync, bounded by the ingest slots, not a store read
             result = await anyio.to_thread.run_sync(service.ingestor.ingest, body, fmt, key)
         except BatchError as exc:
             return _refuse(service, 400, "unreadable", str(exc))
@@ -164,9 +166,7 @@ async def ingest_user(name: str, request: Request) -> JSONResponse:
     except ValueError as exc:
         return JSONResponse({"error": f"name: {exc}"}, status_code=400)
     # The registry remembers known names and, briefly, unknown ones: a store read at most.
-    puid = await anyio.to_thread.run_sync(
-        service.registry.puid_of, name, limiter=request.app.state.read_slots
-    )
+    puid = await read(request, service.registry.puid_of, name)
     if puid is None:
         return JSONResponse({"error": f"name: no sub-account named {name!r}"}, status_code=404)
     return JSONResponse({"puid": puid})

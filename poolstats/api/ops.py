@@ -47,7 +47,8 @@ async def metrics(request: Request) -> Response:
     service: Service = request.app.state.service
     if service.last_flush_at:
         service.metrics.flush_age.set(service.clock.now() - service.last_flush_at)
-    text = await anyio.to_thread.run_sync(_scrape, service)  # waits for the ingest lock
+    # Not a store read (api/threads.py): the engine, under the ingest lock and _SCRAPE
+    text = await anyio.to_thread.run_sync(_scrape, service)
     return Response(text, media_type=CONTENT_TYPE_LATEST)
 
 

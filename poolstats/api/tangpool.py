@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import anyio
 import msgspec
 from fastapi import APIRouter, Request, Response
 
 from poolstats.api.auth import Denied, Throttled, authorize, client_host
 from poolstats.api.btccom.schemas import Count, StartTs
 from poolstats.api.params import ParamError, collect, convert, openapi_parameters
+from poolstats.api.threads import read
 from poolstats.domain.history import bucket_sums, tangpool_share, tangpool_span
 from poolstats.engine.snapshot import Level
 from poolstats.service import Service
@@ -121,9 +121,7 @@ async def share(request: Request) -> Response:
         params = await collect(request)
     except ParamError as exc:
         raise TangpoolError(400, "INVALID_ARGUMENT", str(exc)) from None
-    answer = await anyio.to_thread.run_sync(
-        share_history, request, params, limiter=request.app.state.read_slots
-    )
+    answer = await read(request, share_history, request, params)
     return Response(msgspec.json.encode(answer), media_type="application/json")
 
 

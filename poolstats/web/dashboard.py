@@ -12,11 +12,11 @@ import time
 import urllib.parse
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from poolstats.api.auth import Throttled, client_host
+from poolstats.api.threads import read
 from poolstats.domain.earnings import btc_text
 from poolstats.domain.hashrate import (
     hashrate_hs,
@@ -89,7 +89,7 @@ async def dashboard(
     service: Service = request.app.state.service
     store, settings = service.store, service.settings
     now = service.clock.now()
-    pool = store.pool_stats()
+    pool = await read(request, store.pool_stats)
     parts = [
         '<h1>poolstats</h1><p class="muted">'
         f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(now))} · "
@@ -112,7 +112,7 @@ async def dashboard(
         return HTMLResponse(page, 429, headers={"Retry-After": str(exc.retry_after_s)})
     wrong = False  # the attempt check admitted is pending until settled here
     try:
-        grant = await anyio.to_thread.run_sync(request.app.state.grants.get, access_key)
+        grant = await read(request, request.app.state.grants.get, access_key)
         wrong = grant is None
     finally:
         (guard.failed if wrong else guard.passed)(host)
@@ -128,10 +128,20 @@ async def dashboard(
             _page("poolstats", "".join(parts), settings.flush_interval_s), status_code=403
         )
     key_q = urllib.parse.quote(access_key, safe="")
-    parts.append(_subaccounts(service, grant.puids, key_q))
-    parts.append(_earnings(service, chosen, now))
-    parts.append(_workers(service, chosen, now))
+    parts.append(await read(request, _key_sections, service, grant.puids, chosen, key_q, now))
     return HTMLResponse(_page("poolstats", "".join(parts), settings.flush_interval_s))
+
+
+def _key_sections(
+    service: Service, puids: tuple[int, ...], chosen: int, key_q: str, now: float
+) -> str:
+    """What a key opens: its sub-accounts, then the chosen one's earnings and workers (store
+    reads, so in a worker thread)."""
+    return (
+        _subaccounts(service, puids, key_q)
+        + _earnings(service, chosen, now)
+        + _workers(service, chosen, now)
+    )
 
 
 def _pool_cards(pool: dict[str, Any]) -> str:

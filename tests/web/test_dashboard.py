@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import msgspec
@@ -88,3 +90,25 @@ def test_figures_under_1_khs_read_in_h_per_second(tmp_path: Path) -> None:
     assert "1m<b>0 H/s</b>" in page and "15m<b>0 H/s</b>" in page
     assert f"1h<b>{2**22 / 3600 / 1e3:.3f} KH/s</b>" in page  # 1.165 KH/s
     assert page.count(f"<td>{per_day:.2f} H/s</td>") == 2  # the sub-account's, the worker's
+
+
+def test_the_dashboards_store_reads_leave_the_event_loop_free(tmp_path: Path) -> None:
+    """While the dashboard waits on the store, /healthz is still answered: its reads run in a
+    worker thread. Here the worker list is held until /healthz has answered; had it been
+    read on the event loop, /healthz could never answer and the hold would time out."""
+    service = Service(Settings(data_dir=tmp_path, ingest_token="t"), clock=FakeClock(T0))
+    service.recover()
+    key = service.store.create_user("alice", int(T0)).access_key
+    healthz_answered = threading.Event()
+    real_top_workers = service.store.top_workers
+
+    def held_top_workers(puid: int, limit: int = 50) -> list[dict[str, object]]:
+        assert healthz_answered.wait(timeout=10), "/healthz was not answered meanwhile"
+        return real_top_workers(puid, limit)
+
+    service.store.top_workers = held_top_workers  # type: ignore[method-assign]
+    with TestClient(create_app(service, run_timers=False)) as client, ThreadPoolExecutor(1) as pool:
+        page = pool.submit(client.get, "/", params={"access_key": key})
+        assert client.get("/healthz").status_code == 200
+        healthz_answered.set()
+        assert page.result(timeout=30).status_code == 200

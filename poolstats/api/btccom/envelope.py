@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import anyio
 import msgspec
 from fastapi import APIRouter, Request, Response
 
 from poolstats.api.auth import Caller, Denied, Grants, Throttled, authorize, client_host
 from poolstats.api.params import ParamError, collect, convert, openapi_parameters, parse_int
+from poolstats.api.threads import read
 from poolstats.service import Service
 from poolstats.store.base import Store
 
@@ -208,9 +208,7 @@ def endpoint(
             async def route(request: Request) -> Response:
                 ctx = await call(request)
                 work = functools.partial(handler, ctx, **request.path_params)
-                answer: Response = await anyio.to_thread.run_sync(
-                    work, limiter=request.app.state.read_slots
-                )
+                answer: Response = await read(request, work)
                 return answer
 
             route.__name__ = handler.__name__

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import anyio
 import httpx
 import msgspec
 from fastapi import APIRouter, Request, Response
@@ -26,6 +25,7 @@ from poolstats.api.btccom.schemas import (
     PoolParams,
     PoolStats,
 )
+from poolstats.api.threads import read
 from poolstats.service import Service
 
 router = APIRouter(tags=["BTC.COM: pool"])
@@ -47,7 +47,7 @@ class _PeerEnvelope(msgspec.Struct):
           params=PoolParams, auth=False)  # fmt: skip
 async def pool_stats(request: Request) -> Response:
     wanted = (await call(request)).args(PoolParams)
-    sums = await _local(request.app.state.service)
+    sums = await _local(request)
     answer = render.pool_stats([sums])
     if wanted.sums:
         answer.sums = sums
@@ -63,7 +63,7 @@ async def pool_stats_merged(request: Request) -> Response:
     peers = settings.peer_urls()
     async with httpx.AsyncClient() as client:
         local, answers = await asyncio.gather(
-            _local(service),
+            _local(request),
             asyncio.gather(*(_peer(client, url, settings.peer_timeout_s) for url in peers)),
         )
     nodes = [NodeAnswer(name=local.node, ok=True)]
@@ -83,8 +83,9 @@ async def pool_stats_merged(request: Request) -> Response:
     )
 
 
-async def _local(service: Service) -> NodeSums:
-    row = await anyio.to_thread.run_sync(service.store.pool_stats)
+async def _local(request: Request) -> NodeSums:
+    service: Service = request.app.state.service
+    row = await read(request, service.store.pool_stats)
     return render.node_sums(row, service.settings.node())
 
 

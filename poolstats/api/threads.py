@@ -1,0 +1,24 @@
+"""The one way from the event loop to the store: a worker thread, under the app's
+``read_slots`` limiter.
+
+The store blocks (SQLite reads, a look-up of a key), and a blocking call on the event loop
+holds up every other request, ingest included. A couple of threads keep both cores busy
+while dozens would only fight over the GIL, so every read the API, the dashboard and the
+Tangpool dialect make goes through :func:`read`. Ingest bodies (their own slots) and the
+metrics scrape (its own lock) are CPU work of another kind and say so where they run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import anyio.to_thread
+from fastapi import Request
+
+T = TypeVar("T")
+
+
+async def read(request: Request, fn: Callable[..., T], *args: object) -> T:
+    """``fn(*args)`` in a worker thread, at most ``api_threads`` of them at once."""
+    return await anyio.to_thread.run_sync(fn, *args, limiter=request.app.state.read_slots)
