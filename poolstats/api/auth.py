@@ -7,8 +7,10 @@ the store, and never appear in logs or errors.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
@@ -40,13 +42,18 @@ class Throttled(Exception):
         self.retry_after_s = retry_after_s
 
 
+@dataclass
+class Attempt:
+    wrong: bool = False  # the key tried was wrong: a failure of its client
+
+
 class Guard:
     """Wrong keys of one ``kind`` (``access_key``, ``ingest_token``) per client address,
     throttled by :class:`FailureThrottle` and counted in /metrics. Shared by the event loop
     and the API threads, hence the lock; each call holds it for a dict look-up.
 
-    :meth:`check` admits an attempt as pending, and :meth:`failed` or :meth:`passed` must
-    settle it: the look-up in between takes time, and many guesses at once must not all be
+    An attempt is pending from :meth:`attempt`'s check until it is settled on leaving the
+    block: the look-up in between takes time, and many guesses at once must not all be
     admitted before the first failure is recorded."""
 
     def __init__(self, kind: str, settings: Settings, clock: Clock, metrics: Metrics) -> None:
@@ -55,6 +62,18 @@ class Guard:
             settings.auth_failure_limit, settings.auth_failure_window_s
         )
         self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def attempt(self, host: str) -> Iterator[Attempt]:
+        """One try of a key by ``host``: :class:`Throttled` at once (before any look-up) while
+        it may not try; otherwise the block looks the key up, sets ``wrong`` when it is, and
+        the attempt is settled as a failure or not on leaving, whatever happens inside."""
+        self.check(host)
+        outcome = Attempt()
+        try:
+            yield outcome
+        finally:
+            (self.failed if outcome.wrong else self.passed)(host)
 
     def check(self, host: str) -> None:
         """Raise :class:`Throttled` while ``host`` may not try a key; before any look-up.
@@ -127,18 +146,15 @@ def authorize(
     its key is looked at (:class:`Throttled`), so a right key gets it no further either."""
     if not access_key:
         raise Denied("access_key: missing")
-    grants.guard.check(host)  # admits the attempt as pending: settled below, whatever happens
-    wrong, wanted, grant = False, None, None
-    try:
-        wrong = len(access_key) > MAX_KEY_CHARS
-        if not wrong:
+    wanted, grant = None, None
+    with grants.guard.attempt(host) as attempt:
+        attempt.wrong = len(access_key) > MAX_KEY_CHARS
+        if not attempt.wrong:
             if puid is not None and puid != "":
                 wanted = parse_int("puid", puid)
             grant = grants.get(access_key)
-            wrong = grant is None or not grant.puids
-    finally:
-        (grants.guard.failed if wrong else grants.guard.passed)(host)
-    if wrong or grant is None:
+            attempt.wrong = grant is None or not grant.puids
+    if attempt.wrong or grant is None:
         raise Denied("access_key: unknown or revoked")
     if wanted is None:
         wanted = grant.puids[0]

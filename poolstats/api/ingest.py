@@ -56,16 +56,15 @@ def _token_refusal(request: Request) -> tuple[int, str, str, dict[str, str]] | N
     headers): 429 while its client is throttled for wrong tokens (checked before the token,
     so a guess gains nothing then), 401 for a missing or wrong token (a wrong one counts)."""
     header = request.headers.get("authorization")
-    guard, host = request.app.state.token_guard, client_host(request)
-    if header:
-        try:
-            guard.check(host)
-        except Throttled as exc:
-            return 429, "throttled", str(exc), {"Retry-After": str(exc.retry_after_s)}
-    right = authorized(header, request.app.state.service.settings.ingest_token)
-    if header:  # settle the attempt check admitted
-        (guard.passed if right else guard.failed)(host)
-    if right:
+    token = request.app.state.service.settings.ingest_token
+    if not header:  # no token tried: nothing to count
+        return 401, "unauthorized", TOKEN_REQUIRED, {"WWW-Authenticate": "Bearer"}
+    try:
+        with request.app.state.token_guard.attempt(client_host(request)) as attempt:
+            attempt.wrong = not authorized(header, token)
+    except Throttled as exc:
+        return 429, "throttled", str(exc), {"Retry-After": str(exc.retry_after_s)}
+    if not attempt.wrong:
         return None
     return 401, "unauthorized", TOKEN_REQUIRED, {"WWW-Authenticate": "Bearer"}
 

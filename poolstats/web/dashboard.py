@@ -103,19 +103,15 @@ async def dashboard(
     if not access_key:
         parts.append(f"<h2>Your sub-accounts</h2>{_KEY_FORM}")
         return HTMLResponse(_page("poolstats", "".join(parts), settings.flush_interval_s))
-    guard, host = request.app.state.grants.guard, client_host(request)
+    grants = request.app.state.grants
     try:  # the key form is a way to guess keys too: the same throttle as the API's
-        guard.check(host)
+        with grants.guard.attempt(client_host(request)) as attempt:
+            grant = await read(request, grants.get, access_key)
+            attempt.wrong = grant is None
     except Throttled as exc:
         parts.append(f"<p>{html.escape(str(exc))}.</p>")
         page = _page("poolstats", "".join(parts), settings.flush_interval_s)
         return HTMLResponse(page, 429, headers={"Retry-After": str(exc.retry_after_s)})
-    wrong = False  # the attempt check admitted is pending until settled here
-    try:
-        grant = await read(request, request.app.state.grants.get, access_key)
-        wrong = grant is None
-    finally:
-        (guard.failed if wrong else guard.passed)(host)
     if grant is None:
         parts.append(f"<p>Unknown or revoked access key.</p>{_KEY_FORM}")
         return HTMLResponse(
