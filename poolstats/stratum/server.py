@@ -34,6 +34,7 @@ from typing import Any
 
 import msgspec
 
+from poolstats.domain.share import ShareEvent
 from poolstats.metrics import Metrics
 from poolstats.stratum import protocol
 from poolstats.stratum.jobs import Entry, JobBook, JobSource, first_template
@@ -76,7 +77,7 @@ class ShareSink:
         self._room.set()
         self.journaled = 0
 
-    async def put(self, events: list[dict[str, Any]]) -> None:
+    async def put(self, events: list[ShareEvent]) -> None:
         while len(self._lines) >= self._config.max_queued_shares:
             self._room.clear()
             await self._room.wait()

@@ -21,6 +21,7 @@ from fractions import Fraction
 from typing import Any
 
 from poolstats.domain.block import target_of
+from poolstats.domain.share import ShareEvent
 from poolstats.stratum import protocol
 from poolstats.stratum.coinbase import EXTRANONCE2_SIZE
 from poolstats.stratum.jobs import Entry, JobBook, notify_params
@@ -65,7 +66,7 @@ class Found:
 @dataclass
 class Outcome:
     lines: list[bytes] = field(default_factory=list)
-    shares: list[dict[str, Any]] = field(default_factory=list)  # ingest share events
+    shares: list[ShareEvent] = field(default_factory=list)  # what ingest counts
     bad: bool = False  # a malformed or refused request (counts toward a ban)
     code: Code | None = None  # the error answered, if any
     found: Found | None = None
@@ -285,19 +286,17 @@ class Session:
 
     def _event(
         self, worker: Worker, now: float, diff: Fraction, status: str, reason: str
-    ) -> dict[str, Any]:
-        event: dict[str, Any] = {
-            "ts": now,
-            "puid": worker.puid,
-            "worker": worker.name,
-            "diff": float(diff),
-            "status": status,
-        }
-        if reason:
-            event["reason"] = reason
-        if self.ip:
-            event["ip"] = self.ip
-        return event
+    ) -> ShareEvent:
+        """The share as ingest takes it: the same type the HTTP producers' NDJSON decodes to."""
+        return ShareEvent(
+            ts=now,
+            puid=worker.puid,
+            worker=worker.name,
+            diff=float(diff),
+            status=status,
+            reason=reason or None,
+            ip=self.ip or None,
+        )
 
 
 def _text(params: list[Any], i: int, name: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from poolstats.domain.share import ShareEvent
 from poolstats.stratum import protocol
 from poolstats.stratum.jobs import JobBook, StaticTemplate
 from poolstats.stratum.session import Limits, Session
@@ -95,9 +96,8 @@ def test_a_share_is_judged_at_the_difficulty_its_job_was_sent_with() -> None:
     out = s.handle(protocol.Request("mining.submit", ["alice.rig", *old], id=5), NOW)
     assert json.loads(out.lines[0]) == {"id": 5, "result": True, "error": None}  # id echoed
     assert out.shares == [
-        {"ts": NOW, "puid": 1, "worker": "rig", "diff": 2**-12, "status": "accept",
-         "ip": "198.51.100.7"}
-    ]  # fmt: skip
+        ShareEvent(ts=NOW, puid=1, worker="rig", diff=2**-12, status="accept", ip="198.51.100.7")
+    ]
     # the same work under the other ids: a duplicate at 2**-14, too little work at 0.25
     under_easier = [easier[2]["params"][0], *old[1:]]
     assert call(s, "mining.submit", ["alice.rig", *under_easier])[0]["error"][0] == 22
@@ -199,7 +199,7 @@ def test_vardiff_raises_a_fast_miners_difficulty_and_keeps_its_work_in_flight() 
     assert lines[1]["params"] == [2**-21] and lines[2]["params"][0] != job[0]
     # a share of the old job found meanwhile still counts, at the old job's difficulty
     late = s.handle(protocol.Request("mining.submit", ["alice.rig", *mined[16]]), NOW + 17)
-    assert json.loads(late.lines[0])["result"] is True and late.shares[0]["diff"] == 2**-24
+    assert json.loads(late.lines[0])["result"] is True and late.shares[0].diff == 2**-24
 
 
 def test_a_silent_connection_gets_a_quarter_of_its_difficulty_with_the_next_job() -> None:
