@@ -426,3 +426,20 @@ meta = sa.Table(
 HISTORY_SEQ_KEY = "history_seq"
 DATA_ID_KEY = "data_id"  # random, made by migration 0008: which data folder this database is
 SETTLED_THROUGH_KEY = "settled_through"  # start of the newest settled UTC day
+
+# --- cluster --------------------------------------------------------------------------------
+
+# Who does a job that exactly one process may do at a time (an aggregator of partition K, the
+# jobs process). ``epoch`` grows with every change of holder: a write that must come from the
+# holder checks (holder, epoch) in its own transaction (``store.leases.check``), so a process
+# that lost its lease without knowing it (paused, cut off) can never write after the next one.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("epoch", BigInt, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),  # unix seconds
+    sa.Column("acquired_at", sa.Float, nullable=False),
+    sqlite_with_rowid=False,
+)
