@@ -141,9 +141,17 @@ class NatsBus(Bus):
             raise ValueError("partitions must be at least 1")
         servers = server_list(bus_url)
 
-        async def quiet(exc: Exception) -> None:
-            # nats-py reports every failed reconnect attempt here; one line each, no trace.
-            log.warning("share bus: %s: %s", type(exc).__name__, exc)
+        async def on_error(exc: Exception) -> None:
+            # nats-py reports every failed reconnect attempt here (4 a second while a
+            # server is down): kept out of the log but for debugging; the disconnection
+            # itself is logged once below.
+            log.debug("share bus: %s: %s", type(exc).__name__, exc)
+
+        async def on_disconnected() -> None:
+            log.warning("share bus: disconnected from NATS; reconnecting")
+
+        async def on_reconnected() -> None:
+            log.warning("share bus: reconnected to NATS")
 
         async def connect() -> Client:
             return await nats.connect(
@@ -152,7 +160,9 @@ class NatsBus(Bus):
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.25,
-                error_cb=quiet,
+                error_cb=on_error,
+                disconnected_cb=on_disconnected,
+                reconnected_cb=on_reconnected,
                 name="poolstats",
             )
 
@@ -254,7 +264,10 @@ class NatsBus(Bus):
 
     async def close(self) -> None:
         if not self.nc.is_closed:
-            await self.nc.close()
+            # Closing flushes what is buffered; with the server gone that fails, and there
+            # is nothing left to do about it.
+            with contextlib.suppress(*_ANY):
+                await self.nc.close()
 
 
 class NatsSubscription(Subscription):

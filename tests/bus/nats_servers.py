@@ -49,8 +49,10 @@ class NatsServer:
         args = [require_binary(), "-a", "127.0.0.1", "-p", str(self.port)]
         args += ["-m", str(self.monitor_port), "-js", "-sd", str(self.folder / "js")]
         args += ["-n", self.name]
-        if self.max_payload is not None:
-            args += ["--max_payload", str(self.max_payload)]
+        if self.max_payload is not None:  # no command-line flag for it: a config file
+            config = self.folder / "server.conf"
+            config.write_text(f"max_payload: {self.max_payload}\n")
+            args += ["-c", str(config)]
         if self.cluster_port is not None:
             args += ["--cluster_name", "poolstats-test"]
             args += ["-cluster", f"nats://127.0.0.1:{self.cluster_port}"]
