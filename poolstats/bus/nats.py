@@ -147,8 +147,11 @@ class NatsBus(Bus):
             # itself is logged once below.
             log.debug("share bus: %s: %s", type(exc).__name__, exc)
 
+        client: list[Client] = []  # the connection, once made, for the callbacks
+
         async def on_disconnected() -> None:
-            log.warning("share bus: disconnected from NATS; reconnecting")
+            if not (client and client[0].is_closed):  # not our own close()
+                log.warning("share bus: disconnected from NATS; reconnecting")
 
         async def on_reconnected() -> None:
             log.warning("share bus: reconnected to NATS")
@@ -168,6 +171,7 @@ class NatsBus(Bus):
 
         try:
             nc = await asyncio.wait_for(connect(), connect_timeout_s)
+            client.append(nc)
         except _ANY as exc:
             raise BusUnavailable(f"no NATS server answered at {servers}: {exc}") from exc
         bus = cls(
