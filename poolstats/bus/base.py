@@ -100,6 +100,11 @@ class Bus(ABC):
         One consumer per partition: a new ``consume`` of a partition replaces the previous
         one (a restarted or taking-over aggregator), whose acknowledgements stop counting."""
 
+    @abstractmethod
+    async def last_seq(self) -> int:
+        """The stream's last sequence, any partition (0 when empty): where an aggregator
+        with no recorded sequence for its partition starts (docs/cluster.md, Partitions)."""
+
     @property
     @abstractmethod
     def max_payload(self) -> int:

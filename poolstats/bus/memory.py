@@ -93,6 +93,9 @@ class MemoryBus(Bus):
         part.consumer = MemorySubscription(part, after_seq)
         return part.consumer
 
+    async def last_seq(self) -> int:
+        return self._seq
+
     async def close(self) -> None:
         self._closed = True
 

@@ -266,6 +266,10 @@ class NatsBus(Bus):
         await sub.restart()
         return sub
 
+    async def last_seq(self) -> int:
+        info = await _guard("stream info", lambda: self.js.stream_info(self.stream))
+        return int(info.state.last_seq or 0)
+
     async def close(self) -> None:
         if not self.nc.is_closed:
             # Closing flushes what is buffered; with the server gone that fails, and there

@@ -167,3 +167,19 @@ def test_a_partition_out_of_range_is_refused(open_test_bus: OpenBus) -> None:
                     await bus.consume(bad, after_seq=0)
 
     asyncio.run(scenario())
+
+
+def test_last_seq_is_where_a_new_partition_owner_starts(open_test_bus: OpenBus) -> None:
+    async def scenario() -> None:
+        async with await open_test_bus(partitions=3) as bus:
+            assert await bus.last_seq() == 0
+            await bus.publish(2, b"old era", "old")  # partition 2 used before a change
+            last = (await bus.publish(0, b"p0", "p0")).seq
+            assert await bus.last_seq() == last
+            sub = await bus.consume(2, after_seq=await bus.last_seq())
+            assert await sub.fetch(10, 0.3) == []
+            assert await sub.lag() == 0
+            new = await bus.publish(2, b"new era", "new")
+            assert [(d.seq, d.payload) for d in await fetch_n(sub, 1)] == [(new.seq, b"new era")]
+
+    asyncio.run(scenario())
