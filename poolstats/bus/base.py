@@ -69,7 +69,10 @@ class Subscription(ABC):
     @abstractmethod
     async def ack_through(self, seq: int) -> None:
         """Acknowledge every batch of this partition with a sequence up to ``seq`` (one that
-        ``fetch`` has handed out). ``BusUnavailable`` when the bus cannot be reached."""
+        ``fetch`` has handed out). ``BusUnavailable`` when the bus cannot be reached; the
+        acknowledgement is remembered and sent again by the next ``fetch`` or ``ack_through``
+        (and if it never is, the batches are only handed out again to a later ``consume``,
+        which starts after the sequence the caller recorded anyway)."""
 
     @abstractmethod
     async def lag(self) -> int:

@@ -297,6 +297,7 @@ class NatsSubscription(Subscription):
     async def restart(self) -> None:
         """(Re-)create the consumer to start after ``acked_through`` and bind to it."""
         js, stream = self.bus.js, self.bus.stream
+        self.broken = True  # until it is done: a failure here is retried by the next fetch
         if self.pull is not None:
             with contextlib.suppress(nats.errors.Error):  # gone with an old connection
                 await self.pull.unsubscribe()
@@ -349,7 +350,11 @@ class NatsSubscription(Subscription):
             self.delivered_through = seq
             msg_id = (msg.headers or {}).get(MSG_ID, "")
             out.append(Delivery(seq, self.partition, msg_id, msg.data))
-        await self._send_ack()
+        # Acknowledgements the caller asked for that waited for a redelivery (after a
+        # re-created consumer). A failure here must not lose the batches just taken: they
+        # are handed out, and the acknowledgement is tried again on the next call.
+        with contextlib.suppress(BusError):
+            await self._send_ack()
         return out
 
     async def _send_ack(self) -> None:

@@ -56,22 +56,33 @@ class Consumer:
         self.seen: list[Delivery] = []
         self.errors = 0
         self.rounds = 0  # fetches that returned
+        self.sub: Subscription | None = None
         self.stopped = False
 
     async def run(self) -> None:
-        sub = None
         while not self.stopped:
             try:
-                if sub is None:
-                    sub = await consume(self.bus)
-                got = await sub.fetch(50, 0.5)
+                if self.sub is None:
+                    self.sub = await consume(self.bus)
+                got = await self.sub.fetch(50, 0.5)
                 self.rounds += 1
                 self.seen += got
                 if got:
-                    await sub.ack_through(got[-1].seq)
+                    await self.sub.ack_through(got[-1].seq)
             except BusUnavailable:
                 self.errors += 1
                 await asyncio.sleep(0.05)
+
+    async def lag(self) -> int:
+        """The subscription's lag, retried while a cluster moves the consumer's leader."""
+        deadline = time.monotonic() + 30
+        assert self.sub is not None
+        while True:
+            try:
+                return await self.sub.lag()
+            except BusUnavailable:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.2)
 
 
 def check_exactly_once(seen: list[Delivery], producer: Producer) -> None:
@@ -143,6 +154,7 @@ def test_a_restarted_server_loses_and_doubles_nothing(tmp_path: Path) -> None:
         async with await connect(server.url) as bus:
             producer, consumer = await disrupted_run(bus, 300, restart, at=100)
             check_exactly_once(consumer.seen, producer)
+            assert await consumer.lag() == 0  # every batch acknowledged
             assert bus.nc.stats["reconnects"] >= 1, "the client never saw the restart"
             fresh = await fetch_n(await bus.consume(0, after_seq=0), 300)
             check_exactly_once(fresh, producer)
@@ -171,6 +183,7 @@ def test_a_cluster_of_three_goes_on_without_one_node(tmp_path: Path) -> None:
                 victim = next(s for s in servers if s.port == port)
                 producer, consumer = await disrupted_run(bus, 300, victim.stop, at=100)
                 check_exactly_once(consumer.seen, producer)
+                assert await consumer.lag() == 0  # every batch acknowledged
                 assert bus.nc.stats["reconnects"] >= 1
                 assert bus.nc.connected_url and bus.nc.connected_url.port != victim.port
                 fresh = await fetch_n(await consume(bus), 300)
