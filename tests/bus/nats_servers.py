@@ -17,13 +17,18 @@ import httpx
 import pytest
 
 from tests.nodes import free_port, wait_for
+from tests.services import in_ci
 
 BINARY = shutil.which("nats-server") or "/usr/sbin/nats-server"
 
 
 def require_binary() -> str:
+    """The nats-server binary; skip without it (fail under CI, like tests.services)."""
     if not Path(BINARY).exists():
-        pytest.skip(f"{BINARY} is not installed (apt-get install nats-server)")
+        reason = f"{BINARY} is not installed (apt-get install nats-server)"
+        if in_ci():
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
     return BINARY
 
 
