@@ -104,6 +104,7 @@ class MemorySubscription(Subscription):
     def __init__(self, part: _Partition, after_seq: int) -> None:
         self._part = part
         self._next = part.after(after_seq)  # index of the next batch to hand out
+        self._delivered_through = after_seq
 
     def _current(self) -> bool:
         return self._part.consumer is self
@@ -120,10 +121,13 @@ class MemorySubscription(Subscription):
             return []  # replaced by a newer consume of this partition
         batch = part.deliveries[self._next : self._next + max_msgs]
         self._next += len(batch)
+        if batch:
+            self._delivered_through = batch[-1].seq
         return batch
 
     async def ack_through(self, seq: int) -> None:
-        if self._current():
+        if self._current():  # only what was handed out can be acknowledged
+            seq = min(seq, self._delivered_through)
             self._part.acked_through = max(self._part.acked_through, seq)
 
     async def lag(self) -> int:

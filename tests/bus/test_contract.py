@@ -183,3 +183,18 @@ def test_last_seq_is_where_a_new_partition_owner_starts(open_test_bus: OpenBus) 
             assert [(d.seq, d.payload) for d in await fetch_n(sub, 1)] == [(new.seq, b"new era")]
 
     asyncio.run(scenario())
+
+
+def test_only_what_was_handed_out_can_be_acknowledged(open_test_bus: OpenBus) -> None:
+    async def scenario() -> None:
+        async with await open_test_bus() as bus:
+            seqs = [(await bus.publish(0, payload(i), f"id-{i}")).seq for i in range(6)]
+            sub = await bus.consume(0, after_seq=0)
+            await sub.ack_through(seqs[-1])  # nothing fetched yet: acknowledges nothing
+            assert await sub.lag() == 6
+            got = await sub.fetch(2, 5.0)
+            assert [d.seq for d in got] == seqs[:2]
+            await sub.ack_through(seqs[-1])  # only the two handed out
+            assert await sub.lag() == 4
+
+    asyncio.run(scenario())
