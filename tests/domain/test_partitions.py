@@ -70,8 +70,8 @@ def test_partition_is_the_same_in_another_interpreter_with_another_hash_seed() -
 def test_consecutive_puids_spread_evenly(start: int, partitions: int) -> None:
     """10,000 consecutive puids: every partition holds n/p ± 6·sqrt(n/p) of them. For a fair
     random assignment a count is off by more than 6 standard deviations with probability
-    ~2e-9, so this fails only for a skewed hash (e.g. the identity's low bits are fine, but a
-    hash that maps runs of puids to one partition is not)."""
+    ~2e-9, so this fails only for a skewed hash. (It pins the spread, not the function: the
+    reference vectors above pin that.)"""
     n = 10_000
     counts = Counter(partition_of(puid, partitions) for puid in range(start, start + n))
     mean = n / partitions
