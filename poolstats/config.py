@@ -241,6 +241,49 @@ class Settings:
         "'poolstats stratum': folder where shares wait while the ingest URL cannot be reached "
         "(empty: <data_dir>/stratum-spool).",
     )
+    bus_url: str = setting(
+        "",
+        "Where share batches travel between processes: empty for in-process (one node), or "
+        "NATS JetStream servers as nats://host:4222[,nats://host2:4222,...] (the cluster).",
+    )
+    partitions: int = setting(
+        1,
+        "Partitions of the share bus; a sub-account's partition is a fixed hash of its puid "
+        "(docs/cluster.md). Change it only as docs/cluster.md says.",
+    )
+    bus_replicas: int = setting(
+        1, "Copies JetStream keeps of the share stream (3 on a cluster of 3 or more servers)."
+    )
+    bus_retention_s: int = setting(
+        7 * 86400,
+        "How long the share stream keeps batches, acknowledged or not: how far back a "
+        "restarted aggregator can replay from its checkpoint.",
+        "s",
+    )
+    bus_max_bytes: int = setting(
+        0,
+        "Most the share stream may hold; past it the oldest batches are dropped (0: no "
+        "limit but bus_retention_s and the servers' disks).",
+        "bytes",
+    )
+    bus_dedupe_window_s: float = setting(
+        120.0,
+        "A batch published again with the same id within this time is stored once (a "
+        "producer's retries must fall within it).",
+        "s",
+    )
+    bus_publish_timeout_s: float = setting(
+        5.0,
+        "How long a publish waits for the bus to acknowledge a batch before it fails "
+        "(then the producer spools or answers 503).",
+        "s",
+    )
+    bus_ack_wait_s: float = setting(
+        300.0,
+        "How long the bus waits for an aggregator to acknowledge batches it was given "
+        "before it offers them again (longer than a flush).",
+        "s",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
