@@ -108,6 +108,12 @@ class Bus(ABC):
         """The stream's last sequence, any partition (0 when empty): where an aggregator
         with no recorded sequence for its partition starts (docs/cluster.md, Partitions)."""
 
+    @abstractmethod
+    async def follow(self, partition: int, after_seq: int) -> Subscription:
+        """The batches of ``partition`` after ``after_seq``, read without acknowledging: a hot
+        standby keeps its engine current this way. Any number may follow a partition; none of
+        them touches ``consume``'s consumer, and their ``ack_through`` does nothing."""
+
     @property
     @abstractmethod
     def max_payload(self) -> int:

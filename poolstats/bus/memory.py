@@ -93,6 +93,10 @@ class MemoryBus(Bus):
         part.consumer = MemorySubscription(part, after_seq)
         return part.consumer
 
+    async def follow(self, partition: int, after_seq: int) -> Subscription:
+        self.check_partition(partition)
+        return MemoryFollower(self._parts[partition], after_seq)
+
     async def last_seq(self) -> int:
         return self._seq
 
@@ -137,3 +141,16 @@ class MemorySubscription(Subscription):
     async def close(self) -> None:
         if self._current():
             self._part.consumer = None
+
+
+class MemoryFollower(MemorySubscription):
+    """Reads like a subscription, is never the partition's consumer, acknowledges nothing."""
+
+    def _current(self) -> bool:
+        return True
+
+    async def ack_through(self, seq: int) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

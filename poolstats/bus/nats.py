@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -57,6 +58,7 @@ MSG_ID = "Nats-Msg-Id"
 # Acknowledged-but-unconfirmed batches a consumer may have out; far above what one
 # aggregator fetches between two flushes, so the server never stops handing out batches.
 MAX_ACK_PENDING = 1_000_000
+FOLLOWER_IDLE_S = 60.0  # a follower's consumer outlives a follower gone without closing it
 # Calls to the JetStream API (stream and consumer info, create, delete, ack) wait this long.
 API_TIMEOUT_S = 5.0
 
@@ -266,6 +268,14 @@ class NatsBus(Bus):
         await sub.restart()
         return sub
 
+    async def follow(self, partition: int, after_seq: int) -> Subscription:
+        self.check_partition(partition)
+        if after_seq < 0:
+            raise ValueError("after_seq is not negative")
+        sub = NatsSubscription(self, partition, after_seq, follower=True)
+        await sub.restart()
+        return sub
+
     async def last_seq(self) -> int:
         info = await _guard("stream info", lambda: self.js.stream_info(self.stream))
         return int(info.state.last_seq or 0)
@@ -281,10 +291,17 @@ class NatsBus(Bus):
 class NatsSubscription(Subscription):
     """Partition ``partition``'s durable pull consumer ``aggregate-<partition>``."""
 
-    def __init__(self, bus: NatsBus, partition: int, after_seq: int) -> None:
+    def __init__(
+        self, bus: NatsBus, partition: int, after_seq: int, follower: bool = False
+    ) -> None:
         self.bus = bus
         self.partition = partition
-        self.durable = f"aggregate-{partition}"
+        # A follower has a consumer of its own that acknowledges nothing (so it never fills
+        # max_ack_pending) and that the server drops once the follower is gone a while.
+        self.follower = follower
+        self.durable = (
+            f"follow-{partition}-{secrets.token_hex(4)}" if follower else f"aggregate-{partition}"
+        )
         self.subject = subject_of(partition, bus.prefix)
         self.delivered_through = after_seq  # the last sequence handed to the caller
         self.acked_through = after_seq  # the last sequence the server confirmed acknowledged
@@ -310,11 +327,13 @@ class NatsSubscription(Subscription):
             pass
         except _UNAVAILABLE as exc:
             raise BusUnavailable(f"delete consumer {self.durable}: {exc}") from exc
+        start = (self.delivered_through if self.follower else self.acked_through) + 1
         config = ConsumerConfig(
             durable_name=self.durable,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=self.acked_through + 1,
-            ack_policy=AckPolicy.ALL,
+            opt_start_seq=start,
+            ack_policy=AckPolicy.NONE if self.follower else AckPolicy.ALL,
+            inactive_threshold=FOLLOWER_IDLE_S if self.follower else None,
             ack_wait=self.bus.ack_wait_s,
             filter_subject=self.subject,
             max_ack_pending=MAX_ACK_PENDING,
@@ -343,7 +362,7 @@ class NatsSubscription(Subscription):
         out = []
         for msg in msgs:
             seq = int(msg.metadata.sequence.stream)
-            if msg.reply:
+            if msg.reply and not self.follower:
                 self.replies[seq] = msg.reply
             if seq <= self.delivered_through:
                 continue  # handed out before (a redelivery, or a re-created consumer)
@@ -376,6 +395,8 @@ class NatsSubscription(Subscription):
             del self.replies[seq]
 
     async def ack_through(self, seq: int) -> None:
+        if self.follower:
+            return
         self.ack_wanted = max(self.ack_wanted, min(seq, self.delivered_through))
         await self._send_ack()
 
@@ -391,3 +412,6 @@ class NatsSubscription(Subscription):
             with contextlib.suppress(nats.errors.Error):
                 await self.pull.unsubscribe()
             self.pull = None
+        if self.follower:  # its consumer is of no use to anyone else
+            with contextlib.suppress(*_ANY):
+                await self.bus.js.delete_consumer(self.bus.stream, self.durable)

@@ -68,6 +68,20 @@ class IngestResult:
     newest_ts: float = 0.0  # of the accepted shares, for the lag metric
     replayed: bool = False  # answered from an earlier request with the same Idempotency-Key
 
+    @classmethod
+    def judged(cls, cols: ShareColumns, good: np.ndarray, refused: list[Refusal]) -> IngestResult:
+        """The answer to a batch as judged: ``good`` rows counted, ``refused`` ones named."""
+        result = cls(accepted=int(good.sum()))
+        refused = sorted(refused, key=lambda r: r.line)
+        result.refused = len(refused)
+        result.errors = refused[:MAX_LISTED_ERRORS]
+        for r in refused:
+            reason = r.error.split(":", 1)[0]
+            result.reasons[reason] = result.reasons.get(reason, 0) + 1
+        if result.accepted:
+            result.newest_ts = float(cols.ts[good].max())
+        return result
+
     def as_json(self) -> dict[str, object]:
         """The answer of ``POST /ingest/shares``. ``refused`` counts the events the service did
         not take (a field at fault); ``rejected`` is the same number under its old name, kept
@@ -203,19 +217,12 @@ class Ingestor:
         now = self.clock()
         cols, decode_refused = self.decode(body, fmt)
         good, refusals, owners = self.judge(cols, now)
-        result = IngestResult(accepted=int(good.sum()))
-        refused = sorted(decode_refused + refusals.listed(cols.line), key=lambda r: r.line)
-        result.refused = len(refused)
-        result.errors = refused[:MAX_LISTED_ERRORS]
-        for r in refused:
-            reason = r.error.split(":", 1)[0]
-            result.reasons[reason] = result.reasons.get(reason, 0) + 1
+        result = IngestResult.judged(cols, good, decode_refused + refusals.listed(cols.line))
         if result.accepted:
             record = pack_record(now, good, result.refused, key, body)
             seq = self.journal.append(fmt, record)
             self.apply_in_order(cols, good, owners, now, seq, body, fmt, key, result.refused)
             result.seq = seq
-            result.newest_ts = float(cols.ts[good].max())
         elif key:
             self.keys.remember(key, 0, result.refused)
         return result

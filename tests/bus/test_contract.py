@@ -198,3 +198,28 @@ def test_only_what_was_handed_out_can_be_acknowledged(open_test_bus: OpenBus) ->
             assert await sub.lag() == 4
 
     asyncio.run(scenario())
+
+
+def test_followers_read_without_touching_the_consumer(open_test_bus: OpenBus) -> None:
+    async def scenario() -> None:
+        async with await open_test_bus() as bus:
+            seqs = [(await bus.publish(0, payload(i), f"id-{i}")).seq for i in range(6)]
+            sub = await bus.consume(0, after_seq=0)
+            early = await bus.follow(0, after_seq=0)
+            late = await bus.follow(0, after_seq=seqs[3])
+            assert [d.seq for d in await fetch_n(early, 6)] == seqs
+            assert [d.payload for d in await fetch_n(late, 2)] == [payload(4), payload(5)]
+            await early.ack_through(seqs[-1])  # a follower acknowledges nothing
+            assert await sub.lag() == 6
+            got = await fetch_n(sub, 6)  # the consumer still gets every batch, once
+            assert [d.seq for d in got] == seqs
+            await sub.ack_through(seqs[2])
+            assert await sub.lag() == 3
+            new = await bus.publish(0, b"later", "id-later")
+            assert [d.seq for d in await fetch_n(early, 1)] == [new.seq]
+            assert [d.seq for d in await fetch_n(late, 1)] == [new.seq]
+            await early.close()
+            await late.close()
+            assert [d.seq for d in await fetch_n(sub, 1)] == [new.seq]
+
+    asyncio.run(scenario())
