@@ -45,6 +45,8 @@ _payouts = schema.payouts
 _subs = schema.subaccounts
 _net = schema.network_history
 _meta = schema.meta
+# SQL text, not a bound value: PostgreSQL sees the same expression in SELECT and GROUP BY
+_UNPAID: sa.ColumnElement[str] = sa.literal_column("'unpaid'")
 log = logging.getLogger(__name__)
 _TXID = re.compile(r"[0-9a-f]{64}")
 
@@ -323,11 +325,11 @@ def balance(store: SqliteStore, puid: int, now: int, default_fee: Fraction) -> B
         sums = dict(
             conn.execute(
                 sa.select(
-                    sa.func.coalesce(_batches.c.status, "unpaid"), sa.func.sum(_earn.c.amount_sat)
+                    sa.func.coalesce(_batches.c.status, _UNPAID), sa.func.sum(_earn.c.amount_sat)
                 )
                 .select_from(_earn.outerjoin(_batches, _batches.c.id == _earn.c.batch_id))
                 .where(_earn.c.puid == puid)
-                .group_by(sa.func.coalesce(_batches.c.status, "unpaid"))
+                .group_by(sa.func.coalesce(_batches.c.status, _UNPAID))
             ).all()
         )
         last_paid = conn.execute(

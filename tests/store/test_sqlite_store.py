@@ -20,9 +20,24 @@ from alembic.runtime.migration import MigrationContext
 from poolstats.engine.snapshot import Flush, HistoryDelta, Level
 from poolstats.store import SqliteStore, UserExists
 from poolstats.store.base import KeyGrant
-from poolstats.store.schema import metadata
+from poolstats.store.postgres import PostgresStore
+from poolstats.store.schema import IX_WORKERS_ACCEPT_15M, metadata
+from poolstats.store.sql import SqlStore
 from poolstats.store.sqlite import DB_FILE, MIGRATIONS_DIR
-from tests.store.helpers import D0, DAY, H0, HOUR, NOW, delta, f64, i64, make_flush, raw
+from tests.store.helpers import (
+    D0,
+    DAY,
+    H0,
+    HOUR,
+    NOW,
+    add_failing_trigger,
+    delta,
+    drop_trigger,
+    f64,
+    i64,
+    make_flush,
+    raw,
+)
 
 # --- schema and migrations ------------------------------------------------------------------
 
@@ -69,11 +84,11 @@ def test_open_twice_is_a_noop_and_keeps_data(tmp_path: Path) -> None:
     assert [tuple(r) for r in after] == [tuple(r) for r in before]
 
 
-def test_migrated_schema_matches_metadata(store: SqliteStore) -> None:
-    engine = sa.create_engine(sa.URL.create("sqlite", database=str(store.path)))
-    with engine.connect() as conn:
+def test_migrated_schema_matches_metadata(store: SqlStore) -> None:
+    with store.read() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
-    engine.dispose()
+    if isinstance(store, PostgresStore):  # left out on PostgreSQL on purpose (migration 0009)
+        diff = [d for d in diff if not (d[0] == "add_index" and d[1].name == IX_WORKERS_ACCEPT_15M)]
     assert diff == []
 
 
@@ -371,11 +386,8 @@ def test_failed_flush_leaves_nothing_behind(store: SqliteStore) -> None:
             history=[delta(Level.WORKER, HOUR, [(1, 1, H0, 1.0, 0.0, 0.0)])],
         )
     )
-    with raw(store) as conn:  # make the last statement of the next flush fail in the database
-        conn.execute(
-            "CREATE TRIGGER boom BEFORE INSERT ON history_pool "
-            "BEGIN SELECT RAISE(ABORT, 'boom'); END"
-        )
+    # make the last statement of the next flush fail in the database
+    add_failing_trigger(store, "boom", "INSERT", "history_pool")
     broken = make_flush(
         now=NOW + 15,
         seq=2,
@@ -394,8 +406,7 @@ def test_failed_flush_leaves_nothing_behind(store: SqliteStore) -> None:
     assert store.history_seq() == 1
     pool = store.pool_stats()
     assert pool is not None and pool["workers_active"] == 0
-    with raw(store) as conn:
-        conn.execute("DROP TRIGGER boom")
+    drop_trigger(store, "boom", "history_pool")
     store.write_flush(broken)  # the store is still usable afterwards
     assert [r["accept"] for r in store.history(Level.WORKER, HOUR, 1, 1)] == [2.0]
     assert store.history_seq() == 2
