@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from poolstats.domain.history_partitions import partition_range
 from poolstats.engine.snapshot import Flush, HistoryDelta, Level
 from poolstats.store import SqliteStore, UserExists
 from poolstats.store.base import KeyGrant
@@ -559,3 +560,63 @@ def test_peek_data_id_raises_a_held_lock_and_says_none_only_without_the_table(
     db.execute("CREATE TABLE t (x)")
     db.close()
     assert sqlite_module.peek_data_id(other) is None
+
+
+# --- PostgreSQL's history partitions -------------------------------------------------------
+
+
+def partitions(store: PostgresStore, table: str) -> set[str]:
+    with raw(store) as conn:
+        rows = conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = CAST(? AS regclass)",
+            (table,),
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+def test_postgres_flush_makes_day_and_month_partitions_and_the_next_ahead(pg_url: str) -> None:
+    with PostgresStore.open(pg_url) as store:
+        _postgres_flush_makes_day_and_month_partitions_and_the_next_ahead(store)
+
+
+def _postgres_flush_makes_day_and_month_partitions_and_the_next_ahead(store: PostgresStore) -> None:
+    store.write_flush(
+        make_flush(
+            history=[
+                delta(Level.WORKER, HOUR, [(1, 1, H0, 1.0, 0.0, 0.0)]),
+                delta(Level.WORKER, DAY, [(1, 1, D0, 2.0, 0.0, 0.0)]),
+            ]
+        )
+    )
+    month = partition_range(DAY, D0)
+    assert partitions(store, "history_worker") == {
+        f"history_worker_p3600_{D0}",
+        f"history_worker_p3600_{D0 + DAY}",  # made ahead for the next day's first flush
+        f"history_worker_p86400_{month[0]}",
+        f"history_worker_p86400_{month[1]}",
+    }
+    assert [r["accept"] for r in store.history(Level.WORKER, DAY, 1, 1)] == [2.0]
+
+
+def test_postgres_prune_drops_old_partitions_and_trims_the_boundary_one(pg_url: str) -> None:
+    with PostgresStore.open(pg_url) as store:
+        _postgres_prune_drops_old_partitions_and_trims_the_boundary_one(store)
+
+
+def _postgres_prune_drops_old_partitions_and_trims_the_boundary_one(store: PostgresStore) -> None:
+    days = [D0 - i * DAY for i in range(4)]  # 4 days, 3 hourly buckets each, 2 workers
+    rows = [(1, w, d + h * HOUR, 1.0, 0.0, 0.0) for d in days for h in (0, 11, 23) for w in (1, 2)]
+    store.write_flush(make_flush(history=[delta(Level.WORKER, HOUR, rows)]))
+    cutoff = D0 - 2 * DAY + 12 * HOUR  # inside the day two days back, after its hour 11
+    deleted = store.prune(cutoff, {(Level.WORKER, HOUR): 0})
+    kept = [r for r in rows if r[2] >= cutoff]
+    assert deleted == len(rows) - len(kept) == 2 * 3 + 2 * 2  # a whole day, 2 of the next
+    names = partitions(store, "history_worker")
+    assert f"history_worker_p3600_{D0 - 3 * DAY}" not in names  # wholly older: dropped
+    assert f"history_worker_p3600_{D0 - 2 * DAY}" in names  # straddles the cut-off: trimmed
+    got = store.history(Level.WORKER, HOUR, 1, 0, start_from=0)
+    assert sorted((r["start"], r["worker_id"]) for r in got) == sorted((r[2], r[1]) for r in kept)
+    # a later flush into a dropped range makes its partition again
+    store.write_flush(make_flush(history=[delta(Level.WORKER, HOUR, [(1, 1, days[3], 5.0, 0, 0)])]))
+    assert [r["accept"] for r in store.history(Level.WORKER, HOUR, 1, 1, 0, days[3] + 1)] == [5.0]
