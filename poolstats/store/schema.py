@@ -96,10 +96,10 @@ access_keys = sa.Table(
 # must appear literally in a query (``NOT_DELETED``, never a bound 0) for SQLite to use them.
 _NOT_DELETED_SQL = f"group_id != {GROUP_DELETED}"
 # Status counts and filters: each status is one range of last_accept_time, counted in the index.
+# Both indexes are SQLite's only: on PostgreSQL every flush's update would write them (0009).
 IX_WORKERS_STATUS = "ix_workers_status"
 # The busiest workers first (the default view): pages read in index order, filters on status and
 # group are checked in the index, and only the rows shown are read from the table.
-# SQLite only: on PostgreSQL every flush's update would write this index too (migration 0009).
 IX_WORKERS_ACCEPT_15M = "ix_workers_accept_15m"
 
 # WITHOUT ROWID: rows are stored in (puid, worker_id) order, so the workers of one sub-account

@@ -3,9 +3,10 @@
 - Difficulty sums are ``DOUBLE PRECISION``: the revisions before this one declare ``REAL``,
   which SQLite stores as 8 bytes but PostgreSQL as 4 (7 significant digits).
 - ``workers`` is rewritten in place every flush: ``fillfactor = 50`` leaves room on each page
-  for the new row versions (HOT updates, no index entry per update), and the index on
-  ``accept_15m`` (a column every flush changes, so every update would also write the index)
-  is dropped; lists sorted by a window column sort the sub-account's rows instead.
+  for the new row versions, and the indexes on columns every flush changes (``accept_15m``,
+  ``last_accept_time``) are dropped, so those updates are HOT (no index entry per update).
+  Lists sorted by a window column and counts by status read the sub-account's rows by the
+  primary key (``puid`` first) instead.
 - The history tables become partitioned by ``RANGE (period_s, start)``: prune drops whole
   partitions instead of deleting rows. Partitions are made by the store as flushes need them
   (``store.postgres``); rows already present are moved into partitions made here.
@@ -67,6 +68,7 @@ def upgrade() -> None:
         op.execute(f"ALTER TABLE {table} {alters}")
     op.execute("ALTER TABLE workers SET (fillfactor = 50)")
     op.execute("DROP INDEX IF EXISTS ix_workers_accept_15m")
+    op.execute("DROP INDEX IF EXISTS ix_workers_status")
     for table, keys in HISTORY.items():
         op.execute(f"ALTER TABLE {table} RENAME TO {table}_unpartitioned")
         op.execute(
@@ -104,6 +106,10 @@ def downgrade() -> None:
         cols = ", ".join((*keys, "period_s", "start", "accept", "stale", "reject"))
         op.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {table}_partitioned")
         op.execute(f"DROP TABLE {table}_partitioned")
+    op.execute(
+        "CREATE INDEX ix_workers_status ON workers "
+        "(puid, last_accept_time, group_id) WHERE group_id != 0"
+    )
     op.execute(
         "CREATE INDEX ix_workers_accept_15m ON workers "
         "(puid, accept_15m, worker_id, last_accept_time, group_id) WHERE group_id != 0"
