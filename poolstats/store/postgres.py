@@ -241,6 +241,7 @@ class PostgresStore(SqlStore):
 
     dialect = "postgresql"
     counts_cached = False  # other processes (aggregators, jobs) write worker rows too
+    status_index = False  # dropped by migration 0009: a flush would rewrite it every time
 
     def __init__(self, url: sa.URL, engine: sa.Engine) -> None:
         super().__init__()

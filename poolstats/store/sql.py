@@ -171,6 +171,24 @@ def worker_counts_statement(
     )
 
 
+def worker_counts_one_pass(
+    puid: int, now: int, active_s: int, inactive_s: int
+) -> sa.Select[int, int, int]:
+    """(ACTIVE, INACTIVE, DEAD) in one pass over the sub-account's rows, for a backend without
+    the status index (PostgreSQL: the primary key's ``puid`` range, read once)."""
+    active_lo, inactive_lo = _status_bounds(now, active_s, inactive_s)
+    lat = _w.c.last_accept_time
+
+    def number(cond: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+        return sa.func.count(sa.case((cond, 1)))
+
+    return sa.select(
+        number(lat >= active_lo),
+        number(sa.and_(lat >= inactive_lo, lat < active_lo)),
+        number(lat < inactive_lo),
+    ).where(_w.c.puid == puid, _NOT_DELETED_BY_SCAN)
+
+
 class SqlStore:
     """The backend-neutral part of a :class:`~poolstats.store.base.Store`; see the module
     docstring. Subclasses set ``dialect`` and implement the methods raising
@@ -180,6 +198,7 @@ class SqlStore:
     # Whether worker_counts may be cached until this object's next write of worker rows: only
     # when no other process writes them (SQLite: the data folder's journal admits one server).
     counts_cached = False
+    status_index = True  # whether workers has ``ix_workers_status`` (schema)
 
     def __init__(self) -> None:
         # worker_counts cache: (puid, now, active_s, inactive_s) -> (generation, counts).
@@ -227,7 +246,8 @@ class SqlStore:
     def _count_workers(
         self, puid: int, now: int, active_s: int, inactive_s: int
     ) -> dict[WorkerStatus, int]:
-        stmt = worker_counts_statement(puid, now, active_s, inactive_s)
+        statement = worker_counts_statement if self.status_index else worker_counts_one_pass
+        stmt = statement(puid, now, active_s, inactive_s)
         with self.read() as conn:
             active, inactive, dead = conn.execute(stmt).one()
         return {
