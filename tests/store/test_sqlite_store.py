@@ -621,3 +621,32 @@ def _postgres_prune_drops_old_partitions_and_trims_the_boundary_one(store: Postg
     # a later flush into a dropped range makes its partition again
     store.write_flush(make_flush(history=[delta(Level.WORKER, HOUR, [(1, 1, days[3], 5.0, 0, 0)])]))
     assert [r["accept"] for r in store.history(Level.WORKER, HOUR, 1, 1, 0, days[3] + 1)] == [5.0]
+
+
+def test_concurrent_flushes_and_writes_all_land(store: SqlStore) -> None:
+    """Writers from many threads at once (on PostgreSQL: many pooled connections): every
+    history delta is added, every user made, and the sequence ends at the highest seq."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def flush(seq: int) -> None:
+        store.write_flush(
+            make_flush(
+                seq=seq,
+                workers=[{"puid": 1, "worker_id": seq}],
+                history=[delta(Level.WORKER, HOUR, [(1, 1, H0, float(seq), 0.0, 0.0)])],
+            )
+        )
+
+    def user(i: int) -> int:
+        return store.create_user(f"user{i}", NOW).puid
+
+    with ThreadPoolExecutor(8) as pool:
+        flushed = [pool.submit(flush, seq) for seq in range(1, 21)]
+        made = [pool.submit(user, i) for i in range(10)]
+        for f in flushed:
+            f.result()
+        puids = sorted(f.result() for f in made)
+    assert [r["accept"] for r in store.history(Level.WORKER, HOUR, 1, 1)] == [sum(range(1, 21))]
+    assert store.history_seq() == 20
+    assert puids == list(range(1, 11))
+    assert len(store.workers(1)) == 20
