@@ -21,18 +21,21 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
 import psycopg
 import sqlalchemy as sa
 
 from poolstats.domain.earnings import SECONDS_PER_DAY
 from poolstats.domain.history_partitions import partition_name, partition_range
-from poolstats.engine.snapshot import Flush, Level
+from poolstats.engine.snapshot import Flush, HistoryDelta, Level
 from poolstats.store import schema
 from poolstats.store.base import Store
 from poolstats.store.flush_sql import (
@@ -125,30 +128,27 @@ def _match(key: tuple[str, ...], a: str = "t", b: str = "s") -> str:
 
 
 def _merge(
-    target: str, source: str, cols: tuple[str, ...], key: tuple[str, ...], sets: list[str]
-) -> list[str]:
-    """One statement: UPDATE the rows that exist, then INSERT the staged rows it did not
-    update (found by the UPDATE's RETURNING, not by probing the table again). Measured about
-    twice as fast as ``INSERT .. ON CONFLICT DO UPDATE``; race-free because writers hold
-    ``_WRITE_LOCK``. ``source`` is a staging table or a subquery over one; ``sets`` refer to
-    the old row as ``t`` and the staged one as ``s``."""
+    target: str, cols: tuple[str, ...], key: tuple[str, ...], sets: list[str]
+) -> tuple[str, str]:
+    """(UPDATE the rows that exist, INSERT the staged rows that do not): ``write_flush`` runs
+    the INSERT only when the UPDATE matched fewer rows than were staged (in a steady state
+    every row exists, and the anti-join is skipped). Race-free because writers hold
+    ``_WRITE_LOCK``. The staged rows must be unique per key (an UPDATE applies one of them);
+    ``sets`` refer to the old row as ``t`` and the staged one as ``s``."""
     listed = ", ".join(cols)
-    keys = ", ".join(f"t.{k}" for k in key)
-    return [
-        f"WITH s AS MATERIALIZED (SELECT * FROM {source} AS staged), "
-        f"u AS (UPDATE {target} AS t SET {', '.join(sets)} FROM s WHERE {_match(key)} "
-        f"RETURNING {keys}) "
-        f"INSERT INTO {target} ({listed}) SELECT {', '.join('s.' + c for c in cols)} FROM s "
-        f"WHERE NOT EXISTS (SELECT 1 FROM u AS t WHERE {_match(key)}) "
-        f"ORDER BY {', '.join('s.' + k for k in key)}"
-    ]
+    stage = f"stage_{target}"
+    return (
+        f"UPDATE {target} AS t SET {', '.join(sets)} FROM {stage} AS s WHERE {_match(key)}",
+        f"INSERT INTO {target} ({listed}) SELECT {', '.join('s.' + c for c in cols)} "
+        f"FROM {stage} AS s WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {_match(key)}) "
+        f"ORDER BY {', '.join('s.' + k for k in key)}",
+    )
 
 
 # A deleted worker (group 0) that sends shares again goes back to the default group; SET
 # expressions see the old row, as in SQLite's upsert (flush_sql.WORKER_UPSERT).
 _WORKER_MERGE = _merge(
     "workers",
-    "stage_workers",
     _WORKER_COLS,
     ("puid", "worker_id"),
     [
@@ -159,32 +159,53 @@ _WORKER_MERGE = _merge(
     ],
 )
 _SUB_MERGE = _merge(
-    "subaccount_stats",
-    "stage_subaccount_stats",
-    _SUB_COLS,
-    ("puid",),
-    [f"{c} = s.{c}" for c in _SUB_COLS[1:]],
+    "subaccount_stats", _SUB_COLS, ("puid",), [f"{c} = s.{c}" for c in _SUB_COLS[1:]]
 )
+_MERGES = {
+    "workers": _WORKER_MERGE,
+    "subaccount_stats": _SUB_MERGE,
+    **{
+        t.name: _merge(
+            t.name,
+            _history_cols(level),
+            ("period_s", "start", *schema.HISTORY_KEYS[level]),
+            [f"{c} = t.{c} + s.{c}" for c in _HISTORY_VALUES],
+        )
+        for level, t in schema.HISTORY_TABLES.items()
+    },
+}
 
 
-def _history_merge(level: Level, table: str) -> list[str]:
-    """Deltas are summed per key first: an UPDATE applies only one source row per row."""
-    keys = ("period_s", "start", *schema.HISTORY_KEYS[level])
-    key_list = ", ".join(keys)
-    sums = ", ".join(f"sum({c}) AS {c}" for c in _HISTORY_VALUES)
-    summed = f"(SELECT {key_list}, {sums} FROM stage_{table} GROUP BY {key_list})"
-    return _merge(
-        table,
-        summed,
-        (*keys, *_HISTORY_VALUES),
-        keys,
-        [f"{c} = t.{c} + s.{c}" for c in _HISTORY_VALUES],
+def summed(d: HistoryDelta) -> HistoryDelta:
+    """``d`` with one row per bucket key (increments of repeated keys added), so the staged
+    rows are unique as the merge needs; ``d`` itself when its keys are unique already."""
+    n = len(d.start)
+    if n < 2:
+        return d
+    keys = (d.worker_id, d.puid, d.start)  # lexsort: last is the primary key
+    order = np.lexsort(keys)
+    same = np.ones(n - 1, dtype=bool)
+    for k in keys:
+        ordered = k[order]
+        same &= ordered[1:] == ordered[:-1]
+    if not same.any():
+        return d
+    firsts = np.concatenate(([0], np.flatnonzero(~same) + 1))
+    pick = order[firsts]
+
+    def add(v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.add.reduceat(v[order], firsts)
+
+    return dataclasses.replace(
+        d,
+        puid=d.puid[pick],
+        worker_id=d.worker_id[pick],
+        start=d.start[pick],
+        accept=add(d.accept),
+        stale=add(d.stale),
+        reject=add(d.reject),
     )
 
-
-_HISTORY_MERGE = {
-    level: _history_merge(level, t.name) for level, t in schema.HISTORY_TABLES.items()
-}
 
 # Work is booked into its own day or the first unsettled one (flush_sql.WORK_UPSERT); rows
 # that land on the same day are summed first, carrying diff_lo's overflow into diff_hi.
@@ -344,15 +365,20 @@ class PostgresStore(SqlStore):
     def write_flush(self, flush: Flush) -> None:
         """Apply a flush in one transaction: COPY into the staging tables, then one merge per
         table; history, work and ``history_seq`` land together."""
+        history = [summed(d) for d in flush.history]
         copies: list[tuple[str, Iterable[tuple[Any, ...]]]] = [
             ("stage_workers", worker_params(flush)),
             ("stage_subaccount_stats", subaccount_params(flush)),
-            *(
-                (f"stage_{schema.HISTORY_TABLES[d.level].name}", history_params(d))
-                for d in flush.history
-            ),
+            *((f"stage_{schema.HISTORY_TABLES[d.level].name}", history_params(d)) for d in history),
             ("stage_work", work_params(flush)),
         ]
+        staged = {
+            "workers": len(flush.workers.puid),
+            "subaccount_stats": len(flush.subaccounts.puid),
+        }
+        for d in history:
+            table = schema.HISTORY_TABLES[d.level].name
+            staged[table] = staged.get(table, 0) + len(d.start)
         pool = dict(zip(_POOL_COLS, pool_params(flush), strict=True))
         needed = {
             (schema.HISTORY_TABLES[d.level].name, d.period_s, int(s))
@@ -375,14 +401,14 @@ class PostgresStore(SqlStore):
                             copy.set_types(_copy_types(stage))
                             for row in rows:
                                 copy.write_row(row)
-                    merges = [*_WORKER_MERGE, *_SUB_MERGE]
-                    merges += [
-                        q
-                        for lv in sorted({d.level for d in flush.history})
-                        for q in _HISTORY_MERGE[lv]
-                    ]
-                    for sql in [*merges, _WORK_MERGE]:
+                    for table, n_staged in staged.items():
+                        sql, insert = _MERGES[table]
                         cur.execute(sql)
+                        if cur.rowcount < n_staged:  # some rows are new
+                            sql = insert
+                            cur.execute(sql)
+                    sql = _WORK_MERGE
+                    cur.execute(sql)
             except psycopg.Error as exc:  # same exception types as the Core-based methods
                 raise sa.exc.DBAPIError.instance(
                     sql, None, exc, psycopg.Error, hide_parameters=True

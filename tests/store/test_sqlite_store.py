@@ -650,3 +650,14 @@ def test_concurrent_flushes_and_writes_all_land(store: SqlStore) -> None:
     assert store.history_seq() == 20
     assert puids == list(range(1, 11))
     assert len(store.workers(1)) == 20
+
+
+def test_a_bucket_repeated_within_one_delta_gets_every_increment(store: SqlStore) -> None:
+    rows = [(1, 1, H0, 1.0, 0.5, 0.0), (1, 2, H0, 4.0, 0.0, 0.0), (1, 1, H0, 2.0, 0.0, 0.25)]
+    for seq in (1, 2):  # inserted, then added to
+        store.write_flush(make_flush(seq=seq, history=[delta(Level.WORKER, HOUR, rows)]))
+    got = {
+        r["worker_id"]: (r["accept"], r["stale"], r["reject"])
+        for r in store.history(Level.WORKER, HOUR, 1)
+    }
+    assert got == {1: (6.0, 1.0, 0.5), 2: (8.0, 0.0, 0.0)}
