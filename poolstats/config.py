@@ -31,6 +31,12 @@ class Settings:
     data_dir: Path = setting(
         default_data_dir(), "Folder of the SQLite database, the journal and the checkpoint."
     )
+    store_url: str = setting(
+        "",
+        "Database of the store: empty for the SQLite file in data_dir, or a PostgreSQL URL "
+        "(postgresql://user@host:5432/db). With PostgreSQL, data_dir still holds the journal "
+        "and the engine checkpoint.",
+    )
     host: str = setting("127.0.0.1", "Address the HTTP server binds to.")
     port: int = setting(8080, "HTTP port.")
     http_header_timeout_s: float = setting(

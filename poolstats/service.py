@@ -31,7 +31,7 @@ from poolstats.ingest.pipeline import Format, Ingestor
 from poolstats.metrics import Metrics
 from poolstats.store import checkpoint, ledger
 from poolstats.store.data_folder import JOURNAL_DIR, DataFolderRefused, FolderLock, open_store
-from poolstats.store.sqlite import SqliteStore
+from poolstats.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 3600.0
@@ -44,7 +44,7 @@ class Registry:
     name or puid not seen before, so ``poolstats user create`` works while the server runs.
     Unknown ones are remembered for ``negative_s`` so a flood of them costs one query each."""
 
-    def __init__(self, store: SqliteStore, negative_s: float = 1.0) -> None:
+    def __init__(self, store: SqlStore, negative_s: float = 1.0) -> None:
         self._store = store
         self._negative_s = negative_s
         self._by_name = store.subaccounts()
@@ -107,7 +107,7 @@ class Service:
         self.metrics = Metrics()
         lock = FolderLock(data_dir)  # before anything in the folder is read, moved or opened
         try:
-            self.store, self.set_aside = open_store(data_dir, start_fresh, lock)
+            self.store, self.set_aside = open_store(data_dir, start_fresh, lock, settings.store_url)
             self.journal = Journal(
                 data_dir / JOURNAL_DIR,
                 segment_bytes=settings.journal_segment_bytes,

@@ -60,14 +60,16 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
-def fresh_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test, dropped afterwards (a fixture's body)."""
+def fresh_database(template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database for one test, dropped afterwards (a fixture's body): empty,
+    or a copy of database ``template`` (which must have no open connections)."""
     import psycopg
 
     admin = require_postgres()
     name = f"poolstats_test_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
     try:
         yield with_database(admin, name)
     finally:

@@ -48,7 +48,7 @@ KINDS = (AlertKind.HASHRATE, AlertKind.MINERS)
 
 
 class AlertBackend(Store, Transactions, Protocol):
-    """A store with its transactions exposed (``SqliteStore``)."""
+    """A store with its transactions exposed (``SqlStore``)."""
 
 
 class AlertEvaluator:

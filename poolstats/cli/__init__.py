@@ -5,7 +5,7 @@ This module makes the command and its groups and registers every command, in the
 ``poolstats --help`` lists them; the commands themselves are in one module per group:
 
 - ``serve.py``: serve, stratum (running a node, a stratum front end)
-- ``folder.py``: init, backup, restore (the data folder)
+- ``folder.py``: init, migrate, backup, restore (the data folder and its database)
 - ``accounts.py``: user, subaccount, key
 - ``earnings.py``: network, settle, payouts
 - ``shares.py``: ingest, blocks
@@ -54,6 +54,7 @@ app.add_typer(payouts_app, name="payouts")
 app.command()(serve.serve)
 app.command()(serve.stratum)
 app.command()(folder.init)
+app.command()(folder.migrate)
 app.command()(folder.backup)
 app.command()(folder.restore)
 app.command()(earnings.settle)

@@ -10,16 +10,16 @@ from typing import Annotated
 
 import typer
 
-from poolstats.cli.common import DataDir, console, fail, load_settings, open_store
+from poolstats.cli.common import DataDir, StoreUrl, console, fail, load_settings, open_store
 
 Account = Annotated[str, typer.Option("--account", help="Name of the existing account")]
 
 
-def user_create(name: str, data_dir: DataDir = None) -> None:
+def user_create(name: str, data_dir: DataDir = None, store_url: StoreUrl = None) -> None:
     """Create a sub-account (with its account and an access key); prints them as JSON."""
 
     settings = load_settings(data_dir=data_dir)
-    with open_store(settings.data_dir) as store:
+    with open_store(settings.data_dir, store_url) as store:
         try:
             user = store.create_user(name, int(time.time()))
         except ValueError as exc:
@@ -30,11 +30,13 @@ def user_create(name: str, data_dir: DataDir = None) -> None:
     )
 
 
-def subaccount_create(name: str, account: Account, data_dir: DataDir = None) -> None:
+def subaccount_create(
+    name: str, account: Account, data_dir: DataDir = None, store_url: StoreUrl = None
+) -> None:
     """Add a sub-account to an existing account; prints its puid as JSON."""
     from poolstats.store.base import UnknownAccount
 
-    with open_store(data_dir) as store:
+    with open_store(data_dir, store_url) as store:
         try:
             puid = store.create_subaccount(account, name, int(time.time()))
         except (UnknownAccount, ValueError) as exc:
@@ -62,6 +64,7 @@ def subaccount_set(
     phone_country: Annotated[str | None, typer.Option(help="Phone country code")] = None,
     phone_number: Annotated[str | None, typer.Option(help="Phone number")] = None,
     data_dir: DataDir = None,
+    store_url: StoreUrl = None,
 ) -> None:
     """Set profile fields and payout settings of a sub-account; prints the profile as JSON.
 
@@ -86,7 +89,7 @@ def subaccount_set(
     if not fields:
         console.print("[red]nothing to set: give at least one of --payment-mode, --address, ...")
         raise typer.Exit(1)
-    with open_store(data_dir) as store:
+    with open_store(data_dir, store_url) as store:
         found = int(subaccount) if subaccount.isdigit() else store.puid_of(subaccount)
         if found is None:
             console.print(f"[red]no sub-account is named {subaccount!r}")
@@ -107,11 +110,12 @@ def key_create(
     account: Account,
     read_only: Annotated[bool, typer.Option("--read-only", help="The key may only read")] = False,
     data_dir: DataDir = None,
+    store_url: StoreUrl = None,
 ) -> None:
     """Create an access key for every sub-account of an account; prints it once, as JSON."""
     from poolstats.store.base import UnknownAccount
 
-    with open_store(data_dir) as store:
+    with open_store(data_dir, store_url) as store:
         try:
             key = store.create_key(account, read_only, int(time.time()))
         except UnknownAccount as exc:
@@ -119,14 +123,14 @@ def key_create(
     print(json.dumps({"account": account, "read_only": read_only, "access_key": key}))
 
 
-def key_revoke(data_dir: DataDir = None) -> None:
+def key_revoke(data_dir: DataDir = None, store_url: StoreUrl = None) -> None:
     """Revoke an access key read from standard input (never an argument: shell history and
     process lists would keep it). A running server stops accepting it within key_cache_s."""
 
     access_key = sys.stdin.readline().strip()
     if not access_key:
         raise fail(ValueError("no access key on standard input"))
-    with open_store(data_dir) as store:
+    with open_store(data_dir, store_url) as store:
         revoked = store.revoke_key(access_key, int(time.time()))
     if not revoked:
         raise fail(ValueError("unknown or already revoked access key"))

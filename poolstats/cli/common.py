@@ -19,7 +19,7 @@ from poolstats.config import Settings, default_text, described
 
 if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
     from poolstats.service import Service
-    from poolstats.store.sqlite import SqliteStore
+    from poolstats.store.sql import SqlStore
 
 console = Console(stderr=True)
 HELP = {  # a no-break space keeps "10 s" and "64 MiB" on one line of --help
@@ -34,6 +34,7 @@ def option(name: str, *flags: str) -> Any:
 
 
 DataDir = Annotated[Path | None, option("data_dir", "--data-dir")]
+StoreUrl = Annotated[str | None, option("store_url", "--store-url")]
 Host = Annotated[str | None, option("host", "--host")]
 Port = Annotated[int | None, option("port", "--port")]
 Token = Annotated[str | None, option("ingest_token", "--ingest-token")]
@@ -74,19 +75,41 @@ def new_dir(data_dir: Path | None) -> Path:
         raise fail(exc) from exc
 
 
-def open_store(data_dir: Path | None) -> SqliteStore:
-    """The store of an existing data folder, for every command that reads or changes one."""
+def open_store(data_dir: Path | None, store_url: str | None = None) -> SqlStore:
+    """The store every command that reads or changes one opens: the SQLite database of an
+    existing data folder, or the PostgreSQL database of ``--store-url`` (checked against the
+    data folder's id when that folder exists, as a node's start does)."""
+    settings = load_settings(data_dir=data_dir, store_url=store_url)
+    if settings.store_url:
+        folder = Path(settings.data_dir)
+        if not folder.is_dir():  # no node's folder to check the database against
+            return open_database(settings.store_url, folder)
+        return open_folder(folder, settings.store_url)
     return open_folder(existing_dir(data_dir))
 
 
-def open_folder(folder: Path) -> SqliteStore:
+def open_database(store_url: str, folder: Path) -> SqlStore:
+    """The store at ``store_url`` alone, migrated; exit 1 with the reason it cannot be."""
+    import sqlalchemy as sa
+
+    from poolstats.store import open_store as open_configured
+
+    try:
+        return open_configured(store_url, folder)
+    except (ValueError, sa.exc.OperationalError) as exc:
+        raise fail(exc) from exc
+
+
+def open_folder(folder: Path, store_url: str = "") -> SqlStore:
     """The folder's store, checked against its journal like a node's start (a database gone
     missing or another folder's is refused, not made anew); exit 1 with the reason."""
+    import sqlalchemy as sa
+
     from poolstats.store import data_folder
 
     try:
-        store, _ = data_folder.open_store(folder)
-    except data_folder.DataFolderRefused as exc:
+        store, _ = data_folder.open_store(folder, store_url=store_url)
+    except (data_folder.DataFolderRefused, ValueError, sa.exc.OperationalError) as exc:
         raise fail(exc) from exc
     return store
 

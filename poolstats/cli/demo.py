@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
     from poolstats.simulate.cpu_miners import CpuMiner
     from poolstats.simulate.fleet import Fleet
     from poolstats.store.base import NewUser
-    from poolstats.store.sqlite import SqliteStore
+    from poolstats.store.sql import SqlStore
 
 # The demo's network: difficulty, height (3.125 BTC subsidy) and fees per block of late 2026.
 DEMO_NETWORK = ("149301312726683.5", 925_000, 2_500_000)
@@ -59,9 +59,7 @@ DEMO_CPU_WORKERS = 4  # per sub-account
 DEMO_CPU_HASHRATE_HS = 150_000.0  # in all: a fraction of one core in Python
 
 
-def _ensure_users(
-    store: SqliteStore, names: list[str]
-) -> tuple[dict[str, int], dict[str, NewUser]]:
+def _ensure_users(store: SqlStore, names: list[str]) -> tuple[dict[str, int], dict[str, NewUser]]:
     """Create the sub-accounts that do not exist yet; returns every puid, and the new users
     (their access keys can be shown only now)."""
     existing = store.subaccounts()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from poolstats.cli.common import DataDir, console, fail, load_settings, open_store
+from poolstats.cli.common import DataDir, StoreUrl, console, fail, load_settings, open_store
 
 if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
     from poolstats.payouts import BatchFiles
@@ -30,12 +30,13 @@ def network_set(
         int | None, typer.Option(help="Unix seconds from which the values are in force (now)")
     ] = None,
     data_dir: DataDir = None,
+    store_url: StoreUrl = None,
 ) -> None:
     """Record the network values in force from --at; prints the recorded entry as JSON."""
 
     now = int(time.time())
     when = now if at is None else at
-    with open_store(data_dir) as store:
+    with open_store(data_dir, store_url) as store:
         try:
             store.record_network(when, difficulty, height, fees_per_block, "cli", now)
         except ValueError as exc:
@@ -47,11 +48,12 @@ def network_set(
 def network_show(
     at: Annotated[int | None, typer.Option(help="Unix seconds (default: now)")] = None,
     data_dir: DataDir = None,
+    store_url: StoreUrl = None,
 ) -> None:
     """Print the network entry in force at --at as JSON; exit 1 if none is."""
 
     when = int(time.time()) if at is None else at
-    with open_store(data_dir) as store:
+    with open_store(data_dir, store_url) as store:
         entry = store.network_at(when)
     if entry is None:
         raise fail(LookupError(f"no network entry is in force at {when}"))
@@ -64,6 +66,7 @@ def settle(
         typer.Option(help="Settle every unsettled UTC day up to this one, YYYY-MM-DD (yesterday)"),
     ] = None,
     data_dir: DataDir = None,
+    store_url: StoreUrl = None,
 ) -> None:
     """Settle earnings of ended UTC days (the server does it after midnight); prints JSON.
 
@@ -77,7 +80,7 @@ def settle(
     try:
         fee = settings.fee_rate()
         through = ledger.parse_day(day) if day else ledger.day_start(now) - 86400
-        with open_store(settings.data_dir) as store:
+        with open_store(settings.data_dir, store_url) as store:
             done = ledger.settle(store, through, now, fee)
     except ValueError as exc:  # LedgerError included
         raise fail(exc) from exc
@@ -113,14 +116,16 @@ def _batch_json(batch: Batch, files: BatchFiles | None = None) -> dict[str, Any]
     }
 
 
-def payouts_create(out: PayoutsOut = None, data_dir: DataDir = None) -> None:
+def payouts_create(
+    out: PayoutsOut = None, data_dir: DataDir = None, store_url: StoreUrl = None
+) -> None:
     """Batch every sub-account whose unpaid balance reaches its minimum payout, write the
     batch as CSV and as sendmany JSON, and print it (amounts in satoshis)."""
     from poolstats.payouts import write_batch_files
     from poolstats.store import ledger
 
     settings = load_settings(data_dir=data_dir)
-    with open_store(settings.data_dir) as store:
+    with open_store(settings.data_dir, store_url) as store:
         new = ledger.create_batch(store, int(time.time()))
     for puid in new.no_address:
         console.print(f"[yellow]puid {puid} is due a payout but has no payout address")
@@ -138,13 +143,15 @@ def payouts_create(out: PayoutsOut = None, data_dir: DataDir = None) -> None:
     print(json.dumps(_batch_json(new.batch, files)))
 
 
-def payouts_export(batch: int, out: PayoutsOut = None, data_dir: DataDir = None) -> None:
+def payouts_export(
+    batch: int, out: PayoutsOut = None, data_dir: DataDir = None, store_url: StoreUrl = None
+) -> None:
     """Write a batch's CSV and sendmany files again."""
     from poolstats.payouts import write_batch_files
     from poolstats.store import ledger
 
     settings = load_settings(data_dir=data_dir)
-    with open_store(settings.data_dir) as store:
+    with open_store(settings.data_dir, store_url) as store:
         try:
             found = ledger.batch(store, batch)
         except ValueError as exc:
@@ -157,11 +164,12 @@ def payouts_confirm(
     batch: int,
     txid: Annotated[str, typer.Option(help="The transaction that paid the batch")],
     data_dir: DataDir = None,
+    store_url: StoreUrl = None,
 ) -> None:
     """Mark a pending batch paid by TXID."""
     from poolstats.store import ledger
 
-    with open_store(data_dir) as store:
+    with open_store(data_dir, store_url) as store:
         try:
             done = ledger.confirm_batch(store, batch, txid, int(time.time()))
         except ValueError as exc:
@@ -169,11 +177,11 @@ def payouts_confirm(
     print(json.dumps(_batch_json(done)))
 
 
-def payouts_cancel(batch: int, data_dir: DataDir = None) -> None:
+def payouts_cancel(batch: int, data_dir: DataDir = None, store_url: StoreUrl = None) -> None:
     """Cancel a pending batch (never sent): its amounts become unpaid again."""
     from poolstats.store import ledger
 
-    with open_store(data_dir) as store:
+    with open_store(data_dir, store_url) as store:
         try:
             done = ledger.cancel_batch(store, batch, int(time.time()))
         except ValueError as exc:
@@ -181,10 +189,10 @@ def payouts_cancel(batch: int, data_dir: DataDir = None) -> None:
     print(json.dumps(_batch_json(done)))
 
 
-def payouts_list(data_dir: DataDir = None) -> None:
+def payouts_list(data_dir: DataDir = None, store_url: StoreUrl = None) -> None:
     """Every batch with its status and payouts, as JSON lines."""
     from poolstats.store import ledger
 
-    with open_store(data_dir) as store:
+    with open_store(data_dir, store_url) as store:
         for found in ledger.batches(store):
             print(json.dumps(_batch_json(found)))

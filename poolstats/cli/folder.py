@@ -9,15 +9,29 @@ from typing import Annotated
 
 import typer
 
-from poolstats.cli.common import DataDir, fail, load_settings, new_dir, open_folder
+from poolstats.cli.common import (
+    DataDir,
+    StoreUrl,
+    fail,
+    load_settings,
+    new_dir,
+    open_database,
+    open_folder,
+)
 
 
-def init(data_dir: DataDir = None) -> None:
+def init(data_dir: DataDir = None, store_url: StoreUrl = None) -> None:
     """Create the data folder and its database (run it again: nothing changes). The commands
     that read or change a store need one; serve and demo create it too."""
     from poolstats.store.data_folder import holds_database
 
     folder = new_dir(data_dir)
+    url = load_settings(store_url=store_url).store_url
+    if url:
+        with open_folder(folder, url):  # the schema made or brought to the newest
+            pass
+        print(f"{folder} is the data folder of the PostgreSQL store")
+        return
     existed = holds_database(folder)
     with open_folder(folder):  # creates the database, or brings it to the newest schema
         pass
@@ -25,6 +39,26 @@ def init(data_dir: DataDir = None) -> None:
         print(f"{folder} holds a poolstats database already: left as it was")
     else:
         print(f"created a poolstats database in {folder}")
+
+
+def migrate(data_dir: DataDir = None, store_url: StoreUrl = None) -> None:
+    """Bring the store's database to the newest schema and print its revision. Opening a
+    store migrates it too; this does only that (e.g. before starting several nodes on one
+    PostgreSQL database). Concurrent runs are safe: one migrates, the others wait."""
+    import sqlalchemy as sa
+
+    from poolstats.store.migration import revision
+
+    settings = load_settings(data_dir=data_dir, store_url=store_url)
+    folder = Path(settings.data_dir)
+    if not settings.store_url:
+        folder = new_dir(data_dir)
+    with open_database(settings.store_url, folder) as store:
+        try:
+            with store.read() as conn:
+                print(revision(conn))
+        except sa.exc.SQLAlchemyError as exc:
+            raise fail(exc) from exc
 
 
 def backup(

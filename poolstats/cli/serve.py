@@ -19,6 +19,7 @@ from poolstats.cli.common import (
     DataDir,
     Host,
     Port,
+    StoreUrl,
     Token,
     console,
     fail,
@@ -109,6 +110,7 @@ async def serve_api(
 
 def serve(
     data_dir: DataDir = None,
+    store_url: StoreUrl = None,
     host: Host = None,
     port: Port = None,
     ingest_token: Token = None,
@@ -137,6 +139,7 @@ def serve(
     start_logging()
     settings = load_settings(
         data_dir=data_dir,
+        store_url=store_url,
         host=host,
         port=port,
         ingest_token=ingest_token,

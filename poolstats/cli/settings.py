@@ -34,6 +34,8 @@ def show_settings(
     for name, env, default, unit, text in described():
         value = getattr(current, name)
         shown = "***" if name in _SECRET_SETTINGS and value else default_text("", value, unit)
+        if name == "store_url" and value:  # a URL may hold a password: show all but that
+            shown = _without_password(value)
         rows.append((name, env, default_text(name, default, unit), shown, text))
     if out.width >= SETTINGS_TABLE_MIN_WIDTH:
         table = Table("environment", "setting", "default", "current", "help")
@@ -49,6 +51,15 @@ def show_settings(
         out.print(Text(env, style="bold"), Text(f"({name})", style="dim"), soft_wrap=True)
         out.print(Padding(Text(text), (0, 0, 0, 2)))
         out.print(Padding(Text(f"default: {default}   current: {shown}"), (0, 0, 1, 2)))
+
+
+def _without_password(url: str) -> str:
+    import sqlalchemy as sa
+
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "***"  # not a URL: show nothing of it
 
 
 def settings_markdown() -> str:

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from poolstats.cli.common import (
     DataDir,
+    StoreUrl,
     Token,
     console,
     existing_dir,
@@ -127,12 +128,13 @@ def _post(client: httpx.Client, url: str, token: str, body: bytes) -> dict[str, 
 def blocks(
     limit: Annotated[int, typer.Option(min=1, help="How many of the newest blocks")] = 50,
     data_dir: DataDir = None,
+    store_url: StoreUrl = None,
 ) -> None:
     """The blocks the pool found, newest first, as JSON lines: height, hash, finder (puid,
     worker), reward in satoshis, found_at (unix seconds), status and the node's reason."""
     from poolstats.store.blocks import BlockStore
 
-    with open_store(data_dir) as store:
+    with open_store(data_dir, store_url) as store:
         _, found = BlockStore(store).page(0, limit)
     for block in found:
         print(json.dumps(dataclasses.asdict(block)))

@@ -22,6 +22,7 @@ from pathlib import Path
 from poolstats.domain.data_folder import Contents, refusal_after_open, refusal_before_open
 from poolstats.ingest.journal import JournalLocked, fsync_dir, list_segments, lock_directory
 from poolstats.store import checkpoint
+from poolstats.store.sql import SqlStore
 from poolstats.store.sqlite import DB_FILE, SqliteStore, peek_data_id
 
 log = logging.getLogger(__name__)
@@ -191,9 +192,17 @@ class FolderLock:
 
 
 def open_store(
-    data_dir: Path, start_fresh: bool = False, lock: FolderLock | None = None
-) -> tuple[SqliteStore, Path | None]:
+    data_dir: Path,
+    start_fresh: bool = False,
+    lock: FolderLock | None = None,
+    store_url: str = "",
+) -> tuple[SqlStore, Path | None]:
     """The folder's store, checked against its journal; (store, where old files went).
+
+    ``store_url`` empty: the SQLite file in the folder. A PostgreSQL URL: that database, and
+    the folder holds only the journal, checkpoint and id file; its id must be the database's
+    (a folder's journal is never replayed into another database), else refused, or with
+    ``start_fresh`` those files are set aside (the database is never touched).
 
     Raises ``DataFolderRefused`` without having changed anything when the database is
     missing, empty or another folder's, unless ``start_fresh``. With ``start_fresh`` on a
@@ -203,6 +212,8 @@ def open_store(
     """
     if start_fresh and lock is None:
         raise ValueError("start_fresh needs the folder's lock")
+    if store_url:
+        return _open_postgres(data_dir, start_fresh, lock, store_url)
     aside: Path | None = None
     contents = inspect(data_dir)
     problem = refusal_before_open(contents)
@@ -231,6 +242,29 @@ def open_store(
             store = SqliteStore.open(data_dir)
             db_id = store.data_id()
         if read_id(data_dir) != db_id:
+            write_id(data_dir, db_id)
+    except BaseException:
+        store.close()
+        raise
+    return store, aside
+
+
+def _open_postgres(
+    data_dir: Path, start_fresh: bool, lock: FolderLock | None, store_url: str
+) -> tuple[SqlStore, Path | None]:
+    from poolstats.store.postgres import PostgresStore
+
+    aside: Path | None = None
+    store = PostgresStore.open(store_url)
+    try:
+        db_id = store.data_id()
+        problem = refusal_after_open(inspect(data_dir), db_id)
+        if problem is not None:
+            if not start_fresh:
+                raise DataFolderRefused(problem)
+            aside = _start_fresh(data_dir, problem, lock)
+        if read_id(data_dir) != db_id:
+            data_dir.mkdir(parents=True, exist_ok=True)
             write_id(data_dir, db_id)
     except BaseException:
         store.close()

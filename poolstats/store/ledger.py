@@ -36,7 +36,7 @@ from poolstats.domain.earnings import (
 from poolstats.engine.work import NO_STATE, UNITS_PER_DIFF, Timeline
 from poolstats.store import schema
 from poolstats.store.flush_sql import WORK_SPLIT_BITS
-from poolstats.store.sqlite import SqliteStore
+from poolstats.store.sql import SqlStore
 
 _work = schema.work
 _earn = schema.earnings
@@ -45,6 +45,8 @@ _payouts = schema.payouts
 _subs = schema.subaccounts
 _net = schema.network_history
 _meta = schema.meta
+# SQL text, not a bound value: PostgreSQL sees the same expression in SELECT and GROUP BY
+_UNPAID: sa.ColumnElement[str] = sa.literal_column("'unpaid'")
 log = logging.getLogger(__name__)
 _TXID = re.compile(r"[0-9a-f]{64}")
 
@@ -83,13 +85,13 @@ def _settled_through(conn: sa.Connection) -> int | None:
     return None if value is None else int(value)
 
 
-def settled_through(store: SqliteStore) -> int | None:
+def settled_through(store: SqlStore) -> int | None:
     """Start of the newest settled UTC day, or ``None`` before the first settlement."""
     with store.read() as conn:
         return _settled_through(conn)
 
 
-def network_version(store: SqliteStore) -> tuple[int, int]:
+def network_version(store: SqlStore) -> tuple[int, int]:
     """Changes whenever a network state is added or updated (``record_network`` stamps
     ``recorded_at``), read without loading the states."""
     with store.read() as conn:
@@ -99,7 +101,7 @@ def network_version(store: SqliteStore) -> tuple[int, int]:
     return int(count), int(newest)
 
 
-def timeline(store: SqliteStore) -> Timeline:
+def timeline(store: SqlStore) -> Timeline:
     """The engine's capping timeline: every recorded state's time and difficulty."""
     with store.read() as conn:
         states = Network.load(conn).states
@@ -208,7 +210,7 @@ class Settlement:
     already: bool = False  # nothing to do: the day was settled before
 
 
-def settle(store: SqliteStore, through: int, now: int, default_fee: Fraction) -> Settlement:
+def settle(store: SqlStore, through: int, now: int, default_fee: Fraction) -> Settlement:
     """Settle every unsettled UTC day up to and including the one starting at ``through``."""
     through = day_start(through)
     if through + SECONDS_PER_DAY > now:
@@ -315,7 +317,7 @@ class Balance:
         return self.total_paid + self.pending + self.unpaid
 
 
-def balance(store: SqliteStore, puid: int, now: int, default_fee: Fraction) -> Balance:
+def balance(store: SqlStore, puid: int, now: int, default_fee: Fraction) -> Balance:
     """One read transaction, so the figures agree with each other."""
     today = day_start(now)
     yesterday = today - SECONDS_PER_DAY
@@ -323,11 +325,11 @@ def balance(store: SqliteStore, puid: int, now: int, default_fee: Fraction) -> B
         sums = dict(
             conn.execute(
                 sa.select(
-                    sa.func.coalesce(_batches.c.status, "unpaid"), sa.func.sum(_earn.c.amount_sat)
+                    sa.func.coalesce(_batches.c.status, _UNPAID), sa.func.sum(_earn.c.amount_sat)
                 )
                 .select_from(_earn.outerjoin(_batches, _batches.c.id == _earn.c.batch_id))
                 .where(_earn.c.puid == puid)
-                .group_by(sa.func.coalesce(_batches.c.status, "unpaid"))
+                .group_by(sa.func.coalesce(_batches.c.status, _UNPAID))
             ).all()
         )
         last_paid = conn.execute(
@@ -384,7 +386,7 @@ class EarningsDay:
 
 
 def earnings_page(
-    store: SqliteStore, puid: int, offset: int, limit: int
+    store: SqlStore, puid: int, offset: int, limit: int
 ) -> tuple[int, list[EarningsDay]]:
     """(total days, the page newest first) in one read transaction."""
     with store.read() as conn:
@@ -459,7 +461,7 @@ class NewBatch:
     no_address: list[int]  # puids due a payout but without a payout address
 
 
-def create_batch(store: SqliteStore, now: int) -> NewBatch:
+def create_batch(store: SqlStore, now: int) -> NewBatch:
     """One pending batch paying every sub-account whose unpaid balance reaches its minimum
     (and is above zero) its whole unpaid balance, to the address it has now."""
     unpaid = sa.func.sum(_earn.c.amount_sat)
@@ -522,18 +524,18 @@ def _batch(conn: sa.Connection, batch_id: int) -> Batch:
     )
 
 
-def batch(store: SqliteStore, batch_id: int) -> Batch:
+def batch(store: SqlStore, batch_id: int) -> Batch:
     with store.read() as conn:
         return _batch(conn, batch_id)
 
 
-def batches(store: SqliteStore) -> list[Batch]:
+def batches(store: SqlStore) -> list[Batch]:
     with store.read() as conn:
         ids = conn.execute(sa.select(_batches.c.id).order_by(_batches.c.id)).scalars().all()
         return [_batch(conn, i) for i in ids]
 
 
-def confirm_batch(store: SqliteStore, batch_id: int, txid: str, now: int) -> Batch:
+def confirm_batch(store: SqlStore, batch_id: int, txid: str, now: int) -> Batch:
     """Mark a pending batch paid by ``txid``; confirming again with the same txid is a no-op."""
     txid = txid.strip().lower()
     if not _TXID.fullmatch(txid):
@@ -552,7 +554,7 @@ def confirm_batch(store: SqliteStore, batch_id: int, txid: str, now: int) -> Bat
         return _batch(conn, batch_id)
 
 
-def cancel_batch(store: SqliteStore, batch_id: int, now: int) -> Batch:
+def cancel_batch(store: SqlStore, batch_id: int, now: int) -> Batch:
     """Give a pending batch's earnings back to unpaid (its transaction was never sent)."""
     with store.write() as conn:
         current = _batch(conn, batch_id)
@@ -567,7 +569,7 @@ def cancel_batch(store: SqliteStore, batch_id: int, now: int) -> Batch:
         return _batch(conn, batch_id)
 
 
-def totals(store: SqliteStore) -> Mapping[int, int]:
+def totals(store: SqlStore) -> Mapping[int, int]:
     """Σ earnings per sub-account, for checks."""
     with store.read() as conn:
         return dict(

@@ -19,6 +19,8 @@ from poolstats.engine.snapshot import Level, WindowSums
 # INTEGER in SQLite (64-bit, and a rowid alias when it is the primary key), BIGINT elsewhere:
 # worker ids are signed 64-bit hashes, so a 32-bit INTEGER on another backend would overflow.
 BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# 8-byte floats on both: SQLite's REAL is one, PostgreSQL's is 4 bytes (migration 0009).
+Real: sa.types.TypeEngine[float] = sa.REAL().with_variant(sa.DOUBLE_PRECISION(), "postgresql")
 
 # Derived from the engine's contract so the store cannot silently drop a window.
 WINDOW_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(WindowSums))
@@ -44,7 +46,7 @@ def _now_col(name: str) -> sa.Column[int]:
 
 
 def _window_cols() -> list[sa.Column[float]]:
-    return [sa.Column(n, sa.REAL, nullable=False, server_default="0") for n in WINDOW_COLUMNS]
+    return [sa.Column(n, Real, nullable=False, server_default="0") for n in WINDOW_COLUMNS]
 
 
 # --- accounts -------------------------------------------------------------------------------
@@ -94,6 +96,7 @@ access_keys = sa.Table(
 # must appear literally in a query (``NOT_DELETED``, never a bound 0) for SQLite to use them.
 _NOT_DELETED_SQL = f"group_id != {GROUP_DELETED}"
 # Status counts and filters: each status is one range of last_accept_time, counted in the index.
+# Both indexes are SQLite's only: on PostgreSQL every flush's update would write them (0009).
 IX_WORKERS_STATUS = "ix_workers_status"
 # The busiest workers first (the default view): pages read in index order, filters on status and
 # group are checked in the index, and only the rows shown are read from the table.
@@ -187,9 +190,9 @@ pool_stats = sa.Table(
 
 def _history_cols() -> list[sa.Column[float]]:
     return [
-        sa.Column("accept", sa.REAL, nullable=False, server_default="0"),
-        sa.Column("stale", sa.REAL, nullable=False, server_default="0"),
-        sa.Column("reject", sa.REAL, nullable=False, server_default="0"),
+        sa.Column("accept", Real, nullable=False, server_default="0"),
+        sa.Column("stale", Real, nullable=False, server_default="0"),
+        sa.Column("reject", Real, nullable=False, server_default="0"),
     ]
 
 
@@ -318,7 +321,7 @@ earnings = sa.Table(
     sa.Column("payment_mode", sa.Text, nullable=False),
     sa.Column("fee_rate", sa.Text, nullable=False),
     sa.Column("difficulty", sa.Text, nullable=False),  # network difficulty at the day's end
-    sa.Column("accepted_diff", sa.REAL, nullable=False),  # the day's accepted share difficulty
+    sa.Column("accepted_diff", Real, nullable=False),  # the day's accepted share difficulty
     sa.Column("batch_id", BigInt, sa.ForeignKey("payout_batches.id"), nullable=True),
     _now_col("settled_at"),
     sqlite_with_rowid=False,

@@ -18,40 +18,17 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.exc import IntegrityError
 
-from poolstats.domain.access_keys import hash_access_key, key_hash_matches, new_access_key
-from poolstats.domain.accounts import (
-    PAYOUT_FIELDS,
-    PROFILE_FIELDS,
-    validate_profile_fields,
-    validate_user_name,
-)
-from poolstats.domain.network_entry import validate_network
-from poolstats.domain.status import ACTIVE_S, INACTIVE_S, WorkerStatus
 from poolstats.engine.snapshot import Flush, Level
 from poolstats.store import schema
-from poolstats.store.base import (
-    WORKER_ORDER_KEYS,
-    GroupExists,
-    KeyGrant,
-    NewUser,
-    Store,
-    UnknownAccount,
-    UserExists,
-    WorkerPage,
-    WorkerQuery,
-)
+from poolstats.store.base import Store
 from poolstats.store.flush_sql import (
     HISTORY_UPSERT,
     POOL_UPSERT,
@@ -65,12 +42,24 @@ from poolstats.store.flush_sql import (
     work_params,
     worker_params,
 )
+from poolstats.store.migration import MIGRATIONS_DIR, alembic_config, upgrade
+from poolstats.store.sql import SqlStore, worker_counts_statement, worker_page_statements
+
+# Re-exported: tests EXPLAIN the statements and run the migrations by hand.
+__all__ = [
+    "DB_FILE",
+    "MIGRATIONS_DIR",
+    "SqliteStore",
+    "peek_data_id",
+    "worker_counts_statement",
+    "worker_page_statements",
+]
+_alembic_config = alembic_config
 
 log = logging.getLogger(__name__)
 
 DB_FILE = "poolstats.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _WRITER_CACHE_KIB = 64 * 1024  # page cache of the writer: a 100k-worker flush stays in memory
 _READER_CACHE_KIB = 8 * 1024
 _WAL_LIMIT_BYTES = 64 * 1024 * 1024
@@ -100,127 +89,6 @@ _HISTORY_BY_BUCKET = {
     (Level.WORKER, False): _history_by_bucket("history_worker", ("puid",)),
     (Level.SUBACCOUNT, True): _history_by_bucket("history_subaccount", ("puid",)),
 }
-
-
-_INT64 = range(-(2**63), 2**63)
-_IDS_PER_STATEMENT = 10_000  # bound parameters per statement stay far below SQLite's limit
-_COUNTS_CACHED = 4096  # worker_counts entries kept before the cache is emptied
-
-# How a worker list query is planned is chosen by how "not deleted" is written. The partial
-# indexes (``schema``) carry ``WHERE group_id != 0``; SQLite uses them only when the query has
-# that very term. ``group_id + 0 != 0`` means the same but rules them out, leaving the primary
-# key: one contiguous range of the sub-account's rows. Likewise ``last_accept_time + 0`` keeps
-# a status filter from being answered by the status index when that would mean a table lookup
-# per matching worker. ``tests/store`` checks the plans.
-_w = schema.workers
-_NOT_DELETED_BY_INDEX = schema.NOT_DELETED
-_NOT_DELETED_BY_SCAN = (_w.c.group_id + 0) != schema.GROUP_DELETED
-_REJECTED_15M = _w.c.reject_15m + _w.c.stale_15m
-_SHARES_15M = _w.c.accept_15m + _w.c.reject_15m + _w.c.stale_15m
-_REJECT_FRACTION_15M = sa.case((_SHARES_15M > 0, _REJECTED_15M / _SHARES_15M), else_=0.0)
-# Every order key is a column but one; a key that is neither fails here, at import.
-_ORDER: dict[str, sa.ColumnElement[Any]] = {
-    key: _REJECT_FRACTION_15M if key == "reject_fraction_15m" else _w.c[key]
-    for key in WORKER_ORDER_KEYS
-}
-
-
-def _status_bounds(now: int, active_s: int, inactive_s: int) -> tuple[int, int]:
-    """(lowest ACTIVE, lowest INACTIVE) last_accept_time: each status is then one range.
-
-    ``domain.status.worker_status`` in integers: ACTIVE is ``0 < t`` and ``now - t <=
-    active_s``, i.e. ``t >= max(1, now - active_s)``; INACTIVE is below that and ``t >=
-    max(1, now - inactive_s)``; DEAD is the rest, never-accepted (0) included.
-    """
-    active_lo = max(1, now - active_s)
-    return active_lo, min(max(1, now - inactive_s), active_lo)
-
-
-def _status_terms(
-    status: WorkerStatus, bounds: tuple[int, int], last_accept: sa.ColumnElement[int]
-) -> list[sa.ColumnElement[bool]]:
-    active_lo, inactive_lo = bounds
-    if status is WorkerStatus.ACTIVE:
-        return [last_accept >= active_lo]
-    if status is WorkerStatus.INACTIVE:
-        return [last_accept >= inactive_lo, last_accept < active_lo]
-    return [last_accept < inactive_lo]
-
-
-def _worker_filters(
-    puid: int, q: WorkerQuery, by_index: bool, status_by_index: bool
-) -> list[sa.ColumnElement[bool]]:
-    """The WHERE terms of a worker list. ``by_index``: the partial indexes may serve it;
-    ``status_by_index``: a status filter may be a range of the status index."""
-    last_accept = _w.c.last_accept_time if status_by_index else _w.c.last_accept_time + 0
-    terms = [_w.c.puid == puid, _NOT_DELETED_BY_INDEX if by_index else _NOT_DELETED_BY_SCAN]
-    if q.group_id is not None:
-        terms.append(_w.c.group_id == q.group_id)
-    if q.status is not None:
-        bounds = _status_bounds(q.now, q.active_s, q.inactive_s)
-        terms += _status_terms(WorkerStatus(q.status), bounds, last_accept)
-    if q.name_contains:
-        # SQLite's LIKE ignores ASCII case (case_sensitive_like is never set); no lower() per row
-        terms.append(_w.c.worker_name.contains(q.name_contains, autoescape=True))
-    return terms
-
-
-def worker_page_statements(puid: int, q: WorkerQuery) -> tuple[sa.Select[Any], sa.Select[Any]]:
-    """(count, rows) statements of ``SqliteStore.worker_page``; public so tests can EXPLAIN them.
-
-    Rows are found in two steps: the page's keys, then those rows by primary key. The first
-    step reads only (puid, worker_id, sort key, filter columns), which for the 15-minute
-    order is all in ``ix_workers_accept_15m``: a page is then one index range read in order,
-    without a table lookup for the workers it skips. A name filter needs the table, so it
-    scans the sub-account's rows (contiguous: the table is clustered by puid).
-    """
-    if q.order_by not in _ORDER:
-        raise ValueError(f"cannot order workers by {q.order_by!r}")
-    plain = not q.name_contains  # every filter column is in the indexes
-    count = (
-        sa.select(sa.func.count())
-        .select_from(_w)
-        .where(*_worker_filters(puid, q, by_index=plain, status_by_index=plain))
-    )
-    by_15m = plain and q.order_by == "accept_15m"
-    key = _ORDER[q.order_by].label("sort_key")
-
-    def direction(col: sa.ColumnElement[Any]) -> sa.UnaryExpression[Any]:
-        return col.asc() if q.ascending else col.desc()
-
-    keys = (
-        sa.select(_w.c.puid, _w.c.worker_id, key)
-        .where(*_worker_filters(puid, q, by_index=by_15m, status_by_index=False))
-        .order_by(direction(key), direction(_w.c.worker_id))
-        .offset(q.offset)
-        .limit(q.limit)
-        .subquery("page")
-    )
-    rows = (
-        sa.select(_w)
-        .join(keys, sa.and_(_w.c.puid == keys.c.puid, _w.c.worker_id == keys.c.worker_id))
-        .order_by(direction(keys.c.sort_key), direction(keys.c.worker_id))
-    )
-    return count, rows
-
-
-def worker_counts_statement(
-    puid: int, now: int, active_s: int, inactive_s: int
-) -> sa.Select[int, int, int]:
-    """(ACTIVE, INACTIVE, DEAD) of ``SqliteStore.worker_counts``: three ranges of the status
-    index, which together read each of the sub-account's entries once, without the table."""
-    active_lo, inactive_lo = _status_bounds(now, active_s, inactive_s)
-    lat = _w.c.last_accept_time
-
-    def counted(*terms: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
-        where = (_w.c.puid == puid, _NOT_DELETED_BY_INDEX, *terms)
-        return sa.select(sa.func.count()).select_from(_w).where(*where).scalar_subquery()
-
-    return sa.select(
-        counted(lat >= active_lo),
-        counted(lat >= inactive_lo, lat < active_lo),
-        counted(lat < inactive_lo),
-    )
 
 
 # The sequence only moves forward, whatever order flushes arrive in.
@@ -255,12 +123,6 @@ def _engine(path: Path, begin: str, pool_size: int, max_overflow: int, cache_kib
     return engine
 
 
-def _alembic_config() -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return cfg
-
-
 def peek_data_id(data_dir: Path) -> str | None:
     """The id of ``data_dir``'s database, read without changing it (no migration, no WAL
     checkpoint); None when it has none yet (a database older than migration 0008)."""
@@ -278,20 +140,18 @@ def peek_data_id(data_dir: Path) -> str | None:
     return str(row[0]) if row else None
 
 
-class SqliteStore:
+class SqliteStore(SqlStore):
     """The :class:`~poolstats.store.base.Store` on one SQLite file; see the module docstring."""
 
+    dialect = "sqlite"
+    counts_cached = True  # only this process writes worker rows (the journal admits one)
+
     def __init__(self, path: Path, writer: sa.Engine, reader: sa.Engine) -> None:
+        super().__init__()
         self.path = path
         self._writer = writer
         self._reader = reader
         self._lock = threading.Lock()
-        # worker_counts cache: (puid, now, active_s, inactive_s) -> (generation, counts). Valid
-        # while no commit of this store changed worker rows; only this process's store writes
-        # them (the data dir's journal admits one server), so the generation sees every change.
-        self._generation = 0
-        self._counts: dict[tuple[int, int, int, int], tuple[int, dict[WorkerStatus, int]]] = {}
-        self._counting = threading.Lock()
 
     @classmethod
     def open(cls, data_dir: Path) -> SqliteStore:
@@ -307,9 +167,7 @@ class SqliteStore:
         store = cls(path, writer, reader)
         try:
             with store.write() as conn:
-                cfg = _alembic_config()
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+                upgrade(conn)
         except BaseException:
             store.close()
             raise
@@ -319,17 +177,6 @@ class SqliteStore:
         """Dispose both connection pools (checkpoints the WAL when the last one closes)."""
         self._writer.dispose()
         self._reader.dispose()
-
-    def __enter__(self) -> SqliteStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @contextmanager
     def write(self, workers_changed: bool = False) -> Iterator[sa.Connection]:
@@ -349,276 +196,8 @@ class SqliteStore:
         with self._reader.connect() as conn:
             yield conn
 
-    # --- accounts ---------------------------------------------------------------------------
-
-    def create_user(self, name: str, now: int) -> NewUser:
-        """One account + one sub-account named ``name`` + one read-write key (returned once)."""
-        validate_user_name(name)
-        access_key = new_access_key()
-        acc, sub = schema.accounts, schema.subaccounts
-        try:
-            with self.write() as conn:
-                self._check_name_free(conn, name)
-                account_id = conn.execute(
-                    sa.insert(acc).values(name=name, created_at=now).returning(acc.c.id)
-                ).scalar_one()
-                puid = conn.execute(
-                    sa.insert(sub)
-                    .values(account_id=account_id, name=name, created_at=now)
-                    .returning(sub.c.puid)
-                ).scalar_one()
-                self._insert_key(conn, account_id, access_key, False, now)
-        except IntegrityError as exc:  # only if another writer bypassed the check above
-            raise UserExists(f"user name {name!r} is already taken") from exc
-        log.info("created user %s (puid %d)", name, puid)
-        return NewUser(puid=puid, user_name=name, access_key=access_key)
-
-    def revoke_key(self, access_key: str, now: int) -> bool:
-        """Mark a key revoked; it opens nothing afterwards. ``False`` if unknown or revoked."""
-        keys = schema.access_keys
-        with self.write() as conn:
-            result = conn.execute(
-                sa.update(keys)
-                .where(keys.c.key_hash == hash_access_key(access_key))
-                .where(keys.c.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
-        return bool(result.rowcount)
-
-    def subaccounts(self) -> dict[str, int]:
-        """Every sub-account name -> puid."""
-        sub = schema.subaccounts
-        with self.read() as conn:
-            rows = conn.execute(sa.select(sub.c.name, sub.c.puid).order_by(sub.c.puid))
-            return {name: puid for name, puid in rows}
-
-    def puid_of(self, name: str) -> int | None:
-        """The puid of a sub-account name, or ``None`` (one indexed lookup)."""
-        sub = schema.subaccounts
-        with self.read() as conn:
-            puid = conn.execute(sa.select(sub.c.puid).where(sub.c.name == name)).scalar()
-        return None if puid is None else int(puid)
-
-    def subaccount_exists(self, puid: int) -> bool:
-        """Whether a sub-account with this puid exists (one primary-key lookup)."""
-        sub = schema.subaccounts
-        with self.read() as conn:
-            found = conn.execute(sa.select(sub.c.puid).where(sub.c.puid == puid)).scalar()
-        return found is not None
-
-    def create_subaccount(self, account_name: str, name: str, now: int) -> int:
-        """A sub-account under an existing account; the name rules are ``create_user``'s."""
-        validate_user_name(name)
-        sub = schema.subaccounts
-        try:
-            with self.write() as conn:
-                account_id = self._account_id(conn, account_name)
-                self._check_name_free(conn, name)
-                puid = conn.execute(
-                    sa.insert(sub)
-                    .values(account_id=account_id, name=name, created_at=now)
-                    .returning(sub.c.puid)
-                ).scalar_one()
-        except IntegrityError as exc:  # only if another writer bypassed the check above
-            raise UserExists(f"user name {name!r} is already taken") from exc
-        log.info("created sub-account %s (puid %d) of account %s", name, puid, account_name)
-        return int(puid)
-
-    @staticmethod
-    def _insert_key(
-        conn: sa.Connection, account_id: int, access_key: str, read_only: bool, now: int
-    ) -> None:
-        """Only the key's hash is stored (see ``hash_access_key``)."""
-        conn.execute(
-            sa.insert(schema.access_keys).values(
-                account_id=account_id,
-                key_hash=hash_access_key(access_key),
-                read_only=read_only,
-                created_at=now,
-            )
-        )
-
-    @staticmethod
-    def _account_id(conn: sa.Connection, account_name: str) -> int:
-        acc = schema.accounts
-        account_id = conn.execute(sa.select(acc.c.id).where(acc.c.name == account_name)).scalar()
-        if account_id is None:
-            raise UnknownAccount(f"no account is named {account_name!r}")
-        return int(account_id)
-
-    @staticmethod
-    def _check_name_free(conn: sa.Connection, name: str) -> None:
-        """Account and sub-account names share one namespace: stratum logins use either."""
-        acc, sub = schema.accounts, schema.subaccounts
-        taken = conn.execute(
-            sa.select(acc.c.id)
-            .where(acc.c.name == name)
-            .union_all(sa.select(sub.c.puid).where(sub.c.name == name))
-        ).first()
-        if taken is not None:
-            raise UserExists(f"user name {name!r} is already taken")
-
-    def create_key(self, account_name: str, read_only: bool, now: int) -> str:
-        """Another access key of the account, stored as its SHA-256 and returned this once."""
-        access_key = new_access_key()
-        with self.write() as conn:
-            account_id = self._account_id(conn, account_name)
-            self._insert_key(conn, account_id, access_key, read_only, now)
-        log.info(
-            "created a %s key of account %s",
-            "read-only" if read_only else "read-write",
-            account_name,
-        )
-        return access_key
-
-    def key_grant(self, access_key: str) -> KeyGrant | None:
-        """The key's account, its puids in order and whether it may only read; ``None`` for an
-        unknown or revoked key. The stored hash is compared in constant time."""
-        keys, sub = schema.access_keys, schema.subaccounts
-        with self.read() as conn:
-            key = conn.execute(
-                sa.select(keys.c.key_hash, keys.c.account_id, keys.c.read_only)
-                .where(keys.c.key_hash == hash_access_key(access_key))
-                .where(keys.c.revoked_at.is_(None))
-            ).first()
-            if key is None or not key_hash_matches(key.key_hash, access_key):
-                return None
-            puids = conn.execute(
-                sa.select(sub.c.puid).where(sub.c.account_id == key.account_id).order_by(sub.c.puid)
-            ).scalars()
-            return KeyGrant(
-                account_id=int(key.account_id),
-                puids=tuple(int(p) for p in puids),
-                read_only=bool(key.read_only),
-            )
-
-    def subaccount_profile(self, puid: int) -> dict[str, Any] | None:
-        """puid, name, account_id, created_at, updated_at, the profile text fields and the
-        payout settings."""
-        sub = schema.subaccounts
-        cols = (
-            "puid", "name", "account_id", "created_at", "updated_at",
-            *PROFILE_FIELDS, *PAYOUT_FIELDS,
-        )  # fmt: skip
-        return self._one(sa.select(*(sub.c[c] for c in cols)).where(sub.c.puid == puid))
-
-    def update_subaccount_profile(self, puid: int, fields: Mapping[str, Any], now: int) -> bool:
-        """Set the given fields, as ``validate_profile_fields`` checks and normalises them,
-        and ``updated_at``; ``False`` if the puid is unknown."""
-        values = validate_profile_fields(fields)
-        sub = schema.subaccounts
-        with self.write() as conn:
-            result = conn.execute(
-                sa.update(sub).where(sub.c.puid == puid).values(**values, updated_at=now)
-            )
-        return bool(result.rowcount)
-
-    # --- worker groups ----------------------------------------------------------------------
-
-    def groups(self, puid: int) -> list[dict[str, Any]]:
-        """The sub-account's own groups by (sort_id, gid); DEFAULT (-1) is not stored."""
-        g = schema.worker_groups
-        return self._all(sa.select(g).where(g.c.puid == puid).order_by(g.c.sort_id, g.c.gid))
-
-    def group(self, puid: int, gid: int) -> dict[str, Any] | None:
-        """One group of the sub-account; ``None`` for another puid's gid too."""
-        g = schema.worker_groups
-        return self._one(sa.select(g).where(g.c.gid == gid, g.c.puid == puid))
-
-    @staticmethod
-    def _is_group_of(conn: sa.Connection, puid: int, gid: int) -> bool:
-        g = schema.worker_groups
-        found = conn.execute(sa.select(g.c.gid).where(g.c.gid == gid, g.c.puid == puid)).first()
-        return found is not None
-
-    @staticmethod
-    def _check_group_name_free(conn: sa.Connection, puid: int, name: str, gid: int = 0) -> None:
-        """``GroupExists`` if another group of the puid (not ``gid``; 0 is none) has the name."""
-        g = schema.worker_groups
-        taken = conn.execute(
-            sa.select(g.c.gid).where(g.c.puid == puid, g.c.name == name, g.c.gid != gid)
-        ).first()
-        if taken is not None:
-            raise GroupExists(f"group name {name!r} is already taken")
-
-    def create_group(self, puid: int, name: str, now: int) -> dict[str, Any]:
-        """A new group, sorted after the existing ones (sort_id = gid); its row."""
-        g = schema.worker_groups
-        try:
-            with self.write() as conn:
-                self._check_group_name_free(conn, puid, name)
-                gid = conn.execute(
-                    sa.insert(g)
-                    .values(puid=puid, name=name, created_at=now, updated_at=now)
-                    .returning(g.c.gid)
-                ).scalar_one()
-                row = conn.execute(
-                    sa.update(g).where(g.c.gid == gid).values(sort_id=gid).returning(*g.c)
-                ).one()
-        except IntegrityError as exc:  # only if another writer bypassed the check above
-            raise GroupExists(f"group name {name!r} is already taken") from exc
-        return dict(row._mapping)
-
-    def rename_group(self, puid: int, gid: int, name: str, now: int) -> bool:
-        """Rename one of the sub-account's groups; ``False`` if the gid is not one."""
-        g = schema.worker_groups
-        try:
-            with self.write() as conn:
-                self._check_group_name_free(conn, puid, name, gid)
-                result = conn.execute(
-                    sa.update(g)
-                    .where(g.c.gid == gid, g.c.puid == puid)
-                    .values(name=name, updated_at=now)
-                )
-        except IntegrityError as exc:
-            raise GroupExists(f"group name {name!r} is already taken") from exc
-        return bool(result.rowcount)
-
-    def delete_group(self, puid: int, gid: int, now: int) -> bool:
-        """Its workers back to DEFAULT, then the group row, in one transaction (``now`` is
-        unused: nothing keeps the time of a deletion)."""
-        g = schema.worker_groups
-        with self.write(workers_changed=True) as conn:
-            if not self._is_group_of(conn, puid, gid):
-                return False
-            conn.execute(
-                sa.update(_w)
-                .where(_w.c.puid == puid, _w.c.group_id == gid)
-                .values(group_id=schema.GROUP_DEFAULT)
-            )
-            conn.execute(sa.delete(g).where(g.c.gid == gid))
-        return True
-
-    def move_workers(self, puid: int, worker_ids: Sequence[int], group_id: int, now: int) -> bool:
-        """Set the workers' group_id, all or nothing; ``False`` if one of them or the group is
-        not the sub-account's (a deleted worker is nobody's until it submits a share again).
-        ``now`` is unused: a worker row's times are the engine's."""
-        ids = sorted(set(worker_ids))
-        if group_id not in _INT64 or any(i not in _INT64 for i in ids):
-            return False  # no worker or group has such an id (and SQLite could not bind it)
-        chunks = [ids[i : i + _IDS_PER_STATEMENT] for i in range(0, len(ids), _IDS_PER_STATEMENT)]
-        with self.write(workers_changed=True) as conn:
-            implicit = group_id in (schema.GROUP_DEFAULT, schema.GROUP_DELETED)
-            if not implicit and not self._is_group_of(conn, puid, group_id):
-                return False
-            known = sum(
-                conn.execute(
-                    sa.select(sa.func.count())
-                    .select_from(_w)
-                    # deleted workers are gone until they mine again: not the caller's to move
-                    .where(_w.c.puid == puid, _w.c.worker_id.in_(chunk), _NOT_DELETED_BY_SCAN)
-                ).scalar_one()
-                for chunk in chunks
-            )
-            if known != len(ids):
-                return False
-            for chunk in chunks:
-                conn.execute(
-                    sa.update(_w)
-                    .where(_w.c.puid == puid, _w.c.worker_id.in_(chunk))
-                    .values(group_id=group_id)
-                )
-        return True
+    def _history_by_bucket(self, level: Level, one_worker: bool) -> sa.TextClause:
+        return _HISTORY_BY_BUCKET[level, one_worker]
 
     # --- stats ------------------------------------------------------------------------------
 
@@ -651,22 +230,6 @@ class SqliteStore:
             finally:
                 cursor.close()
 
-    def history_seq(self) -> int:
-        """The newest journal sequence whose history deltas are stored; 0 before any flush."""
-        with self.read() as conn:
-            value = conn.execute(
-                sa.select(schema.meta.c.value).where(schema.meta.c.key == schema.HISTORY_SEQ_KEY)
-            ).scalar_one_or_none()
-        return int(value) if value is not None else 0
-
-    def data_id(self) -> str:
-        """The database's identity (``schema.DATA_ID_KEY``), the same in its backups."""
-        with self.read() as conn:
-            value = conn.execute(
-                sa.select(schema.meta.c.value).where(schema.meta.c.key == schema.DATA_ID_KEY)
-            ).scalar_one()
-        return str(value)
-
     def prune(self, now: int, retention_s: dict[tuple[Level, int], int | None]) -> int:
         """Delete history buckets with ``start < now - retention``; returns rows deleted."""
         deleted = 0
@@ -682,213 +245,6 @@ class SqliteStore:
                 )
                 deleted += result.rowcount
         return deleted
-
-    # --- network history --------------------------------------------------------------------
-
-    def record_network(
-        self, at: int, difficulty: str, height: int, fees_per_block_sat: int, source: str, now: int
-    ) -> bool:
-        """Upsert the entry at ``at``; read and write in one ``BEGIN IMMEDIATE`` transaction, so
-        two recorders cannot both see "absent" and both write."""
-        normal = validate_network(difficulty, height, fees_per_block_sat, source)
-        n = schema.network_history
-        values = {
-            "difficulty": normal,
-            "height": height,
-            "fees_per_block_sat": fees_per_block_sat,
-            "source": source,
-        }
-        with self.write() as conn:
-            row = conn.execute(
-                sa.select(n.c.difficulty, n.c.height, n.c.fees_per_block_sat, n.c.source).where(
-                    n.c.at == at
-                )
-            ).first()
-            if row is not None and dict(row._mapping) == values:
-                return False
-            if row is None:
-                conn.execute(sa.insert(n).values(at=at, recorded_at=now, **values))
-            else:
-                conn.execute(sa.update(n).where(n.c.at == at).values(recorded_at=now, **values))
-        return True
-
-    def network_at(self, ts: int) -> dict[str, Any] | None:
-        """The newest entry with ``at <= ts``: one primary-key seek backwards."""
-        n = schema.network_history
-        return self._one(sa.select(n).where(n.c.at <= ts).order_by(n.c.at.desc()).limit(1))
-
-    def network_history(self, start: int, stop: int) -> list[dict[str, Any]]:
-        """The entry in force at ``start`` and those with ``start < at < stop``, by ``at``; both
-        read in one transaction so a concurrent record cannot make them disagree."""
-        n = schema.network_history
-        with self.read() as conn:
-            first = conn.execute(
-                sa.select(n).where(n.c.at <= start).order_by(n.c.at.desc()).limit(1)
-            ).first()
-            rest = conn.execute(
-                sa.select(n).where(n.c.at > start, n.c.at < stop).order_by(n.c.at)
-            ).all()
-        rows = ([first] if first is not None and start < stop else []) + list(rest)
-        return [dict(r._mapping) for r in rows]
-
-    # --- reads ------------------------------------------------------------------------------
-
-    def _one(self, stmt: sa.Select[Any]) -> dict[str, Any] | None:
-        with self.read() as conn:
-            row = conn.execute(stmt).first()
-        return None if row is None else dict(row._mapping)
-
-    def _all(self, stmt: sa.Select[Any]) -> list[dict[str, Any]]:
-        with self.read() as conn:
-            return [dict(row._mapping) for row in conn.execute(stmt)]
-
-    def worker(self, puid: int, worker_id: int) -> dict[str, Any] | None:
-        """One worker row (all columns), or ``None``."""
-        w = schema.workers
-        return self._one(sa.select(w).where(w.c.puid == puid, w.c.worker_id == worker_id))
-
-    def workers(self, puid: int) -> list[dict[str, Any]]:
-        """All worker rows of a sub-account, ordered by worker_id."""
-        w = schema.workers
-        return self._all(sa.select(w).where(w.c.puid == puid).order_by(w.c.worker_id))
-
-    def subaccount_stats(self, puid: int) -> dict[str, Any] | None:
-        """A sub-account's snapshot row, or ``None`` before its first flush."""
-        s = schema.subaccount_stats
-        return self._one(sa.select(s).where(s.c.puid == puid))
-
-    def top_workers(self, puid: int, limit: int = 50) -> list[dict[str, Any]]:
-        """A sub-account's worker rows, busiest (15-minute accepts) first, deleted ones left out
-        (``worker_page``'s first page, without its count)."""
-        query = WorkerQuery(now=0, order_by="accept_15m", limit=limit)
-        return self._all(worker_page_statements(puid, query)[1])
-
-    def worker_page(self, puid: int, query: WorkerQuery) -> WorkerPage:
-        """A page of workers and the number matching.
-
-        Without a group or name filter the number is ``worker_counts``' (cached); otherwise
-        it is counted in the same read transaction as the page. ``worker_page_statements``
-        says how each query is planned.
-        """
-        count, rows = worker_page_statements(puid, query)
-        total: int | None = None
-        if query.group_id is None and not query.name_contains:
-            counts = self.worker_counts(puid, query.now, query.active_s, query.inactive_s)
-            total = sum(counts.values()) if query.status is None else counts[query.status]
-        with self.read() as conn:
-            if total is None:
-                total = int(conn.execute(count).scalar_one())
-            page = [dict(r._mapping) for r in conn.execute(rows)] if query.limit else []
-        return WorkerPage(total_count=total, rows=page)
-
-    def worker_counts(
-        self, puid: int, now: int, active_s: int = ACTIVE_S, inactive_s: int = INACTIVE_S
-    ) -> dict[WorkerStatus, int]:
-        """Workers per status, deleted ones left out.
-
-        Counted as three ranges of the status index (one pass over the sub-account's entries:
-        3 ms for 100k workers), then cached until a write changes worker rows, so repeated
-        calls within the same second cost a dictionary look-up.
-        """
-        key = (puid, now, active_s, inactive_s)
-        cached = self._counts.get(key)
-        if cached is not None and cached[0] == self._generation:
-            return dict(cached[1])
-        # One counter at a time: requests arriving together at a new second wait for the
-        # first one's count instead of each counting 100k index entries again.
-        with self._counting:
-            generation = self._generation  # read before counting: a later commit invalidates
-            cached = self._counts.get(key)
-            if cached is not None and cached[0] == generation:
-                return dict(cached[1])
-            stmt = worker_counts_statement(puid, now, active_s, inactive_s)
-            with self.read() as conn:
-                active, inactive, dead = conn.execute(stmt).one()
-            counts = {
-                WorkerStatus.ACTIVE: int(active),
-                WorkerStatus.INACTIVE: int(inactive),
-                WorkerStatus.DEAD: int(dead),
-            }
-            if len(self._counts) >= _COUNTS_CACHED:
-                self._counts.clear()  # entries of past generations and seconds pile up
-            self._counts[key] = (generation, counts)
-        return dict(counts)
-
-    def group_stats(
-        self, puid: int, now: int, active_s: int = ACTIVE_S, inactive_s: int = INACTIVE_S
-    ) -> list[dict[str, Any]]:
-        """Per group_id with non-deleted workers (DEFAULT -1 included), by group_id: workers
-        per status and in all, and the sum of every window column."""
-        active_lo, inactive_lo = _status_bounds(now, active_s, inactive_s)
-        lat = _w.c.last_accept_time
-
-        def number(cond: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
-            return sa.func.count(sa.case((cond, 1)))
-
-        query = (
-            sa.select(
-                _w.c.group_id,
-                number(lat >= active_lo).label("workers_active"),
-                number(sa.and_(lat >= inactive_lo, lat < active_lo)).label("workers_inactive"),
-                number(lat < inactive_lo).label("workers_dead"),
-                sa.func.count().label("workers_total"),
-                *(sa.func.sum(_w.c[c]).label(c) for c in schema.WINDOW_COLUMNS),
-            )
-            # Every column of every row is needed: read the clustered rows, not an index.
-            .where(_w.c.puid == puid, _NOT_DELETED_BY_SCAN)
-            .group_by(_w.c.group_id)
-            .order_by(_w.c.group_id)
-        )
-        return self._all(query)
-
-    def pool_stats(self) -> dict[str, Any] | None:
-        """The pool's snapshot row, or ``None`` before the first flush."""
-        p = schema.pool_stats
-        return self._one(sa.select(p).where(p.c.id == 1))
-
-    def history(
-        self,
-        level: Level,
-        period_s: int,
-        puid: int = 0,
-        worker_id: int = 0,
-        start_from: int = 0,
-        start_to: int = 2**62,
-    ) -> list[dict[str, Any]]:
-        """Buckets with ``start_from <= start < start_to`` ordered by start; the row's columns.
-
-        ``puid`` is ignored for the pool level and ``worker_id`` for all but the worker level;
-        at the worker level ``worker_id=0`` (never a real id) returns every worker of ``puid``,
-        ordered by (start, worker_id).
-
-        History is keyed bucket-first (see ``schema``), so a range on ``start`` would scan
-        every worker's rows: instead the bucket starts in range (multiples of ``period_s``,
-        clamped to the stored ones) are enumerated and each is one primary-key lookup.
-        """
-        t = schema.HISTORY_TABLES[level]
-        if level is Level.POOL:
-            stmt = sa.select(t).where(
-                t.c.period_s == period_s, t.c.start >= start_from, t.c.start < start_to
-            )
-            return self._all(stmt.order_by(t.c.start))
-        lo_hi = sa.select(
-            sa.select(sa.func.min(t.c.start)).where(t.c.period_s == period_s).scalar_subquery(),
-            sa.select(sa.func.max(t.c.start)).where(t.c.period_s == period_s).scalar_subquery(),
-        )
-        with self.read() as conn:
-            lowest, highest = conn.execute(lo_hi).one()
-            if lowest is None:
-                return []
-            first = max(-(-start_from // period_s) * period_s, lowest)
-            stop = min(start_to, highest + 1)
-            if first >= stop:
-                return []
-            one_worker = level is Level.SUBACCOUNT or worker_id != 0
-            query = _HISTORY_BY_BUCKET[level, one_worker]
-            params = {"first": first, "stop": stop, "period_s": period_s, "puid": puid}
-            if level is Level.WORKER and one_worker:
-                params["worker_id"] = worker_id
-            return [dict(row._mapping) for row in conn.execute(query, params)]
 
 
 if TYPE_CHECKING:  # mypy proves the backend satisfies the protocol

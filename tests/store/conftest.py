@@ -1,16 +1,13 @@
-"""The store under test: a real SQLite file in the test's tmp_path."""
+"""The store under test, on SQLite and on PostgreSQL (``tests.store.backends``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from poolstats.store import SqliteStore
+from tests.store.backends import deselect_sqlite_only, pg_template, pg_url, store
+
+__all__ = ["pg_template", "pg_url", "store"]
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    with SqliteStore.open(tmp_path) as s:
-        yield s
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    deselect_sqlite_only(config, items)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,8 +18,10 @@ from poolstats.engine.snapshot import (
     WorkerRows,
 )
 from poolstats.engine.work import NO_WORK, WorkRows
-from poolstats.store import SqliteStore
+from poolstats.store.postgres import PostgresStore
 from poolstats.store.schema import WINDOW_COLUMNS
+from poolstats.store.sql import SqlStore
+from poolstats.store.sqlite import SqliteStore
 
 NOW = 1_700_000_000
 HOUR = 3600
@@ -105,8 +108,95 @@ def delta(
     )
 
 
-def raw(store: SqliteStore) -> sqlite3.Connection:
-    """A plain sqlite3 connection to the store's file, as another process would have."""
+def raw(store: SqlStore) -> Any:
+    """A plain DB-API connection to the store's database, as another process would have: for
+    SQLite a ``sqlite3`` connection, for PostgreSQL a ``PgRaw`` that behaves alike for the
+    tests' statements (``?`` marks, rows by index or name, commit on leaving ``with``)."""
+    if isinstance(store, PostgresStore):
+        return PgRaw(store.url.render_as_string(hide_password=False))
+    assert isinstance(store, SqliteStore)
     conn = sqlite3.connect(store.path, timeout=10)
     conn.row_factory = sqlite3.Row
     return conn
+
+
+class PgRow(tuple[Any, ...]):
+    """A row readable by index and, like ``sqlite3.Row``, by column name (``dict(row)``)."""
+
+    names: tuple[str, ...] = ()
+
+    def keys(self) -> tuple[str, ...]:
+        return self.names
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self.names.index(key))
+        return tuple.__getitem__(self, key)
+
+
+class PgRaw:
+    """A psycopg connection with ``sqlite3.Connection``'s shape where the tests use it."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self._conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        from psycopg.rows import RowMaker
+
+        def rows(cursor: Any) -> RowMaker[PgRow]:
+            names = tuple(d.name for d in cursor.description or ())
+
+            def make(values: Sequence[Any]) -> PgRow:
+                row = PgRow(values)
+                row.names = names
+                return row
+
+            return make
+
+        cur = self._conn.cursor(row_factory=rows)
+        return cur.execute(sql.replace("?", "%s"), params or None)
+
+    def iterdump(self) -> list[str]:
+        """Every row of every table as text (what ``sqlite3``'s dump would show of them)."""
+        tables = self.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+        ).fetchall()
+        return [repr(tuple(r)) for (t,) in tables for r in self.execute(f'SELECT * FROM "{t}"')]
+
+    def __enter__(self) -> PgRaw:
+        return self
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        if exc_type is None:
+            self._conn.commit()
+        self._conn.close()
+
+
+def add_failing_trigger(store: SqlStore, name: str, event: str, table: str) -> None:
+    """A trigger that makes every ``event`` (INSERT, DELETE ...) on ``table`` fail with an
+    integrity error whose message is ``name``, to break a transaction at a chosen step."""
+    with raw(store) as conn:
+        if isinstance(store, PostgresStore):
+            conn.execute(
+                f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"RAISE EXCEPTION '{name}' USING ERRCODE = 'check_violation'; END $$"
+            )
+            conn.execute(
+                f"CREATE TRIGGER {name} BEFORE {event} ON {table} "
+                f"FOR EACH ROW EXECUTE FUNCTION {name}()"
+            )
+        else:
+            conn.execute(
+                f"CREATE TRIGGER {name} BEFORE {event} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{name}'); END"
+            )
+
+
+def drop_trigger(store: SqlStore, name: str, table: str) -> None:
+    with raw(store) as conn:
+        if isinstance(store, PostgresStore):
+            conn.execute(f"DROP TRIGGER {name} ON {table}")
+        else:
+            conn.execute(f"DROP TRIGGER {name}")

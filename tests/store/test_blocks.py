@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 
 from poolstats.domain.found_block import BlockStatus, FoundBlock
 from poolstats.store import SqliteStore
 from poolstats.store.blocks import BlockStore
-from tests.store.helpers import NOW
+from tests.store.helpers import NOW, raw
 
 SENT = FoundBlock(840_000, "00" * 4 + "ab" * 28, 7, "rig.1", 312_512_345, NOW)
 
 
 def rows(store: SqliteStore) -> list[tuple[object, ...]]:
-    with sqlite3.connect(store.path) as db:
-        return db.execute(
+    with raw(store) as db:
+        found = db.execute(
             "SELECT height, hash, puid, worker, reward_sat, found_at, status, reason, updated_at "
             "FROM blocks ORDER BY id"
         ).fetchall()
+    return [tuple(r) for r in found]
 
 
 def test_a_verdict_updates_the_block_sent_and_is_final(store: SqliteStore) -> None:

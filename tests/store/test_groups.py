@@ -9,7 +9,7 @@ import pytest
 from poolstats.domain.status import WorkerStatus
 from poolstats.store import SqliteStore
 from poolstats.store.base import GroupExists, WorkerQuery
-from tests.store.helpers import NOW, make_flush, raw
+from tests.store.helpers import NOW, add_failing_trigger, make_flush, raw
 
 
 def group_ids(store: SqliteStore, puid: int) -> dict[int, int]:
@@ -102,11 +102,8 @@ def test_delete_group_is_one_transaction(store: SqliteStore) -> None:
     fleet(store)
     west = store.create_group(1, "west", NOW)["gid"]
     assert store.move_workers(1, [1, 2], west, NOW)
-    with raw(store) as conn:  # make the last statement (the group's delete) fail
-        conn.execute(
-            "CREATE TRIGGER keep BEFORE DELETE ON worker_groups "
-            "BEGIN SELECT RAISE(ABORT, 'keep'); END"
-        )
+    # make the last statement (the group's delete) fail
+    add_failing_trigger(store, "keep", "DELETE", "worker_groups")
     with pytest.raises(Exception, match="keep"):
         store.delete_group(1, west, NOW)
     assert group_ids(store, 1) == {1: west, 2: west, 3: -1, 4: -1, 5: -1}  # rolled back

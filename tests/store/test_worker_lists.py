@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from poolstats.domain.status import WorkerStatus, worker_status
-from poolstats.store import SqliteStore
 from poolstats.store.base import WORKER_ORDER_KEYS, WorkerQuery
+from poolstats.store.postgres import PostgresStore
 from poolstats.store.schema import WINDOW_COLUMNS
-from poolstats.store.sqlite import worker_counts_statement, worker_page_statements
+from poolstats.store.sql import SqlStore
+from poolstats.store.sqlite import SqliteStore, worker_counts_statement, worker_page_statements
+from tests.services import fresh_database
+from tests.store.backends import BACKENDS
 from tests.store.helpers import NOW, make_flush
 
 ACTIVE_S, INACTIVE_S = 900, 86400
@@ -76,10 +78,17 @@ FLEET, GROUPS = build_fleet()
 EXPECTED = [{**r, "group_id": GROUPS[r["worker_id"]]} for r in FLEET]
 
 
-@pytest.fixture(scope="module")
-def fleet_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteStore]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def fleet_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SqlStore]:
     """puid 1: the fleet in groups 1, 2, DEFAULT and deleted; puid 2: workers never shown."""
-    with SqliteStore.open(tmp_path_factory.mktemp("fleet")) as store:
+    database = fresh_database(request.getfixturevalue("pg_template"))
+    if request.param == "sqlite":
+        opened: SqlStore = SqliteStore.open(tmp_path_factory.mktemp("fleet"))
+    else:
+        opened = PostgresStore.open(next(database))
+    with opened as store:
         others = [{**r, "puid": 2, "worker_name": f"other{i}"} for i, r in enumerate(FLEET[:20])]
         store.write_flush(make_flush(workers=to_flush_dicts(FLEET + others)))
         assert [store.create_group(PUID, n, NOW)["gid"] for n in ("a", "b")] == [1, 2]
@@ -88,6 +97,7 @@ def fleet_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteStor
             ids = [w for w, g in GROUPS.items() if g == group_id]
             assert store.move_workers(PUID, ids, group_id, NOW)
         yield store
+    database.close()  # drops the PostgreSQL database, if one was made
 
 
 def sort_value(row: dict[str, Any], key: str) -> Any:
@@ -117,7 +127,7 @@ def expected(q: WorkerQuery, rows: list[dict[str, Any]] = EXPECTED) -> list[dict
     return ordered
 
 
-def all_pages(store: SqliteStore, q: WorkerQuery, size: int) -> tuple[set[int], list[Any]]:
+def all_pages(store: SqlStore, q: WorkerQuery, size: int) -> tuple[set[int], list[Any]]:
     """Every page of ``size``: (the total counts seen, the rows in order)."""
     totals, rows = set(), []
     offset = 0
@@ -142,7 +152,7 @@ def test_the_fleet_has_what_the_tests_rely_on() -> None:
 @pytest.mark.parametrize("ascending", [False, True])
 @pytest.mark.parametrize("order_by", WORKER_ORDER_KEYS)
 def test_every_order_both_ways_page_by_page(
-    fleet_store: SqliteStore, order_by: str, ascending: bool
+    fleet_store: SqlStore, order_by: str, ascending: bool
 ) -> None:
     q = WorkerQuery(now=NOW, order_by=order_by, ascending=ascending)
     want = expected(q)
@@ -156,7 +166,7 @@ def test_every_order_both_ways_page_by_page(
 @pytest.mark.parametrize("group_id", [None, -1, 1, 2, 0, 3])
 @pytest.mark.parametrize("status", [None, *WorkerStatus])
 def test_status_and_group_filters(
-    fleet_store: SqliteStore, order_by: str, group_id: int | None, status: WorkerStatus | None
+    fleet_store: SqlStore, order_by: str, group_id: int | None, status: WorkerStatus | None
 ) -> None:
     for ascending in (False, True):
         q = WorkerQuery(
@@ -185,7 +195,7 @@ def test_status_and_group_filters(
     ],
 )
 def test_name_filter_is_literal_and_ignores_case(
-    fleet_store: SqliteStore, needle: str, names: set[str]
+    fleet_store: SqlStore, needle: str, names: set[str]
 ) -> None:
     for order_by in ("accept_15m", "worker_name"):
         q = WorkerQuery(now=NOW, name_contains=needle, order_by=order_by, limit=100)
@@ -201,7 +211,7 @@ def worker_of(name: str) -> int:
     return next(r["worker_id"] for r in FLEET if r["worker_name"] == name)
 
 
-def test_name_filter_combines_with_status_group_and_paging(fleet_store: SqliteStore) -> None:
+def test_name_filter_combines_with_status_group_and_paging(fleet_store: SqlStore) -> None:
     q = WorkerQuery(now=NOW, name_contains="W0", status=WorkerStatus.ACTIVE, group_id=-1)
     want = [r["worker_id"] for r in expected(q)]
     assert want  # the fleet has such workers
@@ -209,7 +219,7 @@ def test_name_filter_combines_with_status_group_and_paging(fleet_store: SqliteSt
     assert (totals, [r["worker_id"] for r in rows]) == ({len(want)}, want)
 
 
-def test_pages_beyond_the_end_and_empty_pages(fleet_store: SqliteStore) -> None:
+def test_pages_beyond_the_end_and_empty_pages(fleet_store: SqlStore) -> None:
     total = len(expected(WorkerQuery(now=NOW)))
     page = fleet_store.worker_page(PUID, WorkerQuery(now=NOW, offset=total, limit=10))
     assert (page.total_count, page.rows) == (total, [])
@@ -248,7 +258,7 @@ def test_worker_query_refuses_unknown_orders_and_negative_windows(bad: dict[str,
     ],
 )
 def test_counts_and_status_filters_follow_worker_status(
-    fleet_store: SqliteStore, now: int, active_s: int, inactive_s: int
+    fleet_store: SqlStore, now: int, active_s: int, inactive_s: int
 ) -> None:
     live = [r for r in EXPECTED if r["group_id"] != 0]
     want = {s: 0 for s in WorkerStatus}
@@ -263,42 +273,41 @@ def test_counts_and_status_filters_follow_worker_status(
         assert got == {r["worker_id"] for r in expected(q)}
 
 
-def test_counts_of_an_unknown_puid_are_zero(fleet_store: SqliteStore) -> None:
+def test_counts_of_an_unknown_puid_are_zero(fleet_store: SqlStore) -> None:
     assert fleet_store.worker_counts(99, NOW) == dict.fromkeys(WorkerStatus, 0)
 
 
-def test_cached_counts_follow_every_change_of_worker_rows(tmp_path: Path) -> None:
+def test_cached_counts_follow_every_change_of_worker_rows(store: SqlStore) -> None:
     rows = [
         {"puid": 1, "worker_id": 1, "last_accept_time": NOW},
         {"puid": 1, "worker_id": 2, "last_accept_time": NOW - 1000},
         {"puid": 1, "worker_id": 3, "last_accept_time": 0},
     ]
     A, IN, D = WorkerStatus.ACTIVE, WorkerStatus.INACTIVE, WorkerStatus.DEAD
-    with SqliteStore.open(tmp_path) as store:
-        store.write_flush(make_flush(workers=rows))
-        counts = store.worker_counts(1, NOW)
-        assert counts == {A: 1, IN: 1, D: 1}
-        counts[A] = 99  # the caller's copy
-        assert store.worker_counts(1, NOW) == {A: 1, IN: 1, D: 1}
+    store.write_flush(make_flush(workers=rows))
+    counts = store.worker_counts(1, NOW)
+    assert counts == {A: 1, IN: 1, D: 1}
+    counts[A] = 99  # the caller's copy
+    assert store.worker_counts(1, NOW) == {A: 1, IN: 1, D: 1}
 
-        gid = store.create_group(1, "g", NOW)["gid"]
-        assert store.move_workers(1, [1], gid, NOW)
-        assert store.worker_counts(1, NOW) == {A: 1, IN: 1, D: 1}  # moved, not deleted
-        assert store.move_workers(1, [2], 0, NOW)
-        assert store.worker_counts(1, NOW) == {A: 1, IN: 0, D: 1}
-        assert store.worker_page(1, WorkerQuery(now=NOW)).total_count == 2
+    gid = store.create_group(1, "g", NOW)["gid"]
+    assert store.move_workers(1, [1], gid, NOW)
+    assert store.worker_counts(1, NOW) == {A: 1, IN: 1, D: 1}  # moved, not deleted
+    assert store.move_workers(1, [2], 0, NOW)
+    assert store.worker_counts(1, NOW) == {A: 1, IN: 0, D: 1}
+    assert store.worker_page(1, WorkerQuery(now=NOW)).total_count == 2
 
-        store.write_flush(make_flush(workers=[{**rows[2], "last_accept_time": NOW}]))
-        assert store.worker_counts(1, NOW) == {A: 2, IN: 0, D: 0}
-        assert store.worker_page(1, WorkerQuery(now=NOW, status=A)).total_count == 2
+    store.write_flush(make_flush(workers=[{**rows[2], "last_accept_time": NOW}]))
+    assert store.worker_counts(1, NOW) == {A: 2, IN: 0, D: 0}
+    assert store.worker_page(1, WorkerQuery(now=NOW, status=A)).total_count == 2
 
-        assert store.move_workers(1, [1], 0, NOW)
-        assert store.worker_counts(1, NOW) == {A: 1, IN: 0, D: 0}
-        assert store.move_workers(1, [1], gid, NOW) is False  # deleted: nobody's to move
-        assert store.move_workers(1, [3], gid, NOW)
-        assert store.delete_group(1, gid, NOW)  # its worker goes to DEFAULT: still counted
-        assert store.worker_counts(1, NOW) == {A: 1, IN: 0, D: 0}
-        assert {w["worker_id"]: w["group_id"] for w in store.workers(1)}[3] == -1
+    assert store.move_workers(1, [1], 0, NOW)
+    assert store.worker_counts(1, NOW) == {A: 1, IN: 0, D: 0}
+    assert store.move_workers(1, [1], gid, NOW) is False  # deleted: nobody's to move
+    assert store.move_workers(1, [3], gid, NOW)
+    assert store.delete_group(1, gid, NOW)  # its worker goes to DEFAULT: still counted
+    assert store.worker_counts(1, NOW) == {A: 1, IN: 0, D: 0}
+    assert {w["worker_id"]: w["group_id"] for w in store.workers(1)}[3] == -1
 
 
 # --- group sums -----------------------------------------------------------------------------
@@ -306,7 +315,7 @@ def test_cached_counts_follow_every_change_of_worker_rows(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(("now", "active_s", "inactive_s"), [(NOW, 900, 86400), (NOW, 60, 120)])
 def test_group_stats_equal_python_sums(
-    fleet_store: SqliteStore, now: int, active_s: int, inactive_s: int
+    fleet_store: SqlStore, now: int, active_s: int, inactive_s: int
 ) -> None:
     want: dict[int, dict[str, Any]] = {}
     for r in EXPECTED:
@@ -336,7 +345,7 @@ def test_group_stats_equal_python_sums(
 # --- query plans ----------------------------------------------------------------------------
 
 
-def plan(store: SqliteStore, stmt: sa.Select[Any]) -> list[str]:
+def plan(store: SqlStore, stmt: sa.Select[Any]) -> list[str]:
     """SQLite's EXPLAIN QUERY PLAN lines for a Core statement, with its parameters bound."""
     with store.read() as conn:
         compiled = stmt.compile(dialect=conn.dialect)
@@ -346,7 +355,8 @@ def plan(store: SqliteStore, stmt: sa.Select[Any]) -> list[str]:
     return [str(r[3]) for r in rows]
 
 
-def test_the_busiest_workers_page_reads_only_the_indexes(store: SqliteStore) -> None:
+@pytest.mark.sqlite_only  # SQLite's query plans
+def test_the_busiest_workers_page_reads_only_the_indexes(store: SqlStore) -> None:
     """The plans that make a 100k-worker page take ~1 ms rather than a scan and a sort."""
     for status in (None, WorkerStatus.ACTIVE, WorkerStatus.DEAD):
         q = WorkerQuery(now=NOW, order_by="accept_15m", status=status, group_id=None)
@@ -366,6 +376,7 @@ def test_the_busiest_workers_page_reads_only_the_indexes(store: SqliteStore) -> 
     )
 
 
+@pytest.mark.sqlite_only  # SQLite's query plans
 @pytest.mark.parametrize(
     "q",
     [
@@ -375,7 +386,7 @@ def test_the_busiest_workers_page_reads_only_the_indexes(store: SqliteStore) -> 
     ],
 )
 def test_other_pages_read_the_subaccounts_rows_in_key_order(
-    store: SqliteStore, q: WorkerQuery
+    store: SqlStore, q: WorkerQuery
 ) -> None:
     """Not a table lookup per matching index entry: one range of the clustered table."""
     rows_plan = plan(store, worker_page_statements(PUID, q)[1])

@@ -27,7 +27,7 @@ KEY = "data_id"
 
 def upgrade() -> None:
     op.get_bind().execute(
-        sa.text("INSERT OR IGNORE INTO meta (key, value) VALUES (:key, :value)"),
+        sa.text("INSERT INTO meta (key, value) VALUES (:key, :value) ON CONFLICT (key) DO NOTHING"),
         {"key": KEY, "value": secrets.token_hex(16)},
     )
 
