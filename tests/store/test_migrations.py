@@ -120,7 +120,7 @@ def test_upgrade_keeps_every_row_and_rebuilds_workers_clustered(tmp_path: Path) 
         meta = dict(after.pop("meta"))  # 0008 gives the database its id
         assert len(meta.pop("data_id")) == 32
         assert sorted(meta.items()) == before.pop("meta")
-        assert after.pop("leases") == []  # 0009 adds it empty
+        assert after.pop("leases") == []  # 0010 adds it empty
         assert after == before
         assert workers_sql.rstrip().endswith("WITHOUT ROWID")
         assert set(indexes) == {"ix_workers_status", "ix_workers_accept_15m"}
