@@ -6,7 +6,7 @@ SQLite default and a PostgreSQL scale-out backend are interchangeable.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from poolstats.domain.status import ACTIVE_S, INACTIVE_S, WorkerStatus
 from poolstats.engine.snapshot import Flush, Level
+from poolstats.store import schema
 
 
 class UserExists(ValueError):
@@ -92,6 +93,33 @@ class WorkerQuery:
             )
         if self.offset < 0 or self.limit < 0:
             raise ValueError("offset and limit must not be negative")
+
+
+@dataclass(frozen=True)
+class FlushWriter:
+    """Who writes a flush: a single node (``partition`` None) or partition K's aggregator.
+
+    It decides which stored sequence the flush moves (``schema.partition_seq_key``) and which
+    pool row it writes (``schema.pool_row_id``). ``guard`` runs first inside the flush's own
+    transaction and raises to refuse it: an aggregator's lease check, so that one that lost
+    its lease unaware can never write after the next holder.
+    """
+
+    partition: int | None = None
+    guard: Callable[[sa.Connection], None] | None = None
+
+    @property
+    def seq_key(self) -> str:
+        if self.partition is None:
+            return schema.HISTORY_SEQ_KEY
+        return schema.partition_seq_key(self.partition)
+
+    @property
+    def pool_row_id(self) -> int:
+        return schema.pool_row_id(self.partition)
+
+
+SINGLE_NODE = FlushWriter()
 
 
 @dataclass(frozen=True)
@@ -234,11 +262,13 @@ class Store(Protocol):
         ...
 
     # stats
-    def write_flush(self, flush: Flush) -> None:
-        """Apply one engine flush atomically (snapshots, history increments, ``history_seq``)."""
+    def write_flush(self, flush: Flush, writer: FlushWriter = SINGLE_NODE) -> None:
+        """Apply one engine flush atomically (snapshots, history increments, and the writer's
+        stored sequence), after ``writer.guard`` in the same transaction."""
 
-    def history_seq(self) -> int:
-        """Journal sequence of the newest batch whose history is stored; 0 if none."""
+    def history_seq(self, key: str = schema.HISTORY_SEQ_KEY) -> int:
+        """Sequence (journal, or bus for ``schema.partition_seq_key``) of the newest batch
+        whose history is stored; 0 if none."""
         ...
 
     def prune(self, now: int, retention_s: dict[tuple[Level, int], int | None]) -> int:

@@ -155,11 +155,12 @@ def subaccount_params(flush: Flush) -> Iterator[tuple[Any, ...]]:
     )
 
 
-def pool_params(flush: Flush) -> tuple[Any, ...]:
+def pool_params(flush: Flush, row_id: int = 1) -> tuple[Any, ...]:
+    """The pool row of this writer (``schema.pool_row_id``)."""
     p = flush.pool
     _check_finite("pool", **{c: getattr(p.sums, c)[:1] for c in _W})
     sums = (float(getattr(p.sums, c)[0]) for c in _W)
-    return (1, *sums, int(p.workers_active), int(p.users_active), flush.now)
+    return (row_id, *sums, int(p.workers_active), int(p.users_active), flush.now)
 
 
 def history_params(d: HistoryDelta) -> Iterator[tuple[Any, ...]]:

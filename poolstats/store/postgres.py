@@ -37,7 +37,7 @@ from poolstats.domain.earnings import SECONDS_PER_DAY
 from poolstats.domain.history_partitions import partition_name, partition_range
 from poolstats.engine.snapshot import Flush, HistoryDelta, Level
 from poolstats.store import schema
-from poolstats.store.base import Store
+from poolstats.store.base import SINGLE_NODE, FlushWriter, Store
 from poolstats.store.flush_sql import (
     WORK_SPLIT_BITS,
     history_params,
@@ -362,7 +362,7 @@ class PostgresStore(SqlStore):
 
     # --- stats --------------------------------------------------------------------------------
 
-    def write_flush(self, flush: Flush) -> None:
+    def write_flush(self, flush: Flush, writer: FlushWriter = SINGLE_NODE) -> None:
         """Apply a flush in one transaction: COPY into the staging tables, then one merge per
         table; history, work and ``history_seq`` land together."""
         history = [summed(d) for d in flush.history]
@@ -379,13 +379,15 @@ class PostgresStore(SqlStore):
         for d in history:
             table = schema.HISTORY_TABLES[d.level].name
             staged[table] = staged.get(table, 0) + len(d.start)
-        pool = dict(zip(_POOL_COLS, pool_params(flush), strict=True))
+        pool = dict(zip(_POOL_COLS, pool_params(flush, writer.pool_row_id), strict=True))
         needed = {
             (schema.HISTORY_TABLES[d.level].name, d.period_s, int(s))
             for d in flush.history
             for s in set(d.start.tolist())
         }
         with self.write(workers_changed=True) as conn:
+            if writer.guard is not None:
+                writer.guard(conn)
             made = self._ensure_partitions(conn, needed)
             # sorts and hashes of 100k+ staged rows stay in memory (the default spills to disk)
             conn.exec_driver_sql(f"SET LOCAL work_mem = '{_FLUSH_WORK_MEM}'")
@@ -415,7 +417,7 @@ class PostgresStore(SqlStore):
                 ) from exc
             conn.execute(sa.text(_POOL_UPSERT), pool)
             conn.execute(
-                sa.text(_SEQ_UPSERT), {"key": schema.HISTORY_SEQ_KEY, "value": str(flush.seq)}
+                sa.text(_SEQ_UPSERT), {"key": writer.seq_key, "value": str(flush.seq)}
             )
         self._partitions.update(made)
 

@@ -182,7 +182,6 @@ pool_stats = sa.Table(
     sa.Column("workers_active", BigInt, nullable=False, server_default="0"),
     sa.Column("users_active", BigInt, nullable=False, server_default="0"),
     _now_col("updated_at"),
-    sa.CheckConstraint("id = 1", name="single_row"),
 )
 
 # --- history (increments added per flush) ---------------------------------------------------
@@ -426,9 +425,20 @@ meta = sa.Table(
     sqlite_with_rowid=False,
 )
 
-HISTORY_SEQ_KEY = "history_seq"
+HISTORY_SEQ_KEY = "history_seq"  # a single node's; an aggregator's: partition_seq_key(K)
 DATA_ID_KEY = "data_id"  # random, made by migration 0008: which data folder this database is
 SETTLED_THROUGH_KEY = "settled_through"  # start of the newest settled UTC day
+
+
+def partition_seq_key(partition: int) -> str:
+    """The meta key of the newest bus sequence whose history partition K's aggregator stored."""
+    return f"{HISTORY_SEQ_KEY}/{partition}"
+
+
+def pool_row_id(partition: int | None) -> int:
+    """``pool_stats`` holds one row per writer: 1 for a single node (and partition 0), K + 1
+    for partition K's aggregator; pool figures are their sum (``SqlStore.pool_stats``)."""
+    return 1 if partition is None else partition + 1
 
 # --- cluster --------------------------------------------------------------------------------
 

@@ -33,7 +33,9 @@ from poolstats.domain.status import ACTIVE_S, INACTIVE_S, WorkerStatus
 from poolstats.engine.snapshot import Flush, Level
 from poolstats.store import schema
 from poolstats.store.base import (
+    SINGLE_NODE,
     WORKER_ORDER_KEYS,
+    FlushWriter,
     GroupExists,
     KeyGrant,
     NewUser,
@@ -220,7 +222,7 @@ class SqlStore:
         """A read transaction: one consistent snapshot for all its statements."""
         raise NotImplementedError
 
-    def write_flush(self, flush: Flush) -> None:
+    def write_flush(self, flush: Flush, writer: FlushWriter = SINGLE_NODE) -> None:
         raise NotImplementedError
 
     def prune(self, now: int, retention_s: dict[tuple[Level, int], int | None]) -> int:
@@ -529,11 +531,12 @@ class SqlStore:
 
     # --- stats ------------------------------------------------------------------------------
 
-    def history_seq(self) -> int:
-        """The newest journal sequence whose history deltas are stored; 0 before any flush."""
+    def history_seq(self, key: str = schema.HISTORY_SEQ_KEY) -> int:
+        """The newest sequence whose history deltas are stored under ``key`` (the journal's, or
+        partition K's on the bus: ``schema.partition_seq_key``); 0 before any flush."""
         with self.read() as conn:
             value = conn.execute(
-                sa.select(schema.meta.c.value).where(schema.meta.c.key == schema.HISTORY_SEQ_KEY)
+                sa.select(schema.meta.c.value).where(schema.meta.c.key == key)
             ).scalar_one_or_none()
         return int(value) if value is not None else 0
 
@@ -699,9 +702,25 @@ class SqlStore:
         return self._all(query)
 
     def pool_stats(self) -> dict[str, Any] | None:
-        """The pool's snapshot row, or ``None`` before the first flush."""
+        """The pool's snapshot, or ``None`` before the first flush: the sum of every writer's
+        row (one for a single node; one per partition in a cluster, whose sub-accounts, and so
+        workers and users, are disjoint), ``updated_at`` the oldest of them."""
         p = schema.pool_stats
-        return self._one(sa.select(p).where(p.c.id == 1))
+        summed = [sa.func.sum(p.c[c]).label(c) for c in schema.WINDOW_COLUMNS]
+        row = self._one(
+            sa.select(
+                sa.literal(1).label("id"),
+                *summed,
+                sa.func.sum(p.c.workers_active).label("workers_active"),
+                sa.func.sum(p.c.users_active).label("users_active"),
+                sa.func.min(p.c.updated_at).label("updated_at"),
+                sa.func.count().label("rows"),
+            )
+        )
+        if row is None or not row.pop("rows"):
+            return None
+        return {k: int(v) if k in ("workers_active", "users_active", "updated_at") else v
+                for k, v in row.items()}  # fmt: skip
 
     def history(
         self,

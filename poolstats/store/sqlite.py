@@ -28,7 +28,7 @@ from sqlalchemy import event
 
 from poolstats.engine.snapshot import Flush, Level
 from poolstats.store import schema
-from poolstats.store.base import Store
+from poolstats.store.base import SINGLE_NODE, FlushWriter, Store
 from poolstats.store.flush_sql import (
     HISTORY_UPSERT,
     POOL_UPSERT,
@@ -201,7 +201,7 @@ class SqliteStore(SqlStore):
 
     # --- stats ------------------------------------------------------------------------------
 
-    def write_flush(self, flush: Flush) -> None:
+    def write_flush(self, flush: Flush, writer: FlushWriter = SINGLE_NODE) -> None:
         """Apply a flush in one transaction, so history, work and ``history_seq`` land together.
 
         Parameters are streamed from ``zip`` iterators straight into the driver's
@@ -211,12 +211,14 @@ class SqliteStore(SqlStore):
         statements: list[tuple[str, Iterable[tuple[Any, ...]]]] = [
             (WORKER_UPSERT, worker_params(flush)),
             (SUB_UPSERT, subaccount_params(flush)),
-            (POOL_UPSERT, [pool_params(flush)]),
+            (POOL_UPSERT, [pool_params(flush, writer.pool_row_id)]),
             *((HISTORY_UPSERT[d.level], history_params(d)) for d in flush.history),
             (WORK_UPSERT, work_params(flush)),
-            (SEQ_UPSERT, [(schema.HISTORY_SEQ_KEY, str(flush.seq))]),
+            (SEQ_UPSERT, [(writer.seq_key, str(flush.seq))]),
         ]
         with self.write(workers_changed=True) as conn:
+            if writer.guard is not None:
+                writer.guard(conn)
             # The SQLAlchemy transaction (BEGIN IMMEDIATE) is open on this very DBAPI connection.
             driver = cast(sqlite3.Connection, conn.connection.driver_connection)
             cursor = driver.cursor()
