@@ -17,7 +17,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -92,14 +92,6 @@ class Leaseholder:
         if self.held != was:
             self.changed.set()
         return self.held
-
-    @contextlib.contextmanager
-    def fenced(self, conn: sa.Connection) -> Iterator[None]:
-        """Inside a write transaction: raise ``LeaseLost`` unless still ours."""
-        if not self.held:
-            raise leases.LeaseLost(f"lease {self.name!r}: not held")
-        leases.check(conn, self.name, self.holder, self.epoch)
-        yield
 
     async def run(self) -> None:
         """Keep trying (standby) or renewing (holder) until cancelled; releases on the way out."""

@@ -706,17 +706,16 @@ class SqlStore:
         row (one for a single node; one per partition in a cluster, whose sub-accounts, and so
         workers and users, are disjoint), ``updated_at`` the oldest of them."""
         p = schema.pool_stats
-        summed = [sa.func.sum(p.c[c]).label(c) for c in schema.WINDOW_COLUMNS]
-        row = self._one(
-            sa.select(
-                sa.literal(1).label("id"),
-                *summed,
-                sa.func.sum(p.c.workers_active).label("workers_active"),
-                sa.func.sum(p.c.users_active).label("users_active"),
-                sa.func.min(p.c.updated_at).label("updated_at"),
-                sa.func.count().label("rows"),
-            )
-        )
+        columns: list[sa.ColumnElement[Any]] = [
+            sa.literal(1).label("id"),
+            *(sa.func.sum(p.c[c]).label(c) for c in schema.WINDOW_COLUMNS),
+            sa.func.sum(p.c.workers_active).label("workers_active"),
+            sa.func.sum(p.c.users_active).label("users_active"),
+            sa.func.min(p.c.updated_at).label("updated_at"),
+            sa.func.count().label("rows"),
+        ]
+        stmt = sa.select(*columns)
+        row = self._one(stmt)
         if row is None or not row.pop("rows"):
             return None
         return {k: int(v) if k in ("workers_active", "users_active", "updated_at") else v

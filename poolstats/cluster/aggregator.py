@@ -1,0 +1,213 @@
+"""``poolstats aggregate --partition K``: one partition of the share bus, counted and stored.
+
+Exactly once, whatever fails. The active aggregator of a partition (the holder of lease
+``aggregate/K``) writes each flush in one store transaction with the stream sequence of the
+newest batch it holds (``partition_seq_key(K)``) and the lease check, and acknowledges the bus
+only after that commit. A batch is thus either in the store with its sequence, or still on the
+bus after that sequence, never both and never neither. After a restart or a take-over the
+engine is whatever it holds (a local checkpoint, or a standby's live state) at sequence C, the
+store holds history through H >= C, and the stream is read again after C: batches up to H
+count in the realtime windows only (their history is stored), later ones in both.
+
+A standby follows the same partition without acknowledging, but applies only what the active
+one has already stored (sequence <= H, read from the store each second), so at take-over it is
+at most one flush behind and nothing it holds is missing from the store's history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy.typing as npt
+import sqlalchemy as sa
+
+from poolstats.bus.base import Bus, Delivery, Subscription
+from poolstats.cluster.leaseholder import Leaseholder
+from poolstats.config import Settings
+from poolstats.engine.engine import Engine, EngineConfig
+from poolstats.engine.snapshot import Flush
+from poolstats.ingest.pipeline import Format, Ingestor, Subaccounts
+from poolstats.metrics import Metrics
+from poolstats.store import checkpoint, leases
+from poolstats.store.base import FlushWriter, Store
+
+log = logging.getLogger(__name__)
+
+FETCH_MAX = 256  # batches per fetch
+STORED_SEQ_POLL_S = 1.0  # how often a standby reads how far the active one has stored
+
+
+def lease_name(partition: int) -> str:
+    return f"aggregate/{partition}"
+
+
+@dataclass
+class State:
+    """What the aggregator reports (``/healthz``, ``/metrics``, the dashboard)."""
+
+    partition: int
+    active: bool = False
+    applied_seq: int = 0  # newest batch counted in the engine
+    stored_seq: int = 0  # newest batch whose history is in the store (H)
+    last_flush_at: float = 0.0
+    lag: int = 0  # batches on the bus not yet acknowledged
+    flush_error: str | None = None
+    took_over_at: list[float] = field(default_factory=list)
+
+
+class Aggregator:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        bus: Bus,
+        partition: int,
+        subaccounts: Subaccounts,
+        state_dir: Path,
+        lease: Leaseholder,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.partition = partition
+        self.state_dir = state_dir
+        self.lease = lease
+        self.metrics = metrics or Metrics()
+        self.writer = FlushWriter(partition, self._fence)
+        self.engine = Engine(EngineConfig(active_s=settings.active_s))
+        self.ingestor = Ingestor(self.engine, _NoJournal(), subaccounts, time.time)
+        self.state = State(partition)
+        self._unwritten: list[Flush] = []
+        self._held_back: collections.deque[Delivery] = collections.deque()
+
+    def _fence(self, conn: sa.Connection) -> None:
+        """A flush's guard: still the lease's holder, at the epoch it was taken with."""
+        if not self.lease.held:
+            raise leases.LeaseLost(f"lease {self.lease.name!r}: not held")
+        leases.check(conn, self.lease.name, self.lease.holder, self.lease.epoch)
+
+    # -- start --------------------------------------------------------------------------------
+
+    def restore(self) -> None:
+        """The local checkpoint, when there is one: the stream is then read after its seq."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        saved = checkpoint.load(self.state_dir)
+        if saved is not None:
+            self.engine = Engine.restore(saved, self.engine.config)
+            self.ingestor.engine = self.engine
+        self.state.applied_seq = self.engine.seq
+        self.state.stored_seq = self.store.history_seq(self.writer.seq_key)
+
+    def _apply(self, d: Delivery) -> None:
+        """Count one batch: in the history too unless the store has its history already."""
+        history = d.seq > self.state.stored_seq
+        self.ingestor.replay(d.payload, Format.COLUMNAR, d.seq, history)
+        self.state.applied_seq = d.seq
+
+    # -- the two modes ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Follow as a standby; whenever the lease is ours, count and store as the active one."""
+        await asyncio.to_thread(self.restore)
+        leasing = asyncio.create_task(self.lease.run())
+        try:
+            while True:
+                await self._standby()
+                await self._active()
+        finally:
+            leasing.cancel()
+            await asyncio.gather(leasing, return_exceptions=True)
+
+    async def _standby(self) -> None:
+        if self.state.took_over_at:  # lost the lease: what was not stored is
+            self.engine.drain(time.time())       # the next holder's to write, not ours
+            self._unwritten.clear()
+        sub = await self.bus.follow(self.partition, self.state.applied_seq)
+        next_poll = 0.0
+        try:
+            while not self.lease.held:
+                if time.monotonic() >= next_poll:
+                    stored = await asyncio.to_thread(self.store.history_seq, self.writer.seq_key)
+                    self.state.stored_seq = stored
+                    next_poll = time.monotonic() + STORED_SEQ_POLL_S
+                    while self._held_back and self._held_back[0].seq <= stored:
+                        self._apply(self._held_back.popleft())
+                if self._held_back:  # nothing to do before the active one stores more
+                    await asyncio.sleep(max(0.0, next_poll - time.monotonic()))
+                    continue
+                for d in await sub.fetch(FETCH_MAX, 0.2):
+                    if d.seq > self.state.stored_seq:
+                        self._held_back.append(d)
+                    else:
+                        self._apply(d)
+        finally:
+            await sub.close()
+
+    async def _active(self) -> None:
+        """Take over: the store's H is final now (the lease fences the previous holder)."""
+        self.state.stored_seq = await asyncio.to_thread(self.store.history_seq, self.writer.seq_key)
+        self._held_back.clear()  # read again from the bus after applied_seq
+        sub = await self.bus.consume(self.partition, self.state.applied_seq)
+        self.state.active = True
+        self.state.took_over_at.append(time.time())
+        log.info("partition %d: active from seq %d (stored %d)", self.partition,
+                 self.state.applied_seq, self.state.stored_seq)  # fmt: skip
+        interval = self.settings.flush_interval_s
+        next_flush = time.monotonic() + interval
+        next_checkpoint = time.monotonic() + self.settings.checkpoint_interval_s
+        try:
+            while self.lease.held:
+                wait = max(0.0, min(0.5, next_flush - time.monotonic()))
+                for d in await sub.fetch(FETCH_MAX, wait):
+                    self._apply(d)
+                if time.monotonic() >= next_flush:
+                    save = time.monotonic() >= next_checkpoint
+                    if await self._flush(sub, save):
+                        next_checkpoint += self.settings.checkpoint_interval_s if save else 0
+                    next_flush = time.monotonic() + interval
+        finally:
+            self.state.active = False
+            await sub.close()
+
+    async def _flush(self, sub: Subscription, save_state: bool) -> bool:
+        """Drain, write (fenced by the lease), then acknowledge; False when the write failed
+        (the flush stays queued, the bus keeps its batches)."""
+        now = time.time()
+        flush = self.engine.drain(now)
+        state: dict[str, npt.NDArray[Any]] = {}
+        if save_state:
+            self.engine.evict(now)
+            state = {k: v.copy() for k, v in self.engine.export().items()}
+        self._unwritten.append(flush)
+        try:
+            while self._unwritten:
+                await asyncio.to_thread(self.store.write_flush, self._unwritten[0], self.writer)
+                self._unwritten.pop(0)
+        except Exception as exc:
+            self.state.flush_error = f"{type(exc).__name__}: {exc}"
+            log.warning("partition %d: flush failed (%s); kept, retried", self.partition, exc)
+            return False
+        self.state.flush_error = None
+        self.state.stored_seq = flush.seq
+        self.state.last_flush_at = now
+        if flush.seq:
+            await sub.ack_through(flush.seq)
+        self.state.lag = await sub.lag()
+        if state:
+            await asyncio.to_thread(checkpoint.save, self.state_dir, state)
+        return True
+
+
+class _NoJournal:
+    """The bus is this aggregator's journal: nothing is appended here."""
+
+    def append(self, kind: int, payload: bytes) -> int:
+        raise AssertionError("an aggregator only replays")
+
