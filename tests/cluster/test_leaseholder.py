@@ -41,8 +41,8 @@ def test_a_standby_takes_over_within_the_lease_time_once_the_holder_stops(tmp_pa
             took = time.monotonic() - stopped
             assert TTL - a.renew_s <= took <= TTL + b.poll_s + 0.5
             assert b.epoch == 2 and not a.held
-            with store.write() as conn, pytest.raises(leases.LeaseLost), a.fenced(conn):
-                pass
+            with store.write() as conn, pytest.raises(leases.LeaseLost):
+                leases.check(conn, a.name, a.holder, 1)  # a's write, were it to try one
             runner_b.cancel()
             await asyncio.gather(runner_b, return_exceptions=True)
             assert b.epoch == 0  # released on the way out
