@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import numpy as np
 import numpy.typing as npt
 
@@ -27,7 +28,7 @@ from poolstats.domain.status import status_counts
 from poolstats.engine.engine import Engine, EngineConfig
 from poolstats.engine.snapshot import Flush, Level
 from poolstats.ingest.journal import Journal, JournalError
-from poolstats.ingest.pipeline import Format, Ingestor
+from poolstats.ingest.pipeline import Format, Ingestor, IngestResult
 from poolstats.metrics import Metrics
 from poolstats.store import checkpoint, ledger
 from poolstats.store.data_folder import JOURNAL_DIR, DataFolderRefused, FolderLock, open_store
@@ -133,6 +134,10 @@ class Service:
         self.metrics.settled_through.set(ledger.settled_through(self.store) or 0)
         self._settle_retry_at = 0.0
         self.refresh_network()
+
+    async def ingest(self, body: bytes, fmt: Format, key: str = "") -> IngestResult:
+        """Judge, journal and count one batch (in a worker thread: CPU and the fsync)."""
+        return await anyio.to_thread.run_sync(self.ingestor.ingest, body, fmt, key)
 
     # -- start and stop -----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ there). Here is one of each, so a fix or a longer timeout reaches every test at 
   ``data_dir`` fixture of ``tests/conftest.py`` is one made this way for alice (puid 1).
 - ``Node``: one ``poolstats serve`` process on a free port, with its settings, its log,
   and readers of /healthz and /metrics; killed with SIGKILL or stopped with SIGTERM.
+- ``Process``: any other long-running poolstats command (gateway, aggregate, ...).
 - ``NodeServer``: an in-process node's API (``tests.api.conftest.Node``) on a free port,
   for tests that need a real socket without a process of its own.
 - ``shares``, ``INGEST_HEADERS``: bodies and headers for POST /ingest/shares.
@@ -223,6 +224,45 @@ class Node:
         self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(60)
         assert code in (0, -signal.SIGTERM), (code, self.log())
+
+
+class Process:
+    """Any poolstats command as a long-running process (a gateway, an aggregator...), its
+    settings given as ``POOLSTATS_<NAME>`` variables, its output in ``log_path``."""
+
+    def __init__(
+        self, log_path: Path, *args: str, settings: Mapping[str, object] | None = None
+    ) -> None:
+        self.log_path = log_path
+        env = {f"POOLSTATS_{name.upper()}": str(v) for name, v in (settings or {}).items()}
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                poolstats(*args), stdout=log, stderr=log, env=_environment(env)
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def running(self) -> bool:
+        """True while it runs; fails at once, with its log, if it exited."""
+        if self.process.poll() is not None:
+            raise AssertionError(f"{self.log_path.name} exited:\n{self.log()}")
+        return True
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(30)
+
+    def stop(self) -> None:
+        """SIGTERM; it must exit cleanly."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            code = self.process.wait(60)
+            assert code in (0, -signal.SIGTERM), (code, self.log())
 
 
 class NodeServer:

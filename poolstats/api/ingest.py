@@ -6,19 +6,39 @@ from __future__ import annotations
 
 import hmac
 import logging
+from typing import Protocol
 
-import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from poolstats.api.auth import Throttled, client_host
 from poolstats.api.threads import read
+from poolstats.bus.base import BusUnavailable
+from poolstats.clock import Clock
+from poolstats.config import Settings
 from poolstats.domain.accounts import validate_user_name
 from poolstats.ingest.columnar import CONTENT_TYPES, BatchError
 from poolstats.ingest.idempotency import valid_key
 from poolstats.ingest.journal import JournalError
-from poolstats.ingest.pipeline import Format
-from poolstats.service import Service
+from poolstats.ingest.pipeline import Format, IngestResult
+from poolstats.metrics import Metrics
+
+
+class Names(Protocol):
+    def puid_of(self, name: str) -> int | None: ...
+
+
+class IngestNode(Protocol):
+    """What these routes need of the process they run in: a node (``Service``, which journals
+    and counts) or a gateway (``cluster.gateway.GatewayNode``, which publishes to the bus)."""
+
+    settings: Settings
+    metrics: Metrics
+    clock: Clock
+    registry: Names
+
+    async def ingest(self, body: bytes, fmt: Format, key: str = "") -> IngestResult: ...
+
 
 router = APIRouter()
 log = logging.getLogger(__name__)
@@ -36,7 +56,11 @@ NDJSON_TYPES = frozenset(
 
 
 def _refuse(
-    service: Service, status: int, reason: str, message: str, headers: dict[str, str] | None = None
+    service: IngestNode,
+    status: int,
+    reason: str,
+    message: str,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     service.metrics.requests_refused.labels(reason).inc()
     body = {
@@ -85,11 +109,12 @@ def authorized(header: str | None, token: str) -> bool:
         401: {"description": "bad or missing ingest token"},
         413: {"description": "body too large"},
         429: {"description": "too many wrong tokens from this address lately; see Retry-After"},
-        503: {"description": "the journal cannot store the batch; retry later"},
+        503: {"description": "the journal (or a gateway's share bus) cannot store the batch; "
+              "retry later"},
     },
 )
 async def ingest_shares(request: Request) -> JSONResponse:
-    service: Service = request.app.state.service
+    service: IngestNode = request.app.state.service
     if refusal := _token_refusal(request):
         return _refuse(service, *refusal)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -124,10 +149,14 @@ async def ingest_shares(request: Request) -> JSONResponse:
                 return _refuse(service, 413, "too_large", f"body: larger than {limit} bytes")
         body = bytes(chunks)
         try:
-            # CPU work and the journal's fsync, bounded by the ingest slots, not a store read
-            result = await anyio.to_thread.run_sync(service.ingestor.ingest, body, fmt, key)
+            # CPU work and the journal's fsync (or the bus's acknowledgement on a gateway),
+            # bounded by the ingest slots, not a store read
+            result = await service.ingest(body, fmt, key)
         except BatchError as exc:
             return _refuse(service, 400, "unreadable", str(exc))
+        except BusUnavailable as exc:  # a gateway: nothing was acknowledged, retry the batch
+            log.error("ingest refused, the share bus cannot take it: %s", exc)
+            return _refuse(service, 503, "bus", f"share bus: cannot store the batch ({exc})")
         except (JournalError, OSError) as exc:  # disk full, journal failed: nothing was counted
             log.error("ingest refused, the journal cannot take it: %s", exc)
             return _refuse(service, 503, "journal", f"journal: cannot store the batch ({exc})")
@@ -155,7 +184,7 @@ async def ingest_shares(request: Request) -> JSONResponse:
     },
 )
 async def ingest_user(name: str, request: Request) -> JSONResponse:
-    service: Service = request.app.state.service
+    service: IngestNode = request.app.state.service
     if refusal := _token_refusal(request):
         status, reason, message, headers = refusal
         service.metrics.requests_refused.labels(reason).inc()

@@ -115,6 +115,11 @@ class Bus(ABC):
         them touches ``consume``'s consumer, and their ``ack_through`` does nothing."""
 
     @property
+    def connected(self) -> bool:
+        """Whether the bus can be reached now (``/healthz``); always, in process."""
+        return True
+
+    @property
     @abstractmethod
     def max_payload(self) -> int:
         """The largest payload one publish may carry, in bytes."""

@@ -237,6 +237,10 @@ class NatsBus(Bus):
             await _guard("update stream", lambda: self.js.update_stream(update))
 
     @property
+    def connected(self) -> bool:
+        return bool(self.nc.is_connected)
+
+    @property
     def max_payload(self) -> int:
         """What the server we are connected to accepts (its ``max_payload``, 1 MiB unless
         configured), less 1 KiB for the headers."""

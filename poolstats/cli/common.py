@@ -35,6 +35,8 @@ def option(name: str, *flags: str) -> Any:
 
 DataDir = Annotated[Path | None, option("data_dir", "--data-dir")]
 StoreUrl = Annotated[str | None, option("store_url", "--store-url")]
+BusUrl = Annotated[str | None, option("bus_url", "--bus-url")]
+Partitions = Annotated[int | None, option("partitions", "--partitions")]
 Host = Annotated[str | None, option("host", "--host")]
 Port = Annotated[int | None, option("port", "--port")]
 Token = Annotated[str | None, option("ingest_token", "--ingest-token")]

@@ -32,6 +32,7 @@ from poolstats.cli.common import (
 from poolstats.config import Settings, env_name
 
 if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
+    from poolstats.metrics import Metrics
     from poolstats.service import Service
 
 FlushInterval = Annotated[float | None, option("flush_interval_s", "--flush-interval")]
@@ -72,12 +73,23 @@ async def serve_api(
 ) -> None:
     """The HTTP API on the settings' host and port, with the ``extra`` coroutines (network
     poller, alerts, stratum, a fleet) running beside it until the server stops."""
+    from poolstats.api.app import create_app
+
+    await serve_app(settings, create_app(service), service.metrics, extra)
+
+
+async def serve_app(
+    settings: Settings,
+    app: Any,
+    metrics: Metrics,
+    extra: list[Coroutine[Any, Any, Any]] | None = None,
+) -> None:
+    """Any of poolstats' HTTP apps (a node's, a gateway's) on the settings' host and port,
+    with the connection limits, and ``extra`` coroutines beside it until the server stops."""
     import uvicorn
 
-    from poolstats.api.app import create_app
     from poolstats.api.connections import http_options
 
-    app = create_app(service)
     # Everything built so far (modules, the engine's index, the app) lives as long as the
     # process: out of the collector's sight, a full collection no longer walks it, which
     # took tens of milliseconds out of single API requests.
@@ -94,7 +106,7 @@ async def serve_api(
         port=settings.port,
         log_level="warning",
         access_log=False,
-        **http_options(settings, service.metrics),  # header deadline, connection caps
+        **http_options(settings, metrics),  # header deadline, connection caps
     )
     server = uvicorn.Server(config)
     tasks = [asyncio.create_task(server.serve())]

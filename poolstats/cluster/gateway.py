@@ -16,14 +16,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import anyio.to_thread
 
 from poolstats.bus.base import Bus
+from poolstats.clock import Clock
+from poolstats.config import Settings
 from poolstats.domain.partitions import partition_of
 from poolstats.engine.engine import Engine
 from poolstats.ingest.partitioned import split_by_partition
 from poolstats.ingest.pipeline import Format, Ingestor, IngestResult, Subaccounts
+from poolstats.metrics import Metrics
+from poolstats.service import Registry
 
 
 class _NoJournal:
@@ -68,3 +73,18 @@ class Gateway:
         result.replayed = bool(published) and all(p.duplicate for p in published)
         result.seq = max((p.seq for p in published), default=0)
         return result
+
+
+@dataclass
+class GatewayNode:
+    """A gateway process: what the ingest routes need (``api.ingest.IngestNode``), with the
+    shares going to the bus instead of a journal."""
+
+    settings: Settings
+    clock: Clock
+    metrics: Metrics
+    registry: Registry
+    gateway: Gateway
+
+    async def ingest(self, body: bytes, fmt: Format, key: str = "") -> IngestResult:
+        return await self.gateway.ingest(body, fmt, key)

@@ -1,0 +1,146 @@
+"""The cluster's share path: ``poolstats gateway`` (producers in, the bus out) and
+``poolstats aggregate --partition K`` (one partition of the bus counted into the store).
+
+Both need a bus (``--bus-url nats://...``) and a store every process shares
+(``--store-url postgresql://...``); docs/cluster.md shows a whole cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from poolstats.cli.common import (
+    BusUrl,
+    DataDir,
+    Host,
+    Partitions,
+    Port,
+    StoreUrl,
+    Token,
+    console,
+    fail,
+    load_settings,
+    start_logging,
+)
+from poolstats.cli.serve import FlushInterval, run_loop
+from poolstats.config import Settings
+
+LEASE_TTL_S = 6.0  # a killed aggregator's partition is taken over within this and a poll
+
+
+def _needs_bus(settings: Settings, command: str) -> None:
+    if not settings.bus_url:
+        raise fail(ValueError(f"{command}: --bus-url is required (nats://host:4222[,...])"))
+
+
+async def _until_stopped(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main``; SIGTERM and SIGINT cancel it, so it releases what it holds on the way."""
+    task = asyncio.create_task(main)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def gateway(
+    bus_url: BusUrl = None,
+    store_url: StoreUrl = None,
+    partitions: Partitions = None,
+    host: Host = None,
+    port: Port = None,
+    ingest_token: Token = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Take share batches on POST /ingest/shares (the same contract as a node) and publish
+    each partition's shares to the bus; answer once the bus has them. Any number may run."""
+    start_logging()
+    settings = load_settings(
+        bus_url=bus_url, store_url=store_url, partitions=partitions, host=host, port=port,
+        ingest_token=ingest_token, data_dir=data_dir,
+    )  # fmt: skip
+    _needs_bus(settings, "gateway")
+    console.print(
+        f"poolstats gateway on http://{settings.host}:{settings.port} -> {settings.bus_url} "
+        f"({settings.partitions} partitions)"
+    )
+    run_loop(_until_stopped(_gateway(settings)))
+
+
+async def _gateway(settings: Settings) -> None:
+    from poolstats.api.gateway import create_gateway_app
+    from poolstats.bus import open_bus
+    from poolstats.cli.serve import serve_app
+    from poolstats.clock import SystemClock
+    from poolstats.cluster.gateway import Gateway, GatewayNode
+    from poolstats.metrics import Metrics
+    from poolstats.service import Registry
+    from poolstats.store import open_store
+
+    store = await asyncio.to_thread(open_store, settings.store_url, Path(settings.data_dir))
+    try:
+        async with await open_bus(settings.bus_url, settings) as bus:
+            clock = SystemClock()
+            registry = Registry(store)
+            node = GatewayNode(
+                settings, clock, Metrics(), registry,
+                Gateway(bus, registry, clock.now, settings.future_s),
+            )  # fmt: skip
+            await serve_app(settings, create_gateway_app(node), node.metrics)
+    finally:
+        store.close()
+
+
+def aggregate(
+    partition: Annotated[
+        int, typer.Option("--partition", help="The partition of the bus to count (0 to N-1).")
+    ],
+    bus_url: BusUrl = None,
+    store_url: StoreUrl = None,
+    partitions: Partitions = None,
+    data_dir: DataDir = None,
+    flush_interval: FlushInterval = None,
+) -> None:
+    """Count one partition of the share bus and flush it to the store. Start two per
+    partition: one is active (it holds the partition's lease), the other a hot standby that
+    takes over within seconds of the active one's end. The engine's checkpoint is kept in
+    DATA_DIR/aggregate-K."""
+    start_logging()
+    settings = load_settings(
+        bus_url=bus_url, store_url=store_url, partitions=partitions, data_dir=data_dir,
+        flush_interval_s=flush_interval,
+    )  # fmt: skip
+    _needs_bus(settings, "aggregate")
+    if not 0 <= partition < settings.partitions:
+        raise fail(ValueError(f"--partition: {partition} is not in 0..{settings.partitions - 1}"))
+    console.print(f"poolstats aggregate: partition {partition} of {settings.bus_url}")
+    run_loop(_until_stopped(_aggregate(settings, partition)))
+
+
+async def _aggregate(settings: Settings, partition: int) -> None:
+    from poolstats.bus import open_bus
+    from poolstats.cluster.aggregator import Aggregator, lease_name
+    from poolstats.cluster.leaseholder import Leaseholder
+    from poolstats.service import Registry
+    from poolstats.store import open_store
+
+    data_dir = Path(settings.data_dir)
+    store = await asyncio.to_thread(open_store, settings.store_url, data_dir)
+    try:
+        async with await open_bus(settings.bus_url, settings) as bus:
+            lease = Leaseholder(store, lease_name(partition), LEASE_TTL_S, time.time)
+            aggregator = Aggregator(
+                settings, store, bus, partition, Registry(store),
+                data_dir / f"aggregate-{partition}", lease,
+            )  # fmt: skip
+            await aggregator.run()
+    finally:
+        store.close()

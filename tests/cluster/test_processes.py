@@ -1,0 +1,154 @@
+"""The cluster as operators run it: real nats-server, PostgreSQL and poolstats processes.
+
+Every acknowledged share must be counted exactly once, whatever is killed: the totals the
+store ends with are compared with what the test itself sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import msgspec
+import psycopg
+import pytest
+
+from poolstats.domain.partitions import partition_of
+from tests.bus.nats_servers import NatsServer
+from tests.nodes import TOKEN, Process, free_port, run, wait_for
+from tests.services import fresh_database
+
+pytestmark = pytest.mark.slow
+USERS = 6
+PARTITIONS = 2
+DIFF = 1024.0
+
+
+@pytest.fixture
+def store_url() -> Iterator[str]:
+    yield from fresh_database()
+
+
+def lease_holder(store_url: str, name: str) -> tuple[str, int] | None:
+    """(holder, epoch) of an unexpired lease, else None."""
+    with psycopg.connect(store_url) as db:
+        row = db.execute(
+            "SELECT holder, epoch FROM leases WHERE name = %s AND expires_at > %s",
+            (name, time.time()),
+        ).fetchone()
+    return None if row is None else (str(row[0]), int(row[1]))
+
+
+def holder_pid(holder: str) -> int:
+    return int(holder.split(":")[1])
+
+
+def stored_workers(store_url: str) -> dict[tuple[int, str], int]:
+    with psycopg.connect(store_url) as db:
+        rows = db.execute("SELECT puid, worker_name, accept_count FROM workers").fetchall()
+    return {(int(p), str(w)): int(n) for p, w, n in rows}
+
+
+def stored_history(store_url: str) -> dict[int, float]:
+    """Accepted difficulty per sub-account in the hourly history: counted once or not."""
+    with psycopg.connect(store_url) as db:
+        rows = db.execute(
+            "SELECT puid, sum(accept) FROM history_subaccount WHERE period_s = 3600 GROUP BY puid"
+        ).fetchall()
+    return {int(p): float(a) for p, a in rows}
+
+
+def test_killing_the_active_aggregator_loses_and_doubles_nothing(
+    tmp_path: Path, store_url: str
+) -> None:
+    nats = NatsServer(tmp_path / "nats")
+    nats.start()
+    settings = {
+        "bus_url": nats.url, "store_url": store_url, "partitions": PARTITIONS,
+        "flush_interval_s": 0.5, "ingest_token": TOKEN,
+    }  # fmt: skip
+    admin = ("--store-url", store_url, "--data-dir", str(tmp_path / "admin"))
+    puids = []
+    for i in range(USERS):
+        out = run("user", "create", f"miner{i}", *admin)
+        assert out.returncode == 0, out.stderr
+        puids.append(msgspec.json.decode(out.stdout)["puid"])
+    assert {partition_of(p, PARTITIONS) for p in puids} == {0, 1}
+    procs: list[Process] = []
+
+    def start(name: str, *args: str) -> Process:
+        folder = tmp_path / name
+        folder.mkdir()
+        proc = Process(tmp_path / f"{name}.log", *args, "--data-dir", str(folder),
+                       settings=settings)  # fmt: skip
+        procs.append(proc)
+        return proc
+
+    try:
+        port = free_port()
+        gateway = start("gateway", "gateway", "--port", str(port))
+        first = start("agg0-a", "aggregate", "--partition", "0")
+        wait_for(lambda: lease_holder(store_url, "aggregate/0"), 60, "partition 0's lease")
+        second = start("agg0-b", "aggregate", "--partition", "0")  # the standby
+        start("agg1", "aggregate", "--partition", "1")
+        wait_for(lambda: lease_holder(store_url, "aggregate/1"), 60, "partition 1's lease")
+        url = f"http://127.0.0.1:{port}/ingest/shares"
+        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-ndjson"}
+        wait_for(lambda: gateway.running() and _answers(port), 60, "the gateway")
+
+        sent: Counter[tuple[int, str]] = Counter()
+        killed_at = 0.0
+        with httpx.Client(timeout=30) as client:
+            for batch in range(60):
+                now = time.time()
+                events = [
+                    {"ts": now, "puid": puids[(batch + i) % USERS], "worker": f"rig{i % 7}",
+                     "diff": DIFF, "accepted": True}
+                    for i in range(50)
+                ]  # fmt: skip
+                body = b"".join(msgspec.json.encode(e) + b"\n" for e in events)
+                key = {"Idempotency-Key": f"batch-{batch}"}
+                answer = client.post(url, content=body, headers={**headers, **key})
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["accepted"] == 50
+                if batch % 10 == 3:  # a producer's retry after a lost answer: counted once
+                    again = client.post(url, content=body, headers={**headers, **key})
+                    assert again.json()["accepted"] == 50
+                for e in events:
+                    sent[(int(e["puid"]), str(e["worker"]))] += 1  # type: ignore[call-overload]
+                if batch == 25:  # mid-ingest: the active aggregator of partition 0 dies
+                    holder = lease_holder(store_url, "aggregate/0")
+                    assert holder is not None
+                    victim = first if holder_pid(holder[0]) == first.pid else second
+                    victim.kill()
+                    killed_at = time.monotonic()
+                    survivor = second if victim is first else first
+
+        def taken_over() -> bool:
+            holder = lease_holder(store_url, "aggregate/0")
+            return holder is not None and holder_pid(holder[0]) == survivor.pid
+
+        wait_for(taken_over, 20, "the standby to take partition 0 over")
+        took_s = time.monotonic() - killed_at
+        assert took_s <= 10.0, took_s
+        wait_for(lambda: stored_workers(store_url) == dict(sent), 60,
+                 "every acknowledged share in the store")  # fmt: skip
+        by_puid: Counter[int] = Counter()
+        for (puid, _), n in sent.items():
+            by_puid[puid] += n
+        assert stored_history(store_url) == {p: n * DIFF for p, n in by_puid.items()}
+    finally:
+        for proc in procs:
+            if proc.process.poll() is None:
+                proc.kill()
+        nats.stop()
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
