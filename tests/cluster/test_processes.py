@@ -152,3 +152,95 @@ def _answers(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def flushing(store_url: str) -> bool:
+    """Whether a flush transaction is writing now (seen from PostgreSQL's side)."""
+    with psycopg.connect(store_url) as db:
+        row = db.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND state = 'active' AND (query LIKE 'COPY stage_%' OR query LIKE 'UPDATE workers%'"
+            " OR query LIKE 'INSERT INTO workers%')"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def test_an_aggregator_killed_in_a_flush_and_a_restarted_bus_lose_and_double_nothing(
+    tmp_path: Path, store_url: str
+) -> None:
+    nats = NatsServer(tmp_path / "nats")
+    nats.start()
+    settings = {
+        "bus_url": nats.url, "store_url": store_url, "partitions": 1,
+        "flush_interval_s": 0.3, "ingest_token": TOKEN,
+    }  # fmt: skip
+    out = run("user", "create", "miner", "--store-url", store_url,
+              "--data-dir", str(tmp_path / "admin"))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    puid = msgspec.json.decode(out.stdout)["puid"]
+    procs: list[Process] = []
+    folder = tmp_path / "agg"
+    folder.mkdir()
+
+    def start(name: str, *args: str, data_dir: Path) -> Process:
+        proc = Process(tmp_path / f"{name}.log", *args, "--data-dir", str(data_dir),
+                       settings=settings)  # fmt: skip
+        procs.append(proc)
+        return proc
+
+    sent: Counter[str] = Counter()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/ingest/shares"
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-ndjson"}
+
+    def send(client: httpx.Client, batch: int, workers: int) -> None:
+        """One batch, retried with its key until the gateway acknowledges it."""
+        now = time.time()
+        names = [f"rig{(batch * 997 + i) % workers}" for i in range(2000)]
+        body = b"".join(
+            msgspec.json.encode({"ts": now, "puid": puid, "worker": n, "diff": DIFF,
+                                 "accepted": True}) + b"\n"
+            for n in names
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while True:
+            assert time.monotonic() < deadline, f"batch {batch} never acknowledged"
+            try:
+                keyed = {**headers, "Idempotency-Key": f"b{batch}"}
+                answer = client.post(url, content=body, headers=keyed)
+            except httpx.TransportError:
+                continue
+            if answer.status_code == 200:
+                break
+            assert answer.status_code == 503, answer.text  # the bus is down: retry
+        sent.update(names)
+
+    try:
+        gateway_dir = tmp_path / "gw"
+        gateway_dir.mkdir()
+        start("gateway", "gateway", "--port", str(port), data_dir=gateway_dir)
+        first = start("agg-1", "aggregate", "--partition", "0", data_dir=folder)
+        wait_for(lambda: lease_holder(store_url, "aggregate/0"), 60, "the lease")
+        wait_for(lambda: _answers(port), 60, "the gateway")
+        with httpx.Client(timeout=30) as client:
+            for batch in range(15):  # 30,000 workers: flushes long enough to be caught in
+                send(client, batch, 30_000)
+            wait_for(lambda: flushing(store_url), 60, "a flush in progress")
+            first.kill()  # killed in the middle of a flush: its transaction rolls back
+            for batch in range(15, 25):
+                send(client, batch, 30_000)
+            second = start("agg-2", "aggregate", "--partition", "0", data_dir=folder)
+            wait_for(lambda: second.running() and lease_holder(store_url, "aggregate/0"),
+                     30, "the restarted aggregator's lease")  # fmt: skip
+            nats.stop()  # the bus goes away during ingest: producers get 503 and retry
+            nats.start(wait=False)
+            for batch in range(25, 35):
+                send(client, batch, 30_000)
+        wait_for(lambda: {w: n for (_, w), n in stored_workers(store_url).items()} == sent,
+                 90, "every acknowledged share in the store")  # fmt: skip
+        assert stored_history(store_url) == {puid: sum(sent.values()) * DIFF}
+    finally:
+        for proc in procs:
+            if proc.process.poll() is None:
+                proc.kill()
+        nats.stop()
