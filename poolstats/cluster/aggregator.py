@@ -27,7 +27,7 @@ from typing import Any
 import numpy.typing as npt
 import sqlalchemy as sa
 
-from poolstats.bus.base import Bus, Delivery, Subscription
+from poolstats.bus.base import Bus, BusError, Delivery, Subscription
 from poolstats.cluster.leaseholder import Leaseholder
 from poolstats.config import Settings
 from poolstats.engine.engine import Engine, EngineConfig
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 FETCH_MAX = 256  # batches per fetch
 STORED_SEQ_POLL_S = 1.0  # how often a standby reads how far the active one has stored
+RETRY_S = 1.0  # after the store or the bus could not be reached
 
 
 def lease_name(partition: int) -> str:
@@ -86,6 +87,9 @@ class Aggregator:
         self.state = State(partition)
         self._unwritten: list[Flush] = []
         self._held_back: collections.deque[Delivery] = collections.deque()
+        # The stored sequence as of this process's own last write (or take-over): what its
+        # queued flushes and undrained history follow on from. None before it was active.
+        self._own_seq: int | None = None
 
     def _fence(self, conn: sa.Connection) -> None:
         """A flush's guard: still the lease's holder, at the epoch it was taken with."""
@@ -96,14 +100,17 @@ class Aggregator:
     # -- start --------------------------------------------------------------------------------
 
     def restore(self) -> None:
-        """The local checkpoint, when there is one: the stream is then read after its seq."""
+        """The local checkpoint, when there is one (else an empty engine): the stream is then
+        read after its seq."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         saved = checkpoint.load(self.state_dir)
-        if saved is not None:
-            self.engine = Engine.restore(saved, self.engine.config)
-            self.ingestor.engine = self.engine
+        config = self.engine.config
+        self.engine = Engine.restore(saved, config) if saved is not None else Engine(config)
+        self.ingestor.engine = self.engine
         self.state.applied_seq = self.engine.seq
         self.state.stored_seq = self.store.history_seq(self.writer.seq_key)
+        self._unwritten.clear()
+        self._own_seq = None
 
     def _apply(self, d: Delivery) -> None:
         """Count one batch: in the history too unless the store has its history already."""
@@ -114,21 +121,42 @@ class Aggregator:
     # -- the two modes ------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Follow as a standby; whenever the lease is ours, count and store as the active one."""
+        """Follow as a standby; whenever the lease is ours, count and store as the active one.
+        A store or bus that cannot be reached is waited for; what was counted is kept."""
         await asyncio.to_thread(self.restore)
         leasing = asyncio.create_task(self.lease.run())
         try:
             while True:
-                await self._standby()
-                await self._active()
+                try:
+                    await self._standby()
+                    await self._active()
+                except (sa.exc.SQLAlchemyError, BusError) as exc:
+                    self.state.active = False
+                    log.warning("partition %d: %s; trying again", self.partition, exc)
+                    await asyncio.sleep(RETRY_S)
         finally:
             leasing.cancel()
             await asyncio.gather(leasing, return_exceptions=True)
 
-    async def _standby(self) -> None:
-        if self.state.took_over_at:  # lost the lease: what was not stored is
-            self.engine.drain(time.time())       # the next holder's to write, not ours
+    def _reconcile(self, stored: int) -> None:
+        """At a take-over, make the engine and the queued flushes follow on from the store's
+        sequence ``stored``. Unless another holder wrote since this process last did, its
+        queued flushes and undrained history are still its own to write. If one did, they
+        are that holder's (dropped), and an engine that counted past what it stored is
+        rebuilt from the checkpoint, since the history of those batches was dropped too."""
+        if self._own_seq is None or self._own_seq == stored:
+            return
+        if self.state.applied_seq <= stored:
+            self.engine.drain(time.time())  # history the other holder has stored
             self._unwritten.clear()
+        else:
+            log.warning("partition %d: another holder stored through %d while this one had "
+                        "counted through %d; rebuilding from the checkpoint", self.partition,
+                        stored, self.state.applied_seq)  # fmt: skip
+            self.restore()
+        self._own_seq = None
+
+    async def _standby(self) -> None:
         sub = await self.bus.follow(self.partition, self.state.applied_seq)
         next_poll = 0.0
         try:
@@ -152,7 +180,10 @@ class Aggregator:
 
     async def _active(self) -> None:
         """Take over: the store's H is final now (the lease fences the previous holder)."""
-        self.state.stored_seq = await asyncio.to_thread(self.store.history_seq, self.writer.seq_key)
+        stored = await asyncio.to_thread(self.store.history_seq, self.writer.seq_key)
+        await asyncio.to_thread(self._reconcile, stored)
+        self.state.stored_seq = stored
+        self._own_seq = stored
         self._held_back.clear()  # read again from the bus after applied_seq
         sub = await self.bus.consume(self.partition, self.state.applied_seq)
         self.state.active = True
@@ -195,7 +226,7 @@ class Aggregator:
             log.warning("partition %d: flush failed (%s); kept, retried", self.partition, exc)
             return False
         self.state.flush_error = None
-        self.state.stored_seq = flush.seq
+        self.state.stored_seq = self._own_seq = flush.seq
         self.state.last_flush_at = now
         if flush.seq:
             await sub.ack_through(flush.seq)

@@ -16,9 +16,11 @@ import msgspec
 import psycopg
 import pytest
 
+from poolstats.cli.cluster import LEASE_TTL_S
 from poolstats.domain.partitions import partition_of
 from tests.bus.nats_servers import NatsServer
 from tests.nodes import TOKEN, Process, free_port, run, wait_for
+from tests.postgres_server import PostgresServer
 from tests.services import fresh_database
 
 pytestmark = pytest.mark.slow
@@ -244,3 +246,73 @@ def test_an_aggregator_killed_in_a_flush_and_a_restarted_bus_lose_and_double_not
             if proc.process.poll() is None:
                 proc.kill()
         nats.stop()
+
+
+def test_postgresql_restarted_during_flushes_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    pg = PostgresServer()
+    pg.start()
+    nats = NatsServer(tmp_path / "nats")
+    nats.start()
+    settings = {
+        "bus_url": nats.url, "store_url": pg.url, "partitions": 1,
+        "flush_interval_s": 0.3, "ingest_token": TOKEN,
+    }  # fmt: skip
+    out = run("user", "create", "miner", "--store-url", pg.url,
+              "--data-dir", str(tmp_path / "admin"))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    puid = msgspec.json.decode(out.stdout)["puid"]
+    procs: list[Process] = []
+    for name, args in (("gateway", ("gateway",)), ("agg", ("aggregate", "--partition", "0"))):
+        folder = tmp_path / name
+        folder.mkdir()
+        procs.append(Process(tmp_path / f"{name}.log", *args, "--data-dir", str(folder),
+                             settings=settings))  # fmt: skip
+    port_of_gateway = free_port()
+    procs[0].stop()  # restarted on a port the test knows
+    procs[0] = Process(tmp_path / "gateway.log", "gateway", "--port", str(port_of_gateway),
+                       "--data-dir", str(tmp_path / "gateway"), settings=settings)  # fmt: skip
+    url = f"http://127.0.0.1:{port_of_gateway}/ingest/shares"
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-ndjson"}
+    sent: Counter[str] = Counter()
+    try:
+        wait_for(lambda: lease_holder(pg.url, "aggregate/0"), 60, "the lease")
+        wait_for(lambda: _answers(port_of_gateway), 60, "the gateway")
+        with httpx.Client(timeout=30) as client:
+
+            def send(batch: int) -> None:
+                now = time.time()
+                names = [f"rig{(batch * 31 + i) % 500}" for i in range(200)]
+                body = b"".join(
+                    msgspec.json.encode({"ts": now, "puid": puid, "worker": n, "diff": DIFF,
+                                         "accepted": True}) + b"\n"
+                    for n in names
+                )  # fmt: skip
+                keyed = {**headers, "Idempotency-Key": f"b{batch}"}
+                answer = client.post(url, content=body, headers=keyed)
+                assert answer.status_code == 200, answer.text  # the bus takes it: no store
+                sent.update(names)
+
+            for batch in range(10):
+                send(batch)
+            wait_for(lambda: sum(stored_workers(pg.url).values()) == sum(sent.values()), 30,
+                     "the first batches stored")  # fmt: skip
+            pg.stop()  # flushes fail: the aggregator keeps its counts and retries
+            stopped = time.monotonic()
+            for batch in range(10, 30):
+                send(batch)
+            # The outage outlasts the lease: the aggregator stops counting itself the holder,
+            # and must take the partition again with what it counted meanwhile.
+            time.sleep(max(0.0, LEASE_TTL_S + 1.0 - (time.monotonic() - stopped)))
+            procs[1].running()
+            pg.start()
+            for batch in range(30, 40):
+                send(batch)
+        wait_for(lambda: {w: n for (_, w), n in stored_workers(pg.url).items()} == sent,
+                 60, "every acknowledged share in the store")  # fmt: skip
+        assert stored_history(pg.url) == {puid: sum(sent.values()) * DIFF}
+    finally:
+        for proc in procs:
+            if proc.process.poll() is None:
+                proc.kill()
+        nats.stop()
+        pg.remove()
