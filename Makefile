@@ -9,7 +9,7 @@ LOCK := requirements.lock
 LOCK_VENV := .venv-lock
 UV_VERSION := 0.13.8
 
-.PHONY: install lock demo test lint bench clean
+.PHONY: install lock demo cluster-demo test lint bench clean
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,13 @@ lock:
 
 demo: install
 	$(BIN)/poolstats demo --port $(PORT) --via $(VIA) --stratum-port $(STRATUM_PORT)
+
+# A cluster on this machine's NATS and PostgreSQL (started when stopped): 2 partitions with a
+# standby each, a gateway, 2 API replicas, the jobs process and a simulated fleet.
+GATEWAY_PORT ?= 8090
+cluster-demo: install
+	bash scripts/services.sh
+	$(BIN)/poolstats cluster-demo --port $(PORT) --gateway-port $(GATEWAY_PORT)
 
 test: install
 	$(BIN)/ruff check .

@@ -6,6 +6,7 @@ This module makes the command and its groups and registers every command, in the
 
 - ``serve.py``: serve, stratum (running a node, a stratum front end)
 - ``cluster.py``: gateway, aggregate (the cluster's share path)
+- ``cluster_demo.py``: cluster-demo (a whole cluster on one machine)
 - ``folder.py``: init, migrate, backup, restore (the data folder and its database)
 - ``accounts.py``: user, subaccount, key
 - ``earnings.py``: network, settle, payouts
@@ -25,7 +26,17 @@ import sys
 
 import typer
 
-from poolstats.cli import accounts, cluster, demo, earnings, folder, serve, settings, shares
+from poolstats.cli import (
+    accounts,
+    cluster,
+    cluster_demo,
+    demo,
+    earnings,
+    folder,
+    serve,
+    settings,
+    shares,
+)
 
 app = typer.Typer(
     help="poolstats: statistics and accounts for a Bitcoin mining pool.",
@@ -64,6 +75,7 @@ app.command()(earnings.settle)
 app.command()(shares.ingest)
 app.command()(demo.simulate)
 app.command()(demo.demo)
+app.command("cluster-demo")(cluster_demo.cluster_demo)
 app.command()(shares.blocks)
 app.command("settings")(settings.show_settings)
 

@@ -148,13 +148,13 @@ def demo(
     )
     # Before anything is made or printed: a key and a URL that lead to another server, or a
     # folder left behind by a demo that could not start, help nobody.
-    _check_port(settings.host, settings.port, "PORT={} make demo", "--port {}")
+    check_port(settings.host, settings.port, "PORT={} make demo", "poolstats demo --port {}")
     if stratum:
-        _check_port(
+        check_port(
             settings.stratum_host,
             settings.stratum_port,
             "STRATUM_PORT={} make demo VIA=stratum",
-            "--stratum-port {}",
+            "poolstats demo --via stratum --stratum-port {}",
         )
     made = data_dir is None
     folder = new_dir(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="poolstats-demo-"))
@@ -176,7 +176,7 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _check_port(host: str, port: int, make_hint: str, flag_hint: str) -> None:
+def check_port(host: str, port: int, make_hint: str, flag_hint: str) -> None:
     """Exit 1 with one line naming the port and another one to use, if ``port`` cannot be
     bound (as the server will bind it: SO_REUSEADDR, so a port in TIME_WAIT is free)."""
     try:
@@ -187,7 +187,7 @@ def _check_port(host: str, port: int, make_hint: str, flag_hint: str) -> None:
             OSError(
                 f"port {port} on {host} cannot be used ({exc.strerror or exc}): is another "
                 f"server on it? Start the demo on another port: `{make_hint.format(other)}`, "
-                f"or `poolstats demo {flag_hint.format(other)}`"
+                f"or `{flag_hint.format(other)}`"
             )
         ) from None
 
