@@ -6,9 +6,11 @@ answer comes only after the bus has acknowledged every partition's record: a 200
 shares are durable on the bus, as on a node it means they are in the journal.
 
 Exactly once per batch: each record's bus id is the batch's Idempotency-Key, or without one
-the SHA-256 of its body, plus the partition. A retry of a batch whose answer was lost gets
-the same ids, which the bus stores once within its dedupe window (``bus_dedupe_window_s``);
-the gateway that gets the retry need not be the one that got the first try.
+the SHA-256 of its body, plus the partition and the record's number within it (a partition's
+shares of one batch go as several records when one would be over the bus's largest message).
+A retry of a batch whose answer was lost gets the same ids, which the bus stores once within
+its dedupe window (``bus_dedupe_window_s``); the gateway that gets the retry need not be the
+one that got the first try.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class Gateway:
         # An engine that stays empty: judging asks the sub-accounts for every worker.
         self._judge = Ingestor(Engine(), _NoJournal(), subaccounts, clock, future_s)
 
-    def judge(self, body: bytes, fmt: Format) -> tuple[IngestResult, dict[int, bytes]]:
+    def judge(self, body: bytes, fmt: Format) -> tuple[IngestResult, dict[int, list[bytes]]]:
         """The producer's answer and the per-partition records (CPU work: run in a thread).
         ``BatchError`` for an unreadable batch, as on a node."""
         now = self.clock()
@@ -58,8 +60,9 @@ class Gateway:
         result = IngestResult.judged(cols, good, decode_refused + refusals.listed(cols.line))
         partitions = self.bus.partitions
         records = split_by_partition(
-            cols, good, owners, lambda puid: partition_of(puid, partitions), now
-        )
+            cols, good, owners, lambda puid: partition_of(puid, partitions), now,
+            self.bus.max_payload,
+        )  # fmt: skip
         return result, records
 
     async def ingest(self, body: bytes, fmt: Format, key: str = "") -> IngestResult:
@@ -68,7 +71,11 @@ class Gateway:
         result, records = await anyio.to_thread.run_sync(self.judge, body, fmt)
         batch_id = key or hashlib.sha256(body).hexdigest()
         published = await asyncio.gather(
-            *(self.bus.publish(p, record, f"{batch_id}.{p}") for p, record in records.items())
+            *(
+                self.bus.publish(p, record, f"{batch_id}.{p}.{i}")
+                for p, chunks in records.items()
+                for i, record in enumerate(chunks)
+            )
         )
         result.replayed = bool(published) and all(p.duplicate for p in published)
         result.seq = max((p.seq for p in published), default=0)

@@ -45,7 +45,7 @@ def test_each_partition_gets_its_own_accepted_shares_and_they_count_as_the_whole
         good, _, owners = gateway.judge(cols, NOW)
         assert not refused and good.tolist() == [True, True, True, False, True]
 
-        records = split_by_partition(cols, good, owners, part_of, NOW)
+        records = split_by_partition(cols, good, owners, part_of, NOW, 1 << 20)
 
         expected: dict[int, list[tuple[int, str, float, int, str]]] = {}  # part -> shares
         status = {True: 0, False: 1, "stale": 2}
@@ -63,7 +63,7 @@ def test_each_partition_gets_its_own_accepted_shares_and_they_count_as_the_whole
         assert sorted(records) == sorted(expected)  # partitions 0 (bo) and 1 (ann, cy)
         sharded = Engine()
         counter = Ingestor(sharded, None, registry, lambda: NOW)  # type: ignore[arg-type]
-        for part, payload in records.items():
+        for part, (payload,) in records.items():
             record = unpack_record(payload)
             got, _ = decode_columnar(record.body)
             rows = [
@@ -85,3 +85,31 @@ def test_each_partition_gets_its_own_accepted_shares_and_they_count_as_the_whole
         assert ann.accept_1m.tolist() == [8.0] and ann.stale_1m.tolist() == [128.0]
         assert sharded.subaccount_sums(puids["cy"]).reject_1m.tolist() == [32.0]
         assert np.isclose(sharded.pool_sums().accept_1m[0], 8.0 + 16.0)
+
+
+def test_a_partition_too_big_for_one_message_goes_as_several_that_count_the_same(
+    tmp_path: Path,
+) -> None:
+    with SqliteStore.open(tmp_path) as store:
+        puid = store.create_user("ann", int(NOW)).puid
+        events = [
+            {"ts": NOW - 1, "puid": puid, "worker": f"rig{i % 300}", "diff": float(i + 1),
+             "accepted": True, "ip": f"198.51.100.{i % 200}"}
+            for i in range(5000)
+        ]  # fmt: skip
+        body = b"".join(json.dumps(e).encode() + b"\n" for e in events)
+        registry = Registry(store)
+        gateway = Ingestor(Engine(), None, registry, lambda: NOW)  # type: ignore[arg-type]
+        cols, _ = gateway.decode(body, Format.NDJSON, resolve=False)
+        good, _, owners = gateway.judge(cols, NOW)
+        (whole,) = split_by_partition(cols, good, owners, part_of, NOW, 1 << 20)[puid % 2]
+        limit = len(whole) // 3
+        chunks = split_by_partition(cols, good, owners, part_of, NOW, limit)[puid % 2]
+        assert len(chunks) >= 3 and all(len(c) <= limit for c in chunks)
+        engine = Engine()
+        counter = Ingestor(engine, None, registry, lambda: NOW)  # type: ignore[arg-type]
+        for seq, chunk in enumerate(chunks, 1):
+            counter.replay(chunk, Format.COLUMNAR, seq, history=True)
+        sums = engine.subaccount_sums(puid)
+        assert sums.accept_1m.tolist() == [sum(float(e["diff"]) for e in events)]  # type: ignore[arg-type]
+        assert engine.tracked_workers == 300
