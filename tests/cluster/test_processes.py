@@ -19,6 +19,7 @@ import pytest
 from poolstats.cli.cluster import LEASE_TTL_S
 from poolstats.domain.partitions import partition_of
 from tests.bus.nats_servers import NatsServer
+from tests.bus.nats_servers import cluster as nats_cluster
 from tests.nodes import TOKEN, Process, free_port, run, wait_for
 from tests.postgres_server import PostgresServer
 from tests.services import fresh_database
@@ -316,3 +317,64 @@ def test_postgresql_restarted_during_flushes_loses_and_doubles_nothing(tmp_path:
                 proc.kill()
         nats.stop()
         pg.remove()
+
+
+def test_a_three_server_bus_losing_one_server_goes_on_counting_exactly(
+    tmp_path: Path, store_url: str
+) -> None:
+    servers = nats_cluster(tmp_path / "nats")
+    for server in servers:
+        server.start(wait=False)
+    for server in servers:
+        server.wait_ready()
+    settings = {
+        "bus_url": ",".join(s.url for s in servers), "bus_replicas": 3, "store_url": store_url,
+        "partitions": 1, "flush_interval_s": 0.3, "ingest_token": TOKEN,
+    }  # fmt: skip
+    out = run("user", "create", "miner", "--store-url", store_url,
+              "--data-dir", str(tmp_path / "admin"))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    puid = msgspec.json.decode(out.stdout)["puid"]
+    port = free_port()
+    procs = []
+    for name, args in (("gateway", ("gateway", "--port", str(port))),
+                       ("agg", ("aggregate", "--partition", "0"))):  # fmt: skip
+        folder = tmp_path / name
+        folder.mkdir()
+        procs.append(Process(tmp_path / f"{name}.log", *args, "--data-dir", str(folder),
+                             settings=settings))  # fmt: skip
+    url = f"http://127.0.0.1:{port}/ingest/shares"
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-ndjson"}
+    sent: Counter[str] = Counter()
+    try:
+        wait_for(lambda: lease_holder(store_url, "aggregate/0"), 60, "the lease")
+        wait_for(lambda: _answers(port), 60, "the gateway")
+        with httpx.Client(timeout=30) as client:
+            for batch in range(30):
+                if batch == 10:
+                    servers[0].stop()  # one of three: the stream keeps a quorum of replicas
+                now = time.time()
+                names = [f"rig{(batch * 13 + i) % 300}" for i in range(200)]
+                body = b"".join(
+                    msgspec.json.encode({"ts": now, "puid": puid, "worker": n, "diff": DIFF,
+                                         "accepted": True}) + b"\n"
+                    for n in names
+                )  # fmt: skip
+                keyed = {**headers, "Idempotency-Key": f"b{batch}"}
+                deadline = time.monotonic() + 60
+                while True:  # a retry while the bus elects a new leader is the producer's part
+                    answer = client.post(url, content=body, headers=keyed)
+                    if answer.status_code == 200:
+                        break
+                    assert answer.status_code == 503, answer.text
+                    assert time.monotonic() < deadline, "the bus never took the batch"
+                sent.update(names)
+        wait_for(lambda: {w: n for (_, w), n in stored_workers(store_url).items()} == sent,
+                 90, "every acknowledged share in the store")  # fmt: skip
+        assert stored_history(store_url) == {puid: sum(sent.values()) * DIFF}
+    finally:
+        for proc in procs:
+            if proc.process.poll() is None:
+                proc.kill()
+        for server in servers:
+            server.stop()
