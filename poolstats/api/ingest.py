@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from poolstats.api.auth import Throttled, client_host
+from poolstats.api.node import ApiNode
 from poolstats.api.threads import read
 from poolstats.domain.accounts import validate_user_name
 from poolstats.ingest.columnar import CONTENT_TYPES, BatchError
@@ -20,7 +21,9 @@ from poolstats.ingest.journal import JournalError
 from poolstats.ingest.pipeline import Format
 from poolstats.service import Service
 
-router = APIRouter()
+router = APIRouter()  # what every process serves: GET /ingest/users/{name}
+shares_router = APIRouter()  # POST /ingest/shares on a node that takes shares
+elsewhere_router = APIRouter()  # POST /ingest/shares on one that does not (poolstats api)
 log = logging.getLogger(__name__)
 INGEST_SLOTS = 4  # batches in memory at once: 4 x max_body_bytes at the most
 NDJSON_TYPES = frozenset(
@@ -36,7 +39,7 @@ NDJSON_TYPES = frozenset(
 
 
 def _refuse(
-    service: Service, status: int, reason: str, message: str, headers: dict[str, str] | None = None
+    service: ApiNode, status: int, reason: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     service.metrics.requests_refused.labels(reason).inc()
     body = {
@@ -78,7 +81,7 @@ def authorized(header: str | None, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given_bytes, token_bytes)
 
 
-@router.post(
+@shares_router.post(
     "/ingest/shares",
     summary="Ingest a batch of share events (NDJSON or columnar msgpack)",
     responses={
@@ -155,7 +158,7 @@ async def ingest_shares(request: Request) -> JSONResponse:
     },
 )
 async def ingest_user(name: str, request: Request) -> JSONResponse:
-    service: Service = request.app.state.service
+    service: ApiNode = request.app.state.service
     if refusal := _token_refusal(request):
         status, reason, message, headers = refusal
         service.metrics.requests_refused.labels(reason).inc()
@@ -169,3 +172,20 @@ async def ingest_user(name: str, request: Request) -> JSONResponse:
     if puid is None:
         return JSONResponse({"error": f"name: no sub-account named {name!r}"}, status_code=404)
     return JSONResponse({"puid": puid})
+
+
+SHARES_ELSEWHERE = (
+    "this is an API process (poolstats api): it reads the store and takes no shares; "
+    "send them to a gateway (poolstats gateway) or a node (poolstats serve)"
+)
+
+
+@elsewhere_router.post(
+    "/ingest/shares",
+    summary="Not here: an API process takes no shares",
+    responses={404: {"description": "always: send shares to a gateway"}},
+)
+async def shares_elsewhere(request: Request) -> JSONResponse:
+    """404 with the shape of an ingest answer, so a producer pointed at the wrong process
+    logs why nothing was accepted."""
+    return _refuse(request.app.state.service, 404, "not_a_gateway", SHARES_ELSEWHERE)

@@ -1,10 +1,11 @@
-"""The ``poolstats`` command: init, serve, demo, user, subaccount, key, network, settle,
+"""The ``poolstats`` command: init, serve, api, jobs, demo, user, subaccount, key, network, settle,
 payouts, ingest, simulate, settings.
 
 This module makes the command and its groups and registers every command, in the order
 ``poolstats --help`` lists them; the commands themselves are in one module per group:
 
 - ``serve.py``: serve, stratum (running a node, a stratum front end)
+- ``roles.py``: api, jobs (the cluster's API replicas and its one active jobs process)
 - ``folder.py``: init, migrate, backup, restore (the data folder and its database)
 - ``accounts.py``: user, subaccount, key
 - ``earnings.py``: network, settle, payouts
@@ -24,7 +25,7 @@ import sys
 
 import typer
 
-from poolstats.cli import accounts, demo, earnings, folder, serve, settings, shares
+from poolstats.cli import accounts, demo, earnings, folder, roles, serve, settings, shares
 
 app = typer.Typer(
     help="poolstats: statistics and accounts for a Bitcoin mining pool.",
@@ -53,6 +54,8 @@ app.add_typer(payouts_app, name="payouts")
 # `poolstats --help` lists the commands in this order, then the groups above.
 app.command()(serve.serve)
 app.command()(serve.stratum)
+app.command()(roles.api)
+app.command()(roles.jobs)
 app.command()(folder.init)
 app.command()(folder.migrate)
 app.command()(folder.backup)

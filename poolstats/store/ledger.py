@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
@@ -210,12 +210,23 @@ class Settlement:
     already: bool = False  # nothing to do: the day was settled before
 
 
-def settle(store: SqlStore, through: int, now: int, default_fee: Fraction) -> Settlement:
-    """Settle every unsettled UTC day up to and including the one starting at ``through``."""
+def settle(
+    store: SqlStore,
+    through: int,
+    now: int,
+    default_fee: Fraction,
+    guard: Callable[[sa.Connection], None] | None = None,
+) -> Settlement:
+    """Settle every unsettled UTC day up to and including the one starting at ``through``.
+
+    ``guard`` runs first inside the settlement's transaction (the jobs process's lease
+    check): when it raises, nothing is written."""
     through = day_start(through)
     if through + SECONDS_PER_DAY > now:
         raise LedgerError(f"day: {day_text(through)} has not ended yet (UTC)")
     with store.write() as conn:
+        if guard is not None:
+            guard(conn)
         done = _settled_through(conn)
         if done is not None and through <= done:
             return Settlement([], 0, 0, done, already=True)
