@@ -18,7 +18,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Coroutine
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -38,6 +39,21 @@ UPKEEP_EVERY_S = 1.0  # settle_due is a clock comparison until the day is due
 HELD_POLL_S = 0.1  # how soon the jobs stop after the lease is lost
 
 
+class LeaseTransactions:
+    """The store's transactions for a ``Leaseholder``: ``lease_write`` where the store has one
+    (PostgreSQL: without its global write lock, so renewals go on during a long settlement),
+    else its ordinary ``write``."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+
+    def write(self) -> AbstractContextManager[sa.Connection]:
+        lease_write = getattr(self._store, "lease_write", None)
+        if lease_write is not None:
+            return cast(AbstractContextManager[sa.Connection], lease_write())
+        return self._store.write()
+
+
 class Jobs:
     def __init__(
         self,
@@ -53,14 +69,17 @@ class Jobs:
         self.store = store
         self.clock = clock or SystemClock()
         self.metrics = metrics or Metrics()
-        self.lease = lease or Leaseholder(store, JOBS_LEASE, settings.lease_ttl_s)
+        transactions = LeaseTransactions(store)
+        self.lease = lease or Leaseholder(transactions, JOBS_LEASE, settings.lease_ttl_s)
         self.settler = upkeep.Settler(store, settings, self.clock, self.metrics, self.fence)
         self._delivery = delivery
         self.active_since: list[float] = []  # unix seconds of each take-over, for tests and logs
 
     def fence(self, conn: sa.Connection) -> None:
-        """A guarded write's check: still the lease's holder, at the epoch it was taken with."""
-        if not self.lease.held:
+        """A guarded write's check: still the lease's holder, at the epoch it was taken with.
+        The store's row decides, not our clock: a settlement that outlasted a renewal is still
+        ours to commit if nobody took the lease meanwhile (the row lock keeps it so)."""
+        if not self.lease.epoch:
             raise leases.LeaseLost(f"lease {self.lease.name!r}: not held")
         leases.check(conn, self.lease.name, self.lease.holder, self.lease.epoch)
 
@@ -103,7 +122,8 @@ class Jobs:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            log.info("jobs: standing by (the lease is no longer ours)")
+            held = self.lease.held
+            log.info("jobs: %s", "stopped" if held else "standing by (the lease is no longer ours)")
         for task in tasks:  # a job that ended by itself is a bug: say which and why
             if task.done() and not task.cancelled() and task.exception() is not None:
                 log.error("jobs: a job stopped", exc_info=task.exception())

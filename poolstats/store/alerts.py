@@ -289,11 +289,9 @@ class AlertStore:
     ) -> list[int]:
         """A check's outcome in one transaction: the new states (idle ones deleted) and its log
         entries, whose ids are returned. State and log can then never disagree. ``guard``
-        runs first in that transaction (the jobs lease check); when it raises, nothing is
-        written."""
+        runs last in that transaction, before its commit (the jobs lease check); when it
+        raises, nothing is written."""
         with self._store.write() as conn:
-            if guard is not None:
-                guard(conn)
             for (puid, kind), state in states.items():
                 key = (_st.c.puid == puid, _st.c.kind == kind.value)
                 conn.execute(sa.delete(_st).where(*key))

@@ -219,14 +219,14 @@ def settle(
 ) -> Settlement:
     """Settle every unsettled UTC day up to and including the one starting at ``through``.
 
-    ``guard`` runs first inside the settlement's transaction (the jobs process's lease
-    check): when it raises, nothing is written."""
+    ``guard`` runs last inside the settlement's transaction, just before its commit (the
+    jobs process's lease check, which locks the lease row: held from there to the commit
+    only, so a long settlement does not hold up the lease's renewals); when it raises,
+    nothing is written."""
     through = day_start(through)
     if through + SECONDS_PER_DAY > now:
         raise LedgerError(f"day: {day_text(through)} has not ended yet (UTC)")
     with store.write() as conn:
-        if guard is not None:
-            guard(conn)
         done = _settled_through(conn)
         if done is not None and through <= done:
             return Settlement([], 0, 0, done, already=True)
@@ -267,6 +267,8 @@ def settle(
             sa.delete(_work).where(_work.c.day <= through, _work.c.puid.not_in(sorted(unknown)))
         )
         _set_meta(conn, schema.SETTLED_THROUGH_KEY, str(through))
+        if guard is not None:
+            guard(conn)
     first = (
         done + SECONDS_PER_DAY if done is not None else min((d for d, _ in by_day), default=through)
     )
