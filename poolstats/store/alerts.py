@@ -304,7 +304,10 @@ class AlertStore:
                             **dataclasses.asdict(state),
                         )
                     )
-            return _insert_log(conn, entries)
+            ids = _insert_log(conn, entries)
+            if guard is not None:
+                guard(conn)
+            return ids
 
     def names(self, puids: Iterable[int]) -> dict[int, str]:
         """Sub-account names by puid, for notices."""
