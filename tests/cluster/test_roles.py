@@ -279,6 +279,7 @@ def test_two_jobs_processes_settle_a_day_once_when_the_active_one_is_killed_mid_
         wait_for(lambda: _holder_pid(pg) == standby.process.pid, 30, "the standby's take-over")
         took_over = query(pg, "SELECT acquired_at FROM leases WHERE name = 'jobs'")[0][0]
         assert took_over - killed_at <= ttl + 1.5
+        print(f"jobs: standby took the lease {took_over - killed_at:.2f} s after the kill")
         wait_for(
             lambda: (
                 query(pg, "SELECT value FROM meta WHERE key = 'settled_through'")
