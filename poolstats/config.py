@@ -252,6 +252,12 @@ class Settings:
         "Where share batches travel between processes: empty for in-process (one node), or "
         "NATS JetStream servers as nats://host:4222[,nats://host2:4222,...] (the cluster).",
     )
+    lease_ttl_s: float = setting(
+        6.0,
+        "How long a cluster lease (an aggregator's partition, the jobs process) lasts without "
+        "renewal: a standby takes over at most this long after the holder stops.",
+        "s",
+    )
     partitions: int = setting(
         1,
         "Partitions of the share bus; a sub-account's partition is a fixed hash of its puid "

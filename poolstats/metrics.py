@@ -84,6 +84,13 @@ class Metrics:
         self.workers_tracked = Gauge(
             "poolstats_workers_tracked", "Workers held in the realtime engine.", registry=r
         )
+        self.partition_flush_age = Gauge(
+            "poolstats_partition_flush_age_seconds",
+            "An API process: seconds since each partition's last flush reached the store "
+            "(its pool_stats row); read at scrape time.",
+            ["partition"],
+            registry=r,
+        )
         self.flush_age = Gauge(
             "poolstats_flush_age_seconds",
             "Seconds since the last flush reached the store.",

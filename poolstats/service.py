@@ -20,13 +20,16 @@ import anyio.to_thread
 import numpy as np
 import numpy.typing as npt
 
+from poolstats import upkeep
 from poolstats.clock import Clock, SystemClock
 from poolstats.config import Settings
 from poolstats.domain.data_folder import refusal_behind_checkpoint
+from poolstats.domain.hashrate import WindowDiffs
 from poolstats.domain.health import Facts, Health, append_failure_report_s, judge
 from poolstats.domain.status import status_counts
 from poolstats.engine.engine import Engine, EngineConfig
-from poolstats.engine.snapshot import Flush, Level
+from poolstats.engine.snapshot import Flush
+from poolstats.engine.windows import WINDOWS_S
 from poolstats.ingest.journal import Journal, JournalError
 from poolstats.ingest.pipeline import Format, Ingestor, IngestResult
 from poolstats.metrics import Metrics
@@ -35,8 +38,9 @@ from poolstats.store.data_folder import JOURNAL_DIR, DataFolderRefused, FolderLo
 from poolstats.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
-PRUNE_EVERY_S = 3600.0
-SETTLE_RETRY_S = 3600.0  # after a failed settlement (e.g. no network state recorded yet)
+PRUNE_EVERY_S = upkeep.PRUNE_EVERY_S
+SETTLE_RETRY_S = upkeep.SETTLE_RETRY_S
+RANKED_BY = "15m"  # the window /metrics ranks sub-accounts by
 BATCH_KEYS = "batch_keys"  # the ingest idempotency keys, saved with the engine state
 
 
@@ -93,6 +97,8 @@ class Recovery:
 
 
 class Service:
+    takes_shares = True  # POST /ingest/shares goes to this node's journal and engine
+
     def __init__(
         self, settings: Settings, clock: Clock | None = None, start_fresh: bool = False
     ) -> None:
@@ -130,9 +136,7 @@ class Service:
         self._last_prune = 0.0
         self.recovery: Recovery | None = None
         self._network_version: tuple[int, int] | None = None
-        self._settled_day = -1  # newest day this process knows is settled
-        self.metrics.settled_through.set(ledger.settled_through(self.store) or 0)
-        self._settle_retry_at = 0.0
+        self.settler = upkeep.Settler(self.store, settings, self.clock, self.metrics)
         self.refresh_network()
 
     async def ingest(self, body: bytes, fmt: Format, key: str = "") -> IngestResult:
@@ -212,6 +216,48 @@ class Service:
             )
         )
 
+    def health_report(self) -> tuple[int, dict[str, Any]]:
+        """/healthz's status code and body: ``health`` and the pipeline's figures."""
+        now = self.clock.now()
+        health = self.health()
+        body = {
+            "status": health.status,
+            "ingest": health.ingest,
+            "reasons": list(health.reasons),
+            "time": int(now),
+            "journal_seq": self.engine.seq,
+            "workers_tracked": self.engine.tracked_workers,
+            "last_flush": int(self.last_flush_at),
+            "flush_age_s": round(now - self.last_flush_at, 3) if self.last_flush_at else None,
+        }
+        return health.http_status, body
+
+    def scrape_gauges(self) -> None:
+        """Gauges read at scrape time, beside the hashrate ones (``window_diffs``)."""
+        if self.last_flush_at:
+            self.metrics.flush_age.set(self.clock.now() - self.last_flush_at)
+
+    def window_diffs(self, top_n: int) -> WindowDiffs:
+        """Every window's accepted difficulty from the engine's live windows at the clock's
+        now (under the ingest lock, as a batch is applied): the pool's and the ``top_n``
+        busiest sub-accounts' by 15m."""
+        with self.ingestor.lock:
+            engine = self.engine
+            engine.advance(self.clock.now())  # windows slide even when no share arrives
+            pool = {w: float(engine.p_live.window("accept", w)[0]) for w in WINDOWS_S}
+            top: dict[int, dict[str, float]] = {}
+            if top_n > 0 and len(engine.subs):
+                ranked = engine.s_live.window("accept", RANKED_BY)[: len(engine.subs)]
+                order = np.argsort(-ranked, kind="stable")[:top_n]
+                rows = order[ranked[order] > 0].astype(np.int64)
+                puids = engine.subs.puid_array()[rows]
+                sums = {w: engine.s_live.window("accept", w, rows) for w in WINDOWS_S}
+                top = {
+                    int(puid): {w: float(sums[w][i]) for w in WINDOWS_S}
+                    for i, puid in enumerate(puids.tolist())
+                }
+        return WindowDiffs(pool, top)
+
     def close(self) -> None:
         """Flush and checkpoint, so the next start replays nothing (when that fails, the
         next start replays the journal instead: nothing acknowledged is lost)."""
@@ -242,35 +288,7 @@ class Service:
     def settle_due(self) -> ledger.Settlement | None:
         """Settle yesterday once ``settle_after_s`` of today have passed (after a flush, so
         yesterday's shares acknowledged until then are in it; later ones go to today)."""
-        now = self.clock.now()
-        today = ledger.day_start(now)
-        yesterday = today - 86400
-        if (
-            self._settled_day >= yesterday
-            or now - today < self.settings.settle_after_s
-            or now < self._settle_retry_at
-        ):
-            return None
-        try:
-            done = ledger.settle(self.store, yesterday, int(now), self.settings.fee_rate())
-        except ValueError:
-            self._settle_retry_at = now + SETTLE_RETRY_S
-            self.metrics.settlement_failures.inc()
-            log.exception(
-                "settlement of %s failed; retrying in an hour", ledger.day_text(yesterday)
-            )
-            return None
-        self._settled_day = yesterday
-        self.metrics.settled_through.set(done.settled_through or 0)
-        self.metrics.earnings_settled.inc(done.total_sat)
-        if not done.already:
-            log.info(
-                "settled %s: %d earnings rows, %d sat",
-                ", ".join(ledger.day_text(d) for d in done.days),
-                done.rows,
-                done.total_sat,
-            )
-        return done
+        return self.settler.settle_due()
 
     # -- periodic work ------------------------------------------------------------------------
 
@@ -330,12 +348,7 @@ class Service:
             self.metrics.workers_by_status.labels(status.value.lower()).set(count)
 
     def prune(self) -> int:
-        retention = {
-            (level, period): keep
-            for period, keep in self.settings.retention().items()
-            for level in Level
-        }
-        return self.store.prune(int(self.clock.now()), retention)
+        return upkeep.prune(self.store, self.settings, self.clock.now())
 
     async def run_timers(self) -> None:
         """Flush, checkpoint and prune on their intervals until cancelled.

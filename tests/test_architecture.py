@@ -83,6 +83,7 @@ LAYERS: dict[str, int] = {
     "payouts": 3,
     "network": 3,
     "service": 3,
+    "upkeep": 3,
     "cluster": 4,
     "api": 4,
     "web": 4,

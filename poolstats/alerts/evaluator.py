@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
+
+import sqlalchemy as sa
 
 from poolstats.alerts.delivery import Delivery, Failure, Notice, unit_label
 from poolstats.clock import Clock
@@ -59,7 +61,12 @@ class AlertEvaluator:
         clock: Clock,
         delivery: Delivery | None = None,
         metrics: Metrics | None = None,
+        guard: Callable[[sa.Connection], None] | None = None,
     ) -> None:
+        """``guard`` runs in the transaction that records a check's states and notices,
+        before anything is delivered: the jobs process's lease check, so that a process
+        that lost the lease sends nothing."""
+        self._guard = guard
         self._store = store
         self._metrics = metrics
         self._alerts = AlertStore(store)
@@ -104,7 +111,7 @@ class AlertEvaluator:
                     _notice(puid, names.get(puid, str(puid)), kind, event, value, config, at)
                 )
         if changed or notices:
-            self._alerts.record(changed, [_entry(n) for n in notices], at)
+            self._alerts.record(changed, [_entry(n) for n in notices], at, self._guard)
         if self._metrics is not None:
             for n in notices:
                 self._metrics.alert_notices.labels(n.event.value).inc()

@@ -1,4 +1,5 @@
-"""The app factory: one FastAPI app around one ``Service``."""
+"""The app factory: one FastAPI app around one node: a whole ``Service`` (``poolstats serve``)
+or a ``ReadNode`` that only reads the store (``poolstats api``); see ``api.node``."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from poolstats.api import btccom, docs, ingest, ops, tangpool
 from poolstats.api.auth import Grants, Guard
 from poolstats.api.btccom.envelope import NOT_FOUND, PARAM_ERROR, ApiError, envelope, on_api_error
 from poolstats.api.connections import CloseUnreadBodies
-from poolstats.service import Service
+from poolstats.api.node import ApiNode
 from poolstats.web import dashboard
 
 DESCRIPTION = """Statistics of a Bitcoin mining pool, with BTC.COM's and Tangpool's public APIs.
@@ -30,9 +31,10 @@ documents were silent or ambiguous.
 """
 
 
-def create_app(service: Service, run_timers: bool = True) -> FastAPI:
-    """The service must be recovered already; the app runs its timers while it serves and
-    flushes and checkpoints on a clean shutdown."""
+def create_app(service: ApiNode, run_timers: bool = True) -> FastAPI:
+    """A ``Service`` must be recovered already; the app runs its timers while it serves and
+    flushes and checkpoints on a clean shutdown. POST /ingest/shares is mounted only on a
+    node that takes shares; elsewhere it answers 404 naming where shares go."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -61,6 +63,7 @@ def create_app(service: Service, run_timers: bool = True) -> FastAPI:
     keys = Guard("access_key", settings, clock, metrics)
     app.state.grants = Grants(service.store, clock, settings.key_cache_s, keys)
     app.state.token_guard = Guard("ingest_token", settings, clock, metrics)
+    app.include_router(ingest.shares_router if service.takes_shares else ingest.elsewhere_router)
     app.include_router(ingest.router)
     app.include_router(ops.router)
     app.include_router(btccom.router)

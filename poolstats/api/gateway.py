@@ -23,6 +23,7 @@ def create_gateway_app(node: GatewayNode) -> FastAPI:
     app.state.read_slots = anyio.CapacityLimiter(settings.api_threads)
     app.state.token_guard = Guard("ingest_token", settings, node.clock, node.metrics)
     app.include_router(ingest.router)
+    app.include_router(ingest.shares_router)
 
     @app.get("/healthz", summary="Liveness of the gateway and its share bus")
     async def healthz() -> JSONResponse:

@@ -40,7 +40,9 @@ class IngestNode(Protocol):
     async def ingest(self, body: bytes, fmt: Format, key: str = "") -> IngestResult: ...
 
 
-router = APIRouter()
+router = APIRouter()  # what every process serves: GET /ingest/users/{name}
+shares_router = APIRouter()  # POST /ingest/shares on a node that takes shares
+elsewhere_router = APIRouter()  # POST /ingest/shares on one that does not (poolstats api)
 log = logging.getLogger(__name__)
 INGEST_SLOTS = 4  # batches in memory at once: 4 x max_body_bytes at the most
 NDJSON_TYPES = frozenset(
@@ -102,7 +104,7 @@ def authorized(header: str | None, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given_bytes, token_bytes)
 
 
-@router.post(
+@shares_router.post(
     "/ingest/shares",
     summary="Ingest a batch of share events (NDJSON or columnar msgpack)",
     responses={
@@ -198,3 +200,20 @@ async def ingest_user(name: str, request: Request) -> JSONResponse:
     if puid is None:
         return JSONResponse({"error": f"name: no sub-account named {name!r}"}, status_code=404)
     return JSONResponse({"puid": puid})
+
+
+SHARES_ELSEWHERE = (
+    "this is an API process (poolstats api): it reads the store and takes no shares; "
+    "send them to a gateway (poolstats gateway) or a node (poolstats serve)"
+)
+
+
+@elsewhere_router.post(
+    "/ingest/shares",
+    summary="Not here: an API process takes no shares",
+    responses={404: {"description": "always: send shares to a gateway"}},
+)
+async def shares_elsewhere(request: Request) -> JSONResponse:
+    """404 with the shape of an ingest answer, so a producer pointed at the wrong process
+    logs why nothing was accepted."""
+    return _refuse(request.app.state.service, 404, "not_a_gateway", SHARES_ELSEWHERE)

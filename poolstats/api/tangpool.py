@@ -14,11 +14,11 @@ from fastapi import APIRouter, Request, Response
 
 from poolstats.api.auth import Denied, Throttled, authorize, client_host
 from poolstats.api.btccom.schemas import Count, StartTs
+from poolstats.api.node import ApiNode
 from poolstats.api.params import ParamError, collect, convert, openapi_parameters
 from poolstats.api.threads import read
 from poolstats.domain.history import bucket_sums, tangpool_share, tangpool_span
 from poolstats.engine.snapshot import Level
-from poolstats.service import Service
 
 router = APIRouter(tags=["Tangpool"])
 PATH = "/public/worker/share"
@@ -91,7 +91,7 @@ def _error(description: str) -> dict[str, Any]:
 
 
 def share_history(request: Request, params: dict[str, str]) -> ShareAnswer:
-    service: Service = request.app.state.service
+    service: ApiNode = request.app.state.service
     key = params.get("__access_key__") or request.headers.get("x-access-key")
     try:
         grants, host = request.app.state.grants, client_host(request)

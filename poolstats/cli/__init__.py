@@ -1,12 +1,12 @@
-"""The ``poolstats`` command: init, serve, demo, user, subaccount, key, network, settle,
+"""The ``poolstats`` command: init, serve, api, jobs, demo, user, subaccount, key, network, settle,
 payouts, ingest, simulate, settings.
 
 This module makes the command and its groups and registers every command, in the order
 ``poolstats --help`` lists them; the commands themselves are in one module per group:
 
 - ``serve.py``: serve, stratum (running a node, a stratum front end)
-- ``cluster.py``: gateway, aggregate (the cluster's share path)
 - ``cluster_demo.py``: cluster-demo (a whole cluster on one machine)
+- ``roles.py``: gateway, aggregate, api, jobs (the cluster's roles, one process each)
 - ``folder.py``: init, migrate, backup, restore (the data folder and its database)
 - ``accounts.py``: user, subaccount, key
 - ``earnings.py``: network, settle, payouts
@@ -28,11 +28,11 @@ import typer
 
 from poolstats.cli import (
     accounts,
-    cluster,
     cluster_demo,
     demo,
     earnings,
     folder,
+    roles,
     serve,
     settings,
     shares,
@@ -65,8 +65,10 @@ app.add_typer(payouts_app, name="payouts")
 # `poolstats --help` lists the commands in this order, then the groups above.
 app.command()(serve.serve)
 app.command()(serve.stratum)
-app.command()(cluster.gateway)
-app.command()(cluster.aggregate)
+app.command()(roles.gateway)
+app.command()(roles.aggregate)
+app.command()(roles.api)
+app.command()(roles.jobs)
 app.command()(folder.init)
 app.command()(folder.migrate)
 app.command()(folder.backup)

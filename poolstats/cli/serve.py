@@ -32,6 +32,7 @@ from poolstats.cli.common import (
 from poolstats.config import Settings, env_name
 
 if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
+    from poolstats.api.node import ApiNode
     from poolstats.metrics import Metrics
     from poolstats.service import Service
 
@@ -69,7 +70,7 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
 
 
 async def serve_api(
-    settings: Settings, service: Service, extra: list[Coroutine[Any, Any, Any]] | None = None
+    settings: Settings, service: ApiNode, extra: list[Coroutine[Any, Any, Any]] | None = None
 ) -> None:
     """The HTTP API on the settings' host and port, with the ``extra`` coroutines (network
     poller, alerts, stratum, a fleet) running beside it until the server stops."""

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 class Writable(Protocol):
     def write(self) -> AbstractContextManager[sa.Connection]: ...
 
+    def lease_write(self) -> AbstractContextManager[sa.Connection]: ...
+
 
 def holder_id() -> str:
     """This process, unique across restarts: host, pid and a random tail."""
@@ -66,7 +68,7 @@ class Leaseholder:
         was = self.held
         started = time.monotonic()  # the lease runs from before the write, never from after
         try:
-            with self.store.write() as conn:
+            with self.store.lease_write() as conn:
                 now = self.clock()
                 epoch: int | None = None
                 if self.epoch and leases.renew(
@@ -101,6 +103,6 @@ class Leaseholder:
                 await asyncio.sleep(self.renew_s if held else self.poll_s)
         finally:
             if self.epoch:
-                with contextlib.suppress(sa.exc.SQLAlchemyError), self.store.write() as conn:
+                with contextlib.suppress(sa.exc.SQLAlchemyError), self.store.lease_write() as conn:
                     leases.release(conn, self.name, self.holder, self.epoch)
                 self.epoch = 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 HASHES_PER_DIFF1 = 2**32
 UNITS = ("", "K", "M", "G", "T", "P", "E", "Z")
@@ -81,3 +82,12 @@ def unit_size(unit: str) -> float:
     if name not in UNITS:
         raise ValueError(f"unknown hashrate unit {unit!r}")
     return float(1000 ** UNITS.index(name))
+
+
+@dataclass(frozen=True)
+class WindowDiffs:
+    """Accepted share difficulty per trailing window ("1m" ... "1d"): the pool's, and the
+    busiest sub-accounts' by puid; what the hashrate gauges of /metrics are made from."""
+
+    pool: dict[str, float]
+    top: dict[int, dict[str, float]]

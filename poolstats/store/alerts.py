@@ -8,7 +8,7 @@ its own sub-account's contacts and log. Writes go through the store's single wri
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -285,9 +285,12 @@ class AlertStore:
         states: Mapping[tuple[int, AlertKind], AlertState],
         entries: Sequence[LogEntry],
         now: int,
+        guard: Callable[[sa.Connection], None] | None = None,
     ) -> list[int]:
         """A check's outcome in one transaction: the new states (idle ones deleted) and its log
-        entries, whose ids are returned. State and log can then never disagree."""
+        entries, whose ids are returned. State and log can then never disagree. ``guard``
+        runs last in that transaction, before its commit (the jobs lease check); when it
+        raises, nothing is written."""
         with self._store.write() as conn:
             for (puid, kind), state in states.items():
                 key = (_st.c.puid == puid, _st.c.kind == kind.value)
@@ -301,7 +304,10 @@ class AlertStore:
                             **dataclasses.asdict(state),
                         )
                     )
-            return _insert_log(conn, entries)
+            ids = _insert_log(conn, entries)
+            if guard is not None:
+                guard(conn)
+            return ids
 
     def names(self, puids: Iterable[int]) -> dict[int, str]:
         """Sub-account names by puid, for notices."""

@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
@@ -210,8 +210,19 @@ class Settlement:
     already: bool = False  # nothing to do: the day was settled before
 
 
-def settle(store: SqlStore, through: int, now: int, default_fee: Fraction) -> Settlement:
-    """Settle every unsettled UTC day up to and including the one starting at ``through``."""
+def settle(
+    store: SqlStore,
+    through: int,
+    now: int,
+    default_fee: Fraction,
+    guard: Callable[[sa.Connection], None] | None = None,
+) -> Settlement:
+    """Settle every unsettled UTC day up to and including the one starting at ``through``.
+
+    ``guard`` runs last inside the settlement's transaction, just before its commit (the
+    jobs process's lease check, which locks the lease row: held from there to the commit
+    only, so a long settlement does not hold up the lease's renewals); when it raises,
+    nothing is written."""
     through = day_start(through)
     if through + SECONDS_PER_DAY > now:
         raise LedgerError(f"day: {day_text(through)} has not ended yet (UTC)")
@@ -256,6 +267,8 @@ def settle(store: SqlStore, through: int, now: int, default_fee: Fraction) -> Se
             sa.delete(_work).where(_work.c.day <= through, _work.c.puid.not_in(sorted(unknown)))
         )
         _set_meta(conn, schema.SETTLED_THROUGH_KEY, str(through))
+        if guard is not None:
+            guard(conn)
     first = (
         done + SECONDS_PER_DAY if done is not None else min((d for d, _ in by_day), default=through)
     )

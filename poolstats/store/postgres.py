@@ -311,6 +311,14 @@ class PostgresStore(SqlStore):
             yield conn
 
     @contextmanager
+    def lease_write(self) -> Iterator[sa.Connection]:
+        """A write transaction for the ``leases`` table only, without ``_WRITE_LOCK``: a
+        lease's renewal must not wait for a long settlement or flush of any process (it
+        would expire meanwhile). Leases order their writers by their own row locks."""
+        with self._engine.begin() as conn:
+            yield conn
+
+    @contextmanager
     def read(self) -> Iterator[sa.Connection]:
         with self._reader.connect() as conn:
             yield conn

@@ -218,6 +218,12 @@ class SqlStore:
         ``workers_changed`` invalidates cached worker counts once committed."""
         raise NotImplementedError
 
+    def lease_write(self) -> AbstractContextManager[sa.Connection]:
+        """A write transaction for the ``leases`` table only (``store.leases``): a backend
+        whose ``write`` waits for every other writer gives leases one that does not, so a
+        renewal never waits out a long flush or settlement; SQLite's single writer is it."""
+        return self.write()
+
     def read(self) -> AbstractContextManager[sa.Connection]:
         """A read transaction: one consistent snapshot for all its statements."""
         raise NotImplementedError

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from poolstats.api.auth import Throttled, client_host
+from poolstats.api.node import ApiNode
 from poolstats.api.threads import read
 from poolstats.domain.earnings import btc_text
 from poolstats.domain.hashrate import (
@@ -25,7 +26,6 @@ from poolstats.domain.hashrate import (
     reject_fraction,
 )
 from poolstats.domain.status import worker_status
-from poolstats.service import Service
 from poolstats.store import ledger
 
 router = APIRouter()
@@ -86,7 +86,7 @@ async def dashboard(
 ) -> HTMLResponse:
     """The pool's figures for anyone (they are public in the API too); sub-accounts and
     workers only for the access key that opens them."""
-    service: Service = request.app.state.service
+    service: ApiNode = request.app.state.service
     store, settings = service.store, service.settings
     now = service.clock.now()
     pool = await read(request, store.pool_stats)
@@ -129,7 +129,7 @@ async def dashboard(
 
 
 def _key_sections(
-    service: Service, puids: tuple[int, ...], chosen: int, key_q: str, now: float
+    service: ApiNode, puids: tuple[int, ...], chosen: int, key_q: str, now: float
 ) -> str:
     """What a key opens: its sub-accounts, then the chosen one's earnings and workers (store
     reads, so in a worker thread)."""
@@ -151,7 +151,7 @@ def _pool_cards(pool: dict[str, Any]) -> str:
     return f'<h2>Pool</h2><div class="cards">{"".join(cards)}</div>'
 
 
-def _subaccounts(service: Service, puids: tuple[int, ...], key_q: str) -> str:
+def _subaccounts(service: ApiNode, puids: tuple[int, ...], key_q: str) -> str:
     rows = []
     for puid in puids:
         profile = service.store.subaccount_profile(puid)
@@ -177,7 +177,7 @@ def _subaccounts(service: Service, puids: tuple[int, ...], key_q: str) -> str:
     )
 
 
-def _earnings(service: Service, puid: int, now: float) -> str:
+def _earnings(service: ApiNode, puid: int, now: float) -> str:
     """What earn-stats says, in BTC; today's figure is the live estimate."""
     b = ledger.balance(service.store, puid, int(now), service.settings.fee_rate())
     figures = (
@@ -193,7 +193,7 @@ def _earnings(service: Service, puid: int, now: float) -> str:
     return f'<h2>puid {puid}: earnings</h2><div class="cards">{cards}</div>'
 
 
-def _workers(service: Service, puid: int, now: float) -> str:
+def _workers(service: ApiNode, puid: int, now: float) -> str:
     settings = service.settings
     rows = []
     for w in service.store.top_workers(puid, 100):

@@ -16,7 +16,7 @@ import msgspec
 import psycopg
 import pytest
 
-from poolstats.cli.cluster import LEASE_TTL_S
+from poolstats.config import Settings
 from poolstats.domain.partitions import partition_of
 from tests.bus.nats_servers import NatsServer
 from tests.bus.nats_servers import cluster as nats_cluster
@@ -303,7 +303,7 @@ def test_postgresql_restarted_during_flushes_loses_and_doubles_nothing(tmp_path:
                 send(batch)
             # The outage outlasts the lease: the aggregator stops counting itself the holder,
             # and must take the partition again with what it counted meanwhile.
-            time.sleep(max(0.0, LEASE_TTL_S + 1.0 - (time.monotonic() - stopped)))
+            time.sleep(max(0.0, Settings().lease_ttl_s + 1.0 - (time.monotonic() - stopped)))
             procs[1].running()
             pg.start()
             for batch in range(30, 40):

@@ -17,9 +17,9 @@ import msgspec
 from fastapi import APIRouter, Request, Response
 
 from poolstats.api.auth import Caller, Denied, Grants, Throttled, authorize, client_host
+from poolstats.api.node import ApiNode
 from poolstats.api.params import ParamError, collect, convert, openapi_parameters, parse_int
 from poolstats.api.threads import read
-from poolstats.service import Service
 from poolstats.store.base import Store
 
 PARAM_ERROR = 1
@@ -82,7 +82,7 @@ class Call:
 
     ``now`` is read once, so that every figure of one answer is as of the same second."""
 
-    service: Service
+    service: ApiNode
     grants: Grants
     params: dict[str, str]
     now: int

@@ -25,8 +25,8 @@ from poolstats.api.btccom.schemas import (
     PoolParams,
     PoolStats,
 )
+from poolstats.api.node import ApiNode
 from poolstats.api.threads import read
-from poolstats.service import Service
 
 router = APIRouter(tags=["BTC.COM: pool"])
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ async def pool_stats(request: Request) -> Response:
           answer=MergedPoolStats, auth=False)  # fmt: skip
 async def pool_stats_merged(request: Request) -> Response:
     await call(request)  # no parameters of its own, but a body is checked as everywhere else
-    service: Service = request.app.state.service
+    service: ApiNode = request.app.state.service
     settings = service.settings
     peers = settings.peer_urls()
     async with httpx.AsyncClient() as client:
@@ -84,7 +84,7 @@ async def pool_stats_merged(request: Request) -> Response:
 
 
 async def _local(request: Request) -> NodeSums:
-    service: Service = request.app.state.service
+    service: ApiNode = request.app.state.service
     row = await read(request, service.store.pool_stats)
     return render.node_sums(row, service.settings.node())
 

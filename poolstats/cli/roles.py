@@ -1,8 +1,12 @@
-"""The cluster's share path: ``poolstats gateway`` (producers in, the bus out) and
-``poolstats aggregate --partition K`` (one partition of the bus counted into the store).
+"""The cluster's roles, each a process on the cluster's PostgreSQL store (docs/cluster.md,
+"Processes"; docs/deploy.md):
 
-Both need a bus (``--bus-url nats://...``) and a store every process shares
-(``--store-url postgresql://...``); docs/cluster.md shows a whole cluster.
+- ``gateway``: producers' share batches in, each partition's shares out to the bus; any number.
+- ``aggregate --partition K``: one partition of the bus counted into the store; two per
+  partition, one active (lease ``aggregate/K``), the other a hot standby.
+- ``api``: the HTTP APIs, reading the store; stateless, run as many as you like.
+- ``jobs``: settlement, alerts, the bitcoind poller and pruning; run two or more, one is
+  active (lease ``jobs``).
 """
 
 from __future__ import annotations
@@ -28,27 +32,98 @@ from poolstats.cli.common import (
     console,
     fail,
     load_settings,
+    open_database,
+    option,
     start_logging,
 )
-from poolstats.cli.serve import FlushInterval, run_loop
+from poolstats.cli.serve import FlushInterval, run_loop, serve_api
 from poolstats.config import Settings
 
-LEASE_TTL_S = 6.0  # a killed aggregator's partition is taken over within this and a poll
+LeaseTtl = Annotated[float | None, option("lease_ttl_s", "--lease-ttl")]
+BitcoindUrl = Annotated[str | None, option("bitcoind_url", "--bitcoind-url")]
 
 
-def _needs_bus(settings: Settings, command: str) -> None:
-    if not settings.bus_url:
-        raise fail(ValueError(f"{command}: --bus-url is required (nats://host:4222[,...])"))
+def _cluster_settings(**overrides: object) -> Settings:
+    """The settings, or exit 1 when there is no PostgreSQL store to share."""
+    settings = load_settings(**overrides)
+    if not settings.store_url:
+        raise fail(
+            ValueError(
+                "--store-url (POOLSTATS_STORE_URL): required, the cluster's PostgreSQL store "
+                "(postgresql://user@host:5432/db)"
+            )
+        )
+    return settings
+
+
+def api(
+    store_url: StoreUrl = None,
+    host: Host = None,
+    port: Port = None,
+    partitions: Partitions = None,
+    flush_interval: FlushInterval = None,
+) -> None:
+    """Serve the HTTP APIs (BTC.COM, Tangpool, dashboard, /healthz, /metrics) from the store
+    alone: no shares are taken here. Stateless; run any number behind a load balancer.
+    --partitions and --flush-interval must be the aggregators': /healthz judges each
+    partition's last flush by them."""
+    start_logging()
+    settings = _cluster_settings(
+        store_url=store_url,
+        host=host,
+        port=port,
+        partitions=partitions,
+        flush_interval_s=flush_interval,
+    )
+    from poolstats.cluster.read_node import ReadNode
+
+    store = open_database(settings.store_url, Path(settings.data_dir))
+    node = ReadNode(settings, store)
+    console.print(f"poolstats api serving http://{settings.host}:{settings.port}")
+    run_loop(serve_api(settings, node))
+
+
+def jobs(
+    store_url: StoreUrl = None,
+    lease_ttl: LeaseTtl = None,
+    bitcoind_url: BitcoindUrl = None,
+) -> None:
+    """Settle earnings, evaluate alerts, poll bitcoind (with --bitcoind-url) and prune old
+    history. Run two or more: one is active (lease "jobs"), the others take over within
+    --lease-ttl when it stops."""
+    start_logging()
+    settings = _cluster_settings(
+        store_url=store_url, lease_ttl_s=lease_ttl, bitcoind_url=bitcoind_url
+    )
+    from poolstats.cluster.jobs import Jobs
+
+    store = open_database(settings.store_url, Path(settings.data_dir))
+    try:
+        runner = Jobs(settings, store)
+    except ValueError as exc:
+        store.close()
+        raise fail(exc) from exc
+    console.print(f"poolstats jobs: standing by for lease {runner.lease.name!r}")
+    try:
+        run_loop(_until_stopped(runner.run()))
+    finally:
+        store.close()
 
 
 async def _until_stopped(main: Coroutine[Any, Any, None]) -> None:
-    """Run ``main``; SIGTERM and SIGINT cancel it, so it releases what it holds on the way."""
+    """Run ``main`` until SIGTERM or SIGINT cancel it, so it gives up what it holds (a lease:
+    a standby need not wait for it to expire)."""
     task = asyncio.create_task(main)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def _needs_bus(settings: Settings, command: str) -> None:
+    if not settings.bus_url:
+        raise fail(ValueError(f"{command}: --bus-url is required (nats://host:4222[,...])"))
 
 
 def gateway(
@@ -63,7 +138,7 @@ def gateway(
     """Take share batches on POST /ingest/shares (the same contract as a node) and publish
     each partition's shares to the bus; answer once the bus has them. Any number may run."""
     start_logging()
-    settings = load_settings(
+    settings = _cluster_settings(
         bus_url=bus_url, store_url=store_url, partitions=partitions, host=host, port=port,
         ingest_token=ingest_token, data_dir=data_dir,
     )  # fmt: skip
@@ -108,15 +183,16 @@ def aggregate(
     partitions: Partitions = None,
     data_dir: DataDir = None,
     flush_interval: FlushInterval = None,
+    lease_ttl: LeaseTtl = None,
 ) -> None:
     """Count one partition of the share bus and flush it to the store. Start two per
     partition: one is active (it holds the partition's lease), the other a hot standby that
     takes over within seconds of the active one's end. The engine's checkpoint is kept in
     DATA_DIR/aggregate-K."""
     start_logging()
-    settings = load_settings(
+    settings = _cluster_settings(
         bus_url=bus_url, store_url=store_url, partitions=partitions, data_dir=data_dir,
-        flush_interval_s=flush_interval,
+        flush_interval_s=flush_interval, lease_ttl_s=lease_ttl,
     )  # fmt: skip
     _needs_bus(settings, "aggregate")
     if not 0 <= partition < settings.partitions:
@@ -136,7 +212,7 @@ async def _aggregate(settings: Settings, partition: int) -> None:
     store = await asyncio.to_thread(open_store, settings.store_url, data_dir)
     try:
         async with await open_bus(settings.bus_url, settings) as bus:
-            lease = Leaseholder(store, lease_name(partition), LEASE_TTL_S, time.time)
+            lease = Leaseholder(store, lease_name(partition), settings.lease_ttl_s, time.time)
             aggregator = Aggregator(
                 settings, store, bus, partition, Registry(store),
                 data_dir / f"aggregate-{partition}", lease,
