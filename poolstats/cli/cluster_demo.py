@@ -78,8 +78,9 @@ def cluster_demo(
         data_dir = folder / name
         data_dir.mkdir()
         log = open(folder / f"{name}.log", "ab")  # noqa: SIM115  # closed with the process
-        command = [sys.executable, "-m", "poolstats", *args, "--data-dir", str(data_dir)]
-        procs.append((name, subprocess.Popen(command, stdout=log, stderr=log, env=env)))
+        command = [sys.executable, "-m", "poolstats", *args]
+        own = {**env, "POOLSTATS_DATA_DIR": str(data_dir)}  # an aggregator's checkpoint
+        procs.append((name, subprocess.Popen(command, stdout=log, stderr=log, env=own)))
 
     names = [f"sim{i:04d}" for i in range(1, users + 1)]
     for name in names:  # made once; a second run finds them
@@ -128,3 +129,4 @@ def cluster_demo(
                 proc.wait(30)
             if proc.poll() is None:
                 proc.kill()
+        console.print(f"stopped; the logs stay in {folder}")
