@@ -95,9 +95,26 @@ access_keys = sa.Table(
 _NOT_DELETED_SQL = f"group_id != {GROUP_DELETED}"
 # Status counts and filters: each status is one range of last_accept_time, counted in the index.
 IX_WORKERS_STATUS = "ix_workers_status"
-# The busiest workers first (the default view): pages read in index order, filters on status and
-# group are checked in the index, and only the rows shown are read from the table.
-IX_WORKERS_ACCEPT_15M = "ix_workers_accept_15m"
+
+# A worker's open history buckets (worker history periods -> column prefix): the sums so far
+# of the bucket starting at ``<prefix>_start``, written with the realtime row every flush, so
+# the bucket needs no history row of its own until it closes (``engine.snapshot.OpenBuckets``).
+OPEN_BUCKET_PREFIX: dict[int, str] = {3600: "hour", 86400: "day"}
+OPEN_BUCKET_COLUMNS: dict[int, tuple[str, str, str, str]] = {
+    period: (f"{p}_start", f"{p}_accept", f"{p}_stale", f"{p}_reject")
+    for period, p in OPEN_BUCKET_PREFIX.items()
+}
+
+
+def _open_bucket_cols() -> list[sa.Column[float]]:
+    return [
+        sa.Column(
+            c, BigInt if c.endswith("_start") else sa.REAL, nullable=False, server_default="0"
+        )
+        for cols in OPEN_BUCKET_COLUMNS.values()
+        for c in cols
+    ]
+
 
 # WITHOUT ROWID: rows are stored in (puid, worker_id) order, so the workers of one sub-account
 # are adjacent. Lists that must read all of them (another sort key, a name filter, group sums)
@@ -105,7 +122,10 @@ IX_WORKERS_ACCEPT_15M = "ix_workers_accept_15m"
 # with rowids scattered by the order workers first appeared. The flush costs the same (1.6 s
 # for 100k changed workers of 1M). Every index costs every flush, since SQLite rewrites an
 # index entry whenever the upsert sets one of its columns, changed or not (one on worker_name
-# added 0.13 s per 100k workers): hence only two.
+# added 0.13 s per 100k workers): hence only one. The index on accept_15m that served the
+# default order was dropped (migration 0009): a column that changes every flush made each
+# update rewrite its entry; sorted pages come from a sorted key list made once per flush and
+# order instead (``SqliteStore.worker_page``).
 workers = sa.Table(
     "workers",
     metadata,
@@ -130,16 +150,8 @@ workers = sa.Table(
         sqlite_where=sa.text(_NOT_DELETED_SQL),
         postgresql_where=sa.text(_NOT_DELETED_SQL),
     ),
-    sa.Index(
-        IX_WORKERS_ACCEPT_15M,
-        "puid",
-        "accept_15m",
-        "worker_id",
-        "last_accept_time",
-        "group_id",
-        sqlite_where=sa.text(_NOT_DELETED_SQL),
-        postgresql_where=sa.text(_NOT_DELETED_SQL),
-    ),
+    # migration 0009: the open history buckets, after every older column
+    *_open_bucket_cols(),
     sqlite_with_rowid=False,
 )
 

@@ -24,6 +24,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
+import numpy.typing as npt
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -37,6 +39,7 @@ from poolstats.domain.accounts import (
     validate_profile_fields,
     validate_user_name,
 )
+from poolstats.domain.arrays import F64
 from poolstats.domain.network_entry import validate_network
 from poolstats.domain.status import ACTIVE_S, INACTIVE_S, WorkerStatus
 from poolstats.engine.snapshot import Flush, Level
@@ -58,12 +61,15 @@ from poolstats.store.flush_sql import (
     SEQ_UPSERT,
     SUB_UPSERT,
     WORK_UPSERT,
+    WORKER_UPDATE,
     WORKER_UPSERT,
     history_params,
     pool_params,
     subaccount_params,
     work_params,
+    worker_order,
     worker_params,
+    worker_update_params,
 )
 
 log = logging.getLogger(__name__)
@@ -105,6 +111,7 @@ _HISTORY_BY_BUCKET = {
 _INT64 = range(-(2**63), 2**63)
 _IDS_PER_STATEMENT = 10_000  # bound parameters per statement stay far below SQLite's limit
 _COUNTS_CACHED = 4096  # worker_counts entries kept before the cache is emptied
+_ORDERS_CACHED = 64  # worker_page key lists kept (each 8 bytes a worker) before emptying
 
 # How a worker list query is planned is chosen by how "not deleted" is written. The partial
 # indexes (``schema``) carry ``WHERE group_id != 0``; SQLite uses them only when the query has
@@ -165,14 +172,29 @@ def _worker_filters(
     return terms
 
 
+def _direction(q: WorkerQuery, col: sa.ColumnElement[Any]) -> sa.UnaryExpression[Any]:
+    return col.asc() if q.ascending else col.desc()
+
+
+def worker_order_statement(puid: int, q: WorkerQuery) -> sa.Select[tuple[int]]:
+    """Every matching worker_id in the query's order (offset and limit ignored): the sorted
+    key list ``SqliteStore.worker_page`` keeps until worker rows change. One read of the
+    sub-account's rows (contiguous: the table is clustered by puid) and one sort."""
+    key = _ORDER[q.order_by]
+    return (
+        sa.select(_w.c.worker_id)
+        .where(*_worker_filters(puid, q, by_index=False, status_by_index=False))
+        .order_by(_direction(q, key), _direction(q, _w.c.worker_id))
+    )
+
+
 def worker_page_statements(puid: int, q: WorkerQuery) -> tuple[sa.Select[Any], sa.Select[Any]]:
-    """(count, rows) statements of ``SqliteStore.worker_page``; public so tests can EXPLAIN them.
+    """(count, rows) statements of a page with a name filter (``SqliteStore.worker_page``);
+    public so tests can EXPLAIN them.
 
     Rows are found in two steps: the page's keys, then those rows by primary key. The first
-    step reads only (puid, worker_id, sort key, filter columns), which for the 15-minute
-    order is all in ``ix_workers_accept_15m``: a page is then one index range read in order,
-    without a table lookup for the workers it skips. A name filter needs the table, so it
-    scans the sub-account's rows (contiguous: the table is clustered by puid).
+    step reads only (puid, worker_id, sort key, filter columns). A name filter needs the
+    table, so it scans the sub-account's rows (contiguous: the table is clustered by puid).
     """
     if q.order_by not in _ORDER:
         raise ValueError(f"cannot order workers by {q.order_by!r}")
@@ -182,15 +204,14 @@ def worker_page_statements(puid: int, q: WorkerQuery) -> tuple[sa.Select[Any], s
         .select_from(_w)
         .where(*_worker_filters(puid, q, by_index=plain, status_by_index=plain))
     )
-    by_15m = plain and q.order_by == "accept_15m"
     key = _ORDER[q.order_by].label("sort_key")
 
     def direction(col: sa.ColumnElement[Any]) -> sa.UnaryExpression[Any]:
-        return col.asc() if q.ascending else col.desc()
+        return _direction(q, col)
 
     keys = (
         sa.select(_w.c.puid, _w.c.worker_id, key)
-        .where(*_worker_filters(puid, q, by_index=by_15m, status_by_index=False))
+        .where(*_worker_filters(puid, q, by_index=False, status_by_index=False))
         .order_by(direction(key), direction(_w.c.worker_id))
         .offset(q.offset)
         .limit(q.limit)
@@ -292,6 +313,10 @@ class SqliteStore:
         self._generation = 0
         self._counts: dict[tuple[int, int, int, int], tuple[int, dict[WorkerStatus, int]]] = {}
         self._counting = threading.Lock()
+        # worker_page's sorted key lists, the same way: (puid, query less its window) ->
+        # (generation, worker_ids in order).
+        self._orders: dict[tuple[Any, ...], tuple[int, npt.NDArray[np.int64]]] = {}
+        self._sorting = threading.Lock()
 
     @classmethod
     def open(cls, data_dir: Path) -> SqliteStore:
@@ -628,9 +653,12 @@ class SqliteStore:
         Parameters are streamed from ``zip`` iterators straight into the driver's
         ``executemany``: measured faster than ``exec_driver_sql`` with a list (no 100k-tuple
         list, no garbage-collector passes over it) and 3x faster than a Core ``insert()``.
+        Workers an earlier flush wrote (``WorkerRows.stored``) are updated, not upserted;
+        should one be missing after all, they are all upserted again.
         """
+        fresh, known = worker_order(flush)
         statements: list[tuple[str, Iterable[tuple[Any, ...]]]] = [
-            (WORKER_UPSERT, worker_params(flush)),
+            (WORKER_UPSERT, worker_params(flush, fresh)),
             (SUB_UPSERT, subaccount_params(flush)),
             (POOL_UPSERT, [pool_params(flush)]),
             *((HISTORY_UPSERT[d.level], history_params(d)) for d in flush.history),
@@ -642,6 +670,11 @@ class SqliteStore:
             driver = cast(sqlite3.Connection, conn.connection.driver_connection)
             cursor = driver.cursor()
             try:
+                sql = WORKER_UPDATE
+                cursor.executemany(sql, worker_update_params(flush, known))
+                if cursor.rowcount != len(known):  # a row the flush took for stored is not
+                    sql = WORKER_UPSERT
+                    cursor.executemany(sql, worker_params(flush, known))
                 for sql, rows in statements:
                     cursor.executemany(sql, rows)
             except sqlite3.Error as exc:  # same exception types as the Core-based methods
@@ -761,25 +794,63 @@ class SqliteStore:
         """A sub-account's worker rows, busiest (15-minute accepts) first, deleted ones left out
         (``worker_page``'s first page, without its count)."""
         query = WorkerQuery(now=0, order_by="accept_15m", limit=limit)
-        return self._all(worker_page_statements(puid, query)[1])
+        return self.worker_page(puid, query).rows
 
     def worker_page(self, puid: int, query: WorkerQuery) -> WorkerPage:
         """A page of workers and the number matching.
 
-        Without a group or name filter the number is ``worker_counts``' (cached); otherwise
-        it is counted in the same read transaction as the page. ``worker_page_statements``
-        says how each query is planned.
+        Without a name filter the page is a slice of the sorted key list of the query
+        (``worker_order_statement``: 100k workers read and sorted once per flush, and once a
+        second with a status filter, whose bounds move with ``now``), and those rows read by
+        primary key. With one, the page is found and counted in SQL in one read transaction
+        (``worker_page_statements``).
         """
+        if not query.name_contains:
+            ids = self._sorted_worker_ids(puid, query)
+            chosen = ids[query.offset : query.offset + query.limit].tolist()
+            if not chosen:
+                return WorkerPage(total_count=len(ids), rows=[])
+            with self.read() as conn:
+                found = {
+                    row.worker_id: dict(row._mapping)
+                    for row in conn.execute(
+                        sa.select(_w).where(_w.c.puid == puid, _w.c.worker_id.in_(chosen))
+                    )
+                }
+            # a row deleted or moved since the list was made is left out of this page
+            return WorkerPage(total_count=len(ids), rows=[found[w] for w in chosen if w in found])
         count, rows = worker_page_statements(puid, query)
-        total: int | None = None
-        if query.group_id is None and not query.name_contains:
-            counts = self.worker_counts(puid, query.now, query.active_s, query.inactive_s)
-            total = sum(counts.values()) if query.status is None else counts[query.status]
         with self.read() as conn:
-            if total is None:
-                total = int(conn.execute(count).scalar_one())
+            total = int(conn.execute(count).scalar_one())
             page = [dict(r._mapping) for r in conn.execute(rows)] if query.limit else []
         return WorkerPage(total_count=total, rows=page)
+
+    def _sorted_worker_ids(self, puid: int, q: WorkerQuery) -> npt.NDArray[np.int64]:
+        """The cached key list of ``worker_page``: valid while no commit changed worker rows
+        (see ``worker_counts``); requests arriving together wait for the first one's sort."""
+        moving = (q.now, q.active_s, q.inactive_s) if q.status is not None else ()
+        key = (puid, q.order_by, q.ascending, q.group_id, q.status, *moving)
+        cached = self._orders.get(key)
+        if cached is not None and cached[0] == self._generation:
+            return cached[1]
+        with self._sorting:
+            generation = self._generation  # read before sorting: a later commit invalidates
+            cached = self._orders.get(key)
+            if cached is not None and cached[0] == generation:
+                return cached[1]
+            with self.read() as conn:
+                driver = cast(sqlite3.Connection, conn.connection.driver_connection)
+                compiled = worker_order_statement(puid, q).compile(
+                    dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
+                )
+                params = compiled.construct_params()
+                args = [params[name] for name in compiled.positiontup or ()]
+                # the raw cursor: 100k one-column rows without SQLAlchemy's row objects
+                ids = np.fromiter((r[0] for r in driver.execute(compiled.string, args)), np.int64)
+            if len(self._orders) >= _ORDERS_CACHED:
+                self._orders.clear()  # entries of past generations and seconds pile up
+            self._orders[key] = (generation, ids)
+        return ids
 
     def worker_counts(
         self, puid: int, now: int, active_s: int = ACTIVE_S, inactive_s: int = INACTIVE_S
@@ -859,12 +930,91 @@ class SqliteStore:
 
         ``puid`` is ignored for the pool level and ``worker_id`` for all but the worker level;
         at the worker level ``worker_id=0`` (never a real id) returns every worker of ``puid``,
-        ordered by (start, worker_id).
+        ordered by (start, worker_id). A worker's open buckets (hour, day) are included: the
+        sums so far of its worker row, as of the last flush.
 
         History is keyed bucket-first (see ``schema``), so a range on ``start`` would scan
         every worker's rows: instead the bucket starts in range (multiples of ``period_s``,
         clamped to the stored ones) are enumerated and each is one primary-key lookup.
         """
+        rows = self._stored_history(level, period_s, puid, worker_id, start_from, start_to)
+        if level is Level.WORKER and period_s in schema.OPEN_BUCKET_COLUMNS:
+            rows = self._with_open_buckets(rows, period_s, puid, worker_id, start_from, start_to)
+        return rows
+
+    def _with_open_buckets(
+        self,
+        rows: list[dict[str, Any]],
+        period_s: int,
+        puid: int,
+        worker_id: int,
+        start_from: int,
+        start_to: int,
+    ) -> list[dict[str, Any]]:
+        """``rows`` plus the workers' open buckets (their sums so far, in the worker rows:
+        ``schema.OPEN_BUCKET_COLUMNS``), added to the row of the same bucket if there is one
+        (early or late shares make one)."""
+        start, accept, stale, reject = (_w.c[c] for c in schema.OPEN_BUCKET_COLUMNS[period_s])
+        stmt = sa.select(
+            _w.c.puid, _w.c.worker_id, start.label("start"), accept, stale, reject
+        ).where(
+            _w.c.puid == puid,
+            start >= start_from,
+            start < start_to,
+            start > 0,
+            sa.or_(accept != 0, stale != 0, reject != 0),
+        )
+        if worker_id != 0:
+            stmt = stmt.where(_w.c.worker_id == worker_id)
+        with self.read() as conn:
+            open_rows = conn.execute(stmt).all()
+        if not open_rows:
+            return rows
+        by_key = {(r["start"], r["worker_id"]): r for r in rows}
+        for o in open_rows:
+            key = (o.start, o.worker_id)
+            row = by_key.get(key)
+            if row is None:
+                row = by_key[key] = {
+                    "puid": o.puid,
+                    "worker_id": o.worker_id,
+                    "period_s": period_s,
+                    "start": o.start,
+                    "accept": 0.0,
+                    "stale": 0.0,
+                    "reject": 0.0,
+                }
+            else:
+                row = by_key[key] = dict(row)
+            for column, value in zip(("accept", "stale", "reject"), o[3:], strict=True):
+                row[column] += value
+        return [by_key[k] for k in sorted(by_key)]
+
+    def open_buckets(self, period_s: int) -> tuple[int, list[int], list[str], F64]:
+        """The workers' newest open bucket of ``period_s`` as stored: (start, puids, worker
+        names, sums of shape (3, n): accept, reject, stale), for ``Engine.load_open`` on
+        recovery. One read of every worker row; (0, [], [], empty) when there is none."""
+        start, accept, stale, reject = (_w.c[c] for c in schema.OPEN_BUCKET_COLUMNS[period_s])
+        newest = sa.select(sa.func.max(start)).scalar_subquery()
+        stmt = sa.select(_w.c.puid, _w.c.worker_name, start, accept, reject, stale).where(
+            start == newest, start > 0, sa.or_(accept != 0, stale != 0, reject != 0)
+        )
+        with self.read() as conn:
+            found = conn.execute(stmt).all()
+        if not found:
+            return 0, [], [], np.zeros((3, 0))
+        sums = np.array([r[3:] for r in found], np.float64).T
+        return int(found[0][2]), [r[0] for r in found], [r[1] for r in found], sums
+
+    def _stored_history(
+        self,
+        level: Level,
+        period_s: int,
+        puid: int,
+        worker_id: int,
+        start_from: int,
+        start_to: int,
+    ) -> list[dict[str, Any]]:
         t = schema.HISTORY_TABLES[level]
         if level is Level.POOL:
             stmt = sa.select(t).where(

@@ -15,16 +15,36 @@ from tests.engine.helpers import DAY, T0, batch, steady
 def history(
     flushes: list[Flush], level: Level, period: int
 ) -> dict[tuple[int, int, int], tuple[float, float, float]]:
-    """(puid, worker_id, start) -> (accept, stale, reject), summed over flushes."""
+    """(puid, worker_id, start) -> (accept, stale, reject), summed over flushes, as a store
+    shows them: workers' open buckets (the newest value each flush wrote) included."""
     out: dict[tuple[int, int, int], tuple[float, float, float]] = {}
+
+    def add(key: tuple[int, int, int], a: float, s: float, r: float) -> None:
+        a0, s0, r0 = out.get(key, (0.0, 0.0, 0.0))
+        out[key] = (a0 + a, s0 + s, r0 + r)
+
+    opened: dict[tuple[int, int], tuple[int, float, float, float]] = {}
     for flush in flushes:
         for d in flush.history:
             if d.level != level or d.period_s != period:
                 continue
             for i in range(len(d.start)):
                 key = (int(d.puid[i]), int(d.worker_id[i]), int(d.start[i]))
-                a, s, r = out.get(key, (0.0, 0.0, 0.0))
-                out[key] = (a + d.accept[i], s + d.stale[i], r + d.reject[i])
+                add(key, d.accept[i], d.stale[i], d.reject[i])
+        w = flush.workers
+        for o in w.open if level is Level.WORKER else ():
+            if o.period_s != period:
+                continue
+            for i in range(len(w.puid)):
+                opened[int(w.puid[i]), int(w.worker_id[i])] = (
+                    o.start,
+                    o.accept[i],
+                    o.stale[i],
+                    o.reject[i],
+                )
+    for (puid, wid), (start, a, s, r) in opened.items():
+        if a or s or r:
+            add((puid, wid, start), a, s, r)
     return out
 
 

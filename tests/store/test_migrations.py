@@ -120,9 +120,11 @@ def test_upgrade_keeps_every_row_and_rebuilds_workers_clustered(tmp_path: Path) 
         meta = dict(after.pop("meta"))  # 0008 gives the database its id
         assert len(meta.pop("data_id")) == 32
         assert sorted(meta.items()) == before.pop("meta")
+        no_open_buckets = (0, 0.0, 0.0, 0.0) * 2  # 0009: hour and day (start, sums)
+        assert after.pop("workers") == [(*row, *no_open_buckets) for row in before.pop("workers")]
         assert after == before
         assert workers_sql.rstrip().endswith("WITHOUT ROWID")
-        assert set(indexes) == {"ix_workers_status", "ix_workers_accept_15m"}
+        assert set(indexes) == {"ix_workers_status"}  # 0009 drops the 15-minute order's
         assert all(sql.endswith("WHERE group_id != 0") for sql in indexes.values())
 
         # The migrated rows serve the new queries, and the next flush updates them in place.

@@ -14,8 +14,12 @@ import sqlalchemy as sa
 from poolstats.domain.status import WorkerStatus, worker_status
 from poolstats.store import SqliteStore
 from poolstats.store.base import WORKER_ORDER_KEYS, WorkerQuery
-from poolstats.store.schema import WINDOW_COLUMNS
-from poolstats.store.sqlite import worker_counts_statement, worker_page_statements
+from poolstats.store.schema import OPEN_BUCKET_COLUMNS, WINDOW_COLUMNS
+from poolstats.store.sqlite import (
+    worker_counts_statement,
+    worker_order_statement,
+    worker_page_statements,
+)
 from tests.store.helpers import NOW, make_flush
 
 ACTIVE_S, INACTIVE_S = 900, 86400
@@ -49,6 +53,7 @@ def build_fleet(seed: int = 7) -> tuple[list[dict[str, Any]], dict[int, int]]:
                 "last_share_ip": "10.0.0.1",
                 "created_at": NOW,
                 "updated_at": NOW,
+                **{c: 0 for cols in OPEN_BUCKET_COLUMNS.values() for c in cols},  # none
             }
         )
     groups = {r["worker_id"]: rnd.choice([-1, -1, 1, 2, 0]) for r in rows}
@@ -346,24 +351,36 @@ def plan(store: SqliteStore, stmt: sa.Select[Any]) -> list[str]:
     return [str(r[3]) for r in rows]
 
 
-def test_the_busiest_workers_page_reads_only_the_indexes(store: SqliteStore) -> None:
-    """The plans that make a 100k-worker page take ~1 ms rather than a scan and a sort."""
+def test_sorted_key_lists_read_one_range_and_counts_only_the_status_index(
+    store: SqliteStore,
+) -> None:
+    """A page's key list is one range of the clustered table and one sort (made once per
+    flush, see ``worker_page``); counts are three ranges of the status index."""
     for status in (None, WorkerStatus.ACTIVE, WorkerStatus.DEAD):
         q = WorkerQuery(now=NOW, order_by="accept_15m", status=status, group_id=None)
-        count, rows = worker_page_statements(PUID, q)
-        count_plan, rows_plan = plan(store, count), plan(store, rows)
-        assert len(count_plan) == 1
-        assert count_plan[0].startswith("SEARCH workers USING COVERING INDEX ix_workers_status")
-        assert "SEARCH workers USING COVERING INDEX ix_workers_accept_15m (puid=?)" in rows_plan
-        assert "SEARCH workers USING PRIMARY KEY (puid=? AND worker_id=?)" in rows_plan
-        assert "USE TEMP B-TREE FOR ORDER BY" in rows_plan  # only the page's rows, at the end
-        assert rows_plan.index("USE TEMP B-TREE FOR ORDER BY") == len(rows_plan) - 1
+        assert plan(store, worker_order_statement(PUID, q)) == [
+            "SEARCH workers USING PRIMARY KEY (puid=?)",
+            "USE TEMP B-TREE FOR ORDER BY",
+        ]
     counts = plan(store, worker_counts_statement(PUID, NOW, 900, 86400))
     searches = [line for line in counts if line.startswith("SEARCH")]
     assert len(searches) == 3
     assert all(
         "COVERING INDEX ix_workers_status (puid=? AND last_accept_time" in s for s in searches
     )
+
+
+def test_a_cached_key_list_follows_flushes(tmp_path: Path) -> None:
+    rows = [{"puid": 1, "worker_id": w, "sums": {"accept_15m": float(w)}} for w in (1, 2, 3)]
+    with SqliteStore.open(tmp_path) as store:
+        store.write_flush(make_flush(workers=rows))
+        q = WorkerQuery(now=NOW, order_by="accept_15m", limit=2)
+        assert [r["worker_id"] for r in store.worker_page(1, q).rows] == [3, 2]
+        store.write_flush(make_flush(workers=[{**rows[0], "sums": {"accept_15m": 9.0}}]))
+        page = store.worker_page(1, q)
+        assert [r["worker_id"] for r in page.rows] == [1, 3]
+        assert page.rows[0]["accept_15m"] == 9.0
+        assert page.total_count == 3
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,68 @@
+"""Workers' open history buckets in their realtime rows; the 15-minute order index dropped.
+
+- ``workers`` gets ``hour_*`` and ``day_*`` columns (start, accept, stale, reject): the sums
+  so far of the worker's open hourly and daily buckets, written with the row every flush. The
+  bucket's increments reach ``history_worker`` once, in the flush after it closes, so a
+  flush writes one row per worker instead of three. Existing rows get 0 (no open bucket):
+  their buckets so far are in ``history_worker`` already, written the old way.
+- ``ix_workers_accept_15m`` is dropped: accept_15m changes every flush, so every update
+  rewrote its entry; sorted worker lists no longer read it.
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0009"
+down_revision: str | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+OPEN_COLUMNS = tuple(
+    f"{prefix}_{part}"
+    for prefix in ("hour", "day")
+    for part in ("start", "accept", "stale", "reject")
+)
+INDEX = "ix_workers_accept_15m"
+INDEX_COLUMNS = ["puid", "accept_15m", "worker_id", "last_accept_time", "group_id"]
+NOT_DELETED = "group_id != 0"
+
+
+def upgrade() -> None:
+    op.drop_index(INDEX, table_name="workers")
+    for name in OPEN_COLUMNS:
+        kind = BigInt if name.endswith("_start") else sa.REAL
+        op.add_column("workers", sa.Column(name, kind, nullable=False, server_default="0"))
+
+
+def downgrade() -> None:
+    # The open buckets' sums so far go back into history_worker, where 0008 keeps them.
+    for prefix in ("hour", "day"):
+        period = 3600 if prefix == "hour" else 86400
+        op.execute(
+            "INSERT INTO history_worker (puid, worker_id, period_s, start, accept, stale, reject) "
+            f"SELECT puid, worker_id, {period}, {prefix}_start, {prefix}_accept, "
+            f"{prefix}_stale, {prefix}_reject FROM workers WHERE {prefix}_start > 0 AND "
+            f"({prefix}_accept != 0 OR {prefix}_stale != 0 OR {prefix}_reject != 0) "
+            "ORDER BY 3, 4, 1, 2 "
+            "ON CONFLICT (period_s, start, puid, worker_id) DO UPDATE SET "
+            "accept = accept + excluded.accept, stale = stale + excluded.stale, "
+            "reject = reject + excluded.reject"
+        )
+    for name in reversed(OPEN_COLUMNS):
+        op.execute(f"ALTER TABLE workers DROP COLUMN {name}")
+    op.create_index(
+        INDEX,
+        "workers",
+        INDEX_COLUMNS,
+        sqlite_where=sa.text(NOT_DELETED),
+        postgresql_where=sa.text(NOT_DELETED),
+    )
