@@ -90,11 +90,6 @@ access_keys = sa.Table(
 
 # --- realtime snapshots (absolute values, overwritten each flush) ---------------------------
 
-# Both indexes leave deleted workers (group 0) out: no query lists or counts them. Their WHERE
-# must appear literally in a query (``NOT_DELETED``, never a bound 0) for SQLite to use them.
-_NOT_DELETED_SQL = f"group_id != {GROUP_DELETED}"
-# Status counts and filters: each status is one range of last_accept_time, counted in the index.
-IX_WORKERS_STATUS = "ix_workers_status"
 
 # A worker's open history buckets (worker history periods -> column prefix): the sums so far
 # of the bucket starting at ``<prefix>_start``, written with the realtime row every flush, so
@@ -122,10 +117,11 @@ def _open_bucket_cols() -> list[sa.Column[float]]:
 # with rowids scattered by the order workers first appeared. The flush costs the same (1.6 s
 # for 100k changed workers of 1M). Every index costs every flush, since SQLite rewrites an
 # index entry whenever the upsert sets one of its columns, changed or not (one on worker_name
-# added 0.13 s per 100k workers): hence only one. The index on accept_15m that served the
-# default order was dropped (migration 0009): a column that changes every flush made each
-# update rewrite its entry; sorted pages come from a sorted key list made once per flush and
-# order instead (``SqliteStore.worker_page``).
+# added 0.13 s per 100k workers): hence none at all since migration 0009, which dropped the
+# two on columns that change every flush (accept_15m for the default order, last_accept_time
+# for status counts): each update rewrote both entries, ~1 µs a worker each. Sorted pages and
+# status counts come from a list of a sub-account's workers read and sorted once per flush
+# instead (``SqliteStore.worker_page``, ``worker_counts``).
 workers = sa.Table(
     "workers",
     metadata,
@@ -142,20 +138,13 @@ workers = sa.Table(
     _now_col("created_at"),
     _now_col("updated_at"),
     sa.PrimaryKeyConstraint("puid", "worker_id"),
-    sa.Index(
-        IX_WORKERS_STATUS,
-        "puid",
-        "last_accept_time",
-        "group_id",
-        sqlite_where=sa.text(_NOT_DELETED_SQL),
-        postgresql_where=sa.text(_NOT_DELETED_SQL),
-    ),
     # migration 0009: the open history buckets, after every older column
     *_open_bucket_cols(),
     sqlite_with_rowid=False,
 )
 
-# The condition the partial indexes need, with the 0 as SQL text rather than a bound parameter.
+# Not deleted, with the 0 as SQL text rather than a bound parameter (partial indexes of older
+# schemas needed that).
 NOT_DELETED = workers.c.group_id != sa.literal_column(str(GROUP_DELETED))
 
 worker_groups = sa.Table(

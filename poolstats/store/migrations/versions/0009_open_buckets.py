@@ -5,8 +5,9 @@
   bucket's increments reach ``history_worker`` once, in the flush after it closes, so a
   flush writes one row per worker instead of three. Existing rows get 0 (no open bucket):
   their buckets so far are in ``history_worker`` already, written the old way.
-- ``ix_workers_accept_15m`` is dropped: accept_15m changes every flush, so every update
-  rewrote its entry; sorted worker lists no longer read it.
+- ``ix_workers_accept_15m`` and ``ix_workers_status`` are dropped: accept_15m and
+  last_accept_time change every flush, so every update rewrote both entries; sorted worker
+  lists and status counts no longer read them.
 
 Revision ID: 0009
 Revises: 0008
@@ -31,13 +32,16 @@ OPEN_COLUMNS = tuple(
     for prefix in ("hour", "day")
     for part in ("start", "accept", "stale", "reject")
 )
-INDEX = "ix_workers_accept_15m"
-INDEX_COLUMNS = ["puid", "accept_15m", "worker_id", "last_accept_time", "group_id"]
+INDEXES = {
+    "ix_workers_status": ["puid", "last_accept_time", "group_id"],
+    "ix_workers_accept_15m": ["puid", "accept_15m", "worker_id", "last_accept_time", "group_id"],
+}
 NOT_DELETED = "group_id != 0"
 
 
 def upgrade() -> None:
-    op.drop_index(INDEX, table_name="workers")
+    for index in INDEXES:
+        op.drop_index(index, table_name="workers")
     for name in OPEN_COLUMNS:
         kind = BigInt if name.endswith("_start") else sa.REAL
         op.add_column("workers", sa.Column(name, kind, nullable=False, server_default="0"))
@@ -59,10 +63,11 @@ def downgrade() -> None:
         )
     for name in reversed(OPEN_COLUMNS):
         op.execute(f"ALTER TABLE workers DROP COLUMN {name}")
-    op.create_index(
-        INDEX,
-        "workers",
-        INDEX_COLUMNS,
-        sqlite_where=sa.text(NOT_DELETED),
-        postgresql_where=sa.text(NOT_DELETED),
-    )
+    for index, columns in INDEXES.items():
+        op.create_index(
+            index,
+            "workers",
+            columns,
+            sqlite_where=sa.text(NOT_DELETED),
+            postgresql_where=sa.text(NOT_DELETED),
+        )
