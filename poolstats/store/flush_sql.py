@@ -117,11 +117,19 @@ def _check_finite(what: str, **columns: npt.NDArray[np.float64]) -> None:
             raise ValueError(f"{what}: {name} holds NaN or infinity")
 
 
-def worker_order(flush: Flush) -> tuple[I64, I64]:
+def key_order(flush: Flush) -> I64:
     """Positions of the flush's worker rows in primary-key order (B-tree pages are then
-    visited once, in order): (rows to insert or update, rows known to be stored)."""
+    visited once, in order)."""
     w = flush.workers
-    order = np.lexsort((w.worker_id, w.puid)).astype(np.int64)
+    return np.lexsort((w.worker_id, w.puid)).astype(np.int64)
+
+
+def worker_order(flush: Flush, order: I64 | None = None) -> tuple[I64, I64]:
+    """``key_order`` (or ``order``, the same computed before) split in two: (rows to insert
+    or update, rows known to be stored)."""
+    w = flush.workers
+    if order is None:
+        order = key_order(flush)
     if w.stored is None:
         return order, order[:0]
     _check_lengths("workers", len(w.puid), w.stored)

@@ -40,7 +40,7 @@ from poolstats.domain.accounts import (
     validate_profile_fields,
     validate_user_name,
 )
-from poolstats.domain.arrays import F64
+from poolstats.domain.arrays import F64, I64
 from poolstats.domain.network_entry import validate_network
 from poolstats.domain.status import ACTIVE_S, INACTIVE_S, WorkerStatus
 from poolstats.engine.snapshot import Flush, Level
@@ -65,6 +65,7 @@ from poolstats.store.flush_sql import (
     WORKER_UPDATE,
     WORKER_UPSERT,
     history_params,
+    key_order,
     pool_params,
     subaccount_params,
     work_params,
@@ -78,7 +79,9 @@ log = logging.getLogger(__name__)
 DB_FILE = "poolstats.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-_WRITER_CACHE_KIB = 64 * 1024  # page cache of the writer: a 100k-worker flush stays in memory
+# Page cache of the writer: a million workers' rows (~120 MB) stay in memory between flushes
+# (with 64 MB each flush read them again: 0.4 s more CPU a flush). Taken as pages are used.
+_WRITER_CACHE_KIB = 256 * 1024
 _READER_CACHE_KIB = 8 * 1024
 _WAL_LIMIT_BYTES = 64 * 1024 * 1024
 
@@ -312,6 +315,7 @@ class SqliteStore:
         # them (the data dir's journal admits one server), so the generation sees every change.
         self._generation = 0
         self._lists: dict[tuple[int, str, bool], _WorkerList] = {}
+        self._last_order: tuple[I64, I64, I64] | None = None  # see _key_order
         self._sorting = threading.Lock()
 
     @classmethod
@@ -652,7 +656,7 @@ class SqliteStore:
         Workers an earlier flush wrote (``WorkerRows.stored``) are updated, not upserted;
         should one be missing after all, they are all upserted again.
         """
-        fresh, known = worker_order(flush)
+        fresh, known = worker_order(flush, self._key_order(flush))
         statements: list[tuple[str, Iterable[tuple[Any, ...]]]] = [
             (WORKER_UPSERT, worker_params(flush, fresh)),
             (SUB_UPSERT, subaccount_params(flush)),
@@ -679,6 +683,21 @@ class SqliteStore:
                 ) from exc
             finally:
                 cursor.close()
+
+    def _key_order(self, flush: Flush) -> I64:
+        """``key_order`` of the flush, reused when the same workers changed as in the last
+        flush (the steady state: 2 ms to compare instead of 0.2 s to sort a million keys)."""
+        w = flush.workers
+        last = self._last_order
+        if (
+            last is not None
+            and np.array_equal(last[0], w.puid)
+            and np.array_equal(last[1], w.worker_id)
+        ):
+            return last[2]
+        order = key_order(flush)
+        self._last_order = (w.puid.copy(), w.worker_id.copy(), order)
+        return order
 
     def history_seq(self) -> int:
         """The newest journal sequence whose history deltas are stored; 0 before any flush."""
