@@ -54,7 +54,7 @@ def test_buckets_add_up_across_levels_and_equal_the_input(
         lambda: defaultdict(lambda: [0.0, 0.0, 0.0])
     )
     # workers' open buckets as a store shows them: the newest value each flush wrote
-    opened: dict[tuple[int, int, int], tuple[int, int, list[float]]] = {}
+    opened: dict[tuple[int, int, int], tuple[int, list[float]]] = {}
     for flush in flushes:
         for d in flush.history:
             for j in range(len(d.start)):
@@ -67,8 +67,8 @@ def test_buckets_add_up_across_levels_and_equal_the_input(
         for o in w.open:
             for j in range(len(w.puid)):
                 sums = [float(o.accept[j]), float(o.reject[j]), float(o.stale[j])]
-                opened[o.period_s, int(w.puid[j]), int(w.worker_id[j])] = (o.start, 0, sums)
-    for (period, puid, _), (start, _, sums) in opened.items():
+                opened[o.period_s, int(w.puid[j]), int(w.worker_id[j])] = (o.start, sums)
+    for (period, puid, _), (start, sums) in opened.items():
         if not any(sums):
             continue
         cell = totals[Level.WORKER, period][puid, start]
