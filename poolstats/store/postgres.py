@@ -39,7 +39,9 @@ from poolstats.engine.snapshot import Flush, HistoryDelta, Level
 from poolstats.store import schema
 from poolstats.store.base import SINGLE_NODE, FlushWriter, Store
 from poolstats.store.flush_sql import (
+    OPEN_COLS,
     WORK_SPLIT_BITS,
+    WORKER_COLS,
     history_params,
     pool_params,
     subaccount_params,
@@ -78,10 +80,7 @@ def is_postgres_url(store_url: str) -> bool:
 # --- the flush's SQL --------------------------------------------------------------------------
 
 _W = schema.WINDOW_COLUMNS
-_WORKER_COLS = (
-    "puid", "worker_id", "worker_name", *_W, "accept_count", "reject_count",
-    "last_share_time", "last_accept_time", "last_share_ip", "created_at", "updated_at",
-)  # fmt: skip
+_WORKER_COLS = WORKER_COLS  # the open history buckets' columns included (migration 0012)
 _SUB_COLS = ("puid", *_W, "workers_active", "last_share_time", "updated_at")
 _POOL_COLS = ("id", *_W, "workers_active", "users_active", "updated_at")
 _WORK_COLS = ("day", "puid", "net_at", "diff_hi", "diff_lo", "capped")
@@ -103,7 +102,8 @@ _STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     },
 }
 _TEXT_COLS = frozenset({"worker_name", "last_share_ip"})
-_FLOAT_COLS = frozenset({*_W, *_HISTORY_VALUES})
+_OPEN_SUMS = tuple(c for c in OPEN_COLS if not c.endswith("_start"))
+_FLOAT_COLS = frozenset({*_W, *_HISTORY_VALUES, *_OPEN_SUMS})
 
 
 def _copy_types(stage: str) -> list[str]:
