@@ -24,6 +24,7 @@ from poolstats.engine.snapshot import (
     WindowSums,
     WorkerRows,
 )
+from poolstats.store.base import Store
 from poolstats.store.schema import WINDOW_COLUMNS
 from poolstats.store.sqlite import SqliteStore
 
@@ -121,6 +122,14 @@ def steady(n_workers: int = 1_000_000, flushes: int = 3) -> dict[str, Any]:
     """A node's flush of ``n_workers`` that all sent shares since the last one: an engine
     drained into a fresh store every 10 s. The first flush inserts every row; the next
     ``flushes`` update them all (drain, then ``write_flush``), each timed on its own."""
+    with tempfile.TemporaryDirectory() as tmp, SqliteStore.open(Path(tmp)) as store:
+        result = steady_flushes(store, n_workers, flushes)
+        result["db_bytes"] = store.path.stat().st_size
+    return result
+
+
+def steady_flushes(store: Store, n_workers: int, flushes: int) -> dict[str, Any]:
+    """``steady`` on any store: the first flush and ``flushes`` updating ones, timed."""
     engine = Engine()
     t = 1_790_000_000.0  # 8 s into an hour: no bucket closes during the run
     rows = engine.worker_rows(
@@ -136,24 +145,22 @@ def steady(n_workers: int = 1_000_000, flushes: int = 3) -> dict[str, Any]:
         )  # fmt: skip
 
     runs: list[dict[str, float]] = []
-    with tempfile.TemporaryDirectory() as tmp, SqliteStore.open(Path(tmp)) as store:
-        for i in range(flushes + 1):
-            now = t + 10 * i
-            shares(now - 1)
-            started, cpu = time.perf_counter(), time.process_time()
-            flush = engine.drain(now)
-            drained = time.perf_counter()
-            store.write_flush(flush)
-            done = time.perf_counter()
-            runs.append({
-                "changed_workers": len(flush.workers.puid),
-                "history_rows": sum(len(h.start) for h in flush.history),
-                "drain_s": round(drained - started, 3),
-                "write_s": round(done - drained, 3),
-                "total_s": round(done - started, 3),
-                "cpu_s": round(time.process_time() - cpu, 3),
-            })  # fmt: skip
-        db_bytes = store.path.stat().st_size
+    for i in range(flushes + 1):
+        now = t + 10 * i
+        shares(now - 1)
+        started, cpu = time.perf_counter(), time.process_time()
+        flush = engine.drain(now)
+        drained = time.perf_counter()
+        store.write_flush(flush)
+        done = time.perf_counter()
+        runs.append({
+            "changed_workers": len(flush.workers.puid),
+            "history_rows": sum(len(h.start) for h in flush.history),
+            "drain_s": round(drained - started, 3),
+            "write_s": round(done - drained, 3),
+            "total_s": round(done - started, 3),
+            "cpu_s": round(time.process_time() - cpu, 3),
+        })  # fmt: skip
     updates = runs[1:]
     median = sorted(updates, key=lambda r: r["total_s"])[len(updates) // 2]
     return {
@@ -161,5 +168,4 @@ def steady(n_workers: int = 1_000_000, flushes: int = 3) -> dict[str, Any]:
         "insert": runs[0],
         "updates": updates,
         "median_update": median,
-        "db_bytes": db_bytes,
     }

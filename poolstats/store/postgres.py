@@ -12,7 +12,11 @@ Why it is built this way:
   pooled connection, emptied at commit) and merges each with one ``INSERT .. SELECT .. ON CONFLICT
   DO UPDATE``: one round trip per table instead of one statement per row.
 - ``workers`` (fillfactor 50, no index on a column a flush changes: migration 0009) and the
-  history partitions (fillfactor 50) are updated in place, HOT, without index writes.
+  history partitions (fillfactor 50) are updated in place, HOT, without index writes. A worker
+  row carries its open hourly and daily buckets (migration 0012), so a steady flush updates
+  one row per worker; history rows come only for buckets that closed.
+- Worker lists and status counts are SQL over the sub-account's rows, never kept in memory:
+  other processes (a cluster's aggregators, jobs) write worker rows too.
 - History tables are partitioned by ``(period_s, start)`` (migration 0009, ranges from
   ``domain.history_partitions``): a flush makes the partitions its buckets need (and the
   next one, ahead of time); prune drops partitions wholly past retention and deletes rows
@@ -261,8 +265,6 @@ class PostgresStore(SqlStore):
     docstring."""
 
     dialect = "postgresql"
-    counts_cached = False  # other processes (aggregators, jobs) write worker rows too
-    status_index = False  # dropped by migration 0009: a flush would rewrite it every time
 
     def __init__(self, url: sa.URL, engine: sa.Engine) -> None:
         super().__init__()

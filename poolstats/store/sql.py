@@ -3,7 +3,8 @@ PostgreSQL (SQLAlchemy Core, compiled per dialect).
 
 A backend subclasses :class:`SqlStore` and supplies only what differs: how connections and
 transactions are made (``write``/``read``), the bulk ``write_flush``, ``prune`` and the history
-lookup by enumerated bucket starts (``_history_by_bucket``). Each backend's ``write`` admits
+lookup by enumerated bucket starts (``_history_by_bucket``). ``history`` adds the workers'
+open buckets from their rows (migration 0012) on both. Each backend's ``write`` admits
 one writer at a time (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: an advisory transaction lock),
 so the read-then-write methods here (``record_network``, ``move_workers``, name checks) are
 correct on both without retries.
