@@ -1,7 +1,8 @@
 """Benchmark ``SqliteStore.write_flush``: n changed workers plus two history deltas each.
 
 Times a first flush (every row inserted) and a second one 15 s later (every row updated, history
-buckets incremented), each on the same fresh store in a temporary directory.
+buckets incremented), each on the same fresh store in a temporary directory. ``steady`` times
+a node's whole flush (drain and write) of a million workers that all sent shares.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from poolstats.engine.engine import Engine, ShareBatch
 from poolstats.engine.snapshot import (
     Flush,
     HistoryDelta,
@@ -21,6 +24,7 @@ from poolstats.engine.snapshot import (
     WindowSums,
     WorkerRows,
 )
+from poolstats.store.base import Store
 from poolstats.store.schema import WINDOW_COLUMNS
 from poolstats.store.sqlite import SqliteStore
 
@@ -112,3 +116,56 @@ def run(n_workers: int = 100_000) -> dict[str, float]:
 
 if __name__ == "__main__":
     print(run())
+
+
+def steady(n_workers: int = 1_000_000, flushes: int = 3) -> dict[str, Any]:
+    """A node's flush of ``n_workers`` that all sent shares since the last one: an engine
+    drained into a fresh store every 10 s. The first flush inserts every row; the next
+    ``flushes`` update them all (drain, then ``write_flush``), each timed on its own."""
+    with tempfile.TemporaryDirectory() as tmp, SqliteStore.open(Path(tmp)) as store:
+        result = steady_flushes(store, n_workers, flushes)
+        result["db_bytes"] = store.path.stat().st_size
+    return result
+
+
+def steady_flushes(store: Store, n_workers: int, flushes: int) -> dict[str, Any]:
+    """``steady`` on any store: the first flush and ``flushes`` updating ones, timed."""
+    engine = Engine()
+    t = 1_790_000_000.0  # 8 s into an hour: no bucket closes during the run
+    rows = engine.worker_rows(
+        [i // WORKERS_PER_SUBACCOUNT + 1 for i in range(n_workers)],
+        [f"rig{i:07d}" for i in range(n_workers)],
+    )
+
+    def shares(at: float) -> None:
+        engine.apply(
+            ShareBatch(rows=rows, ts=np.full(n_workers, at), diff=np.full(n_workers, 65536.0),
+                       status=np.zeros(n_workers, np.uint8), ip=np.full(n_workers, -1)),
+            at,
+        )  # fmt: skip
+
+    runs: list[dict[str, float]] = []
+    for i in range(flushes + 1):
+        now = t + 10 * i
+        shares(now - 1)
+        started, cpu = time.perf_counter(), time.process_time()
+        flush = engine.drain(now)
+        drained = time.perf_counter()
+        store.write_flush(flush)
+        done = time.perf_counter()
+        runs.append({
+            "changed_workers": len(flush.workers.puid),
+            "history_rows": sum(len(h.start) for h in flush.history),
+            "drain_s": round(drained - started, 3),
+            "write_s": round(done - drained, 3),
+            "total_s": round(done - started, 3),
+            "cpu_s": round(time.process_time() - cpu, 3),
+        })  # fmt: skip
+    updates = runs[1:]
+    median = sorted(updates, key=lambda r: r["total_s"])[len(updates) // 2]
+    return {
+        "n_workers": n_workers,
+        "insert": runs[0],
+        "updates": updates,
+        "median_update": median,
+    }

@@ -1,6 +1,7 @@
-"""Benchmark the PostgreSQL store: ``PostgresStore.write_flush`` of n changed workers (the
-flushes of ``bench.flush``: 1h and 1d deltas per worker and sub-account), ten in a row on a
-fresh database, and ``worker_page`` on 100k workers of one sub-account sorted by accept_15m.
+"""Benchmark the PostgreSQL store: a node's flush (drain + ``PostgresStore.write_flush``) of n
+workers that all sent shares (``bench.flush.steady_flushes``), the first and then
+``FLUSHES`` in a row on a fresh database, and ``worker_page`` on 100k workers of one
+sub-account sorted by accept_15m.
 
 Needs a PostgreSQL server: ``POOLSTATS_BENCH_PG`` (default
 ``postgresql://postgres@127.0.0.1:5432/postgres``); a database is made and dropped per run.
@@ -11,6 +12,7 @@ Needs a PostgreSQL server: ``POOLSTATS_BENCH_PG`` (default
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import statistics
 import sys
@@ -22,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from bench.flush import make_flush
+from bench.flush import make_flush, steady_flushes
 from poolstats.domain.status import WorkerStatus
 from poolstats.store.base import WorkerQuery
 from poolstats.store.postgres import PostgresStore
 
 ADMIN_URL = os.environ.get("POOLSTATS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-FLUSHES = 10
+FLUSHES = 5
 INTERVAL_S = 15
 PAGE_WORKERS = 100_000
 PAGE_CALLS = 30
@@ -49,22 +51,17 @@ def fresh_database() -> Iterator[str]:
 
 
 def flushes(n_workers: int) -> dict[str, Any]:
-    """Seconds of each of ``FLUSHES`` flushes of every worker changed (the first inserts)."""
-    now = 1_700_000_000
-    seconds = []
+    """``bench.flush.steady`` on PostgreSQL: an engine whose ``n_workers`` all send shares,
+    drained into a fresh database every 10 s; the first flush inserts every row, the next
+    ``FLUSHES`` update them all (one worker row each, its open buckets included: the
+    history rows wait for the buckets to close)."""
     with fresh_database() as url, PostgresStore.open(url) as store:
-        for i in range(FLUSHES):
-            flush = make_flush(n_workers, now + i * INTERVAL_S, seq=i + 1, seed=i + 1)
-            t0 = time.perf_counter()
-            store.write_flush(flush)
-            seconds.append(time.perf_counter() - t0)
-            del flush
-    return {
-        "n_workers": n_workers,
-        "first_s": round(seconds[0], 2),
-        "tenth_s": round(seconds[-1], 2),
-        "median_update_s": round(statistics.median(seconds[1:]), 2),
-    }
+        result = steady_flushes(store, n_workers, FLUSHES)
+        with store.read() as conn:
+            result["db_bytes"] = int(
+                conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one()
+            )
+    return result
 
 
 def worker_page() -> dict[str, Any]:
@@ -106,4 +103,4 @@ def run(sizes: tuple[int, ...] = (100_000,)) -> dict[str, Any]:
 
 if __name__ == "__main__":
     sizes = tuple(int(a) for a in sys.argv[1:]) or (100_000,)
-    print(run(sizes))
+    print(json.dumps(run(sizes), indent=1))

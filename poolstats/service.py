@@ -3,7 +3,9 @@
 Start-up recovers in a fixed order so that every acknowledged share counts exactly once:
 load the checkpoint (engine state up to journal seq C), then replay the journal after C —
 history increments only for records after the store's ``history_seq`` N (C <= N always,
-because a checkpoint is written only after the flush that drained it has been stored).
+because a checkpoint is written only after the flush that drained it has been stored). The
+workers' open history buckets are taken from the store too (their sums as of N, stored with
+the worker rows), before the replay.
 """
 
 from __future__ import annotations
@@ -168,6 +170,11 @@ class Service:
                 checkpoint_seq + 1,
             )
         history_seq = self.store.history_seq()
+        # The workers' open history buckets as of N: newer than the checkpoint's (C <= N).
+        for period_s in self.config.worker_periods:
+            start, puids, names, sums = self.store.open_buckets(period_s)
+            if puids:
+                self.engine.load_open(period_s, start, puids, names, sums)
         batches = shares = 0
         for record in self.journal.replay(after_seq=checkpoint_seq):
             shares += self.ingestor.replay(

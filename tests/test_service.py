@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from poolstats.clock import FakeClock
 from poolstats.config import Settings
+from poolstats.domain.workers import worker_id
 from poolstats.engine.snapshot import Level
 from poolstats.ingest.pipeline import Format
 from poolstats.service import Service
@@ -307,3 +308,59 @@ def test_an_older_copy_of_the_database_put_back_is_refused(
         service.recover()
     crash(service)
     assert files() == before
+
+
+def stored_hour_rows(service: Service) -> list[tuple[int, float]]:
+    """(start, accept) of the hourly history rows of puid 1, read from the table itself."""
+    h = schema.history_worker
+    with service.store.read() as conn:
+        rows = conn.execute(
+            sa.select(h.c.start, h.c.accept).where(h.c.puid == 1, h.c.period_s == 3600)
+        ).all()
+    return sorted((int(r.start), float(r.accept)) for r in rows)
+
+
+def test_a_crash_keeps_each_worker_bucket_exactly_once(tmp_path: Path, clock: FakeClock) -> None:
+    """The open buckets live in the engine and the worker rows: a crash between flushes
+    (checkpoint C < history_seq N < newest batch) neither loses nor repeats a share."""
+    service = open_service(tmp_path, clock)
+    service.store.create_user("alice", int(T0))
+    clock.set(T0 + 100)
+    service.ingestor.ingest(ndjson(shares("alice", "a", T0, 10, 100)), Format.NDJSON)
+    service.checkpoint()  # C: 1000 in the open hour
+    service.ingestor.ingest(ndjson(shares("alice", "a", T0 + 1, 10, 10)), Format.NDJSON)
+    service.flush()  # N: the store's open hour holds 1100
+    service.ingestor.ingest(ndjson(shares("alice", "a", T0 + 2, 10, 1)), Format.NDJSON)
+    crash(service)  # the last 10 are in the journal only
+
+    again = open_service(tmp_path, clock)
+    again.flush()
+    wid = worker_id("a")
+    assert stored_hour_rows(again) == []  # open: no history row of its own yet
+    hour = again.store.history(Level.WORKER, 3600, 1, wid)
+    assert [(r["start"], r["accept"]) for r in hour] == [(T0, 1110)]
+    assert again.store.history(Level.WORKER, 86400, 1, wid)[0]["accept"] == 1110
+
+    clock.set(T0 + 3605)  # the hour closes; one share in the next one
+    again.ingestor.ingest(ndjson(shares("alice", "a", T0 + 3601, 1, 7)), Format.NDJSON)
+    again.flush()
+    again.flush()
+    assert stored_hour_rows(again) == [(T0, 1110)]  # written once, the exact sum
+    crash(again)
+
+    third = open_service(tmp_path, clock)  # replays the closing of the hour again
+    third.flush()
+    assert stored_hour_rows(third) == [(T0, 1110)]
+    hour = third.store.history(Level.WORKER, 3600, 1, wid)
+    assert [(r["start"], r["accept"]) for r in hour] == [(T0, 1110), (T0 + 3600, 7)]
+    assert third.store.history(Level.WORKER, 86400, 1, wid)[0]["accept"] == 1117
+
+    clock.set(T0 + 7205)  # the next hour closes in a batch no flush saw before the crash
+    third.ingestor.ingest(ndjson(shares("alice", "a", T0 + 7201, 1, 3)), Format.NDJSON)
+    crash(third)
+    fourth = open_service(tmp_path, clock)
+    fourth.flush()
+    assert stored_hour_rows(fourth) == [(T0, 1110), (T0 + 3600, 7)]
+    hour = fourth.store.history(Level.WORKER, 3600, 1, wid)
+    assert [r["accept"] for r in hour] == [1110, 7, 3]
+    fourth.close()

@@ -17,7 +17,7 @@ import signal
 import time
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -39,6 +39,10 @@ from poolstats.cli.common import (
 from poolstats.cli.serve import FlushInterval, run_loop, serve_api
 from poolstats.config import Settings
 
+if TYPE_CHECKING:
+    from poolstats.bus import Bus
+
+BUS_RETRY_S = 1.0
 LeaseTtl = Annotated[float | None, option("lease_ttl_s", "--lease-ttl")]
 BitcoindUrl = Annotated[str | None, option("bitcoind_url", "--bitcoind-url")]
 
@@ -121,6 +125,19 @@ async def _until_stopped(main: Coroutine[Any, Any, None]) -> None:
         await task
 
 
+async def _bus(settings: Settings) -> Bus:
+    """The share bus, waited for: a role may start before NATS, or while a NATS cluster is
+    still electing its leaders (it answers "timeout" for a few seconds then)."""
+    from poolstats.bus import BusUnavailable, open_bus
+
+    while True:
+        try:
+            return await open_bus(settings.bus_url, settings)
+        except BusUnavailable as exc:
+            console.print(f"[yellow]share bus not ready ({exc}); trying again")
+            await asyncio.sleep(BUS_RETRY_S)
+
+
 def _needs_bus(settings: Settings, command: str) -> None:
     if not settings.bus_url:
         raise fail(ValueError(f"{command}: --bus-url is required (nats://host:4222[,...])"))
@@ -152,7 +169,6 @@ def gateway(
 
 async def _gateway(settings: Settings) -> None:
     from poolstats.api.gateway import create_gateway_app
-    from poolstats.bus import open_bus
     from poolstats.cli.serve import serve_app
     from poolstats.clock import SystemClock
     from poolstats.cluster.gateway import Gateway, GatewayNode
@@ -162,7 +178,7 @@ async def _gateway(settings: Settings) -> None:
 
     store = await asyncio.to_thread(open_store, settings.store_url, Path(settings.data_dir))
     try:
-        async with await open_bus(settings.bus_url, settings) as bus:
+        async with await _bus(settings) as bus:
             clock = SystemClock()
             registry = Registry(store)
             node = GatewayNode(
@@ -202,7 +218,6 @@ def aggregate(
 
 
 async def _aggregate(settings: Settings, partition: int) -> None:
-    from poolstats.bus import open_bus
     from poolstats.cluster.aggregator import Aggregator, lease_name
     from poolstats.cluster.leaseholder import Leaseholder
     from poolstats.service import Registry
@@ -211,7 +226,7 @@ async def _aggregate(settings: Settings, partition: int) -> None:
     data_dir = Path(settings.data_dir)
     store = await asyncio.to_thread(open_store, settings.store_url, data_dir)
     try:
-        async with await open_bus(settings.bus_url, settings) as bus:
+        async with await _bus(settings) as bus:
             lease = Leaseholder(store, lease_name(partition), settings.lease_ttl_s, time.time)
             aggregator = Aggregator(
                 settings, store, bus, partition, Registry(store),

@@ -112,6 +112,17 @@ class Aggregator:
         self._unwritten.clear()
         self._own_seq = None
 
+    def _load_open_buckets(self) -> None:
+        """The workers' open history buckets of this partition as the store holds them (the
+        engine keeps them only while it counts history: not from a checkpoint, not as a
+        standby), as ``Service.recover`` does for a node."""
+        for period_s in self.engine.config.worker_periods:
+            start, puids, names, sums = self.store.open_buckets(
+                period_s, (self.partition, self.settings.partitions)
+            )
+            if puids:
+                self.engine.load_open(period_s, start, puids, names, sums)
+
     def _apply(self, d: Delivery) -> None:
         """Count one batch: in the history too unless the store has its history already."""
         history = d.seq > self.state.stored_seq
@@ -181,7 +192,10 @@ class Aggregator:
     async def _active(self) -> None:
         """Take over: the store's H is final now (the lease fences the previous holder)."""
         stored = await asyncio.to_thread(self.store.history_seq, self.writer.seq_key)
+        continuing = self._own_seq is not None and self._own_seq == stored
         await asyncio.to_thread(self._reconcile, stored)
+        if not continuing:  # the open buckets are the store's, as of ``stored``
+            await asyncio.to_thread(self._load_open_buckets)
         self.state.stored_seq = stored
         self._own_seq = stored
         self._held_back.clear()  # read again from the bus after applied_seq

@@ -3,6 +3,11 @@
 Shares of the current bucket (nearly all of them) go to a dense array indexed by row;
 anything else (late, replayed or future shares, and the current bucket when time moves on
 before a flush) waits as raw chunks that ``drain`` reduces.
+
+With ``keep_open`` (workers: a million rows) the current bucket is not drained at all: its
+sums stay in the dense array until the bucket closes, and only then become increments. The
+store keeps the open bucket's sums with the worker's realtime row (written every flush
+anyway), so a flush writes one row per worker instead of one per worker and period.
 """
 
 from __future__ import annotations
@@ -25,15 +30,21 @@ class Drained:
 
 
 class Buckets:
-    """``dense_statuses`` statuses get a dense array (all three for the few sub-accounts; only
-    accepts for workers, whose rare rejects wait as chunks: 32 bytes a worker saved)."""
+    """``dense_statuses`` statuses get a dense array; the others wait as chunks (an open bucket
+    kept until it closes needs all three dense)."""
 
-    def __init__(self, period_s: int, capacity: int, dense_statuses: int = N_STATUS) -> None:
+    def __init__(
+        self, period_s: int, capacity: int, dense_statuses: int = N_STATUS, keep_open: bool = False
+    ) -> None:
+        if keep_open and dense_statuses != N_STATUS:
+            raise ValueError("an open bucket kept until it closes needs every status dense")
         self.period_s = period_s
-        self.start = -1  # start of the bucket the dense array holds
+        self.start = -1  # start of the bucket the dense array holds; only moves forward
         self.dense = lazy_zeros((dense_statuses, capacity), np.float64)
         self.dirty = False
+        self.keep_open = keep_open
         self._chunks: list[tuple[I64, I64, U8, F64]] = []
+        self._closed: list[I64] = []  # rows whose open bucket closed since ``take_closed``
         self.used = 0  # rows beyond are never touched (see Rings.used)
 
     @property
@@ -47,10 +58,12 @@ class Buckets:
 
     def rotate(self, now: float) -> None:
         start = int(now // self.period_s) * self.period_s
-        if start == self.start:
+        if start <= self.start:  # time never goes back; ``load_open`` may have moved ahead
             return
         if self.dirty:
             rows = np.flatnonzero(self.dense[:, : self.used].any(axis=0))
+            if self.keep_open:
+                self._closed.append(rows.astype(np.int64))
             for status in range(len(self.dense)):
                 values = self.dense[status, rows]
                 nz = values != 0
@@ -97,9 +110,10 @@ class Buckets:
                 self.dirty = True
 
     def drain(self) -> Drained:
-        """Everything added since the last drain, one entry per (row, bucket start)."""
+        """Everything added since the last drain, one entry per (row, bucket start); with
+        ``keep_open``, everything but the open bucket."""
         dense: Drained | None = None
-        if self.dirty:
+        if self.dirty and not self.keep_open:
             rows = np.flatnonzero(self.dense[:, : self.used].any(axis=0)).astype(np.int64)
             sums = np.zeros((N_STATUS, len(rows)), np.float64)
             sums[: len(self.dense)] = self.dense[:, rows]
@@ -141,3 +155,38 @@ class Buckets:
 
     def clear(self, rows: I64) -> None:
         self.dense[:, rows] = 0
+
+    # -- the open bucket (``keep_open``) ------------------------------------------------------
+
+    def open_sums(self, rows: I64) -> F64:
+        """The open bucket's sums so far, shape (3, len(rows)): accept, reject, stale."""
+        result: F64 = self.dense[:, rows]
+        return result
+
+    def take_closed(self) -> I64:
+        """Rows whose open bucket closed since the last call (their store rows still show it
+        as open: the flush that writes its increments must rewrite them too)."""
+        closed, self._closed = self._closed, []
+        if not closed:
+            return np.empty(0, np.int64)
+        return np.unique(np.concatenate(closed))
+
+    def load_open(self, start: int, rows: I64, sums: F64) -> None:
+        """Set the open bucket ``start`` of ``rows`` to ``sums`` (3, len(rows)), as the store
+        holds it: on recovery, the store's open buckets are newer than a checkpoint's."""
+        if start < self.start:  # closed meanwhile and never written: increments now
+            for status in range(N_STATUS):
+                nz = sums[status] != 0
+                self._chunks.append(
+                    (
+                        rows[nz],
+                        np.full(int(nz.sum()), start, np.int64),
+                        np.full(int(nz.sum()), status, np.uint8),
+                        sums[status][nz],
+                    )
+                )
+            return
+        if start > self.start:
+            self.rotate(float(start))
+        self.dense[:, rows] = sums
+        self.dirty = self.dirty or bool(len(rows))

@@ -24,6 +24,7 @@ from poolstats.engine.snapshot import (
     Flush,
     HistoryDelta,
     Level,
+    OpenBuckets,
     PoolRow,
     SubaccountRows,
     WindowSums,
@@ -45,6 +46,7 @@ PER_WORKER = (
     "w_rejects",
     "w_ip",
     "w_dirty",
+    "w_stored",
 )
 
 
@@ -91,8 +93,11 @@ class Engine:
         self.w_rejects = lazy_zeros(capacity, np.uint32)
         self.w_ip = lazy_zeros(capacity, np.int32)  # IP code + 1; 0: none
         self.w_dirty = lazy_zeros(capacity, np.bool_)
+        self.w_stored = lazy_zeros(capacity, np.bool_)  # drained before: its store row exists
         self.w_live = Realtime(WORKER_RINGS, np.float32, capacity)
-        self.w_hist = [Buckets(p, capacity, dense_statuses=1) for p in self.config.worker_periods]
+        # Open buckets stay here until they close (see ``buckets``); the store has their sums
+        # as of each flush in the worker rows, and ``load_open`` takes them back on recovery.
+        self.w_hist = [Buckets(p, capacity, keep_open=True) for p in self.config.worker_periods]
         # per sub-account row
         self.s_last = np.zeros(16, np.float64)
         self.s_live = Realtime(TOTAL_RINGS, np.float64, 16)
@@ -238,6 +243,7 @@ class Engine:
         """Workers whose stored figures may differ from the engine's: new shares, or windows
         still sliding (their shares are leaving the 15m, then the 1h, then the 1d window)."""
         n = len(self.workers)
+        closed = [b.take_closed() for b in self.w_hist]
         since = min(self._drained_at, now)
         last = self.w_last[:n]
         moving = last >= since - 900 - 10
@@ -245,7 +251,10 @@ class Engine:
             moving |= last >= now - 3600 - 300
         if int(now // 3600) != int(since // 3600):
             moving |= last >= now - 86400 - 3600
-        return np.flatnonzero(self.w_used[:n] & (self.w_dirty[:n] | moving)).astype(np.int64)
+        changed = self.w_used[:n] & (self.w_dirty[:n] | moving)
+        for rows in closed:  # their stored open bucket is the one whose increments go now
+            changed[rows] = True
+        return np.flatnonzero(changed).astype(np.int64)
 
     def drain(self, now: float) -> Flush:
         """Everything the store needs to reflect the engine at ``now``; resets the increments."""
@@ -265,7 +274,10 @@ class Engine:
             last_share_time=np.floor(self.w_last[rows]).astype(np.int64),
             last_accept_time=np.floor(self.w_last_accept[rows]).astype(np.int64),
             last_share_ip=[ip_table[c - 1] if c else "" for c in self.w_ip[rows].tolist()],
+            open=tuple(self._open(buckets, rows) for buckets in self.w_hist),
+            stored=self.w_stored[rows].copy(),
         )
+        self.w_stored[rows] = True
         n_subs = len(self.subs)
         n = len(self.workers)
         active = self.w_used[:n] & (self.w_last_accept[:n] >= now - self.config.active_s)
@@ -309,6 +321,34 @@ class Engine:
             history=[h for h in history if len(h.start)],
             work=self.work.drain(s_puid),
         )
+
+    @staticmethod
+    def _open(buckets: Buckets, rows: I64) -> OpenBuckets:
+        sums = buckets.open_sums(rows)
+        return OpenBuckets(
+            period_s=buckets.period_s,
+            start=buckets.start,
+            accept=sums[Status.ACCEPT],
+            stale=sums[Status.STALE],
+            reject=sums[Status.REJECT],
+        )
+
+    def load_open(
+        self, period_s: int, start: int, puids: list[int], names: list[str], sums: F64
+    ) -> None:
+        """Take the open bucket of period ``period_s`` as the store holds it (``sums``: shape
+        (3, n), accept, reject, stale per (puid, name)), on recovery before the journal replay.
+
+        The store's open buckets are as of its ``history_seq`` N, the checkpoint's state only
+        as of C <= N; replay then adds history for records after N only, as for the
+        increments the store holds in its history tables.
+        """
+        level = [b for b in self.w_hist if b.period_s == period_s]
+        if not level:
+            raise ValueError(f"no worker history of period {period_s} s")
+        rows = self.worker_rows(puids, names)
+        self.w_stored[rows] = True
+        level[0].load_open(start, rows, sums)
 
     @staticmethod
     def _delta(level: Level, buckets: Buckets, d: Drained, puid: I64, wid: I64) -> HistoryDelta:
@@ -396,7 +436,8 @@ class Engine:
         """The whole state as named arrays (the caller writes them: store/checkpoint.py).
 
         Call right after ``drain``: pending history increments are not part of a checkpoint
-        (the store has them).
+        (the store has them), nor are the workers' open buckets (the store has their sums in
+        the worker rows, newer than any checkpoint: ``load_open``).
         """
         arrays: dict[str, npt.NDArray[Any]] = {}
         n = len(self.workers)
@@ -448,7 +489,8 @@ class Engine:
         engine.workers.restore(meta["names"], meta["puids"])
         engine._use(engine.w_live, engine.w_hist, n)
         for name in PER_WORKER:
-            getattr(engine, name)[:n] = arrays[name]
+            if name in arrays:  # w_stored is newer than some checkpoints: unknown is False
+                getattr(engine, name)[:n] = arrays[name]
         engine.s_last[: len(engine.subs)] = arrays["s_last"]
         for prefix, live in (("w", engine.w_live), ("s", engine.s_live), ("p", engine.p_live)):
             for ring in live.rings:

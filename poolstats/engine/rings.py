@@ -111,6 +111,30 @@ class Rings:
         result: F64 = total if rows is None else total[rows]
         return result
 
+    def windows(self, field: str, seconds: list[int], rows: I64 | None = None) -> list[F64]:
+        """``window`` for several lengths, each longer one built on the shorter one's sum
+        (the 15m of a million workers adds 60 slots to the 5m, not 90: a quarter less work
+        per drain)."""
+        array = self.data[field]
+        if rows is not None and len(rows) * 8 <= array.shape[1]:
+            return [self.window(field, s, rows) for s in seconds]
+        used = array[:, : self.used]
+        total = np.zeros(used.shape[1], np.float64)
+        done = 0  # newest slots summed so far
+        out: dict[int, F64] = {}
+        for s in sorted(seconds):
+            k = s // self.res_s
+            if k > done:
+                lo, hi = (self.head - k + 1) % self.n, (self.head - done) % self.n
+                if lo <= hi:
+                    total += used[lo : hi + 1].sum(axis=0, dtype=np.float64)
+                else:
+                    total += used[lo:].sum(axis=0, dtype=np.float64)
+                    total += used[: hi + 1].sum(axis=0, dtype=np.float64)
+                done = k
+            out[s] = total.copy() if rows is None else total[rows]
+        return [out[s] for s in seconds]
+
     def clear(self, rows: I64) -> None:
         for array in self.data.values():
             array[:, rows] = 0

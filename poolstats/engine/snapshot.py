@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import numpy as np
+import numpy.typing as npt
+
 from poolstats.domain.arrays import F64, I64
 from poolstats.engine.work import NO_WORK, WorkRows
 
@@ -37,6 +40,20 @@ class WindowSums:
 
 
 @dataclass(frozen=True)
+class OpenBuckets:
+    """One worker history period's open bucket (``start``, the same for every row) and its
+    sums so far per worker row: absolute values, stored with the worker row. Its increments
+    come in ``Flush.history`` once, in the flush after the bucket closes; until then the
+    bucket's figures are the history rows for ``start`` (late or early shares) plus these."""
+
+    period_s: int
+    start: int  # unix seconds, a multiple of period_s
+    accept: F64
+    stale: F64
+    reject: F64
+
+
+@dataclass(frozen=True)
 class WorkerRows:
     """Changed workers since the last flush (absolute values: writing them twice is harmless)."""
 
@@ -49,6 +66,10 @@ class WorkerRows:
     last_share_time: I64  # unix seconds of the newest share of any status
     last_accept_time: I64  # unix seconds of the newest accepted share, 0 if none
     last_share_ip: list[str]  # "" when the producer sent none
+    open: tuple[OpenBuckets, ...] = ()  # one per worker history period
+    # True where an earlier flush held the worker (its store row exists, unless that flush
+    # failed: flushes are written in order); None: unknown. A hint: a backend may upsert all.
+    stored: npt.NDArray[np.bool_] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +91,8 @@ class PoolRow:
 
 @dataclass(frozen=True)
 class HistoryDelta:
-    """Increments to closed-or-open UTC buckets of one (level, period).
+    """Increments to closed-or-open UTC buckets of one (level, period); for workers, to
+    closed buckets only (and early or late shares: see ``OpenBuckets``).
 
     Increments, not absolute values: the store adds them (``accept = accept + excluded.accept``)
     and records ``Flush.seq`` in the same transaction, so each journal batch lands exactly once.

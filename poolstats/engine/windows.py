@@ -3,6 +3,7 @@ them, at what resolution, and how a window's sum is read."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -79,17 +80,16 @@ class Realtime:
         return self._source[name, WINDOWS_S[window]].window(name, WINDOWS_S[window], rows)
 
     def sums(self, rows: I64 | None = None) -> WindowSums:
-        w = self.window
-        return WindowSums(
-            accept_1m=w("accept", "1m", rows),
-            accept_5m=w("accept", "5m", rows),
-            accept_15m=w("accept", "15m", rows),
-            accept_1h=w("accept", "1h", rows),
-            accept_1d=w("accept", "1d", rows),
-            reject_1m=w("reject", "1m", rows),
-            reject_5m=w("reject", "5m", rows),
-            reject_15m=w("reject", "15m", rows),
-            stale_1m=w("stale", "1m", rows),
-            stale_5m=w("stale", "5m", rows),
-            stale_15m=w("stale", "15m", rows),
-        )
+        """Every window of ``WindowSums``; the windows one ring holds are summed together
+        (``Rings.windows``)."""
+        wanted: dict[tuple[int, str], list[str]] = {}  # (ring, field) -> window names
+        for f in dataclasses.fields(WindowSums):
+            name, window = f.name.rsplit("_", 1)
+            ring = self._source[name, WINDOWS_S[window]]
+            wanted.setdefault((self.rings.index(ring), name), []).append(window)
+        values: dict[str, F64] = {}
+        for (ring_index, name), windows in wanted.items():
+            seconds = [WINDOWS_S[w] for w in windows]
+            sums = self.rings[ring_index].windows(name, seconds, rows)
+            values.update({f"{name}_{w}": v for w, v in zip(windows, sums, strict=True)})
+        return WindowSums(**values)

@@ -13,6 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import sqlalchemy as sa
 
+from poolstats.domain.arrays import F64
 from poolstats.domain.status import ACTIVE_S, INACTIVE_S, WorkerStatus
 from poolstats.engine.snapshot import Flush, Level
 from poolstats.store import schema
@@ -264,7 +265,16 @@ class Store(Protocol):
     # stats
     def write_flush(self, flush: Flush, writer: FlushWriter = SINGLE_NODE) -> None:
         """Apply one engine flush atomically (snapshots, history increments, and the writer's
-        stored sequence), after ``writer.guard`` in the same transaction."""
+        stored sequence), after ``writer.guard`` in the same transaction; the workers' open
+        buckets (``WorkerRows.open``) go with their worker rows."""
+
+    def open_buckets(
+        self, period_s: int, partition: tuple[int, int] | None = None
+    ) -> tuple[int, list[int], list[str], F64]:
+        """The workers' newest open bucket of ``period_s`` as the last flush wrote it: (start,
+        puids, worker names, sums (3, n): accept, reject, stale); for ``Engine.load_open``.
+        ``partition`` (K, N): only partition K's sub-accounts."""
+        ...
 
     def history_seq(self, key: str = schema.HISTORY_SEQ_KEY) -> int:
         """Sequence (journal, or bus for ``schema.partition_seq_key``) of the newest batch
@@ -323,6 +333,7 @@ class Store(Protocol):
     ) -> list[dict[str, Any]]:
         """History buckets with ``start_from <= start < start_to``, ordered by start.
 
-        ``worker_id=0`` at the worker level means every worker of ``puid``.
+        ``worker_id=0`` at the worker level means every worker of ``puid``. Workers' open
+        buckets are included (their sums so far, as of the last flush).
         """
         ...

@@ -5,12 +5,13 @@ visited once, in order, and no 100k-tuple list is built."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence, Sized
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from poolstats.domain.arrays import I64
 from poolstats.domain.earnings import SECONDS_PER_DAY
 from poolstats.engine.snapshot import Flush, HistoryDelta, Level
 from poolstats.store import schema
@@ -26,22 +27,37 @@ def _upsert_sql(table: str, cols: Sequence[str], key: Sequence[str], sets: Seque
 
 
 _W = schema.WINDOW_COLUMNS
-_WORKER_COLS = (
-    "puid", "worker_id", "worker_name", *_W, "accept_count", "reject_count",
-    "last_share_time", "last_accept_time", "last_share_ip", "created_at", "updated_at",
+# The open-bucket columns of a worker row (``schema.OPEN_BUCKET_COLUMNS``), in order.
+OPEN_COLS = tuple(c for cols in schema.OPEN_BUCKET_COLUMNS.values() for c in cols)
+# What changes every flush, in the order worker_params and worker_update_params give it.
+_WORKER_CHANGING = (
+    *_W, "accept_count", "reject_count", "last_share_time", "last_accept_time", "last_share_ip",
+    "updated_at", *OPEN_COLS,
 )  # fmt: skip
+# Every column of a worker row ``worker_params`` gives, in its order (the PostgreSQL stage too).
+WORKER_COLS = ("puid", "worker_id", "worker_name", "created_at", *_WORKER_CHANGING)
 # A deleted worker (group 0) that sends shares again goes back to the default group. SET
 # expressions see the row as it was before the update, so the comparison uses the old time.
 WORKER_UPSERT = _upsert_sql(
     "workers",
-    _WORKER_COLS,
+    WORKER_COLS,
     ("puid", "worker_id"),
     [
         f"group_id = CASE WHEN workers.group_id = {schema.GROUP_DELETED} "
         "AND excluded.last_share_time > workers.last_share_time "
         f"THEN {schema.GROUP_DEFAULT} ELSE workers.group_id END",
-        *(f"{c} = excluded.{c}" for c in _WORKER_COLS[2:] if c != "created_at"),
+        *(f"{c} = excluded.{c}" for c in WORKER_COLS[2:] if c != "created_at"),
     ],
+)
+# The same for rows an earlier flush wrote (``WorkerRows.stored``): an UPDATE binds fewer
+# values than the upsert (no name, no creation time) and skips its failed insert attempt.
+# ``?N`` numbers the parameters: the share time is read twice.
+_SHARE_TIME_PARAM = _WORKER_CHANGING.index("last_share_time") + 1
+WORKER_UPDATE = (
+    f"UPDATE workers SET group_id = CASE WHEN group_id = {schema.GROUP_DELETED} "
+    f"AND ?{_SHARE_TIME_PARAM} > last_share_time THEN {schema.GROUP_DEFAULT} ELSE group_id END, "
+    + ", ".join(f"{c} = ?{i}" for i, c in enumerate(_WORKER_CHANGING, 1))
+    + f" WHERE puid = ?{len(_WORKER_CHANGING) + 1} AND worker_id = ?{len(_WORKER_CHANGING) + 2}"
 )
 _SUB_COLS = ("puid", *_W, "workers_active", "last_share_time", "updated_at")
 SUB_UPSERT = _upsert_sql(
@@ -103,8 +119,97 @@ def _check_finite(what: str, **columns: npt.NDArray[np.float64]) -> None:
             raise ValueError(f"{what}: {name} holds NaN or infinity")
 
 
-def worker_params(flush: Flush) -> Iterator[tuple[Any, ...]]:
-    """Worker rows in primary-key order (B-tree pages are then visited once, in order)."""
+def key_order(flush: Flush) -> I64:
+    """Positions of the flush's worker rows in primary-key order (B-tree pages are then
+    visited once, in order)."""
+    w = flush.workers
+    return np.lexsort((w.worker_id, w.puid)).astype(np.int64)
+
+
+def worker_order(flush: Flush, order: I64 | None = None) -> tuple[I64, I64]:
+    """``key_order`` (or ``order``, the same computed before) split in two: (rows to insert
+    or update, rows known to be stored)."""
+    w = flush.workers
+    if order is None:
+        order = key_order(flush)
+    if w.stored is None:
+        return order, order[:0]
+    _check_lengths("workers", len(w.puid), w.stored)
+    known = w.stored[order]
+    return order[~known], order[known]
+
+
+def _open_columns(flush: Flush, order: I64) -> list[Iterable[Any]]:
+    """The open-bucket columns (``schema.OPEN_BUCKET_COLUMNS`` order) of the rows ``order``;
+    a period the flush does not have is stored as no open bucket (start 0)."""
+    w = flush.workers
+    by_period = {o.period_s: o for o in w.open}
+    unknown = set(by_period) - set(schema.OPEN_BUCKET_COLUMNS)
+    if unknown:
+        raise ValueError(f"workers: no columns for open buckets of periods {sorted(unknown)}")
+    out: list[Iterable[Any]] = []
+    for period in schema.OPEN_BUCKET_COLUMNS:
+        o = by_period.get(period)
+        if o is None:
+            out += [itertools.repeat(0), *(itertools.repeat(0.0) for _ in range(3))]
+            continue
+        what = f"workers open {period}"
+        _check_lengths(what, len(w.puid), o.accept, o.stale, o.reject)
+        _check_finite(what, accept=o.accept, stale=o.stale, reject=o.reject)
+        if o.start % period:
+            raise ValueError(f"{what}: bucket starts must be multiples of {period}")
+        out += [
+            itertools.repeat(int(o.start)),
+            *(v[order].tolist() for v in (o.accept, o.stale, o.reject)),
+        ]
+    return out
+
+
+def _changing_columns(flush: Flush, order: I64) -> list[Iterable[Any]]:
+    """``_WORKER_CHANGING`` of the rows ``order``, column by column."""
+    w = flush.workers
+    return [
+        *(getattr(w.sums, c)[order].tolist() for c in _W),
+        w.accept_count[order].tolist(),
+        w.reject_count[order].tolist(),
+        w.last_share_time[order].tolist(),
+        w.last_accept_time[order].tolist(),
+        [w.last_share_ip[i] for i in order.tolist()],
+        itertools.repeat(flush.now),  # updated_at
+        *_open_columns(flush, order),
+    ]
+
+
+def worker_update_params(flush: Flush, order: I64) -> Iterator[tuple[Any, ...]]:
+    """``WORKER_UPDATE``'s parameters for the rows ``order`` (see ``worker_order``)."""
+    _check_worker_columns(flush)
+    w = flush.workers
+    return zip(
+        *_changing_columns(flush, order),
+        w.puid[order].tolist(),
+        w.worker_id[order].tolist(),
+        strict=False,  # the repeats are endless; the lengths were checked
+    )
+
+
+def worker_params(flush: Flush, order: I64 | None = None) -> Iterator[tuple[Any, ...]]:
+    """``WORKER_UPSERT``'s parameters for the rows ``order`` (default: all of them, in
+    primary-key order)."""
+    _check_worker_columns(flush)
+    w = flush.workers
+    if order is None:
+        order = np.lexsort((w.worker_id, w.puid)).astype(np.int64)
+    return zip(
+        w.puid[order].tolist(),
+        w.worker_id[order].tolist(),
+        [w.worker_name[i] for i in order.tolist()],
+        itertools.repeat(flush.now),  # created_at (kept on update)
+        *_changing_columns(flush, order),
+        strict=False,  # the repeats are endless; the lengths were checked
+    )
+
+
+def _check_worker_columns(flush: Flush) -> None:
     w = flush.workers
     n = len(w.puid)
     _check_lengths(
@@ -120,22 +225,6 @@ def worker_params(flush: Flush) -> Iterator[tuple[Any, ...]]:
         *(getattr(w.sums, c) for c in _W),
     )
     _check_finite("workers", **{c: getattr(w.sums, c) for c in _W})
-    order = np.lexsort((w.worker_id, w.puid))
-    idx = order.tolist()
-    return zip(
-        w.puid[order].tolist(),
-        w.worker_id[order].tolist(),
-        [w.worker_name[i] for i in idx],
-        *(getattr(w.sums, c)[order].tolist() for c in _W),
-        w.accept_count[order].tolist(),
-        w.reject_count[order].tolist(),
-        w.last_share_time[order].tolist(),
-        w.last_accept_time[order].tolist(),
-        [w.last_share_ip[i] for i in idx],
-        itertools.repeat(flush.now),  # created_at (kept on update)
-        itertools.repeat(flush.now),  # updated_at
-        strict=False,  # the repeats are endless; the lengths were checked above
-    )
 
 
 def subaccount_params(flush: Flush) -> Iterator[tuple[Any, ...]]:

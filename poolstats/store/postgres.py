@@ -12,7 +12,11 @@ Why it is built this way:
   pooled connection, emptied at commit) and merges each with one ``INSERT .. SELECT .. ON CONFLICT
   DO UPDATE``: one round trip per table instead of one statement per row.
 - ``workers`` (fillfactor 50, no index on a column a flush changes: migration 0009) and the
-  history partitions (fillfactor 50) are updated in place, HOT, without index writes.
+  history partitions (fillfactor 50) are updated in place, HOT, without index writes. A worker
+  row carries its open hourly and daily buckets (migration 0012), so a steady flush updates
+  one row per worker; history rows come only for buckets that closed.
+- Worker lists and status counts are SQL over the sub-account's rows, never kept in memory:
+  other processes (a cluster's aggregators, jobs) write worker rows too.
 - History tables are partitioned by ``(period_s, start)`` (migration 0009, ranges from
   ``domain.history_partitions``): a flush makes the partitions its buckets need (and the
   next one, ahead of time); prune drops partitions wholly past retention and deletes rows
@@ -39,7 +43,9 @@ from poolstats.engine.snapshot import Flush, HistoryDelta, Level
 from poolstats.store import schema
 from poolstats.store.base import SINGLE_NODE, FlushWriter, Store
 from poolstats.store.flush_sql import (
+    OPEN_COLS,
     WORK_SPLIT_BITS,
+    WORKER_COLS,
     history_params,
     pool_params,
     subaccount_params,
@@ -78,10 +84,7 @@ def is_postgres_url(store_url: str) -> bool:
 # --- the flush's SQL --------------------------------------------------------------------------
 
 _W = schema.WINDOW_COLUMNS
-_WORKER_COLS = (
-    "puid", "worker_id", "worker_name", *_W, "accept_count", "reject_count",
-    "last_share_time", "last_accept_time", "last_share_ip", "created_at", "updated_at",
-)  # fmt: skip
+_WORKER_COLS = WORKER_COLS  # the open history buckets' columns included (migration 0012)
 _SUB_COLS = ("puid", *_W, "workers_active", "last_share_time", "updated_at")
 _POOL_COLS = ("id", *_W, "workers_active", "users_active", "updated_at")
 _WORK_COLS = ("day", "puid", "net_at", "diff_hi", "diff_lo", "capped")
@@ -103,7 +106,8 @@ _STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     },
 }
 _TEXT_COLS = frozenset({"worker_name", "last_share_ip"})
-_FLOAT_COLS = frozenset({*_W, *_HISTORY_VALUES})
+_OPEN_SUMS = tuple(c for c in OPEN_COLS if not c.endswith("_start"))
+_FLOAT_COLS = frozenset({*_W, *_HISTORY_VALUES, *_OPEN_SUMS})
 
 
 def _copy_types(stage: str) -> list[str]:
@@ -261,8 +265,6 @@ class PostgresStore(SqlStore):
     docstring."""
 
     dialect = "postgresql"
-    counts_cached = False  # other processes (aggregators, jobs) write worker rows too
-    status_index = False  # dropped by migration 0009: a flush would rewrite it every time
 
     def __init__(self, url: sa.URL, engine: sa.Engine) -> None:
         super().__init__()

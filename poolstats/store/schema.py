@@ -92,15 +92,24 @@ access_keys = sa.Table(
 
 # --- realtime snapshots (absolute values, overwritten each flush) ---------------------------
 
-# Both indexes leave deleted workers (group 0) out: no query lists or counts them. Their WHERE
-# must appear literally in a query (``NOT_DELETED``, never a bound 0) for SQLite to use them.
-_NOT_DELETED_SQL = f"group_id != {GROUP_DELETED}"
-# Status counts and filters: each status is one range of last_accept_time, counted in the index.
-# Both indexes are SQLite's only: on PostgreSQL every flush's update would write them (0009).
-IX_WORKERS_STATUS = "ix_workers_status"
-# The busiest workers first (the default view): pages read in index order, filters on status and
-# group are checked in the index, and only the rows shown are read from the table.
-IX_WORKERS_ACCEPT_15M = "ix_workers_accept_15m"
+
+# A worker's open history buckets (worker history periods -> column prefix): the sums so far
+# of the bucket starting at ``<prefix>_start``, written with the realtime row every flush, so
+# the bucket needs no history row of its own until it closes (``engine.snapshot.OpenBuckets``).
+OPEN_BUCKET_PREFIX: dict[int, str] = {3600: "hour", 86400: "day"}
+OPEN_BUCKET_COLUMNS: dict[int, tuple[str, str, str, str]] = {
+    period: (f"{p}_start", f"{p}_accept", f"{p}_stale", f"{p}_reject")
+    for period, p in OPEN_BUCKET_PREFIX.items()
+}
+
+
+def _open_bucket_cols() -> list[sa.Column[float]]:
+    return [
+        sa.Column(c, BigInt if c.endswith("_start") else Real, nullable=False, server_default="0")
+        for cols in OPEN_BUCKET_COLUMNS.values()
+        for c in cols
+    ]
+
 
 # WITHOUT ROWID: rows are stored in (puid, worker_id) order, so the workers of one sub-account
 # are adjacent. Lists that must read all of them (another sort key, a name filter, group sums)
@@ -108,7 +117,12 @@ IX_WORKERS_ACCEPT_15M = "ix_workers_accept_15m"
 # with rowids scattered by the order workers first appeared. The flush costs the same (1.6 s
 # for 100k changed workers of 1M). Every index costs every flush, since SQLite rewrites an
 # index entry whenever the upsert sets one of its columns, changed or not (one on worker_name
-# added 0.13 s per 100k workers): hence only two.
+# added 0.13 s per 100k workers): hence none at all since migration 0012, which dropped the
+# two on columns that change every flush (accept_15m for the default order, last_accept_time
+# for status counts): each update rewrote both entries, ~1 µs a worker each. Sorted pages and
+# status counts come from a list of a sub-account's workers read and sorted once per flush
+# instead (``SqliteStore.worker_page``, ``worker_counts``); PostgreSQL reads the sub-account's
+# rows by the primary key (``puid`` first), its ``fillfactor`` 50 keeping updates HOT (0009).
 workers = sa.Table(
     "workers",
     metadata,
@@ -125,28 +139,13 @@ workers = sa.Table(
     _now_col("created_at"),
     _now_col("updated_at"),
     sa.PrimaryKeyConstraint("puid", "worker_id"),
-    sa.Index(
-        IX_WORKERS_STATUS,
-        "puid",
-        "last_accept_time",
-        "group_id",
-        sqlite_where=sa.text(_NOT_DELETED_SQL),
-        postgresql_where=sa.text(_NOT_DELETED_SQL),
-    ),
-    sa.Index(
-        IX_WORKERS_ACCEPT_15M,
-        "puid",
-        "accept_15m",
-        "worker_id",
-        "last_accept_time",
-        "group_id",
-        sqlite_where=sa.text(_NOT_DELETED_SQL),
-        postgresql_where=sa.text(_NOT_DELETED_SQL),
-    ),
+    # migration 0012: the open history buckets, after every older column
+    *_open_bucket_cols(),
     sqlite_with_rowid=False,
 )
 
-# The condition the partial indexes need, with the 0 as SQL text rather than a bound parameter.
+# Not deleted, with the 0 as SQL text rather than a bound parameter (partial indexes of older
+# schemas needed that).
 NOT_DELETED = workers.c.group_id != sa.literal_column(str(GROUP_DELETED))
 
 worker_groups = sa.Table(
@@ -439,6 +438,7 @@ def pool_row_id(partition: int | None) -> int:
     """``pool_stats`` holds one row per writer: 1 for a single node (and partition 0), K + 1
     for partition K's aggregator; pool figures are their sum (``SqlStore.pool_stats``)."""
     return 1 if partition is None else partition + 1
+
 
 # --- cluster --------------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@ PostgreSQL (SQLAlchemy Core, compiled per dialect).
 
 A backend subclasses :class:`SqlStore` and supplies only what differs: how connections and
 transactions are made (``write``/``read``), the bulk ``write_flush``, ``prune`` and the history
-lookup by enumerated bucket starts (``_history_by_bucket``). Each backend's ``write`` admits
+lookup by enumerated bucket starts (``_history_by_bucket``). ``history`` adds the workers'
+open buckets from their rows (migration 0012) on both. Each backend's ``write`` admits
 one writer at a time (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: an advisory transaction lock),
 so the read-then-write methods here (``record_network``, ``move_workers``, name checks) are
 correct on both without retries.
@@ -12,12 +13,12 @@ correct on both without retries.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Self
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
@@ -28,7 +29,9 @@ from poolstats.domain.accounts import (
     validate_profile_fields,
     validate_user_name,
 )
+from poolstats.domain.arrays import F64
 from poolstats.domain.network_entry import validate_network
+from poolstats.domain.partitions import partition_of
 from poolstats.domain.status import ACTIVE_S, INACTIVE_S, WorkerStatus
 from poolstats.engine.snapshot import Flush, Level
 from poolstats.store import schema
@@ -49,16 +52,12 @@ log = logging.getLogger(__name__)
 
 _INT64 = range(-(2**63), 2**63)
 _IDS_PER_STATEMENT = 10_000  # bound parameters per statement stay far below SQLite's limit
-_COUNTS_CACHED = 4096  # worker_counts entries kept before the cache is emptied
 
-# How a worker list query is planned is chosen by how "not deleted" is written. The partial
-# indexes (``schema``) carry ``WHERE group_id != 0``; SQLite uses them only when the query has
-# that very term. ``group_id + 0 != 0`` means the same but rules them out, leaving the primary
-# key: one contiguous range of the sub-account's rows. Likewise ``last_accept_time + 0`` keeps
-# a status filter from being answered by the status index when that would mean a table lookup
-# per matching worker. ``tests/store`` checks the plans.
+# Worker lists read a sub-account's rows by the primary key (``puid`` first: contiguous, the
+# table is clustered by it on SQLite); the workers table has no other index since migration
+# 0012 (see ``schema``). "+ 0" keeps SQLite from ever choosing an index an older database
+# might still have for these terms.
 _w = schema.workers
-_NOT_DELETED_BY_INDEX = schema.NOT_DELETED
 _NOT_DELETED_BY_SCAN = (_w.c.group_id + 0) != schema.GROUP_DELETED
 _REJECTED_15M = _w.c.reject_15m + _w.c.stale_15m
 _SHARES_15M = _w.c.accept_15m + _w.c.reject_15m + _w.c.stale_15m
@@ -92,13 +91,10 @@ def _status_terms(
     return [last_accept < inactive_lo]
 
 
-def _worker_filters(
-    puid: int, q: WorkerQuery, by_index: bool, status_by_index: bool, dialect: str
-) -> list[sa.ColumnElement[bool]]:
-    """The WHERE terms of a worker list. ``by_index``: the partial indexes may serve it;
-    ``status_by_index``: a status filter may be a range of the status index."""
-    last_accept = _w.c.last_accept_time if status_by_index else _w.c.last_accept_time + 0
-    terms = [_w.c.puid == puid, _NOT_DELETED_BY_INDEX if by_index else _NOT_DELETED_BY_SCAN]
+def _worker_filters(puid: int, q: WorkerQuery, dialect: str) -> list[sa.ColumnElement[bool]]:
+    """The WHERE terms of a worker list."""
+    last_accept = _w.c.last_accept_time + 0
+    terms = [_w.c.puid == puid, _NOT_DELETED_BY_SCAN]
     if q.group_id is not None:
         terms.append(_w.c.group_id == q.group_id)
     if q.status is not None:
@@ -116,23 +112,16 @@ def _worker_filters(
 def worker_page_statements(
     puid: int, q: WorkerQuery, dialect: str = "sqlite"
 ) -> tuple[sa.Select[Any], sa.Select[Any]]:
-    """(count, rows) statements of ``SqlStore.worker_page``; public so tests can EXPLAIN them.
+    """(count, rows) statements of ``SqlStore.worker_page`` (and of SQLite's pages with a
+    name filter); public so tests can EXPLAIN them.
 
     Rows are found in two steps: the page's keys, then those rows by primary key. The first
-    step reads only (puid, worker_id, sort key, filter columns), which for the 15-minute
-    order is all in ``ix_workers_accept_15m``: a page is then one index range read in order,
-    without a table lookup for the workers it skips. A name filter needs the table, so it
-    scans the sub-account's rows (contiguous: the table is clustered by puid).
+    step reads the sub-account's rows once (a range of the primary key) and sorts only
+    (puid, worker_id, sort key); the second reads the page's rows, not the skipped ones.
     """
     if q.order_by not in _ORDER:
         raise ValueError(f"cannot order workers by {q.order_by!r}")
-    plain = not q.name_contains  # every filter column is in the indexes
-    count = (
-        sa.select(sa.func.count())
-        .select_from(_w)
-        .where(*_worker_filters(puid, q, by_index=plain, status_by_index=plain, dialect=dialect))
-    )
-    by_15m = plain and q.order_by == "accept_15m"
+    count = sa.select(sa.func.count()).select_from(_w).where(*_worker_filters(puid, q, dialect))
     key = _ORDER[q.order_by].label("sort_key")
 
     def direction(col: sa.ColumnElement[Any]) -> sa.UnaryExpression[Any]:
@@ -140,7 +129,7 @@ def worker_page_statements(
 
     keys = (
         sa.select(_w.c.puid, _w.c.worker_id, key)
-        .where(*_worker_filters(puid, q, by_index=by_15m, status_by_index=False, dialect=dialect))
+        .where(*_worker_filters(puid, q, dialect))
         .order_by(direction(key), direction(_w.c.worker_id))
         .offset(q.offset)
         .limit(q.limit)
@@ -154,30 +143,11 @@ def worker_page_statements(
     return count, rows
 
 
-def worker_counts_statement(
-    puid: int, now: int, active_s: int, inactive_s: int
-) -> sa.Select[int, int, int]:
-    """(ACTIVE, INACTIVE, DEAD) of ``SqlStore.worker_counts``: three ranges of the status
-    index, which together read each of the sub-account's entries once, without the table."""
-    active_lo, inactive_lo = _status_bounds(now, active_s, inactive_s)
-    lat = _w.c.last_accept_time
-
-    def counted(*terms: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
-        where = (_w.c.puid == puid, _NOT_DELETED_BY_INDEX, *terms)
-        return sa.select(sa.func.count()).select_from(_w).where(*where).scalar_subquery()
-
-    return sa.select(
-        counted(lat >= active_lo),
-        counted(lat >= inactive_lo, lat < active_lo),
-        counted(lat < inactive_lo),
-    )
-
-
 def worker_counts_one_pass(
     puid: int, now: int, active_s: int, inactive_s: int
 ) -> sa.Select[int, int, int]:
-    """(ACTIVE, INACTIVE, DEAD) in one pass over the sub-account's rows, for a backend without
-    the status index (PostgreSQL: the primary key's ``puid`` range, read once)."""
+    """(ACTIVE, INACTIVE, DEAD) of ``SqlStore.worker_counts`` in one pass over the sub-account's
+    rows (the primary key's ``puid`` range, read once)."""
     active_lo, inactive_lo = _status_bounds(now, active_s, inactive_s)
     lat = _w.c.last_accept_time
 
@@ -197,16 +167,6 @@ class SqlStore:
     ``NotImplementedError``."""
 
     dialect = ""  # SQLAlchemy dialect name: "sqlite" or "postgresql"
-    # Whether worker_counts may be cached until this object's next write of worker rows: only
-    # when no other process writes them (SQLite: the data folder's journal admits one server).
-    counts_cached = False
-    status_index = True  # whether workers has ``ix_workers_status`` (schema)
-
-    def __init__(self) -> None:
-        # worker_counts cache: (puid, now, active_s, inactive_s) -> (generation, counts).
-        self._generation = 0
-        self._counts: dict[tuple[int, int, int, int], tuple[int, dict[WorkerStatus, int]]] = {}
-        self._counting = threading.Lock()
 
     # --- what a backend supplies ------------------------------------------------------------
 
@@ -215,7 +175,8 @@ class SqlStore:
 
     def write(self, workers_changed: bool = False) -> AbstractContextManager[sa.Connection]:
         """One write transaction, one writer at a time; commits unless the block raises.
-        ``workers_changed`` invalidates cached worker counts once committed."""
+        ``workers_changed``: it changes worker rows (a backend keeping worker lists drops them
+        once committed)."""
         raise NotImplementedError
 
     def lease_write(self) -> AbstractContextManager[sa.Connection]:
@@ -250,19 +211,6 @@ class SqlStore:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    def _count_workers(
-        self, puid: int, now: int, active_s: int, inactive_s: int
-    ) -> dict[WorkerStatus, int]:
-        statement = worker_counts_statement if self.status_index else worker_counts_one_pass
-        stmt = statement(puid, now, active_s, inactive_s)
-        with self.read() as conn:
-            active, inactive, dead = conn.execute(stmt).one()
-        return {
-            WorkerStatus.ACTIVE: int(active),
-            WorkerStatus.INACTIVE: int(inactive),
-            WorkerStatus.DEAD: int(dead),
-        }
 
     # --- accounts ---------------------------------------------------------------------------
 
@@ -604,7 +552,7 @@ class SqlStore:
 
     # --- reads ------------------------------------------------------------------------------
 
-    def _one(self, stmt: sa.Select[Any]) -> dict[str, Any] | None:
+    def _one(self, stmt: sa.Select[*tuple[Any, ...]]) -> dict[str, Any] | None:
         with self.read() as conn:
             row = conn.execute(stmt).first()
         return None if row is None else dict(row._mapping)
@@ -635,50 +583,28 @@ class SqlStore:
         return self._all(worker_page_statements(puid, query, self.dialect)[1])
 
     def worker_page(self, puid: int, query: WorkerQuery) -> WorkerPage:
-        """A page of workers and the number matching.
-
-        Without a group or name filter the number is ``worker_counts``' (cached); otherwise
-        it is counted in the same read transaction as the page. ``worker_page_statements``
-        says how each query is planned.
-        """
+        """A page of workers and the number matching, both read in one transaction
+        (``worker_page_statements`` says how). No list is kept between calls: other
+        processes write worker rows too, and this object would not see their commits."""
         count, rows = worker_page_statements(puid, query, self.dialect)
-        total: int | None = None
-        if query.group_id is None and not query.name_contains:
-            counts = self.worker_counts(puid, query.now, query.active_s, query.inactive_s)
-            total = sum(counts.values()) if query.status is None else counts[query.status]
         with self.read() as conn:
-            if total is None:
-                total = int(conn.execute(count).scalar_one())
+            total = int(conn.execute(count).scalar_one())
             page = [dict(r._mapping) for r in conn.execute(rows)] if query.limit else []
         return WorkerPage(total_count=total, rows=page)
 
     def worker_counts(
         self, puid: int, now: int, active_s: int = ACTIVE_S, inactive_s: int = INACTIVE_S
     ) -> dict[WorkerStatus, int]:
-        """Workers per status, deleted ones left out.
-
-        Counted as three ranges of the status index (one pass over the sub-account's entries:
-        3 ms for 100k workers), then cached until a write changes worker rows, so repeated
-        calls within the same second cost a dictionary look-up.
-        """
-        if not self.counts_cached:
-            return self._count_workers(puid, now, active_s, inactive_s)
-        key = (puid, now, active_s, inactive_s)
-        cached = self._counts.get(key)
-        if cached is not None and cached[0] == self._generation:
-            return dict(cached[1])
-        # One counter at a time: requests arriving together at a new second wait for the
-        # first one's count instead of each counting 100k index entries again.
-        with self._counting:
-            generation = self._generation  # read before counting: a later commit invalidates
-            cached = self._counts.get(key)
-            if cached is not None and cached[0] == generation:
-                return dict(cached[1])
-            counts = self._count_workers(puid, now, active_s, inactive_s)
-            if len(self._counts) >= _COUNTS_CACHED:
-                self._counts.clear()  # entries of past generations and seconds pile up
-            self._counts[key] = (generation, counts)
-        return dict(counts)
+        """Workers per status, deleted ones left out: one pass over the sub-account's rows
+        (``worker_counts_one_pass``)."""
+        stmt = worker_counts_one_pass(puid, now, active_s, inactive_s)
+        with self.read() as conn:
+            active, inactive, dead = conn.execute(stmt).one()
+        return {
+            WorkerStatus.ACTIVE: int(active),
+            WorkerStatus.INACTIVE: int(inactive),
+            WorkerStatus.DEAD: int(dead),
+        }
 
     def group_stats(
         self, puid: int, now: int, active_s: int = ACTIVE_S, inactive_s: int = INACTIVE_S
@@ -740,12 +666,102 @@ class SqlStore:
 
         ``puid`` is ignored for the pool level and ``worker_id`` for all but the worker level;
         at the worker level ``worker_id=0`` (never a real id) returns every worker of ``puid``,
-        ordered by (start, worker_id).
+        ordered by (start, worker_id). A worker's open buckets (hour, day) are included: the
+        sums so far of its worker row, as of the last flush.
 
         History is keyed bucket-first (see ``schema``), so a range on ``start`` would scan
         every worker's rows: instead the bucket starts in range (multiples of ``period_s``,
         clamped to the stored ones) are enumerated and each is one primary-key lookup.
         """
+        rows = self._stored_history(level, period_s, puid, worker_id, start_from, start_to)
+        if level is Level.WORKER and period_s in schema.OPEN_BUCKET_COLUMNS:
+            rows = self._with_open_buckets(rows, period_s, puid, worker_id, start_from, start_to)
+        return rows
+
+    def _with_open_buckets(
+        self,
+        rows: list[dict[str, Any]],
+        period_s: int,
+        puid: int,
+        worker_id: int,
+        start_from: int,
+        start_to: int,
+    ) -> list[dict[str, Any]]:
+        """``rows`` plus the workers' open buckets (their sums so far, in the worker rows:
+        ``schema.OPEN_BUCKET_COLUMNS``), added to the row of the same bucket if there is one
+        (early or late shares make one)."""
+        start, accept, stale, reject = (_w.c[c] for c in schema.OPEN_BUCKET_COLUMNS[period_s])
+        stmt = sa.select(
+            _w.c.puid, _w.c.worker_id, start.label("start"), accept, stale, reject
+        ).where(
+            _w.c.puid == puid,
+            start >= start_from,
+            start < start_to,
+            start > 0,
+            sa.or_(accept != 0, stale != 0, reject != 0),
+        )
+        if worker_id != 0:
+            stmt = stmt.where(_w.c.worker_id == worker_id)
+        with self.read() as conn:
+            open_rows = conn.execute(stmt).all()
+        if not open_rows:
+            return rows
+        by_key = {(r["start"], r["worker_id"]): r for r in rows}
+        for o in open_rows:
+            key = (o.start, o.worker_id)
+            row = by_key.get(key)
+            if row is None:
+                row = by_key[key] = {
+                    "puid": o.puid,
+                    "worker_id": o.worker_id,
+                    "period_s": period_s,
+                    "start": o.start,
+                    "accept": 0.0,
+                    "stale": 0.0,
+                    "reject": 0.0,
+                }
+            else:
+                row = by_key[key] = dict(row)
+            for column, value in zip(("accept", "stale", "reject"), o[3:], strict=True):
+                row[column] += value
+        return [by_key[k] for k in sorted(by_key)]
+
+    def open_buckets(
+        self, period_s: int, partition: tuple[int, int] | None = None
+    ) -> tuple[int, list[int], list[str], F64]:
+        """The workers' newest open bucket of ``period_s`` as stored: (start, puids, worker
+        names, sums of shape (3, n): accept, reject, stale), for ``Engine.load_open`` on
+        recovery. One read of every worker row; (0, [], [], empty) when there is none.
+
+        ``partition`` (K, N): only the sub-accounts of partition K of N (an aggregator's own;
+        another partition's newest bucket may have moved on already)."""
+        start, accept, stale, reject = (_w.c[c] for c in schema.OPEN_BUCKET_COLUMNS[period_s])
+        stmt = sa.select(_w.c.puid, _w.c.worker_name, start, accept, reject, stale).where(
+            start > 0, sa.or_(accept != 0, stale != 0, reject != 0)
+        )
+        if partition is None:
+            stmt = stmt.where(start == sa.select(sa.func.max(start)).scalar_subquery())
+        with self.read() as conn:
+            found = conn.execute(stmt).all()
+        if partition is not None:
+            k, n = partition
+            found = [r for r in found if partition_of(int(r[0]), n) == k]
+            newest = max((int(r[2]) for r in found), default=0)
+            found = [r for r in found if int(r[2]) == newest]
+        if not found:
+            return 0, [], [], np.zeros((3, 0))
+        sums = np.array([r[3:] for r in found], np.float64).T
+        return int(found[0][2]), [r[0] for r in found], [r[1] for r in found], sums
+
+    def _stored_history(
+        self,
+        level: Level,
+        period_s: int,
+        puid: int,
+        worker_id: int,
+        start_from: int,
+        start_to: int,
+    ) -> list[dict[str, Any]]:
         t = schema.HISTORY_TABLES[level]
         if level is Level.POOL:
             stmt = sa.select(t).where(

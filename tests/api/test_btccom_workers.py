@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
+from poolstats.domain.workers import worker_id
+from poolstats.store import schema
 from tests.api.conftest import Node
 from tests.api.golden import (
     H0,
     IP1,
     IP2,
+    MIB,
     NOW,
     RIG1,
     RIG1_ITEM,
@@ -149,3 +153,44 @@ def test_worker_update_moves_deletes_and_a_deleted_worker_returns_to_default(
     assert back["worker_name"] == "rig1"
     default = loaded.data("/v1/worker", group=-1)
     assert sorted(w["worker_name"] for w in default["data"]) == ["rig1", "rig3"]
+
+
+def test_worker_share_history_shows_the_open_hour_then_its_row_once_it_closes(
+    node: Node,
+) -> None:
+    rig = {"puid": 1, "worker": "ob", "diff": MIB}
+    node.ingest(
+        *[{**rig, "ts": H0 + 100, "accepted": True}] * 5,
+        {**rig, "ts": H0 + 200, "status": "reject"},
+        {**rig, "ts": H0 + 300, "status": "stale"},
+    )
+    node.service.flush()
+    path = f"/v1/worker/{worker_id('ob')}/share-history"
+    # the open hour, from the worker row: 5 * 2^20 * 2^32 / 3600 = 6.255 T; 2 of 7 shares
+    # of work rejected or stale = 28.57 %
+    assert node.data(path, dimension="1h", start_ts=H0, count=1)["tickers"] == [
+        [str(H0), "6.255", "28.57"]
+    ]
+    assert stored_rows(node, worker_id("ob")) == []  # no history row while it is open
+
+    node.clock.set(H0 + 4400)  # the hour closes; 1 share in the next one: 1.251 T
+    node.ingest({**rig, "ts": H0 + 3605, "accepted": True})
+    node.service.flush()
+    node.service.flush()
+    assert stored_rows(node, worker_id("ob")) == [(H0, 5 * MIB, MIB, MIB)]  # once, exact
+    assert node.data(path, dimension="1h", start_ts=H0, count=2)["tickers"] == [
+        [str(H0), "6.255", "28.57"],
+        [str(H0 + 3600), "1.251", "0.00"],
+    ]
+
+
+def stored_rows(node: Node, wid: int) -> list[tuple[int, float, float, float]]:
+    """(start, accept, stale, reject) of the worker's hourly rows in the history table."""
+    h = schema.history_worker
+    with node.service.store.read() as conn:
+        rows = conn.execute(
+            sa.select(h.c.start, h.c.accept, h.c.stale, h.c.reject).where(
+                h.c.puid == 1, h.c.worker_id == wid, h.c.period_s == 3600
+            )
+        ).all()
+    return [tuple(r) for r in rows]

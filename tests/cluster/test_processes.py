@@ -64,6 +64,18 @@ def stored_history(store_url: str) -> dict[int, float]:
     return {int(p): float(a) for p, a in rows}
 
 
+def stored_worker_hours(store_url: str) -> dict[tuple[int, str], float]:
+    """Accepted difficulty per worker in its hourly history: closed hours' rows plus the open
+    hour its worker row carries."""
+    with psycopg.connect(store_url) as db:
+        rows = db.execute(
+            "SELECT w.puid, w.worker_name, w.hour_accept + coalesce("
+            " (SELECT sum(h.accept) FROM history_worker h WHERE h.period_s = 3600"
+            "  AND h.puid = w.puid AND h.worker_id = w.worker_id), 0) FROM workers w"
+        ).fetchall()
+    return {(int(p), str(w)): float(a) for p, w, a in rows}
+
+
 def test_killing_the_active_aggregator_loses_and_doubles_nothing(
     tmp_path: Path, store_url: str
 ) -> None:
@@ -143,6 +155,7 @@ def test_killing_the_active_aggregator_loses_and_doubles_nothing(
         for (puid, _), n in sent.items():
             by_puid[puid] += n
         assert stored_history(store_url) == {p: n * DIFF for p, n in by_puid.items()}
+        assert stored_worker_hours(store_url) == {k: n * DIFF for k, n in sent.items()}
     finally:
         for proc in procs:
             if proc.process.poll() is None:
@@ -242,6 +255,7 @@ def test_an_aggregator_killed_in_a_flush_and_a_restarted_bus_lose_and_double_not
         wait_for(lambda: {w: n for (_, w), n in stored_workers(store_url).items()} == sent,
                  90, "every acknowledged share in the store")  # fmt: skip
         assert stored_history(store_url) == {puid: sum(sent.values()) * DIFF}
+        assert stored_worker_hours(store_url) == {(puid, w): n * DIFF for w, n in sent.items()}
     finally:
         for proc in procs:
             if proc.process.poll() is None:
@@ -311,6 +325,7 @@ def test_postgresql_restarted_during_flushes_loses_and_doubles_nothing(tmp_path:
         wait_for(lambda: {w: n for (_, w), n in stored_workers(pg.url).items()} == sent,
                  60, "every acknowledged share in the store")  # fmt: skip
         assert stored_history(pg.url) == {puid: sum(sent.values()) * DIFF}
+        assert stored_worker_hours(pg.url) == {(puid, w): n * DIFF for w, n in sent.items()}
     finally:
         for proc in procs:
             if proc.process.poll() is None:

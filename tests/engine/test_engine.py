@@ -15,16 +15,36 @@ from tests.engine.helpers import DAY, T0, batch, steady
 def history(
     flushes: list[Flush], level: Level, period: int
 ) -> dict[tuple[int, int, int], tuple[float, float, float]]:
-    """(puid, worker_id, start) -> (accept, stale, reject), summed over flushes."""
+    """(puid, worker_id, start) -> (accept, stale, reject), summed over flushes, as a store
+    shows them: workers' open buckets (the newest value each flush wrote) included."""
     out: dict[tuple[int, int, int], tuple[float, float, float]] = {}
+
+    def add(key: tuple[int, int, int], a: float, s: float, r: float) -> None:
+        a0, s0, r0 = out.get(key, (0.0, 0.0, 0.0))
+        out[key] = (a0 + a, s0 + s, r0 + r)
+
+    opened: dict[tuple[int, int], tuple[int, float, float, float]] = {}
     for flush in flushes:
         for d in flush.history:
             if d.level != level or d.period_s != period:
                 continue
             for i in range(len(d.start)):
                 key = (int(d.puid[i]), int(d.worker_id[i]), int(d.start[i]))
-                a, s, r = out.get(key, (0.0, 0.0, 0.0))
-                out[key] = (a + d.accept[i], s + d.stale[i], r + d.reject[i])
+                add(key, d.accept[i], d.stale[i], d.reject[i])
+        w = flush.workers
+        for o in w.open if level is Level.WORKER else ():
+            if o.period_s != period:
+                continue
+            for i in range(len(w.puid)):
+                opened[int(w.puid[i]), int(w.worker_id[i])] = (
+                    o.start,
+                    o.accept[i],
+                    o.stale[i],
+                    o.reject[i],
+                )
+    for (puid, wid), (start, a, s, r) in opened.items():
+        if a or s or r:
+            add((puid, wid, start), a, s, r)
     return out
 
 
@@ -292,3 +312,34 @@ def test_addresses_no_worker_holds_any_more_are_forgotten() -> None:
         batch(engine, [(1, "a", T0 + 3002, 1, Status.ACCEPT)], ips=["192.0.2.7"]), T0 + 3002
     )
     assert sorted(engine.ips) == ["192.0.2.7", "198.51.11.249"]
+
+
+def test_a_worker_bucket_is_drained_once_when_it_closes_with_its_exact_sums() -> None:
+    engine = Engine()
+    shares = [
+        (1, "a", T0 + 10, 5, Status.ACCEPT),
+        (1, "a", T0 + 20, 2, Status.REJECT),
+        (1, "a", T0 + 30, 1, Status.STALE),
+    ]
+    engine.apply(batch(engine, shares), T0 + 30)
+    first = engine.drain(T0 + 40)
+    engine.apply(batch(engine, [(1, "a", T0 + 50, 4, Status.ACCEPT)]), T0 + 50)
+    second = engine.drain(T0 + 60)
+    for flush, accepted in ((first, 5), (second, 9)):
+        assert [d for d in flush.history if d.level is Level.WORKER] == []
+        hour, day = flush.workers.open
+        # absolute sums so far of the open buckets, with the worker row
+        assert (hour.period_s, hour.start, day.period_s, day.start) == (3600, T0, DAY, T0)
+        for o in (hour, day):
+            assert (o.accept[0], o.stale[0], o.reject[0]) == (accepted, 1, 2)
+    wid = int(first.workers.worker_id[0])
+
+    closing = engine.drain(T0 + 3601)  # the worker sent nothing since: its row comes anyway
+    assert history([closing], Level.WORKER, 3600) == {(1, wid, T0): (9, 1, 2)}
+    assert [d.period_s for d in closing.history if d.level is Level.WORKER] == [3600]
+    hour, day = closing.workers.open
+    assert list(closing.workers.worker_id) == [wid]
+    assert (hour.start, hour.accept[0], hour.stale[0], hour.reject[0]) == (T0 + 3600, 0, 0, 0)
+    assert (day.start, day.accept[0]) == (T0, 9)  # the day is still open
+    later = engine.drain(T0 + 3620)
+    assert [d for d in later.history if d.level is Level.WORKER] == []

@@ -53,6 +53,8 @@ def test_buckets_add_up_across_levels_and_equal_the_input(
     totals: dict[tuple[Level, int], dict[tuple[int, int], list[float]]] = defaultdict(
         lambda: defaultdict(lambda: [0.0, 0.0, 0.0])
     )
+    # workers' open buckets as a store shows them: the newest value each flush wrote
+    opened: dict[tuple[int, int, int], tuple[int, list[float]]] = {}
     for flush in flushes:
         for d in flush.history:
             for j in range(len(d.start)):
@@ -61,6 +63,17 @@ def test_buckets_add_up_across_levels_and_equal_the_input(
                 cell[Status.ACCEPT] += d.accept[j]
                 cell[Status.REJECT] += d.reject[j]
                 cell[Status.STALE] += d.stale[j]
+        w = flush.workers
+        for o in w.open:
+            for j in range(len(w.puid)):
+                sums = [float(o.accept[j]), float(o.reject[j]), float(o.stale[j])]
+                opened[o.period_s, int(w.puid[j]), int(w.worker_id[j])] = (o.start, sums)
+    for (period, puid, _), (start, sums) in opened.items():
+        if not any(sums):
+            continue
+        cell = totals[Level.WORKER, period][puid, start]
+        for k in range(3):
+            cell[k] += sums[k]
 
     for period in (3600, DAY):  # workers -> sub-accounts
         assert totals[Level.WORKER, period] == totals[Level.SUBACCOUNT, period]

@@ -57,7 +57,12 @@ def test_serve_on_postgresql_stores_the_shares_and_its_api_answers_them(
         wait_for(lambda: listed() == sent, 60, "the API to list both workers' shares")
         stored = query(empty_pg, "SELECT worker_name, accept_count FROM workers ORDER BY 1")
         assert dict(stored) == sent  # from PostgreSQL, not from the node's memory
-        history = query(empty_pg, "SELECT sum(accept) FROM history_worker WHERE period_s = 3600")
+        # an hour's shares are in its worker rows while it is open, in history_worker after
+        history = query(
+            empty_pg,
+            "SELECT (SELECT coalesce(sum(accept), 0) FROM history_worker WHERE period_s = 3600)"
+            " + (SELECT sum(hour_accept) FROM workers)",
+        )
         assert history == [(1024.0 * sum(sent.values()),)]
     assert not (data / "poolstats.sqlite3").exists()  # the folder holds journal and id only
     assert (data / "poolstats.id").read_text().strip() == query(

@@ -22,7 +22,7 @@ from poolstats.engine.snapshot import Flush, HistoryDelta, Level
 from poolstats.store import SqliteStore, UserExists
 from poolstats.store.base import KeyGrant
 from poolstats.store.postgres import PostgresStore
-from poolstats.store.schema import IX_WORKERS_ACCEPT_15M, IX_WORKERS_STATUS, metadata
+from poolstats.store.schema import metadata
 from poolstats.store.sql import SqlStore
 from poolstats.store.sqlite import DB_FILE, MIGRATIONS_DIR
 from tests.store.helpers import (
@@ -88,9 +88,6 @@ def test_open_twice_is_a_noop_and_keeps_data(tmp_path: Path) -> None:
 def test_migrated_schema_matches_metadata(store: SqlStore) -> None:
     with store.read() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
-    if isinstance(store, PostgresStore):  # left out on PostgreSQL on purpose (migration 0009)
-        sqlite_only = {IX_WORKERS_ACCEPT_15M, IX_WORKERS_STATUS}
-        diff = [d for d in diff if not (d[0] == "add_index" and d[1].name in sqlite_only)]
     assert diff == []
 
 

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from poolstats.domain.status import WorkerStatus, worker_status
 from poolstats.store.base import WORKER_ORDER_KEYS, WorkerQuery
 from poolstats.store.postgres import PostgresStore
-from poolstats.store.schema import WINDOW_COLUMNS
+from poolstats.store.schema import OPEN_BUCKET_COLUMNS, WINDOW_COLUMNS
 from poolstats.store.sql import SqlStore
-from poolstats.store.sqlite import SqliteStore, worker_counts_statement, worker_page_statements
+from poolstats.store.sqlite import SqliteStore, worker_list_statement, worker_page_statements
 from tests.services import fresh_database
 from tests.store.backends import BACKENDS
 from tests.store.helpers import NOW, make_flush
@@ -51,6 +51,7 @@ def build_fleet(seed: int = 7) -> tuple[list[dict[str, Any]], dict[int, int]]:
                 "last_share_ip": "10.0.0.1",
                 "created_at": NOW,
                 "updated_at": NOW,
+                **{c: 0 for cols in OPEN_BUCKET_COLUMNS.values() for c in cols},  # none
             }
         )
     groups = {r["worker_id"]: rnd.choice([-1, -1, 1, 2, 0]) for r in rows}
@@ -356,24 +357,29 @@ def plan(store: SqlStore, stmt: sa.Select[Any]) -> list[str]:
 
 
 @pytest.mark.sqlite_only  # SQLite's query plans
-def test_the_busiest_workers_page_reads_only_the_indexes(store: SqlStore) -> None:
-    """The plans that make a 100k-worker page take ~1 ms rather than a scan and a sort."""
-    for status in (None, WorkerStatus.ACTIVE, WorkerStatus.DEAD):
-        q = WorkerQuery(now=NOW, order_by="accept_15m", status=status, group_id=None)
-        count, rows = worker_page_statements(PUID, q)
-        count_plan, rows_plan = plan(store, count), plan(store, rows)
-        assert len(count_plan) == 1
-        assert count_plan[0].startswith("SEARCH workers USING COVERING INDEX ix_workers_status")
-        assert "SEARCH workers USING COVERING INDEX ix_workers_accept_15m (puid=?)" in rows_plan
-        assert "SEARCH workers USING PRIMARY KEY (puid=? AND worker_id=?)" in rows_plan
-        assert "USE TEMP B-TREE FOR ORDER BY" in rows_plan  # only the page's rows, at the end
-        assert rows_plan.index("USE TEMP B-TREE FOR ORDER BY") == len(rows_plan) - 1
-    counts = plan(store, worker_counts_statement(PUID, NOW, 900, 86400))
-    searches = [line for line in counts if line.startswith("SEARCH")]
-    assert len(searches) == 3
-    assert all(
-        "COVERING INDEX ix_workers_status (puid=? AND last_accept_time" in s for s in searches
-    )
+def test_worker_lists_read_one_range_of_the_clustered_table(store: SqlStore) -> None:
+    """A kept list is one range of the clustered table and one sort (made once per flush,
+    see ``worker_page``); the workers table has no index a flush would have to update."""
+    for order_by in ("accept_15m", "worker_id", "reject_fraction_15m"):
+        lines = plan(store, worker_list_statement(PUID, order_by, False))
+        assert lines[0] == "SEARCH workers USING PRIMARY KEY (puid=?)"
+        assert lines[1:] in ([], ["USE TEMP B-TREE FOR ORDER BY"])  # worker_id: key order
+    with store.read() as conn:
+        indexes = conn.exec_driver_sql("PRAGMA index_list('workers')").all()
+    assert [r[1] for r in indexes if not r[1].startswith("sqlite_autoindex")] == []
+
+
+def test_a_page_follows_flushes(store: SqlStore) -> None:
+    """SQLite answers from a list kept per flush, PostgreSQL from SQL: both see each flush."""
+    rows = [{"puid": 1, "worker_id": w, "sums": {"accept_15m": float(w)}} for w in (1, 2, 3)]
+    store.write_flush(make_flush(workers=rows))
+    q = WorkerQuery(now=NOW, order_by="accept_15m", limit=2)
+    assert [r["worker_id"] for r in store.worker_page(1, q).rows] == [3, 2]
+    store.write_flush(make_flush(workers=[{**rows[0], "sums": {"accept_15m": 9.0}}]))
+    page = store.worker_page(1, q)
+    assert [r["worker_id"] for r in page.rows] == [1, 3]
+    assert page.rows[0]["accept_15m"] == 9.0
+    assert page.total_count == 3
 
 
 @pytest.mark.sqlite_only  # SQLite's query plans
