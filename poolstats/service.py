@@ -28,6 +28,7 @@ from poolstats.config import Settings
 from poolstats.domain.data_folder import refusal_behind_checkpoint
 from poolstats.domain.hashrate import WindowDiffs
 from poolstats.domain.health import Facts, Health, append_failure_report_s, judge
+from poolstats.domain.partition_health import PartitionReport
 from poolstats.domain.status import status_counts
 from poolstats.engine.engine import Engine, EngineConfig
 from poolstats.engine.snapshot import Flush
@@ -140,6 +141,10 @@ class Service:
         self._network_version: tuple[int, int] | None = None
         self.settler = upkeep.Settler(self.store, settings, self.clock, self.metrics)
         self.refresh_network()
+
+    def partitions(self) -> list[PartitionReport]:
+        """A single node has no partitions (``api.node.ApiNode``)."""
+        return []
 
     async def ingest(self, body: bytes, fmt: Format, key: str = "") -> IngestResult:
         """Judge, journal and count one batch (in a worker thread: CPU and the fsync)."""

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from poolstats.clock import Clock
 from poolstats.config import Settings
 from poolstats.domain.hashrate import WindowDiffs
+from poolstats.domain.partition_health import PartitionReport
 from poolstats.metrics import Metrics
 from poolstats.service import Registry
 from poolstats.store.sql import SqlStore
@@ -36,6 +37,11 @@ class ApiNode(Protocol):
         ...
 
     def window_diffs(self, top_n: int) -> WindowDiffs: ...
+
+    def partitions(self) -> list[PartitionReport]:
+        """Each partition of a cluster: its last flush and the process holding it (blocking:
+        called in a thread); empty for a single node, which has none."""
+        ...
 
     async def run_timers(self) -> None:
         """The node's periodic work while the app serves (returns at once when none)."""

@@ -8,6 +8,8 @@ No script and no front-end library: it works in any browser and in a screenshot 
 from __future__ import annotations
 
 import html
+import os
+import socket
 import time
 import urllib.parse
 from typing import Any
@@ -25,6 +27,7 @@ from poolstats.domain.hashrate import (
     percent_text,
     reject_fraction,
 )
+from poolstats.domain.partition_health import PartitionReport
 from poolstats.domain.status import worker_status
 from poolstats.store import ledger
 
@@ -100,6 +103,9 @@ async def dashboard(
         parts.append("<p>No shares yet: send some to <code>POST /ingest/shares</code>.</p>")
     else:
         parts.append(_pool_cards(pool))
+    reports = await read(request, service.partitions)
+    if reports:
+        parts.append(_cluster(reports, now))
     if not access_key:
         parts.append(f"<h2>Your sub-accounts</h2>{_KEY_FORM}")
         return HTMLResponse(_page("poolstats", "".join(parts), settings.flush_interval_s))
@@ -126,6 +132,24 @@ async def dashboard(
     key_q = urllib.parse.quote(access_key, safe="")
     parts.append(await read(request, _key_sections, service, grant.puids, chosen, key_q, now))
     return HTMLResponse(_page("poolstats", "".join(parts), settings.flush_interval_s))
+
+
+def _cluster(reports: list[PartitionReport], now: float) -> str:
+    """Which process counts which partition, and how fresh its figures are; and which
+    process served this page (an API replica of a cluster)."""
+    rows = "".join(
+        f"<tr><td>{r.partition}</td><td>{html.escape(r.lease_holder or 'none')}"
+        f"{' (expired)' if r.lease_expired else ''}</td>"
+        f"<td>{_ago(now, r.last_flush) if r.last_flush else 'never'}</td>"
+        f"<td>{'stale' if r.stale else 'ok'}</td></tr>"
+        for r in reports
+    )
+    return (
+        "<h2>Cluster</h2><table><tr><th>partition</th><th>counted by (host:pid)</th>"
+        f"<th>last flush</th><th>status</th></tr>{rows}</table>"
+        f'<p class="muted">this page: API replica {html.escape(socket.gethostname())}:'
+        f"{os.getpid()}</p>"
+    )
 
 
 def _key_sections(

@@ -51,3 +51,17 @@ def test_healthz_answers_503_once_the_store_cannot_be_read() -> None:
         store.close()
         for _ in databases:  # drops it if still there
             pass
+
+
+def test_the_dashboard_shows_which_process_counts_each_partition(tmp_path: Path) -> None:
+    from poolstats.store import leases
+
+    now = time.time()
+    with SqliteStore.open(tmp_path) as store:
+        with store.write() as conn:
+            assert leases.acquire(conn, "aggregate/1", "host-b:4242:ab12", now, 60.0) == 1
+        node = ReadNode(Settings(partitions=2), store)
+        page = TestClient(create_app(node)).get("/").text
+        assert "<h2>Cluster</h2>" in page
+        assert "<tr><td>0</td><td>none</td><td>never</td><td>stale</td></tr>" in page
+        assert "<tr><td>1</td><td>host-b:4242:ab12</td><td>never</td><td>stale</td></tr>" in page
