@@ -163,6 +163,36 @@ def test_killing_the_active_aggregator_loses_and_doubles_nothing(
         nats.stop()
 
 
+def post_batch(
+    client: httpx.Client, port: int, key: str, puid: int, names: list[str], retry: bool = True
+) -> None:
+    """One accepted share per name (difficulty ``DIFF``, time now) to the gateway on ``port``
+    with Idempotency-Key ``key``: with ``retry`` (what a producer does) sent again while the
+    gateway cannot reach the bus (503) or cannot be reached, until acknowledged."""
+    now = time.time()
+    body = b"".join(
+        msgspec.json.encode({"ts": now, "puid": puid, "worker": n, "diff": DIFF,
+                             "accepted": True}) + b"\n"
+        for n in names
+    )  # fmt: skip
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-ndjson",
+               "Idempotency-Key": key}  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:
+        assert time.monotonic() < deadline, f"batch {key} never acknowledged"
+        try:
+            answer = client.post(f"http://127.0.0.1:{port}/ingest/shares", content=body,
+                                 headers=headers)  # fmt: skip
+        except httpx.TransportError:
+            if retry:
+                continue
+            raise
+        if answer.status_code == 200:
+            assert answer.json()["accepted"] == len(names)
+            return
+        assert retry and answer.status_code == 503, answer.text
+
+
 def _answers(port: int) -> bool:
     try:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
@@ -206,29 +236,9 @@ def test_an_aggregator_killed_in_a_flush_and_a_restarted_bus_lose_and_double_not
 
     sent: Counter[str] = Counter()
     port = free_port()
-    url = f"http://127.0.0.1:{port}/ingest/shares"
-    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-ndjson"}
-
     def send(client: httpx.Client, batch: int, workers: int) -> None:
-        """One batch, retried with its key until the gateway acknowledges it."""
-        now = time.time()
         names = [f"rig{(batch * 997 + i) % workers}" for i in range(2000)]
-        body = b"".join(
-            msgspec.json.encode({"ts": now, "puid": puid, "worker": n, "diff": DIFF,
-                                 "accepted": True}) + b"\n"
-            for n in names
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:
-            assert time.monotonic() < deadline, f"batch {batch} never acknowledged"
-            try:
-                keyed = {**headers, "Idempotency-Key": f"b{batch}"}
-                answer = client.post(url, content=body, headers=keyed)
-            except httpx.TransportError:
-                continue
-            if answer.status_code == 200:
-                break
-            assert answer.status_code == 503, answer.text  # the bus is down: retry
+        post_batch(client, port, f"b{batch}", puid, names)
         sent.update(names)
 
     try:
@@ -286,8 +296,6 @@ def test_postgresql_restarted_during_flushes_loses_and_doubles_nothing(tmp_path:
     procs[0].stop()  # restarted on a port the test knows
     procs[0] = Process(tmp_path / "gateway.log", "gateway", "--port", str(port_of_gateway),
                        "--data-dir", str(tmp_path / "gateway"), settings=settings)  # fmt: skip
-    url = f"http://127.0.0.1:{port_of_gateway}/ingest/shares"
-    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-ndjson"}
     sent: Counter[str] = Counter()
     try:
         wait_for(lambda: lease_holder(pg.url, "aggregate/0"), 60, "the lease")
@@ -295,17 +303,9 @@ def test_postgresql_restarted_during_flushes_loses_and_doubles_nothing(tmp_path:
         with httpx.Client(timeout=30) as client:
 
             def send(batch: int) -> None:
-                now = time.time()
                 names = [f"rig{(batch * 31 + i) % 500}" for i in range(200)]
-                body = b"".join(
-                    msgspec.json.encode({"ts": now, "puid": puid, "worker": n, "diff": DIFF,
-                                         "accepted": True}) + b"\n"
-                    for n in names
-                )  # fmt: skip
-                keyed = {**headers, "Idempotency-Key": f"b{batch}"}
-                answer = client.post(url, content=body, headers=keyed)
-                assert answer.status_code == 200, answer.text  # the bus takes it: no store
-                sent.update(names)
+                post_batch(client, port_of_gateway, f"b{batch}", puid, names, retry=False)
+                sent.update(names)  # the bus takes it while the store is down
 
             for batch in range(10):
                 send(batch)
@@ -358,8 +358,6 @@ def test_a_three_server_bus_losing_one_server_goes_on_counting_exactly(
         folder.mkdir()
         procs.append(Process(tmp_path / f"{name}.log", *args, "--data-dir", str(folder),
                              settings=settings))  # fmt: skip
-    url = f"http://127.0.0.1:{port}/ingest/shares"
-    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-ndjson"}
     sent: Counter[str] = Counter()
     try:
         wait_for(lambda: lease_holder(store_url, "aggregate/0"), 60, "the lease")
@@ -368,21 +366,9 @@ def test_a_three_server_bus_losing_one_server_goes_on_counting_exactly(
             for batch in range(30):
                 if batch == 10:
                     servers[0].stop()  # one of three: the stream keeps a quorum of replicas
-                now = time.time()
                 names = [f"rig{(batch * 13 + i) % 300}" for i in range(200)]
-                body = b"".join(
-                    msgspec.json.encode({"ts": now, "puid": puid, "worker": n, "diff": DIFF,
-                                         "accepted": True}) + b"\n"
-                    for n in names
-                )  # fmt: skip
-                keyed = {**headers, "Idempotency-Key": f"b{batch}"}
-                deadline = time.monotonic() + 60
-                while True:  # a retry while the bus elects a new leader is the producer's part
-                    answer = client.post(url, content=body, headers=keyed)
-                    if answer.status_code == 200:
-                        break
-                    assert answer.status_code == 503, answer.text
-                    assert time.monotonic() < deadline, "the bus never took the batch"
+                # a retry while the bus elects a new leader is the producer's part
+                post_batch(client, port, f"b{batch}", puid, names)
                 sent.update(names)
         wait_for(lambda: {w: n for (_, w), n in stored_workers(store_url).items()} == sent,
                  90, "every acknowledged share in the store")  # fmt: skip

@@ -3,10 +3,8 @@ and ``poolstats jobs`` with its lease."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.nodes import Node, _environment, free_port, poolstats, run, shares, wait_for
+from tests.nodes import Node, Process, free_port, run, shares, wait_for
 from tests.services import fresh_database
 
 pytestmark = pytest.mark.slow
@@ -33,44 +31,14 @@ def query(url: str, sql: str, *params: object) -> list[tuple[Any, ...]]:
         return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
 
 
-class Role:
-    """One ``poolstats api`` or ``poolstats jobs`` process; output in ``<tmp>/<name>.log``."""
+class Api(Process):
+    """One ``poolstats api`` on a free port; output in ``<tmp>/api-<port>.log``."""
 
-    def __init__(
-        self, tmp: Path, name: str, *args: str, settings: Mapping[str, object] | None = None
-    ) -> None:
-        self.log_path = tmp / f"{name}.log"
-        env = {f"POOLSTATS_{k.upper()}": str(v) for k, v in (settings or {}).items()}
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                poolstats(*args), stdout=log, stderr=log, env=_environment(env)
-            )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"exited with {self.process.returncode}:\n{self.log()}")
-        return True
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(30)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(30)
-
-
-class Api(Role):
     def __init__(self, tmp: Path, store_url: str, *args: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         super().__init__(
-            tmp,
-            f"api-{self.port}",
+            tmp / f"api-{self.port}.log",
             "api",
             "--store-url",
             store_url,
@@ -81,7 +49,7 @@ class Api(Role):
         wait_for(self.answers, 60, "the api process to answer /healthz")
 
     def answers(self) -> bool:
-        self.alive()
+        self.running()
         try:
             httpx.get(self.url + "/healthz", timeout=2)
         except httpx.TransportError:
@@ -264,11 +232,12 @@ def test_two_jobs_processes_settle_a_day_once_when_the_active_one_is_killed_mid_
     ttl = 3.0
     settings = {"settle_after_s": 0, "pool_fee_rate": "0", "lease_ttl_s": ttl, "alert_check_s": 1}
     jobs = [
-        Role(tmp_path, f"jobs-{i}", "jobs", "--store-url", pg, settings=settings) for i in range(2)
+        Process(tmp_path / f"jobs-{i}.log", "jobs", "--store-url", pg, settings=settings)
+        for i in range(2)
     ]
     by_pid = {j.process.pid: j for j in jobs}
     try:
-        wait_for(lambda: all(j.alive() for j in jobs) and _settling(pg), 60, "a settlement")
+        wait_for(lambda: all(j.running() for j in jobs) and _settling(pg), 60, "a settlement")
         active = by_pid[_holder_pid(pg) or 0]
         active.kill()
         killed_at = time.time()
