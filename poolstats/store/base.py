@@ -101,9 +101,11 @@ class FlushWriter:
     """Who writes a flush: a single node (``partition`` None) or partition K's aggregator.
 
     It decides which stored sequence the flush moves (``schema.partition_seq_key``) and which
-    pool row it writes (``schema.pool_row_id``). ``guard`` runs first inside the flush's own
-    transaction and raises to refuse it: an aggregator's lease check, so that one that lost
-    its lease unaware can never write after the next holder.
+    pool row it writes (``schema.pool_row_id``). ``guard`` runs inside the flush's own
+    transaction, last, just before the commit, and raises to refuse it: an aggregator's lease
+    check, so that one that lost its lease unaware can never write after the next holder.
+    Last, because the check locks the lease row until the commit: first, it would hold off
+    the lease's own renewals for as long as a large flush takes.
     """
 
     partition: int | None = None
@@ -265,7 +267,7 @@ class Store(Protocol):
     # stats
     def write_flush(self, flush: Flush, writer: FlushWriter = SINGLE_NODE) -> None:
         """Apply one engine flush atomically (snapshots, history increments, and the writer's
-        stored sequence), after ``writer.guard`` in the same transaction; the workers' open
+        stored sequence), checked by ``writer.guard`` before it commits; the workers' open
         buckets (``WorkerRows.open``) go with their worker rows."""
 
     def open_buckets(

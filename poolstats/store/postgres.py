@@ -396,8 +396,6 @@ class PostgresStore(SqlStore):
             for s in set(d.start.tolist())
         }
         with self.write(workers_changed=True) as conn:
-            if writer.guard is not None:
-                writer.guard(conn)
             made = self._ensure_partitions(conn, needed)
             # sorts and hashes of 100k+ staged rows stay in memory (the default spills to disk)
             conn.exec_driver_sql(f"SET LOCAL work_mem = '{_FLUSH_WORK_MEM}'")
@@ -429,6 +427,8 @@ class PostgresStore(SqlStore):
             conn.execute(
                 sa.text(_SEQ_UPSERT), {"key": writer.seq_key, "value": str(flush.seq)}
             )
+            if writer.guard is not None:  # last: see FlushWriter
+                writer.guard(conn)
         self._partitions.update(made)
 
     @staticmethod

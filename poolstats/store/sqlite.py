@@ -283,7 +283,7 @@ class SqliteStore(SqlStore):
 
     def write_flush(self, flush: Flush, writer: FlushWriter = SINGLE_NODE) -> None:
         """Apply a flush in one transaction, so history, work and the writer's sequence land
-        together, after ``writer.guard`` in the same transaction.
+        together, with ``writer.guard`` in the same transaction, before it commits.
 
         Parameters are streamed from ``zip`` iterators straight into the driver's
         ``executemany``: measured faster than ``exec_driver_sql`` with a list (no 100k-tuple
@@ -302,8 +302,6 @@ class SqliteStore(SqlStore):
         ]
         workers = len(flush.workers.puid) > 0  # else the kept worker lists stay valid
         with self.write(workers_changed=workers, flush=True) as conn:
-            if writer.guard is not None:
-                writer.guard(conn)
             # The SQLAlchemy transaction (BEGIN IMMEDIATE) is open on this very DBAPI connection.
             driver = cast(sqlite3.Connection, conn.connection.driver_connection)
             cursor = driver.cursor()
@@ -321,6 +319,8 @@ class SqliteStore(SqlStore):
                 ) from exc
             finally:
                 cursor.close()
+            if writer.guard is not None:  # last: see FlushWriter
+                writer.guard(conn)
 
     def _key_order(self, flush: Flush) -> I64:
         """``key_order`` of the flush, reused when the same workers changed as in the last

@@ -59,3 +59,26 @@ def test_leases_of_different_names_are_independent(store: Store) -> None:
     with store.read() as conn:  # type: ignore[attr-defined]
         held = [(lease.name, lease.holder) for lease in leases.leases(conn)]
     assert held == [("aggregate/0", "a"), ("aggregate/1", "b"), ("jobs", "b")]
+
+
+def test_a_flush_whose_writer_lost_its_lease_writes_nothing(store: Store) -> None:
+    from poolstats.store.base import FlushWriter
+    from poolstats.store.schema import partition_seq_key
+    from tests.store.helpers import make_flush
+
+    assert take(store, "a", T) == 1
+    assert take(store, "b", T + TTL) == 2  # a paused past its lease; b holds it now
+
+    def as_holder(holder: str, epoch: int) -> FlushWriter:
+        return FlushWriter(0, lambda conn: leases.check(conn, "aggregate/0", holder, epoch))
+
+    flush = make_flush(seq=7, workers=[{"puid": 1, "worker_id": 5, "accept_count": 3}],
+                       subaccounts=[{"puid": 1}])  # fmt: skip
+    with pytest.raises(leases.LeaseLost):
+        store.write_flush(flush, as_holder("a", 1))
+    assert store.history_seq(partition_seq_key(0)) == 0
+    assert store.worker(1, 5) is None and store.pool_stats() is None
+    store.write_flush(flush, as_holder("b", 2))
+    assert store.history_seq(partition_seq_key(0)) == 7
+    assert store.worker(1, 5)["accept_count"] == 3  # type: ignore[index]
+    assert store.history_seq() == 0  # a single node's sequence is another one
