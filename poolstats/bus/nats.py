@@ -58,7 +58,9 @@ MSG_ID = "Nats-Msg-Id"
 # Acknowledged-but-unconfirmed batches a consumer may have out; far above what one
 # aggregator fetches between two flushes, so the server never stops handing out batches.
 MAX_ACK_PENDING = 1_000_000
-FOLLOWER_IDLE_S = 60.0  # a follower's consumer outlives a follower gone without closing it
+# A follower's consumer outlives a follower gone without closing it, and a standby that
+# stops fetching while the active one is slow to store (an hour: then the server drops it).
+FOLLOWER_IDLE_S = 3600.0
 # Calls to the JetStream API (stream and consumer info, create, delete, ack) wait this long.
 API_TIMEOUT_S = 5.0
 

@@ -90,6 +90,7 @@ class Aggregator:
         # The stored sequence as of this process's own last write (or take-over): what its
         # queued flushes and undrained history follow on from. None before it was active.
         self._own_seq: int | None = None
+        self._own_epoch = 0  # the lease's epoch then: another holder since would raise it
 
     def _fence(self, conn: sa.Connection) -> None:
         """A flush's guard: still the lease's holder, at the epoch it was taken with."""
@@ -151,11 +152,12 @@ class Aggregator:
 
     def _reconcile(self, stored: int) -> None:
         """At a take-over, make the engine and the queued flushes follow on from the store's
-        sequence ``stored``. Unless another holder wrote since this process last did, its
-        queued flushes and undrained history are still its own to write. If one did, they
-        are that holder's (dropped), and an engine that counted past what it stored is
-        rebuilt from the checkpoint, since the history of those batches was dropped too."""
-        if self._own_seq is None or self._own_seq == stored:
+        sequence ``stored``. Unless another process held the lease since this one last did
+        (the epoch moved on: a holder taking its own lease again keeps it), its queued
+        flushes and undrained history are still its own to write. If one did, they are that
+        holder's (dropped), and an engine that counted past what it stored is rebuilt from
+        the checkpoint, since the history of those batches was dropped too."""
+        if self._own_seq is None or self._own_epoch == self.lease.epoch:
             return
         if self.state.applied_seq <= stored:
             self.engine.drain(time.time())  # history the other holder has stored
@@ -168,6 +170,7 @@ class Aggregator:
         self._own_seq = None
 
     async def _standby(self) -> None:
+        self._held_back.clear()  # the follower below hands them out again
         sub = await self.bus.follow(self.partition, self.state.applied_seq)
         next_poll = 0.0
         try:
@@ -192,10 +195,11 @@ class Aggregator:
     async def _active(self) -> None:
         """Take over: the store's H is final now (the lease fences the previous holder)."""
         stored = await asyncio.to_thread(self.store.history_seq, self.writer.seq_key)
-        continuing = self._own_seq is not None and self._own_seq == stored
+        continuing = self._own_seq is not None and self._own_epoch == self.lease.epoch
         await asyncio.to_thread(self._reconcile, stored)
         if not continuing:  # the open buckets are the store's, as of ``stored``
             await asyncio.to_thread(self._load_open_buckets)
+        self._own_epoch = self.lease.epoch
         self.state.stored_seq = stored
         self._own_seq = stored
         self._held_back.clear()  # read again from the bus after applied_seq
@@ -240,13 +244,18 @@ class Aggregator:
             log.warning("partition %d: flush failed (%s); kept, retried", self.partition, exc)
             return False
         self.state.flush_error = None
-        self.state.stored_seq = self._own_seq = flush.seq
+        # A take-over still catching up flushes below what the store holds (its sequence
+        # stays): what is stored is never lowered, or history would count again.
+        self.state.stored_seq = self._own_seq = max(self.state.stored_seq, flush.seq)
         self.state.last_flush_at = now
         if flush.seq:
             await sub.ack_through(flush.seq)
         self.state.lag = await sub.lag()
         if state:
-            await asyncio.to_thread(checkpoint.save, self.state_dir, state)
+            try:
+                await asyncio.to_thread(checkpoint.save, self.state_dir, state)
+            except OSError as exc:  # a restart then reads more of the bus: nothing is lost
+                log.error("partition %d: checkpoint not saved (%s)", self.partition, exc)
         return True
 
 
