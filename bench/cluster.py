@@ -29,6 +29,7 @@ import contextlib
 import itertools
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -164,12 +165,7 @@ class Proc:
         self.pid = self.process.pid
 
     def cpu_s(self) -> float:
-        """User + system CPU seconds of the process so far (from /proc)."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return _cpu_s(self.pid)
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -183,6 +179,15 @@ class Proc:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (from /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def lease_holder_pid(store_url: str, partition: int) -> int | None:
@@ -253,7 +258,8 @@ class Cluster:
         return next((p for p in self.aggregators[partition] if p.pid == pid), None)
 
     def cpu(self) -> dict[str, float]:
-        return {p.name: p.cpu_s() for p in self.procs}
+        """CPU seconds so far of each poolstats process and of the nats-server."""
+        return {**{p.name: p.cpu_s() for p in self.procs}, "nats": _cpu_s(self.nats.process.pid)}
 
     def close(self) -> None:
         for proc in self.procs:
@@ -303,6 +309,8 @@ def load(spec: dict[str, Any]) -> dict[str, Any]:
         spec["puids"], spec["workers_per_puid"], spec["shares"], spec["bodies"],
         spec["partitions"], spec.get("seed", 1),
     )  # fmt: skip
+    built = resource.getrusage(resource.RUSAGE_SELF)
+    build_cpu_s = built.ru_utime + built.ru_stime
     urls, connections = spec["urls"], spec["connections"]
     rate = spec.get("requests_per_s")  # None: as fast as the gateways answer
     log: list[tuple[str, float, int]] = []
@@ -315,6 +323,7 @@ def load(spec: dict[str, Any]) -> dict[str, Any]:
         url = urls[c % len(urls)] + "/ingest/shares"
         with httpx.Client(timeout=120) as client:
             ready.wait()
+            time.sleep(max(0.0, started[0] - time.time()))
             i = 0
             while True:
                 if rate:  # open loop per connection: request i due at start + i / (rate / c)
@@ -340,13 +349,15 @@ def load(spec: dict[str, Any]) -> dict[str, Any]:
 
     with concurrent.futures.ThreadPoolExecutor(connections) as pool:
         futures = [pool.submit(worker, c) for c in range(connections)]
+        started[0] = time.time() + 0.05  # set before the workers pass the barrier
         ready.wait()
-        started[0] = time.time()
         accepted = sum(f.result() for f in futures)
     ended = time.time()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "accepted": accepted, "started": started[0], "ended": ended, "requests": log,
         "per_partition": per_partition, "body_bytes": len(bodies[0]),
+        "cpu_s": usage.ru_utime + usage.ru_stime - build_cpu_s,
     }  # fmt: skip
 
 
@@ -388,10 +399,6 @@ def ingest_run(folder: Path, template: str, puids: list[int], partitions: int, g
                 "shares": shares, "bodies": 6, "partitions": partitions,
                 "connections": connections, "seconds": seconds,
             }, folder)  # fmt: skip
-            totals: list[tuple[float, int]] = []  # (polled at, stored total) while loading
-            while loader.running():
-                totals.append((time.time(), stored_total(url)))
-                time.sleep(0.5)
             out = loader.result()
             acked = out["accepted"]
             wait_for(lambda: stored_total(url) >= acked, 300, "the store's totals", 0.1)
@@ -404,29 +411,18 @@ def ingest_run(folder: Path, template: str, puids: list[int], partitions: int, g
             cluster.close()
     elapsed = out["ended"] - out["started"]
     cpu = {k: round(cpu1[k] - cpu0.get(k, 0.0), 1) for k in cpu1}
+    cpu["load_generator"] = round(out["cpu_s"], 1)
     return {
         "partitions": partitions, "gateways": gateways, "connections": connections,
         "shares_per_request": shares, "bytes_per_request": out["body_bytes"],
-        "seconds": round(elapsed, 1), "acknowledged": acked,
+        "seconds": round(elapsed, 1), "flush_interval_s": flush_interval_s, "acknowledged": acked,
         "acknowledged_per_s": round(acked / elapsed),
         "stored_per_s": round(acked / (caught_up - out["started"])),
-        "stored_per_s_while_loading": _steady_rate(totals, out["started"], out["ended"]),
         "store_caught_up_after_load_s": round(caught_up - out["ended"], 1),
         "stored": final, "exact": total == acked == final,
         "cpu_s": cpu, "machine_cpu_s": round(machine1 - machine0, 1),
         "wall_s": round(caught_up - out["started"], 1),
     }  # fmt: skip
-
-
-def _steady_rate(totals: list[tuple[float, int]], started: float, ended: float) -> int:
-    """The store's growth per second between the first and the last change of its total
-    seen while the load ran (whole flushes only: a flush interval's ramp-up is left out)."""
-    during = [(t, n) for t, n in totals if started <= t <= ended]
-    changes = [b for a, b in itertools.pairwise(during) if b[1] != a[1]]
-    if len(changes) < 2:
-        return 0
-    (t0, n0), (t1, n1) = changes[0], changes[-1]
-    return round((n1 - n0) / (t1 - t0))
 
 
 def _bus_sequences(nats_url: str) -> dict[str, int]:
@@ -499,7 +495,7 @@ def lag_run(folder: Path, template: str, puids: list[int], partitions: int, gate
         cluster = Cluster(folder, url, partitions, gateways, flush_interval_s)
         try:
             poller = SeqPoller(url, partitions)
-            flush_log = folder / "flushes.txt"
+            cpu0, machine0 = cluster.cpu(), machine_cpu_s()
             loader = Loader({
                 "urls": cluster.urls, "puids": puids, "workers_per_puid": 100,
                 "shares": shares, "bodies": 8, "partitions": partitions, "connections": 4,
@@ -508,11 +504,11 @@ def lag_run(folder: Path, template: str, puids: list[int], partitions: int, gate
             out = loader.result()
             acked = out["accepted"]
             wait_for(lambda: stored_total(url) >= acked, 600, "the store's totals", 1.0)
+            cpu1, machine1 = cluster.cpu(), machine_cpu_s()
             poller.stop()
             final = stored_total(url)
             seqs = _bus_sequences(cluster.nats.url)
             workers = _count(url, "SELECT count(*) FROM workers")
-            flush_log.write_text(json.dumps(poller.samples[-5:]))
         finally:
             cluster.close()
     lags = []
@@ -536,6 +532,9 @@ def lag_run(folder: Path, template: str, puids: list[int], partitions: int, gate
         "lag_p99_s": round(float(np.percentile(lag, 99)), 2),
         "lag_max_s": round(float(lag.max()), 2),
         "flush_s": _flush_times(poller.samples),
+        "cpu_s": {k: round(cpu1[k] - cpu0.get(k, 0.0), 1) for k in cpu1},
+        "machine_cpu_s": round(machine1 - machine0, 1),
+        "wall_s": round(time.time() - out["started"], 1),
     }  # fmt: skip
 
 
@@ -571,7 +570,8 @@ def takeover_run(folder: Path, template: str, puids: list[int], flush_interval_s
                 "shares": shares, "bodies": 6, "partitions": partitions, "connections": 2,
                 "seconds": 12.0, "requests_per_s": rate_shares_per_s / shares, "tag": "T",
             }, folder)  # fmt: skip
-            time.sleep(5.0)  # the load runs a while (and flushes happen) before the kill
+            wait_for(lambda: stored_total(url) > 0, 60, "the first flush", 0.1)
+            time.sleep(3.0)  # the load runs a while (and flushes happen) before the kill
             victim = cluster.active(0)
             assert victim is not None and loader.running()
             survivor = next(p for p in cluster.aggregators[0] if p is not victim)
@@ -608,14 +608,18 @@ def takeover_run(folder: Path, template: str, puids: list[int], flush_interval_s
 
 
 def run(quick: bool = False) -> dict[str, Any]:
+    from bench import store_pg
+
     results: dict[str, Any] = {}
     big = 1_000 if quick else 10_000
+    results["pg_flush"] = store_pg.flushes(100_000)  # one writer, no other load
+    print(json.dumps(results["pg_flush"]), file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory() as tmp, database() as template:
         folder = Path(tmp)
         puids, made_s = make_users(template, big)
         results["users"] = {"subaccounts": big, "create_s": made_s}
         results["ingest"] = []
-        seconds = 5.0 if quick else 15.0
+        seconds = 5.0 if quick else 20.0
         shares = 50_000
         for partitions, gateways in ((1, 1), (2, 1), (2, 2), (4, 1), (4, 2)):
             if quick and partitions == 4:
