@@ -426,6 +426,7 @@ def _cluster_rows(c: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"{x['store_caught_up_after_load_s']:g} s after the last acknowledgement); "
             f"{'exact' if x['exact'] else '**NOT exact**'} "
             f"({x['stored']:,} of {x['acknowledged']:,})"
+            + (f", {x['failed_flushes']} flushes refused" if x.get("failed_flushes") else "")
         )
 
     two = [x for x in runs if x["partitions"] == 2]
@@ -451,7 +452,7 @@ def _cluster_rows(c: dict[str, Any]) -> list[tuple[str, str, str]]:
          ("" if met else "**missed**: ") + "; ".join(one(x) for x in runs) + _measured(c)),
         (f"Store lag (a share's acknowledgement → the commit of the flush holding it) with "
          f"{lag['workers']:,} workers of {lag['subaccounts']:,} sub-accounts sending "
-         f"continuously, {lag['partitions']} partitions, {lag['gateways']} gateways, "
+         f"continuously, {lag['partitions']} partitions, {lag['gateways']} gateway(s), "
          f"flush interval {lag['flush_interval_s']:g} s",
          "p99 ≤ 20 s",
          ("" if lag_met else "**missed**: ")
@@ -462,7 +463,9 @@ def _cluster_rows(c: dict[str, Any]) -> list[tuple[str, str, str]]:
          f"{lag['flush_s'].get('between_commits_p50_s', 0):g} s (p50; max "
          f"{lag['flush_s'].get('between_commits_max_s', 0):g} s); "
          f"{'exact' if lag['exact'] else '**NOT exact**'} ({lag['stored']:,} of "
-         f"{lag['acknowledged']:,})"),
+         f"{lag['acknowledged']:,} in `workers`, {lag.get('history_shares', 0):,} in the hourly "
+         f"history); {lag.get('failed_flushes', 0)} flushes refused for a lapsed lease, "
+         f"{lag.get('activations', 0)} activations of the {lag['partitions']} aggregators"),
         (f"Take-over after kill -9 of partition 0's active aggregator under load, a hot "
          f"standby running (lease TTL {tk[0]['lease_ttl_s']:g} s, flush interval "
          f"{tk[0]['flush_interval_s']:g} s)",
@@ -553,8 +556,8 @@ def _cluster_model(c: dict[str, Any], r: dict[str, Any]) -> list[str]:
         "`Engine.apply`, drain and write the flushes). Its flush of changed workers to "
         f"PostgreSQL: {pg_s:g} s per 100,000 workers (`write_flush`, one writer, median of "
         f"the 9 updates of `bench.store_pg`), i.e. {pg_rows_per_s:,} worker rows/s per "
-        "writer; under the 1 M-worker "
-        f"load a partition's commits came {lag['flush_s'].get('between_commits_p50_s', 0):g} s "
+        f"writer; under the {lag['workers']:,}-worker load a partition's commits came "
+        f"{lag['flush_s'].get('between_commits_p50_s', 0):g} s "
         f"apart with a {interval:g} s interval, so a flush of ~{changed:,.0f} changed workers "
         f"took ~{flush_s:.1f} s there (the machine shared with the load).",
         f"- **Gateway**: at least {gw_rate:,} shares per CPU second (judge, split per "
@@ -567,12 +570,19 @@ def _cluster_model(c: dict[str, Any], r: dict[str, Any]) -> list[str]:
         f"{interval:g} s: each flush finds ~{changed_big:,.0f} changed workers "
         f"(1 − e^(−shares per interval / workers)), so PostgreSQL must take "
         f"**~{pg_needed:,.0f} worker rows/s**, against {pg_rows_per_s:,} per writer measured "
-        f"here: **PostgreSQL's write rate saturates first** ({pg_needed / pg_rows_per_s:.1f}× "
-        "one writer; partitions write in parallel, so it needs that many cores' worth of "
-        "PostgreSQL write throughput and the disk behind it). Aggregator CPU alone needs "
+        f"here: **PostgreSQL's write rate saturates first**, at {pg_needed / pg_rows_per_s:.1f}× "
+        "one writer. And today the store has one writer: `PostgresStore.write` takes one "
+        "advisory lock (`_WRITE_LOCK`) for every write transaction of every process, so the "
+        "partitions' flushes (and the aggregators' lease renewals) run one after another, "
+        "and adding partitions adds no write capacity. Reaching this pool needs flushes "
+        "that run in parallel (no database-wide lock for them; the lease row lock already "
+        "fences each partition) on a PostgreSQL with that many cores' worth of write "
+        "throughput and the disk behind it, or a database per group of partitions. "
+        "Aggregator CPU alone needs "
         f"{by_cpu} partition(s) ({rate:,} / {agg_rate:,}); keeping each flush within half the "
         f"interval needs {by_flush} ({changed_big:,.0f} changed workers / "
-        f"{max_changed_per_partition:,.0f} per partition): **{partitions} partitions** (one "
+        f"{max_changed_per_partition:,.0f} per partition, once flushes run in parallel): "
+        f"**{partitions} partitions** (one "
         f"core each, plus a standby each), **{gateways} gateway(s)** ({rate:,} / {gw_rate:,}, "
         "plus one for failure), nats-server at "
         f"{rate / nats_rate:.1f} cores (×3 with 3 replicas), and API replicas by the read rate.",
