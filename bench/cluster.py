@@ -146,6 +146,7 @@ class Nats:
             self.process.kill()
             self.process.wait(10)
         self.log.close()
+        shutil.rmtree(self.folder / "js", ignore_errors=True)  # the logs stay, not the data
 
 
 class Proc:
@@ -410,7 +411,7 @@ def ingest_run(folder: Path, template: str, puids: list[int], partitions: int, g
             }, folder)  # fmt: skip
             out = loader.result()
             acked = out["accepted"]
-            wait_for(lambda: stored_total(url) >= acked, 300, "the store's totals", 0.1)
+            _settle(url, acked, flush_interval_s)
             caught_up = time.time()
             cpu1, machine1 = cluster.cpu(), machine_cpu_s()
             total = stored_total(url)
@@ -434,6 +435,18 @@ def ingest_run(folder: Path, template: str, puids: list[int], partitions: int, g
         "failed_flushes": failed,
         "wall_s": round(caught_up - out["started"], 1),
     }  # fmt: skip
+
+
+def _settle(url: str, acked: int, flush_interval_s: float) -> None:
+    """Until the store's totals are whole, or they stopped growing for 3 flush intervals (at
+    least 30 s): what is missing then is lost, and reported as such."""
+    last, since = -1, time.monotonic()
+    while (total := stored_total(url)) < acked:
+        if total != last:
+            last, since = total, time.monotonic()
+        elif time.monotonic() - since > max(30.0, 3 * flush_interval_s):
+            return
+        time.sleep(0.1)
 
 
 def _bus_sequences(nats_url: str) -> dict[str, int]:
@@ -514,15 +527,7 @@ def lag_run(folder: Path, template: str, puids: list[int], partitions: int, gate
             }, folder)  # fmt: skip
             out = loader.result()
             acked = out["accepted"]
-            # Until the totals are whole, or they stopped growing for 3 flush intervals
-            # (at least 30 s): what is missing then is lost, and reported as such.
-            last, since = -1, time.monotonic()
-            while (total := stored_total(url)) < acked:
-                if total != last:
-                    last, since = total, time.monotonic()
-                elif time.monotonic() - since > max(30.0, 3 * flush_interval_s):
-                    break
-                time.sleep(1.0)
+            _settle(url, acked, flush_interval_s)
             cpu1, machine1 = cluster.cpu(), machine_cpu_s()
             poller.stop()
             final = stored_total(url)
@@ -618,7 +623,7 @@ def takeover_run(folder: Path, template: str, puids: list[int], flush_interval_s
             acked = out["accepted"]
             whole_s = next(t for t, n in totals if n >= before) - killed
             all_s = totals[-1][0] - killed
-            wait_for(lambda: stored_total(url) >= acked, 120, "the store's totals", 0.1)
+            _settle(url, acked, flush_interval_s)
             final = stored_total(url)
         finally:
             cluster.close()
@@ -638,8 +643,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     big = 1_000 if quick else 10_000
     results["pg_flush"] = store_pg.flushes(100_000)  # one writer, no other load
     print(json.dumps(results["pg_flush"]), file=sys.stderr, flush=True)
-    with tempfile.TemporaryDirectory() as tmp, database() as template:
-        folder = Path(tmp)
+    folder = Path(tempfile.mkdtemp(prefix="poolstats-bench-cluster-"))
+    print(f"logs in {folder}", file=sys.stderr, flush=True)
+    with database() as template:
         puids, made_s = make_users(template, big)
         results["users"] = {"subaccounts": big, "create_s": made_s}
         results["ingest"] = []
