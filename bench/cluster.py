@@ -288,18 +288,23 @@ def _answers(url: str) -> bool:
 
 
 def build_bodies(puids: list[int], workers_per_puid: int, shares: int, count: int,
-                 partitions: int, seed: int) -> tuple[list[bytes], list[list[int]]]:  # fmt: skip
+                 partitions: int, seed: int,
+                 cover: bool = False) -> tuple[list[bytes], list[list[int]]]:  # fmt: skip
     """``count`` columnar bodies of ``shares`` shares each over ``len(puids) *
-    workers_per_puid`` workers (a producer's worker table: names with their puids); and per
-    body, its shares per partition."""
+    workers_per_puid`` workers (a producer's worker table: names with their puids), drawn at
+    random, or with ``cover`` each worker once in turn; and per body, its shares per
+    partition."""
     rng = np.random.default_rng(seed)
     puid_arr = np.array(puids, np.int64)
     part_of = np.array([partition_of(p, partitions) for p in puids], np.int64)
     n_workers = len(puids) * workers_per_puid
     bodies, per_partition = [], []
     now = time.time()
-    for _ in range(count):
-        worker = rng.integers(0, n_workers, shares)
+    for j in range(count):
+        if cover:  # body j: the next ``shares`` workers, so that the bodies take turns
+            worker = (np.arange(shares) + j * shares) % n_workers
+        else:
+            worker = rng.integers(0, n_workers, shares)
         used, idx = np.unique(worker, return_inverse=True)
         owner = used // workers_per_puid
         bodies.append(encode_table(
@@ -317,7 +322,7 @@ def load(spec: dict[str, Any]) -> dict[str, Any]:
     accepted every share. Returns totals and each request's (key, acknowledged at, body)."""
     bodies, per_partition = build_bodies(
         spec["puids"], spec["workers_per_puid"], spec["shares"], spec["bodies"],
-        spec["partitions"], spec.get("seed", 1),
+        spec["partitions"], spec.get("seed", 1), spec.get("cover", False),
     )  # fmt: skip
     built = resource.getrusage(resource.RUSAGE_SELF)
     build_cpu_s = built.ru_utime + built.ru_stime
@@ -522,7 +527,8 @@ def lag_run(folder: Path, template: str, puids: list[int], partitions: int, gate
             cpu0, machine0 = cluster.cpu(), machine_cpu_s()
             loader = Loader({
                 "urls": cluster.urls, "puids": puids, "workers_per_puid": 100,
-                "shares": shares, "bodies": 8, "partitions": partitions, "connections": 4,
+                "shares": shares, "bodies": -(-len(puids) * 100 // shares), "cover": True,
+                "partitions": partitions, "connections": 4,
                 "seconds": seconds, "requests_per_s": rate_shares_per_s / shares, "tag": "L",
             }, folder)  # fmt: skip
             out = loader.result()
@@ -671,8 +677,25 @@ def run(quick: bool = False) -> dict[str, Any]:
     return results
 
 
+def rerun_lag() -> None:
+    """Measure the store lag again and put it into BENCHMARKS.md's cluster figures."""
+    from bench.__main__ import ROOT, _raw, report
+
+    raw = _raw()
+    folder = Path(tempfile.mkdtemp(prefix="poolstats-bench-cluster-"))
+    print(f"logs in {folder}", file=sys.stderr, flush=True)
+    with database() as template:
+        puids, _ = make_users(template, 10_000)
+        raw["cluster"]["lag"] = lag_run(folder / "lag", template, puids, 2, 2, 60.0, 50_000,
+                                        100_000, 10.0)  # fmt: skip
+    print(json.dumps(raw["cluster"]["lag"]), file=sys.stderr, flush=True)
+    (ROOT / "BENCHMARKS.md").write_text(report(raw))
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["load"]:
+    if sys.argv[1:2] == ["lag"]:
+        rerun_lag()
+    elif sys.argv[1:2] == ["load"]:
         spec = json.loads(Path(sys.argv[2]).read_text())
         Path(sys.argv[3]).write_text(json.dumps(load(spec)))
     else:
