@@ -545,23 +545,27 @@ def lag_run(folder: Path, template: str, puids: list[int], partitions: int, gate
             taken = cluster.log_lines(": active from seq")
         finally:
             cluster.close()
-    lags = []
+    lags, never = [], 0
     for key, acked_at, b in out["requests"]:
         commits = []
         for k in range(partitions):
             if out["per_partition"][b][k]:
-                t = poller.committed_at(k, seqs[f"{key}.{k}"])
-                assert t is not None
-                commits.append(t)
-        lags.append(max(commits) - acked_at)
+                commits.append(poller.committed_at(k, seqs[f"{key}.{k}"]))
+        if None in commits:
+            never += 1  # a partition never stored it while the bench watched
+        else:
+            lags.append(max(c for c in commits if c is not None) - acked_at)
     elapsed = out["ended"] - out["started"]
-    lag = np.array(lags)
+    lag = np.array(lags or [float("nan")])
+    stored_seq = poller.samples[-1][1] if poller.samples else []
     return {
         "partitions": partitions, "gateways": gateways, "subaccounts": len(puids),
         "workers": workers, "seconds": round(elapsed, 1), "shares_per_request": shares,
         "offered_shares_per_s": rate_shares_per_s, "acknowledged": acked,
         "acknowledged_per_s": round(acked / elapsed), "stored": final, "exact": final == acked,
         "history_shares": history, "flush_interval_s": flush_interval_s, "requests": len(lags),
+        "never_committed_requests": never, "stored_seq_at_end": stored_seq,
+        "stream_last_seq": max(seqs.values(), default=0),
         "lag_p50_s": round(float(np.percentile(lag, 50)), 2),
         "lag_p99_s": round(float(np.percentile(lag, 99)), 2),
         "lag_max_s": round(float(lag.max()), 2),
