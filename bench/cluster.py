@@ -274,6 +274,7 @@ class Cluster:
     def close(self) -> None:
         for proc in self.procs:
             proc.stop()
+            shutil.rmtree(self.folder / proc.name, ignore_errors=True)  # checkpoints; logs stay
         self.nats.stop()
 
 
