@@ -39,7 +39,10 @@ from poolstats.store.base import FlushWriter, Store
 
 log = logging.getLogger(__name__)
 
-FETCH_MAX = 256  # batches per fetch
+# Batches per fetch. A partition's record of a large batch is up to a MiB, and the server
+# sends a whole pull at once: 256 of them overran its 64 MiB buffer for a client busy
+# counting, and it cut the aggregator off as a slow consumer (bench/cluster.py).
+FETCH_MAX = 16
 STORED_SEQ_POLL_S = 1.0  # how often a standby reads how far the active one has stored
 RETRY_S = 1.0  # after the store or the bus could not be reached
 
