@@ -476,7 +476,11 @@ def _bus_sequences(nats_url: str) -> dict[str, int]:
             while seen < last:
                 for msg in await sub.fetch(1000, timeout=10):
                     seen = max(seen, msg.metadata.sequence.stream)
-                    seqs[(msg.headers or {})["Nats-Msg-Id"]] = msg.metadata.sequence.stream
+                    # "<batch id>.<partition>.<record>": a request's partition is committed
+                    # once its last record is
+                    batch_part = (msg.headers or {})["Nats-Msg-Id"].rsplit(".", 1)[0]
+                    seq = msg.metadata.sequence.stream
+                    seqs[batch_part] = max(seqs.get(batch_part, 0), seq)
             return seqs
         finally:
             await nc.close()
