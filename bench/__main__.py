@@ -522,13 +522,13 @@ def _cluster_method(c: dict[str, Any]) -> str:
         "0.5 s and the run waits for it to equal what was acknowledged, then checks that "
         "nothing more comes. Store lag: open loop at a fixed rate; each request's stream "
         "sequence per partition is read back from the stream afterwards (its `Nats-Msg-Id` "
-        "is the Idempotency-Key plus the partition) and its commit time is the first poll "
-        "(every 50 ms) of the partition's stored sequence (`meta` `history_seq/K`) at or "
-        "past it: an upper bound, by at most the poll interval. Take-over: 2 partitions, "
-        "each with an active aggregator and a hot standby, load at a fixed rate, kill -9 of "
-        "partition 0's lease holder; the lease read from `leases` and partition 0's "
-        "sub-accounts' `sum(accept_count)` polled every 0.1 s. CPU seconds per process "
-        "from /proc."
+        "is the Idempotency-Key plus the partition and the record's number) and its commit "
+        "time is the first poll (every 50 ms) of the partition's stored sequence "
+        "(`meta` `history_seq/K`) at or past it: an upper bound, by at most the poll "
+        "interval. Take-over: 2 partitions, each with an active aggregator and a hot "
+        "standby, load at a fixed rate, kill -9 of partition 0's lease holder; the lease "
+        "read from `leases` and partition 0's sub-accounts' `sum(accept_count)` polled "
+        "every 0.1 s. CPU seconds per process from /proc."
     )
 
 
@@ -538,21 +538,17 @@ def _lag_diagnosis(lag: dict[str, Any], flush_s: float, changed: float) -> list[
         return []
     return [
         f"Why the store lag is missed at {lag['workers']:,} workers: each partition's flush "
-        f"(~{changed:,.0f} changed workers) took ~{flush_s:.0f} s, longer than the "
-        "aggregator's lease (6 s, renewed every 2 s). `PostgresStore.write` takes one "
-        "database-wide advisory lock for every write, and the flush's guard locks the lease "
-        "row, so while one partition flushes, the other partition's flush and every lease "
-        "renewal wait. An aggregator whose renewal waited past 6 s no longer counts itself "
-        "the holder and refuses its own next flush (`flush failed (lease ... not held)` in "
-        f"its log: {lag.get('failed_flushes', 0)} times here, and "
-        f"{lag.get('activations', 0)} activations where 2 were expected), takes the lease "
-        "again and reads the bus again from what it had counted: flushes come tens of "
-        "seconds apart and one partition can fall behind for good. The aggregator and "
+        f"(~{changed:,.0f} changed workers) takes ~{flush_s:.0f} s in PostgreSQL, and "
+        "`PostgresStore.write` takes one database-wide advisory lock for every write, so the "
+        "partitions' flushes take turns: a partition commits every "
+        f"{lag['flush_s']['between_commits_p50_s']:.1f} s (p50) instead of every flush "
+        "interval. Leases are renewed outside that lock (`lease_write`) and a flush checks "
+        "its lease last, just before its commit, so no aggregator loses its lease to a long "
+        f"flush ({lag.get('failed_flushes', 0)} flushes refused, "
+        f"{lag.get('activations', 0)} activations for 2 aggregators). The aggregator and "
         "gateway CPU (see the CPU figures in the raw data) are not the limit; the flush's "
-        "time in PostgreSQL and the lock are. Fixes to weigh (not made here): lease "
-        "renewals that do not wait for the write lock, flushes of different partitions in "
-        "parallel, and a lease TTL longer than the slowest flush (which lengthens a "
-        "take-over).",
+        "time in PostgreSQL and the one writer are. Next: flushes of different partitions "
+        "in parallel (they write disjoint rows but for the pool's).",
         "",
     ]
 
