@@ -45,6 +45,14 @@ def lease_holder(store_url: str, name: str) -> tuple[str, int] | None:
     return None if row is None else (str(row[0]), int(row[1]))
 
 
+def new_user(store_url: str, tmp_path: Path, name: str) -> int:
+    """A sub-account made as an operator makes one (``poolstats user create``): its puid."""
+    out = run("user", "create", name, "--store-url", store_url,
+              "--data-dir", str(tmp_path / "admin"))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return int(msgspec.json.decode(out.stdout)["puid"])
+
+
 def holder_pid(holder: str) -> int:
     return int(holder.split(":")[1])
 
@@ -85,12 +93,9 @@ def test_killing_the_active_aggregator_loses_and_doubles_nothing(
         "bus_url": nats.url, "store_url": store_url, "partitions": PARTITIONS,
         "flush_interval_s": 0.5, "ingest_token": TOKEN,
     }  # fmt: skip
-    admin = ("--store-url", store_url, "--data-dir", str(tmp_path / "admin"))
     puids = []
     for i in range(USERS):
-        out = run("user", "create", f"miner{i}", *admin)
-        assert out.returncode == 0, out.stderr
-        puids.append(msgspec.json.decode(out.stdout)["puid"])
+        puids.append(new_user(store_url, tmp_path, f"miner{i}"))
     assert {partition_of(p, PARTITIONS) for p in puids} == {0, 1}
     procs: list[Process] = []
 
@@ -158,8 +163,7 @@ def test_killing_the_active_aggregator_loses_and_doubles_nothing(
         assert stored_worker_hours(store_url) == {k: n * DIFF for k, n in sent.items()}
     finally:
         for proc in procs:
-            if proc.process.poll() is None:
-                proc.kill()
+            proc.kill()  # nothing to do for one that has exited
         nats.stop()
 
 
@@ -220,10 +224,7 @@ def test_an_aggregator_killed_in_a_flush_and_a_restarted_bus_lose_and_double_not
         "bus_url": nats.url, "store_url": store_url, "partitions": 1,
         "flush_interval_s": 0.3, "ingest_token": TOKEN,
     }  # fmt: skip
-    out = run("user", "create", "miner", "--store-url", store_url,
-              "--data-dir", str(tmp_path / "admin"))  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    puid = msgspec.json.decode(out.stdout)["puid"]
+    puid = new_user(store_url, tmp_path, "miner")
     procs: list[Process] = []
     folder = tmp_path / "agg"
     folder.mkdir()
@@ -268,8 +269,7 @@ def test_an_aggregator_killed_in_a_flush_and_a_restarted_bus_lose_and_double_not
         assert stored_worker_hours(store_url) == {(puid, w): n * DIFF for w, n in sent.items()}
     finally:
         for proc in procs:
-            if proc.process.poll() is None:
-                proc.kill()
+            proc.kill()  # nothing to do for one that has exited
         nats.stop()
 
 
@@ -282,10 +282,7 @@ def test_postgresql_restarted_during_flushes_loses_and_doubles_nothing(tmp_path:
         "bus_url": nats.url, "store_url": pg.url, "partitions": 1,
         "flush_interval_s": 0.3, "ingest_token": TOKEN,
     }  # fmt: skip
-    out = run("user", "create", "miner", "--store-url", pg.url,
-              "--data-dir", str(tmp_path / "admin"))  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    puid = msgspec.json.decode(out.stdout)["puid"]
+    puid = new_user(pg.url, tmp_path, "miner")
     procs: list[Process] = []
     for name, args in (("gateway", ("gateway",)), ("agg", ("aggregate", "--partition", "0"))):
         folder = tmp_path / name
@@ -328,8 +325,7 @@ def test_postgresql_restarted_during_flushes_loses_and_doubles_nothing(tmp_path:
         assert stored_worker_hours(pg.url) == {(puid, w): n * DIFF for w, n in sent.items()}
     finally:
         for proc in procs:
-            if proc.process.poll() is None:
-                proc.kill()
+            proc.kill()  # nothing to do for one that has exited
         nats.stop()
         pg.remove()
 
@@ -346,10 +342,7 @@ def test_a_three_server_bus_losing_one_server_goes_on_counting_exactly(
         "bus_url": ",".join(s.url for s in servers), "bus_replicas": 3, "store_url": store_url,
         "partitions": 1, "flush_interval_s": 0.3, "ingest_token": TOKEN,
     }  # fmt: skip
-    out = run("user", "create", "miner", "--store-url", store_url,
-              "--data-dir", str(tmp_path / "admin"))  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    puid = msgspec.json.decode(out.stdout)["puid"]
+    puid = new_user(store_url, tmp_path, "miner")
     port = free_port()
     procs = []
     for name, args in (("gateway", ("gateway", "--port", str(port))),
@@ -375,7 +368,6 @@ def test_a_three_server_bus_losing_one_server_goes_on_counting_exactly(
         assert stored_history(store_url) == {puid: sum(sent.values()) * DIFF}
     finally:
         for proc in procs:
-            if proc.process.poll() is None:
-                proc.kill()
+            proc.kill()  # nothing to do for one that has exited
         for server in servers:
             server.stop()
