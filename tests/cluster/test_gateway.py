@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 from poolstats.bus import MemoryBus
@@ -64,3 +65,55 @@ def test_a_batch_reaches_each_partition_once_even_when_retried(tmp_path: Path) -
                 assert engine.subaccount_sums(p).accept_1h.tolist() == [sent]
 
     asyncio.run(scenario())
+
+
+def test_the_gateway_answers_503_naming_the_bus_while_it_cannot_store_a_batch(
+    tmp_path: Path,
+) -> None:
+    """A real ``poolstats gateway`` whose nats-server goes away: the batch is refused, not
+    acknowledged, and /healthz says so; both come back with the server."""
+    import httpx
+
+    from tests.bus.nats_servers import NatsServer
+    from tests.cluster.test_processes import new_user
+    from tests.nodes import INGEST_HEADERS, TOKEN, Process, free_port, shares, wait_for
+    from tests.services import fresh_database
+
+    databases = fresh_database()
+    store_url = next(databases)
+    puid = new_user(store_url, tmp_path, "alice")
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    gateway = Process(tmp_path / "gateway.log", "gateway", "--port", str(port),
+                      "--data-dir", str(tmp_path / "gateway"),
+                      settings={"bus_url": server.url, "store_url": store_url,
+                                "ingest_token": TOKEN,
+                                "bus_publish_timeout_s": 1.0})  # fmt: skip
+    try:
+
+        def answers() -> bool:
+            gateway.running()
+            try:
+                return httpx.get(url + "/healthz", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(answers, 60, "the gateway")
+        body = shares("rig", 3, time.time(), puid=puid)
+        taken = httpx.post(url + "/ingest/shares", content=body, headers=INGEST_HEADERS)
+        assert taken.status_code == 200 and taken.json()["accepted"] == 3
+        server.stop()
+        refused = httpx.post(url + "/ingest/shares", content=body, headers=INGEST_HEADERS,
+                             timeout=30)  # fmt: skip
+        assert refused.status_code == 503
+        assert refused.json()["errors"][0]["error"].startswith("share bus:")
+        assert httpx.get(url + "/healthz", timeout=5).status_code == 503
+        server.start()
+        wait_for(answers, 60, "the gateway's bus to come back")
+    finally:
+        gateway.kill()
+        server.stop()
+        for _ in databases:  # drops the database
+            pass
