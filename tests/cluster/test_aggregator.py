@@ -1,11 +1,14 @@
-"""The aggregator in-process, on the in-memory bus and SQLite: take-overs count history once."""
+"""The aggregator in-process, on the in-memory bus and SQLite: take-overs count history once,
+and a standby or holder cut off from the store and back again counts every batch once."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -16,12 +19,73 @@ from poolstats.cluster.aggregator import Aggregator, lease_name
 from poolstats.cluster.gateway import Gateway
 from poolstats.cluster.leaseholder import Leaseholder
 from poolstats.config import Settings
+from poolstats.engine.snapshot import Flush
 from poolstats.ingest.pipeline import Format
 from poolstats.service import Registry
+from poolstats.store import leases, schema
+from poolstats.store.base import FlushWriter
 from poolstats.store.sqlite import SqliteStore
 from tests.nodes import until
 
 BATCHES = 1500
+
+
+class FlakyStore:
+    """The real store, with writes (flushes and lease renewals) and, if asked, reads that fail
+    as an unreachable database does while ``down`` is set: the aggregator's view of an outage."""
+
+    def __init__(self, store: SqliteStore, reads_too: bool = False) -> None:
+        self._store = store
+        self._reads_too = reads_too
+        self.down = False
+        self.refused = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def _check(self) -> None:
+        if self.down:
+            self.refused += 1
+            raise sa.exc.OperationalError("(test)", {}, ConnectionError("the store is down"))
+
+    def write_flush(self, flush: Flush, writer: FlushWriter) -> None:
+        self._check()
+        self._store.write_flush(flush, writer)
+
+    def lease_write(self) -> AbstractContextManager[sa.Connection]:
+        self._check()
+        return self._store.lease_write()
+
+    def history_seq(self, key: str) -> int:
+        if self._reads_too:
+            self._check()
+        return self._store.history_seq(key)
+
+
+async def publish(store: SqliteStore, bus: MemoryBus, puid: int, first: int, n: int) -> int:
+    """``n`` one-share batches of ``puid`` (keys ``b{first}`` on) through a gateway; the last
+    sequence."""
+    gateway = Gateway(bus, Registry(store), time.time, 300.0)
+    for i in range(first, first + n):
+        body = json.dumps({"ts": time.time(), "puid": puid, "worker": f"w{i % 3}",
+                           "diff": 1.0, "accepted": True}).encode() + b"\n"  # fmt: skip
+        await gateway.ingest(body, Format.NDJSON, key=f"b{i}")
+    return await bus.last_seq()
+
+
+def stored_counts(store: SqliteStore) -> tuple[float | None, int | None]:
+    """(the hourly history's accepted shares, the workers' accepted shares) as stored."""
+    with store.read() as conn:
+        history = conn.execute(sa.text(
+            "SELECT sum(accept) FROM history_subaccount WHERE period_s = 3600"
+        )).scalar()  # fmt: skip
+        counted = conn.execute(sa.text("SELECT sum(accept_count) FROM workers")).scalar()
+    return history, counted
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def test_a_take_over_still_catching_up_counts_no_history_twice(
@@ -31,12 +95,7 @@ def test_a_take_over_still_catching_up_counts_no_history_twice(
         with SqliteStore.open(tmp_path / "db") as store:
             puid = store.create_user("alice", int(time.time())).puid
             bus = MemoryBus()
-            gateway = Gateway(bus, Registry(store), time.time, 300.0)
-            for i in range(BATCHES):
-                body = json.dumps({"ts": time.time(), "puid": puid, "worker": f"w{i % 3}",
-                                   "diff": 1.0, "accepted": True}).encode() + b"\n"  # fmt: skip
-                await gateway.ingest(body, Format.NDJSON, key=f"b{i}")
-            last = await bus.last_seq()
+            last = await publish(store, bus, puid, 0, BATCHES)
             settings = Settings(flush_interval_s=0.02, partitions=1)
 
             def start(name: str) -> tuple[Aggregator, asyncio.Task[None]]:
@@ -46,8 +105,7 @@ def test_a_take_over_still_catching_up_counts_no_history_twice(
 
             a, running = start("a")
             await until(lambda: store.history_seq(a.writer.seq_key) == last, 30, "a stores all")
-            running.cancel()  # releases the lease: b takes over at once
-            await asyncio.gather(running, return_exceptions=True)
+            await stop(running)  # releases the lease: b takes over at once
             # b starts with nothing (no checkpoint) and reads the bus one batch at a time, so
             # it flushes several times before it has caught up with what a stored
             monkeypatch.setattr(aggregator, "FETCH_MAX", 1)
@@ -59,14 +117,122 @@ def test_a_take_over_still_catching_up_counts_no_history_twice(
                 flushes_behind += b.state.applied_seq < last
             seen = b.state.last_flush_at
             await until(lambda: b.state.last_flush_at != seen, 30, "b's flush, caught up")
-            running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
+            await stop(running)
             assert flushes_behind >= 2
-            with store.read() as conn:
-                history = conn.execute(sa.text(
-                    "SELECT sum(accept) FROM history_subaccount WHERE period_s = 3600"
-                )).scalar()  # fmt: skip
-                counted = conn.execute(sa.text("SELECT sum(accept_count) FROM workers")).scalar()
-            assert (history, counted) == (float(BATCHES), BATCHES)
+            assert stored_counts(store) == (float(BATCHES), BATCHES)
+
+    asyncio.run(scenario())
+
+
+def test_a_standby_that_hit_an_error_applies_its_held_back_batches_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A standby holds back what the active one has not stored yet. A store error sends it
+    back through ``run``'s retry into a new follower, which hands those batches out again:
+    they must not be counted twice (the realtime figures would read double)."""
+    monkeypatch.setattr(aggregator, "RETRY_S", 0.01)
+    monkeypatch.setattr(aggregator, "STORED_SEQ_POLL_S", 0.05)
+
+    async def scenario() -> None:
+        with SqliteStore.open(tmp_path / "db") as store:
+            puid = store.create_user("alice", int(time.time())).puid
+            bus = MemoryBus()
+            last = await publish(store, bus, puid, 0, 40)
+            half = last - 20
+            seq_key = schema.partition_seq_key(0)
+            with store.write() as conn:  # the active one has stored the first half
+                conn.execute(sa.insert(schema.meta).values(key=seq_key, value=str(half)))
+            holder = Leaseholder(store, lease_name(0), 30.0, time.time, holder="active")
+            assert await asyncio.to_thread(holder.try_once)
+            settings = Settings(flush_interval_s=0.05, partitions=1)
+            flaky = FlakyStore(store, reads_too=True)
+            lease = Leaseholder(flaky, lease_name(0), 30.0, time.time, holder="standby")
+            b = Aggregator(settings, flaky, bus, 0, Registry(store), tmp_path / "b", lease)
+            running = asyncio.create_task(b.run())
+            await until(lambda: b.state.applied_seq == half and b._held_back, 30,
+                        "the standby holding back what is not stored")  # fmt: skip
+            flaky.down = True
+            await until(lambda: flaky.refused > 0, 30, "the standby's poll refused")
+            flaky.down = False
+            with store.write() as conn:  # the active one has stored everything, and stops
+                conn.execute(sa.update(schema.meta).where(schema.meta.c.key == seq_key)
+                             .values(value=str(last)))  # fmt: skip
+                leases.release(conn, lease_name(0), "active", holder.epoch)
+            await until(lambda: b.state.active and b.state.last_flush_at > 0, 30, "b flushed")
+            await stop(running)
+            # the history of every batch was "stored by the active one": none from b
+            assert stored_counts(store) == (None, last)
+
+    asyncio.run(scenario())
+
+
+def test_a_holder_that_takes_its_own_lease_again_writes_what_it_had_queued(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store goes away: the active aggregator's flushes queue and its lease lapses. When
+    the store is back and nobody else took the lease, it takes it again at the same epoch,
+    and its queued flushes (the history of those batches) are still its own to write."""
+    monkeypatch.setattr(aggregator, "RETRY_S", 0.01)
+
+    async def scenario() -> None:
+        with SqliteStore.open(tmp_path / "db") as store:
+            puid = store.create_user("alice", int(time.time())).puid
+            bus = MemoryBus()
+            flaky = FlakyStore(store)
+            settings = Settings(flush_interval_s=0.05, partitions=1)
+            lease = Leaseholder(flaky, lease_name(0), 0.6, time.time, holder="a")
+            a = Aggregator(settings, flaky, bus, 0, Registry(store), tmp_path / "a", lease)
+            running = asyncio.create_task(a.run())
+            await until(lambda: a.state.active, 30, "a active")
+            epoch = lease.epoch
+            flaky.down = True
+            last = await publish(store, bus, puid, 0, 30)
+            await until(lambda: a.state.applied_seq == last and a._unwritten, 30, "a queued")
+            await until(lambda: not lease.held, 30, "a's lease lapsed")
+            flaky.down = False
+            await until(lambda: store.history_seq(a.writer.seq_key) == last, 30, "a stored")
+            assert lease.epoch == epoch  # the same holder, the same epoch: nobody between
+            await stop(running)
+            assert stored_counts(store) == (float(last), last)
+
+    asyncio.run(scenario())
+
+
+def test_a_holder_whose_lease_another_held_meanwhile_drops_what_it_had_queued(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, but a standby took the lease while the first one was cut off, stored every
+    batch and stopped: what the first one had queued is now the other's, stored once already,
+    and when it takes the lease back (a new epoch) it must not write it again."""
+    monkeypatch.setattr(aggregator, "RETRY_S", 0.01)
+    monkeypatch.setattr(aggregator, "STORED_SEQ_POLL_S", 0.05)
+
+    async def scenario() -> None:
+        with SqliteStore.open(tmp_path / "db") as store:
+            puid = store.create_user("alice", int(time.time())).puid
+            bus = MemoryBus()
+            settings = Settings(flush_interval_s=0.05, partitions=1)
+            cut_off = FlakyStore(store)
+            lease_a = Leaseholder(cut_off, lease_name(0), 0.6, time.time, holder="a")
+            a = Aggregator(settings, cut_off, bus, 0, Registry(store), tmp_path / "a", lease_a)
+            running_a = asyncio.create_task(a.run())
+            await until(lambda: a.state.active, 30, "a active")
+            epoch_a = lease_a.epoch
+            cut_off.down = True
+            first = await publish(store, bus, puid, 0, 30)
+            await until(lambda: a.state.applied_seq == first and a._unwritten, 30, "a queued")
+            lease_b = Leaseholder(store, lease_name(0), 0.6, time.time, holder="b")
+            b = Aggregator(settings, store, bus, 0, Registry(store), tmp_path / "b", lease_b)
+            running_b = asyncio.create_task(b.run())
+            await until(lambda: store.history_seq(b.writer.seq_key) == first, 30, "b stored")
+            epoch_b = lease_b.epoch
+            await stop(running_b)  # releases the lease
+            cut_off.down = False
+            await until(lambda: a.state.active, 30, "a active again")
+            assert lease_a.epoch > epoch_b > epoch_a
+            last = await publish(store, bus, puid, 30, 10)
+            await until(lambda: store.history_seq(a.writer.seq_key) == last, 30, "a stored")
+            await stop(running_a)
+            assert stored_counts(store) == (40.0, 40)
 
     asyncio.run(scenario())
