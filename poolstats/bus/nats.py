@@ -61,6 +61,10 @@ MAX_ACK_PENDING = 1_000_000
 # A follower's consumer outlives a follower gone without closing it, and a standby that
 # stops fetching while the active one is slow to store (an hour: then the server drops it).
 FOLLOWER_IDLE_S = 3600.0
+# What a consumer's subscription may hold unread before the client drops deliveries (nats-py
+# calls that a slow consumer and only reports it): a fetch of FETCH_MAX records of up to a
+# server's max_payload stays far below it; a drop is caught anyway (``NatsSubscription.fetch``).
+PENDING_BYTES_LIMIT = 256 * 1024 * 1024
 # Calls to the JetStream API (stream and consumer info, create, delete, ack) wait this long.
 API_TIMEOUT_S = 5.0
 
@@ -121,6 +125,9 @@ class NatsBus(Bus):
         self.ack_wait_s = ack_wait_s
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream(timeout=API_TIMEOUT_S)
+        # Consumers (stream, name) a delivery of which the client dropped (nats-py's slow
+        # consumer), until their subscription takes note (``NatsSubscription.fetch``).
+        self.dropped: set[tuple[str, str]] = set()
 
     @classmethod
     async def connect(
@@ -146,12 +153,17 @@ class NatsBus(Bus):
         servers = server_list(bus_url)
 
         async def on_error(exc: Exception) -> None:
+            if isinstance(exc, nats.errors.SlowConsumerError) and bus:
+                consumer = _consumer_of(exc.reply)
+                if consumer is not None:
+                    bus[0].dropped.add(consumer)
             # nats-py reports every failed reconnect attempt here (4 a second while a
             # server is down): kept out of the log but for debugging; the disconnection
             # itself is logged once below.
             log.debug("share bus: %s: %s", type(exc).__name__, exc)
 
         client: list[Client] = []  # the connection, once made, for the callbacks
+        bus: list[NatsBus] = []  # and the bus
 
         async def on_disconnected() -> None:
             if not (client and client[0].is_closed):  # not our own close()
@@ -178,7 +190,7 @@ class NatsBus(Bus):
             client.append(nc)
         except _ANY as exc:
             raise BusUnavailable(f"no NATS server answered at {servers}: {exc}") from exc
-        bus = cls(
+        made = cls(
             nc,
             partitions=partitions,
             stream=stream,
@@ -186,12 +198,13 @@ class NatsBus(Bus):
             publish_timeout_s=publish_timeout_s,
             ack_wait_s=ack_wait_s,
         )
+        bus.append(made)
         try:
-            await bus.ensure_stream(replicas, retention_s, dedupe_window_s, max_bytes)
+            await made.ensure_stream(replicas, retention_s, dedupe_window_s, max_bytes)
         except BaseException:
             await nc.close()
             raise
-        return bus
+        return made
 
     def stream_config(
         self, replicas: int, retention_s: float, dedupe_window_s: float, max_bytes: int
@@ -294,8 +307,29 @@ class NatsBus(Bus):
                 await self.nc.close()
 
 
+def _consumer_of(reply: str | None) -> tuple[str, str] | None:
+    """(stream, consumer) of a JetStream delivery's reply subject: ``$JS.ACK.<stream>.
+    <consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>``, or with a domain
+    and an account hash after ``ACK`` (12 tokens or more); None for anything else."""
+    tokens = (reply or "").split(".")
+    if tokens[:2] != ["$JS", "ACK"]:
+        return None
+    if len(tokens) == 9:
+        return tokens[2], tokens[3]
+    if len(tokens) >= 12:
+        return tokens[4], tokens[5]
+    return None
+
+
 class NatsSubscription(Subscription):
-    """Partition ``partition``'s durable pull consumer ``aggregate-<partition>``."""
+    """Partition ``partition``'s durable pull consumer ``aggregate-<partition>``.
+
+    Its acknowledgements cover every batch up to the one acknowledged (policy "all"), so a
+    batch must never be handed out after one that did not arrive: the client drops deliveries
+    when a subscription holds too much (nats-py's slow consumer), and a cut connection loses
+    what was in flight. The consumer numbers its deliveries; a gap in them, or a drop the
+    client reports, re-creates the consumer after what was acknowledged, and batches handed
+    out already are skipped when they come again."""
 
     def __init__(
         self, bus: NatsBus, partition: int, after_seq: int, follower: bool = False
@@ -314,6 +348,7 @@ class NatsSubscription(Subscription):
         self.ack_wanted = after_seq  # the last sequence the caller acknowledged
         self.replies: OrderedDict[int, str] = OrderedDict()  # seq -> ack subject, current consumer
         self.pull: JetStreamContext.PullSubscription | None = None
+        self.delivery = 0  # the consumer's delivery sequence of the last message taken
         self.reconnects = -1
         self.broken = False
 
@@ -326,6 +361,8 @@ class NatsSubscription(Subscription):
                 await self.pull.unsubscribe()
             self.pull = None
         self.replies.clear()
+        self.delivery = 0  # a new consumer numbers its deliveries from 1
+        self.bus.dropped.discard((self.bus.stream, self.durable))  # an older one's
         self.reconnects = int(self.bus.nc.stats["reconnects"])
         try:
             await js.delete_consumer(stream, self.durable)
@@ -347,7 +384,11 @@ class NatsSubscription(Subscription):
         await _guard(f"add consumer {self.durable}", lambda: js.add_consumer(stream, config))
         self.pull = await _guard(
             f"bind consumer {self.durable}",
-            lambda: js.pull_subscribe_bind(durable=self.durable, stream=stream),
+            lambda: js.pull_subscribe_bind(
+                durable=self.durable,
+                stream=stream,
+                pending_bytes_limit=PENDING_BYTES_LIMIT,
+            ),
         )
         self.broken = False
 
@@ -367,6 +408,18 @@ class NatsSubscription(Subscription):
             raise BusUnavailable(f"fetch from {self.durable}: {exc}") from exc
         out = []
         for msg in msgs:
+            delivery = int(msg.metadata.sequence.consumer)
+            if delivery != self.delivery + 1:
+                # A delivery never reached us (the client dropped it as a slow consumer, or
+                # the connection was cut mid-pull). Nothing after it may be handed out: its
+                # acknowledgement ("all") would cover the lost one. The consumer starts again
+                # after what was handed out, and the next fetch brings the lost one.
+                log.warning("%s: delivery %d came after %d; reading again from %d",
+                            self.durable, delivery, self.delivery,
+                            self.delivered_through + 1)  # fmt: skip
+                self.broken = True
+                break
+            self.delivery = delivery
             seq = int(msg.metadata.sequence.stream)
             if msg.reply and not self.follower:
                 self.replies[seq] = msg.reply
@@ -375,12 +428,25 @@ class NatsSubscription(Subscription):
             self.delivered_through = seq
             msg_id = (msg.headers or {}).get(MSG_ID, "")
             out.append(Delivery(seq, self.partition, msg_id, msg.data))
+        if self._lost_some():
+            # The last of a pull dropped leaves no gap to see: the server counts it delivered
+            # and offers it again only after ack_wait. Start again now instead.
+            log.warning("%s: deliveries dropped; reading again from %d",
+                        self.durable, self.delivered_through + 1)  # fmt: skip
+            self.broken = True
         # Acknowledgements the caller asked for that waited for a redelivery (after a
         # re-created consumer). A failure here must not lose the batches just taken: they
         # are handed out, and the acknowledgement is tried again on the next call.
         with contextlib.suppress(BusError):
             await self._send_ack()
         return out
+
+    def _lost_some(self) -> bool:
+        """Whether the client dropped a delivery of this consumer (and forget it)."""
+        key = (self.bus.stream, self.durable)
+        lost = key in self.bus.dropped
+        self.bus.dropped.discard(key)
+        return lost
 
     async def _send_ack(self) -> None:
         """Acknowledge (confirmed) the newest batch of the current consumer that is at or

@@ -4,12 +4,14 @@ redeliveries after ack_wait, and servers that do not answer."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
 import pytest
 
 from poolstats.bus import BusUnavailable, open_bus
+from poolstats.bus import nats as nats_bus
 from poolstats.bus.nats import NatsBus, server_list
 from poolstats.config import Settings
 from tests.bus.conftest import delete_stream, isolated
@@ -78,6 +80,41 @@ def test_unacknowledged_batches_offered_again_are_not_handed_out_twice() -> None
         asyncio.run(scenario())
     finally:
         asyncio.run(delete_stream(url, names["stream"]))
+
+
+def test_deliveries_the_client_dropped_are_read_again_before_anything_after_them(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """nats-py drops what arrives while a subscription holds more than its pending limit
+    (a "slow consumer", only reported). Handing out what came after a dropped batch would
+    lose it: acknowledging "all" through a later one covers it. Here the limit is below
+    two batches, so a pull of many loses most of them on the way in."""
+    url = require_nats()
+    names = isolated()
+    size = 20_000
+    monkeypatch.setattr(nats_bus, "PENDING_BYTES_LIMIT", size * 3 // 2)
+
+    async def scenario() -> None:
+        async with await NatsBus.connect(url, **names) as bus:
+            seqs = [(await bus.publish(0, bytes([i]) * size, f"id-{i}")).seq for i in range(10)]
+            sub = await bus.consume(0, after_seq=0)
+            seen = []
+            deadline = time.monotonic() + 60
+            while len(seen) < len(seqs):
+                assert time.monotonic() < deadline, f"only {len(seen)} of {len(seqs)} came"
+                got = await sub.fetch(5, 0.5)
+                seen += [(d.seq, d.payload) for d in got]
+                if got:
+                    await sub.ack_through(got[-1].seq)
+            assert seen == [(seq, bytes([i]) * size) for i, seq in enumerate(seqs)]
+            assert await sub.lag() == 0
+
+    try:
+        with caplog.at_level(logging.WARNING, logger=nats_bus.__name__):
+            asyncio.run(scenario())
+    finally:
+        asyncio.run(delete_stream(url, names["stream"]))
+    assert any("reading again" in r.getMessage() for r in caplog.records), "nothing dropped"
 
 
 def test_a_server_with_a_larger_max_payload_carries_larger_batches(tmp_path: Path) -> None:
