@@ -28,7 +28,7 @@ from poolstats.clock import Clock
 from poolstats.config import Settings
 from poolstats.domain.earnings import subsidy_sat
 from poolstats.domain.network_entry import normalise_difficulty
-from poolstats.store.base import Store
+from poolstats.store.ports.network import NetworkPort
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class NetworkPoller:
     """Polls one node and records an entry whenever what a share earns changes."""
 
     def __init__(
-        self, store: Store, clock: Clock, settings: Settings, client: httpx.AsyncClient
+        self, store: NetworkPort, clock: Clock, settings: Settings, client: httpx.AsyncClient
     ) -> None:
         self._store = store
         self._clock = clock
@@ -117,7 +117,7 @@ class NetworkPoller:
         return sum(self._fees[h] for h in window) // len(window)
 
 
-async def run_network_poller(store: Store, clock: Clock, settings: Settings) -> None:
+async def run_network_poller(store: NetworkPort, clock: Clock, settings: Settings) -> None:
     """The poller with its own HTTP client, for the server to run as a task."""
     async with httpx.AsyncClient() as client:
         await NetworkPoller(store, clock, settings, client).run()

@@ -17,7 +17,8 @@ from poolstats.config import Settings
 from poolstats.engine.snapshot import Level
 from poolstats.metrics import Metrics
 from poolstats.store import ledger
-from poolstats.store.sql import SqlStore
+from poolstats.store.ports.stats import StatsPort
+from poolstats.store.ports.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 SETTLE_RETRY_S = 3600.0  # after a failed settlement (e.g. no network state recorded yet)
@@ -41,7 +42,7 @@ class Settler:
 
     def __init__(
         self,
-        store: SqlStore,
+        store: UnitOfWork,
         settings: Settings,
         clock: Clock,
         metrics: Metrics,
@@ -86,7 +87,7 @@ class Settler:
         return done
 
 
-def prune(store: SqlStore, settings: Settings, now: float) -> int:
+def prune(store: StatsPort, settings: Settings, now: float) -> int:
     """Delete history buckets past their retention (``retention_*_s``); rows deleted."""
     retention = {
         (level, period): keep for period, keep in settings.retention().items() for level in Level

@@ -119,3 +119,49 @@ def test_no_module_imports_from_a_layer_above_its_own(path: Path) -> None:
         if name.startswith("poolstats.") and LAYERS[_layer_of(name)] > own
     }
     assert not above, f"{path.relative_to(PACKAGE)} imports {sorted(above)} from above its layer"
+
+
+# The store's backends, and the SQL they share by port: only store/ itself may import them
+# (``store.open_store`` picks one; ``store.sql.SqlStore`` is the shared base everyone may name).
+BACKENDS = ("poolstats.store.sqlite", "poolstats.store.postgres")
+SHARED_SQL = "poolstats.store.sql"
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """``imported`` plus the modules ``from package import module`` names."""
+    names = imported(path)
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                folder = PACKAGE.parent.joinpath(*node.module.split("."))
+                if (folder / f"{alias.name}.py").exists() or (folder / alias.name).is_dir():
+                    names.add(f"{node.module}.{alias.name}")
+    return names
+
+
+def _imports_a_backend(path: Path) -> set[str]:
+    """Backend modules (or their submodules) and the shared SQL's per-port modules."""
+    return {
+        name
+        for name in _imported_modules(path)
+        if any(name == b or name.startswith(b + ".") for b in BACKENDS)
+        or name.startswith(SHARED_SQL + ".")
+    }
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in _modules() if p.relative_to(PACKAGE).parts[0] != "store"],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_nothing_outside_the_store_imports_a_backend(path: Path) -> None:
+    bad = _imports_a_backend(path)
+    assert not bad, f"{path.relative_to(PACKAGE)} imports the store backend {sorted(bad)}"
+
+
+@pytest.mark.parametrize(
+    "path", sorted((PACKAGE / "store" / "ports").glob("*.py")), ids=lambda p: p.name
+)
+def test_the_store_ports_import_no_backend(path: Path) -> None:
+    bad = _imports_a_backend(path) | {n for n in imported(path) if n == SHARED_SQL}
+    assert not bad, f"store/ports/{path.name} imports {sorted(bad)}"

@@ -21,7 +21,7 @@ from poolstats.store import SqliteStore
 from poolstats.store.base import KeyGrant
 from tests import nodes
 from tests.nodes import TOKEN, Node, free_port, poolstats, stored, wait_for
-from tests.store.test_ledger import ADDR1, D0, DAY, book
+from tests.store.contract.test_ledger_port import ADDR1, D0, DAY, book
 
 pytestmark = pytest.mark.slow
 

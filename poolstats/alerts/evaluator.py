@@ -40,7 +40,9 @@ from poolstats.domain.hashrate import four_significant, hashrate_hs, unit_size
 from poolstats.domain.status import WorkerStatus
 from poolstats.metrics import Metrics
 from poolstats.store.alerts import NO_ALERT, AlertConfig, AlertStore, LogEntry
-from poolstats.store.base import Store, Transactions
+from poolstats.store.ports.alerts import AlertsPort
+from poolstats.store.ports.stats import StatsPort
+from poolstats.store.ports.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +51,9 @@ DELIVERY_THREADS = 8  # slow receivers wait side by side, not one after the othe
 KINDS = (AlertKind.HASHRATE, AlertKind.MINERS)
 
 
-class AlertBackend(Store, Transactions, Protocol):
-    """A store with its transactions exposed (``SqlStore``)."""
+class AlertBackend(StatsPort, UnitOfWork, Protocol):
+    """What the evaluator needs of a store: the stats it checks, and the transactions its
+    alerts port (``AlertStore``) runs in."""
 
 
 class AlertEvaluator:
@@ -69,7 +72,7 @@ class AlertEvaluator:
         self._guard = guard
         self._store = store
         self._metrics = metrics
-        self._alerts = AlertStore(store)
+        self._alerts: AlertsPort = AlertStore(store)
         self._settings = settings
         self._clock = clock
         self._delivery = delivery or Delivery(settings)

@@ -22,7 +22,7 @@ from poolstats.domain.access_keys import hash_access_key
 from poolstats.domain.addresses import client_key
 from poolstats.domain.throttle import FailureThrottle
 from poolstats.metrics import Metrics
-from poolstats.store.base import KeyGrant, Store
+from poolstats.store.ports.accounts import AccountsPort, KeyGrant
 
 MAX_KEY_CHARS = 256  # real keys are 32; longer ones are refused before any hashing
 _MAX_CACHED = 10_000
@@ -116,7 +116,7 @@ class Grants:
     remembered (by the key's hash, never the key): a new key works at once, and unknown
     keys cannot fill the memory."""
 
-    def __init__(self, store: Store, clock: Clock, ttl_s: float, guard: Guard) -> None:
+    def __init__(self, store: AccountsPort, clock: Clock, ttl_s: float, guard: Guard) -> None:
         self._store, self._clock, self._ttl_s = store, clock, ttl_s
         self.guard = guard  # wrong keys per client
         self._entries: dict[str, tuple[float, KeyGrant]] = {}

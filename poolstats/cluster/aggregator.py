@@ -35,7 +35,7 @@ from poolstats.engine.snapshot import Flush
 from poolstats.ingest.pipeline import Format, Ingestor, Subaccounts
 from poolstats.metrics import Metrics
 from poolstats.store import checkpoint, leases
-from poolstats.store.base import FlushWriter, Store
+from poolstats.store.ports.stats import FlushWriter, StatsPort
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Aggregator:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
+        store: StatsPort,
         bus: Bus,
         partition: int,
         subaccounts: Subaccounts,

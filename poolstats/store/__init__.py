@@ -1,5 +1,7 @@
-"""Persistence behind the :class:`Store` protocol; SQL lives only in the backend modules
-(``sqlite``, ``postgres``) and the SQL they share (``sql``)."""
+"""Persistence behind the :class:`Store` protocol, the composition of narrow ports
+(``ports``: one module per port); SQL lives only in the backend modules (``sqlite``,
+``postgres``), the SQL they share (``sql``, one module per port) and the modules over a
+unit of work (``ledger``, ``alerts``, ``blocks``)."""
 
 from __future__ import annotations
 

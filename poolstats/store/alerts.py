@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -33,7 +33,7 @@ from poolstats.domain.alerts import (
     parse_threshold,
 )
 from poolstats.store import schema
-from poolstats.store.base import Transactions
+from poolstats.store.ports.unit_of_work import UnitOfWork
 
 _s, _c, _l, _st = schema.alert_settings, schema.alert_contacts, schema.alert_log, schema.alert_state
 
@@ -120,7 +120,7 @@ def _contact_fields(note: str, email: str | None, webhook_url: str | None) -> di
 class AlertStore:
     """The alert tables of one store (see the module docstring)."""
 
-    def __init__(self, store: Transactions) -> None:
+    def __init__(self, store: UnitOfWork) -> None:
         self._store = store
 
     # --- settings ---------------------------------------------------------------------------
@@ -333,3 +333,9 @@ def _insert_log(conn: sa.Connection, entries: Sequence[LogEntry]) -> list[int]:
             int(conn.execute(sa.insert(_l).values(**values).returning(_l.c.id)).scalar_one())
         )
     return ids
+
+
+if TYPE_CHECKING:
+    from poolstats.store.ports.alerts import AlertsPort
+
+    _conforms: type[AlertsPort] = AlertStore

@@ -9,13 +9,13 @@ the store's single writer; reads use its snapshot readers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from poolstats.domain.found_block import BlockStatus, FoundBlock
 from poolstats.store import schema
-from poolstats.store.base import Transactions
+from poolstats.store.ports.unit_of_work import UnitOfWork
 
 _b = schema.blocks
 
@@ -23,7 +23,7 @@ _b = schema.blocks
 class BlockStore:
     """The ``blocks`` table of one store (see the module docstring)."""
 
-    def __init__(self, store: Transactions) -> None:
+    def __init__(self, store: UnitOfWork) -> None:
         self._store = store
 
     def record(self, block: FoundBlock, now: int) -> bool:
@@ -79,3 +79,9 @@ def _block(row: sa.Row[Any]) -> FoundBlock:
         status=BlockStatus(r["status"]),
         reason=str(r["reason"]),
     )
+
+
+if TYPE_CHECKING:
+    from poolstats.store.ports.blocks import BlocksPort
+
+    _conforms: type[BlocksPort] = BlockStore

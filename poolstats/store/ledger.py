@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 
@@ -36,7 +36,7 @@ from poolstats.domain.earnings import (
 from poolstats.engine.work import NO_STATE, UNITS_PER_DIFF, Timeline
 from poolstats.store import schema
 from poolstats.store.flush_sql import WORK_SPLIT_BITS
-from poolstats.store.sql import SqlStore
+from poolstats.store.ports.unit_of_work import UnitOfWork
 
 _work = schema.work
 _earn = schema.earnings
@@ -85,13 +85,13 @@ def _settled_through(conn: sa.Connection) -> int | None:
     return None if value is None else int(value)
 
 
-def settled_through(store: SqlStore) -> int | None:
+def settled_through(store: UnitOfWork) -> int | None:
     """Start of the newest settled UTC day, or ``None`` before the first settlement."""
     with store.read() as conn:
         return _settled_through(conn)
 
 
-def network_version(store: SqlStore) -> tuple[int, int]:
+def network_version(store: UnitOfWork) -> tuple[int, int]:
     """Changes whenever a network state is added or updated (``record_network`` stamps
     ``recorded_at``), read without loading the states."""
     with store.read() as conn:
@@ -101,7 +101,7 @@ def network_version(store: SqlStore) -> tuple[int, int]:
     return int(count), int(newest)
 
 
-def timeline(store: SqlStore) -> Timeline:
+def timeline(store: UnitOfWork) -> Timeline:
     """The engine's capping timeline: every recorded state's time and difficulty."""
     with store.read() as conn:
         states = Network.load(conn).states
@@ -211,7 +211,7 @@ class Settlement:
 
 
 def settle(
-    store: SqlStore,
+    store: UnitOfWork,
     through: int,
     now: int,
     default_fee: Fraction,
@@ -330,7 +330,7 @@ class Balance:
         return self.total_paid + self.pending + self.unpaid
 
 
-def balance(store: SqlStore, puid: int, now: int, default_fee: Fraction) -> Balance:
+def balance(store: UnitOfWork, puid: int, now: int, default_fee: Fraction) -> Balance:
     """One read transaction, so the figures agree with each other."""
     today = day_start(now)
     yesterday = today - SECONDS_PER_DAY
@@ -399,7 +399,7 @@ class EarningsDay:
 
 
 def earnings_page(
-    store: SqlStore, puid: int, offset: int, limit: int
+    store: UnitOfWork, puid: int, offset: int, limit: int
 ) -> tuple[int, list[EarningsDay]]:
     """(total days, the page newest first) in one read transaction."""
     with store.read() as conn:
@@ -474,7 +474,7 @@ class NewBatch:
     no_address: list[int]  # puids due a payout but without a payout address
 
 
-def create_batch(store: SqlStore, now: int) -> NewBatch:
+def create_batch(store: UnitOfWork, now: int) -> NewBatch:
     """One pending batch paying every sub-account whose unpaid balance reaches its minimum
     (and is above zero) its whole unpaid balance, to the address it has now."""
     unpaid = sa.func.sum(_earn.c.amount_sat)
@@ -537,18 +537,18 @@ def _batch(conn: sa.Connection, batch_id: int) -> Batch:
     )
 
 
-def batch(store: SqlStore, batch_id: int) -> Batch:
+def batch(store: UnitOfWork, batch_id: int) -> Batch:
     with store.read() as conn:
         return _batch(conn, batch_id)
 
 
-def batches(store: SqlStore) -> list[Batch]:
+def batches(store: UnitOfWork) -> list[Batch]:
     with store.read() as conn:
         ids = conn.execute(sa.select(_batches.c.id).order_by(_batches.c.id)).scalars().all()
         return [_batch(conn, i) for i in ids]
 
 
-def confirm_batch(store: SqlStore, batch_id: int, txid: str, now: int) -> Batch:
+def confirm_batch(store: UnitOfWork, batch_id: int, txid: str, now: int) -> Batch:
     """Mark a pending batch paid by ``txid``; confirming again with the same txid is a no-op."""
     txid = txid.strip().lower()
     if not _TXID.fullmatch(txid):
@@ -567,7 +567,7 @@ def confirm_batch(store: SqlStore, batch_id: int, txid: str, now: int) -> Batch:
         return _batch(conn, batch_id)
 
 
-def cancel_batch(store: SqlStore, batch_id: int, now: int) -> Batch:
+def cancel_batch(store: UnitOfWork, batch_id: int, now: int) -> Batch:
     """Give a pending batch's earnings back to unpaid (its transaction was never sent)."""
     with store.write() as conn:
         current = _batch(conn, batch_id)
@@ -582,7 +582,7 @@ def cancel_batch(store: SqlStore, batch_id: int, now: int) -> Batch:
         return _batch(conn, batch_id)
 
 
-def totals(store: SqlStore) -> Mapping[int, int]:
+def totals(store: UnitOfWork) -> Mapping[int, int]:
     """Σ earnings per sub-account, for checks."""
     with store.read() as conn:
         return dict(
@@ -590,3 +590,10 @@ def totals(store: SqlStore) -> Mapping[int, int]:
                 sa.select(_earn.c.puid, sa.func.sum(_earn.c.amount_sat)).group_by(_earn.c.puid)
             ).all()
         )
+
+
+if TYPE_CHECKING:  # this module is the ledger port's implementation
+    from poolstats.store import ledger as _this
+    from poolstats.store.ports.ledger import LedgerPort
+
+    _conforms: LedgerPort = _this

@@ -57,10 +57,10 @@ from poolstats.store.flush_sql import (
     worker_update_params,
 )
 from poolstats.store.migration import MIGRATIONS_DIR, alembic_config, upgrade
-from poolstats.store.sql import (
+from poolstats.store.sql import SqlStore
+from poolstats.store.sql.worker_lists import (
     _NOT_DELETED_BY_SCAN,
     _ORDER,
-    SqlStore,
     _status_bounds,
     _w,
     worker_page_statements,

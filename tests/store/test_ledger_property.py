@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from poolstats.store import SqliteStore, ledger
 from poolstats.store.ledger import BatchStatus
-from tests.store.test_ledger import ADDR1, ADDR2, D0, DAY, book
+from tests.store.contract.test_ledger_port import ADDR1, ADDR2, D0, DAY, book
 
 FEE = Fraction(3, 100)
 NOW = D0 + 10 * DAY

@@ -29,8 +29,8 @@ from poolstats.api.btccom.schemas import (
 )
 from poolstats.domain.history import btccom_span, btccom_tickers, bucket_sums
 from poolstats.domain.status import WorkerStatus
+from poolstats.domain.worker_query import WorkerQuery
 from poolstats.engine.snapshot import Level
-from poolstats.store.base import WorkerQuery
 
 router = APIRouter(tags=["BTC.COM: workers"])
 

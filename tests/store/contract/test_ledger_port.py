@@ -1,4 +1,4 @@
-"""Settlement, balances and payout batches on a real SQLite store.
+"""The ledger port's contract: settlement, balances and payout batches, on every backend.
 
 Expected amounts are worked out by hand in the comments; the subsidy at height 840000 is
 3.125 BTC = 312,500,000 sat, at 839999 6.25 BTC.
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from poolstats.engine.work import NO_STATE, UNITS_PER_DIFF, WorkRows
+from poolstats.engine.work import NO_STATE, UNITS_PER_DIFF, Timeline, WorkRows
 from poolstats.payouts import write_batch_files
 from poolstats.store import SqliteStore, ledger, schema
 from poolstats.store.ledger import BatchStatus, LedgerError
@@ -224,6 +224,13 @@ def test_cancelled_batches_give_their_earnings_back(store: SqliteStore, puids: l
     assert second is not None and second.id != first.id and second.total_sat == 306_250_000
     with pytest.raises(LedgerError, match="no payout batch 999"):
         ledger.confirm_batch(store, 999, TXID, NOW)
+    listed = ledger.batches(store)
+    assert [(b.id, b.status) for b in listed] == [
+        (first.id, BatchStatus.CANCELLED),
+        (second.id, BatchStatus.PENDING),
+    ]
+    assert listed == [ledger.batch(store, first.id), ledger.batch(store, second.id)]
+    assert ledger.totals(store) == {alice: 306_250_000}  # earned once, however often batched
 
 
 def test_work_of_an_unknown_sub_account_is_kept_not_settled(
@@ -236,3 +243,19 @@ def test_work_of_an_unknown_sub_account_is_kept_not_settled(
     with store.read() as conn:
         left = conn.execute(sa.select(schema.work.c.puid)).scalars().all()
     assert left == [999]
+
+
+def test_network_version_and_timeline_follow_every_recorded_state(store: SqliteStore) -> None:
+    assert ledger.network_version(store) == (0, 0)
+    assert ledger.timeline(store).at.tolist() == []
+    store.record_network(D0 + DAY, "2000", 840_100, 0, "cli", D0 + 7)
+    store.record_network(D0, "1000.5", 840_000, 0, "cli", D0 + 9)
+    assert ledger.network_version(store) == (2, D0 + 9)
+    store.record_network(D0, "1000.5", 840_000, 0, "cli", D0 + 11)  # the same: not written
+    assert ledger.network_version(store) == (2, D0 + 9)
+    store.record_network(D0, "1500", 840_000, 0, "cli", D0 + 12)  # an update moves it
+    assert ledger.network_version(store) == (2, D0 + 12)
+    got = ledger.timeline(store)
+    want = Timeline.of([(D0 + DAY, Fraction(2000)), (D0, Fraction(1500))])
+    assert got.at.tolist() == [D0, D0 + DAY]
+    assert got.threshold.tolist() == want.threshold.tolist()

@@ -1,4 +1,5 @@
-"""Sub-accounts, access keys and their grants, and sub-account profiles."""
+"""The accounts port's contract: users, sub-accounts, access keys and their grants, and
+sub-account profiles."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import pytest
 from poolstats.domain.accounts import PROFILE_FIELDS
 from poolstats.store import SqliteStore, UserExists
 from poolstats.store.base import KeyGrant, UnknownAccount
-from tests.store.helpers import NOW, raw
+from tests.store.helpers import (
+    NOW,
+    raw,
+)
 
 # --- sub-accounts ---------------------------------------------------------------------------
 
@@ -242,3 +246,90 @@ def test_payout_settings_refusals_name_the_field_and_change_nothing(
     assert (profile["region"], profile["updated_at"]) == ("", 0)
     assert {f: profile[f] for f in PAYOUT_DEFAULTS} == PAYOUT_DEFAULTS
     assert profile["address"] == ""
+
+
+# --- users and keys -------------------------------------------------------------------------------
+
+
+def test_create_user_round_trip(store: SqliteStore) -> None:
+    alice = store.create_user("alice", NOW)
+    bob = store.create_user("Bob_2-x", NOW + 1)
+    assert (alice.puid, alice.user_name) == (1, "alice")
+    assert (bob.puid, bob.user_name) == (2, "Bob_2-x")
+    assert store.subaccounts() == {"alice": 1, "Bob_2-x": 2}
+    assert store.key_grant(alice.access_key) == KeyGrant(account_id=1, puids=(1,), read_only=False)
+    assert store.key_grant(bob.access_key) == KeyGrant(account_id=2, puids=(2,), read_only=False)
+    assert alice.access_key != bob.access_key
+    assert len(alice.access_key) == 32  # token_urlsafe(24)
+    assert alice.access_key not in repr(alice)
+
+
+def test_puid_of_and_subaccount_exists_look_up_one_subaccount(store: SqliteStore) -> None:
+    bob = store.create_user("bob", NOW)
+    assert store.puid_of("bob") == bob.puid
+    assert store.puid_of("Bob") is None  # names match exactly
+    assert store.subaccount_exists(bob.puid) is True
+    assert store.subaccount_exists(bob.puid + 1) is False
+
+
+def test_create_user_rejects_taken_name(store: SqliteStore) -> None:
+    store.create_user("alice", NOW)
+    with pytest.raises(UserExists, match="already taken"):
+        store.create_user("alice", NOW)
+    assert issubclass(UserExists, ValueError)
+    assert store.subaccounts() == {"alice": 1}
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("", "empty"),
+        ("a" * 65, "65 characters"),
+        ("bad name", "' '"),
+        ("dot.ted", "'.'"),
+        ("üser", "'ü'"),
+        ("a/b;c", "'/;'"),
+    ],
+)
+def test_create_user_rejects_invalid_name(store: SqliteStore, name: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem) as info:
+        store.create_user(name, NOW)
+    assert not isinstance(info.value, UserExists)
+    assert store.subaccounts() == {}
+
+
+def test_create_user_accepts_64_character_name(store: SqliteStore) -> None:
+    assert store.create_user("x" * 64, NOW).user_name == "x" * 64
+
+
+def test_access_key_is_stored_only_as_sha256(store: SqliteStore) -> None:
+    user = store.create_user("alice", NOW)
+    with raw(store) as conn:
+        rows = [dict(r) for r in conn.execute("SELECT * FROM access_keys")]
+        dump = "\n".join(conn.iterdump())
+    assert len(rows) == 1
+    assert rows[0]["key_hash"] != user.access_key
+    assert rows[0]["key_hash"] == hashlib.sha256(user.access_key.encode()).hexdigest()
+    assert rows[0]["read_only"] == 0 and rows[0]["revoked_at"] is None
+    assert user.access_key not in dump
+
+
+def test_key_grant_unknown_key_opens_nothing(store: SqliteStore) -> None:
+    user = store.create_user("alice", NOW)
+    assert store.key_grant("") is None
+    assert store.key_grant(user.access_key + "x") is None
+    assert store.key_grant(hashlib.sha256(user.access_key.encode()).hexdigest()) is None
+
+
+def test_revoked_key_opens_nothing(store: SqliteStore) -> None:
+    alice = store.create_user("alice", NOW)
+    bob = store.create_user("bob", NOW)
+    assert store.revoke_key(alice.access_key, NOW + 5) is True
+    assert store.revoke_key(alice.access_key, NOW + 6) is False  # already revoked
+    assert store.revoke_key("no-such-key", NOW + 6) is False
+    assert store.key_grant(alice.access_key) is None
+    grant = store.key_grant(bob.access_key)
+    assert grant is not None and grant.puids == (bob.puid,)
+    with raw(store) as conn:
+        revoked = conn.execute("SELECT revoked_at FROM access_keys WHERE account_id = 1").fetchone()
+    assert revoked[0] == NOW + 5

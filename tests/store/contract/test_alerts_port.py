@@ -1,33 +1,22 @@
-"""The alert tables: settings with BTC.COM's defaults, contacts and log scoped by puid, the
-evaluator's state written with its log entries."""
+"""The alerts port's contract: settings with BTC.COM's defaults, contacts and log scoped by
+puid, the evaluator's state written with its log entries."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from poolstats.domain.alerts import IDLE, AlertKind, AlertState
 from poolstats.store.alerts import NO_ALERT, AlertConfig, AlertStore, LogEntry, TooManyContacts
 from poolstats.store.sql import SqlStore
-from tests.store.backends import BACKENDS, open_backend, pg_template, pg_url
 
-__all__ = ["pg_template", "pg_url"]  # fixtures open_backend asks for
 NOW = 1_700_000_000
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
-    """alice (puid 1) and bob (puid 2), on SQLite and on PostgreSQL."""
-    with open_backend(request, request.param, tmp_path) as s:
-        s.create_user("alice", NOW)
-        s.create_user("bob", NOW)
-        yield s
 
 
 @pytest.fixture
 def alerts(store: SqlStore) -> AlertStore:
+    """The alerts port over the store's unit of work; alice (puid 1) and bob (puid 2)."""
+    store.create_user("alice", NOW)
+    store.create_user("bob", NOW)
     return AlertStore(store)
 
 
