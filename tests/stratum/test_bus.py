@@ -119,6 +119,7 @@ def users(cluster: Cluster, count: int) -> list[tuple[str, int]]:
     return made
 
 
+@pytest.mark.slow
 def test_a_stratum_process_publishes_to_the_bus_and_every_partition_counts_its_shares(
     tmp_path: Path, store_url: str
 ) -> None:
@@ -151,6 +152,7 @@ def test_a_stratum_process_publishes_to_the_bus_and_every_partition_counts_its_s
         cluster.close()
 
 
+@pytest.mark.slow
 def test_with_the_bus_gone_miners_are_answered_and_the_spool_counts_once_when_it_is_back(
     tmp_path: Path, store_url: str
 ) -> None:
@@ -199,6 +201,39 @@ def test_with_the_bus_gone_miners_are_answered_and_the_spool_counts_once_when_it
         assert "does not take shares" in stratum.log()
     finally:
         proxy.close()
+        cluster.close()
+
+
+@pytest.mark.slow
+def test_a_stratum_process_started_before_nats_serves_miners_into_its_spool(
+    tmp_path: Path, store_url: str
+) -> None:
+    cluster = Cluster(tmp_path, store_url, partitions=1)
+    try:
+        accounts = users(cluster, 1)
+        stratum = cluster.start("stratum", cluster.nats.url, "stratum", "--stratum-port",
+                                str(cluster.stratum_port), "--stratum-min-diff", DIFFICULTY,
+                                "--stratum-max-diff", DIFFICULTY)  # fmt: skip
+        wait_for(lambda: stratum.running() and "not connected yet" in stratum.log(), 60,
+                 "the stratum process to find no bus")  # fmt: skip
+        told: Counter[tuple[int, str]] = Counter()
+
+        async def scenario() -> None:
+            name, puid = accounts[0]
+            rig = await Rig.connect(cluster.stratum_port, f"{name}.rig", puid)
+            await rig.mine(3, told)
+            assert cluster.spooled_shares() == 3
+            cluster.nats.start()
+            cluster.start_aggregators()
+            wait_for(lambda: cluster.spooled_shares() == 0, 60, "the spool to drain")
+            await rig.mine(2, told)
+            await rig.miner.close()
+
+        asyncio.run(scenario())
+        assert told == {(accounts[0][1], "rig"): 5}
+        wait_for(lambda: stored_workers(store_url) == dict(told), 60,
+                 "every accepted share in the store, once")  # fmt: skip
+    finally:
         cluster.close()
 
 
