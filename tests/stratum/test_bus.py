@@ -76,7 +76,14 @@ class Cluster:
         return stratum
 
     def spooled_shares(self) -> int:
-        return sum(len(p.read_bytes().splitlines()) for p in self.spool.glob("*.ndjson"))
+        """Shares waiting in the spool, read while the drain deletes files."""
+        total = 0
+        for path in self.spool.glob("*.ndjson"):
+            if path.name.startswith("."):
+                continue  # a write in progress: its shares are not answered yet
+            with contextlib.suppress(FileNotFoundError):  # drained meanwhile
+                total += len(path.read_bytes().splitlines())
+        return total
 
     def close(self) -> None:
         for proc in self.procs:
