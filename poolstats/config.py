@@ -234,7 +234,8 @@ class Settings:
     stratum_ingest_url: str = setting(
         "",
         "'poolstats stratum' (a separate process): the node's ingest URL it posts shares to "
-        "(e.g. http://127.0.0.1:8080/ingest/shares), with ingest_token.",
+        "(e.g. http://127.0.0.1:8080/ingest/shares), with ingest_token; or bus_url instead, "
+        "to publish them to a cluster's share bus.",
     )
     stratum_spool_max_bytes: int = setting(
         4 * 2**30,
@@ -244,8 +245,8 @@ class Settings:
     )
     stratum_spool_dir: str = setting(
         "",
-        "'poolstats stratum': folder where shares wait while the ingest URL cannot be reached "
-        "(empty: <data_dir>/stratum-spool).",
+        "'poolstats stratum': folder where shares wait while the ingest URL (or the share "
+        "bus) cannot be reached (empty: <data_dir>/stratum-spool).",
     )
     bus_url: str = setting(
         "",

@@ -67,6 +67,11 @@ class Registry:
             self._unknown.clear()
         return False
 
+    def known(self, name: str) -> int | None:
+        """The puid of a name already seen, without asking the store (no I/O: safe on an
+        event loop, where ``puid_of`` might block on the store)."""
+        return self._by_name.get(name)
+
     def puid_of(self, name: str) -> int | None:
         puid = self._by_name.get(name)
         if puid is None and not self._recently_unknown(name):

@@ -26,8 +26,15 @@ __all__ = [
     "MemoryBus",
     "Published",
     "Subscription",
+    "is_nats_url",
     "open_bus",
 ]
+
+
+def is_nats_url(bus_url: str) -> bool:
+    """Whether ``bus_url`` names NATS servers (``nats://`` or ``tls://``, commas between)."""
+    servers = [s.strip() for s in bus_url.split(",") if s.strip()]
+    return bool(servers) and all(s.startswith(("nats://", "tls://")) for s in servers)
 
 
 async def open_bus(bus_url: str, settings: Settings | None = None, **options: object) -> Bus:
@@ -41,7 +48,7 @@ async def open_bus(bus_url: str, settings: Settings | None = None, **options: ob
         return MemoryBus(
             partitions=settings.partitions, dedupe_window_s=settings.bus_dedupe_window_s
         )
-    if all(s.strip().startswith(("nats://", "tls://")) for s in url.split(",") if s.strip()):
+    if is_nats_url(url):
         from poolstats.bus.nats import NatsBus  # nats-py only where a cluster uses it
 
         return await NatsBus.connect(

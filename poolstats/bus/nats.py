@@ -67,6 +67,9 @@ FOLLOWER_IDLE_S = 3600.0
 PENDING_BYTES_LIMIT = 256 * 1024 * 1024
 # Calls to the JetStream API (stream and consumer info, create, delete, ack) wait this long.
 API_TIMEOUT_S = 5.0
+# The shortest pull: nats-py refuses a fetch timeout of 0 (the server needs an expiry), and a
+# caller whose deadline has passed asks for 0 (an aggregator late for its flush, under load).
+MIN_FETCH_S = 0.01
 
 # Errors that mean "the bus is not reachable or not ready now": try again later.
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -397,7 +400,7 @@ class NatsSubscription(Subscription):
             await self.restart()
         assert self.pull is not None
         try:
-            msgs = await self.pull.fetch(max_msgs, timeout=timeout_s)
+            msgs = await self.pull.fetch(max_msgs, timeout=max(timeout_s, MIN_FETCH_S))
         except TimeoutError:
             if self.bus.nc.is_connected:
                 return []

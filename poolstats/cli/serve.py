@@ -16,8 +16,10 @@ import typer
 
 from poolstats.cli.common import (
     ENV,
+    BusUrl,
     DataDir,
     Host,
+    Partitions,
     Port,
     StoreUrl,
     Token,
@@ -230,12 +232,17 @@ def stratum(
     stratum_max_diff: StratumMaxDiff = None,
     ingest_url: Annotated[str | None, option("stratum_ingest_url", "--ingest-url")] = None,
     ingest_token: Token = None,
+    bus_url: BusUrl = None,
+    store_url: StoreUrl = None,
+    partitions: Partitions = None,
     data_dir: DataDir = None,
 ) -> None:
     """Run a stratum front end on its own, posting its shares to a node's ingest URL
-    (scale-out: several of these feed one node)."""
+    (scale-out: several of these feed one node), or, with --bus-url (and --store-url, where
+    user names are read), publishing them straight to a cluster's share bus as a gateway
+    does. Either way, shares wait in a spool on disk while they cannot be delivered."""
     from poolstats.stratum.build import job_source, stratum_config
-    from poolstats.stratum.remote import shown, stratum_process
+    from poolstats.stratum.remote import stratum_process
 
     start_logging()
     settings = load_settings(
@@ -246,6 +253,9 @@ def stratum(
         stratum_max_diff=stratum_max_diff,
         stratum_ingest_url=ingest_url,
         ingest_token=ingest_token,
+        bus_url=bus_url,
+        store_url=store_url,
+        partitions=partitions,
         data_dir=data_dir,
     )
     if not settings.stratum_port:
@@ -255,7 +265,6 @@ def stratum(
     except ValueError as exc:
         raise fail(exc) from exc
     console.print(
-        f"stratum+tcp://{settings.stratum_host}:{settings.stratum_port} -> "
-        f"{shown(settings.stratum_ingest_url)}"
+        f"stratum+tcp://{settings.stratum_host}:{settings.stratum_port} -> {process.ingest.where}"
     )
     run_loop(process.run())

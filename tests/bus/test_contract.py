@@ -140,6 +140,24 @@ def test_fetch_waits_for_a_batch_published_meanwhile(open_test_bus: OpenBus) -> 
     asyncio.run(scenario())
 
 
+def test_a_fetch_that_may_not_wait_answers_without_failing(open_test_bus: OpenBus) -> None:
+    """Timeout 0 is what a caller past its deadline asks for (an aggregator late for its
+    flush): what is there, or nothing, never an error."""
+
+    async def scenario() -> None:
+        async with await open_test_bus() as bus:
+            sub = await bus.consume(0, after_seq=0)
+            assert await sub.fetch(5, 0.0) == []
+            published = await bus.publish(0, b"ready", "id-ready")
+            got = await sub.fetch(5, 0.0)
+            deadline = asyncio.get_running_loop().time() + 10
+            while not got and asyncio.get_running_loop().time() < deadline:
+                got = await sub.fetch(5, 0.0)
+            assert [(d.seq, d.payload) for d in got] == [(published.seq, b"ready")]
+
+    asyncio.run(scenario())
+
+
 def test_payloads_up_to_the_limit_travel_whole(open_test_bus: OpenBus) -> None:
     async def scenario() -> None:
         async with await open_test_bus() as bus:
