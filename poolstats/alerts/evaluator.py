@@ -41,6 +41,7 @@ from poolstats.domain.status import WorkerStatus
 from poolstats.metrics import Metrics
 from poolstats.store.alerts import NO_ALERT, AlertConfig, AlertStore, LogEntry
 from poolstats.store.base import Store, Transactions
+from poolstats.threads import in_thread
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class AlertEvaluator:
         try:
             while True:
                 try:
-                    await asyncio.to_thread(self.check)
+                    await in_thread(self.check)
                 except Exception:
                     log.exception("alert check failed; the next one runs as usual")
                 await asyncio.sleep(self._settings.alert_check_s)

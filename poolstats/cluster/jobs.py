@@ -28,9 +28,11 @@ from poolstats.alerts.evaluator import AlertEvaluator
 from poolstats.clock import Clock, SystemClock
 from poolstats.cluster.leaseholder import Leaseholder
 from poolstats.config import Settings
+from poolstats.earnings.settlement import Settler
 from poolstats.metrics import Metrics
 from poolstats.store import leases
 from poolstats.store.sql import SqlStore
+from poolstats.threads import in_thread
 
 log = logging.getLogger(__name__)
 JOBS_LEASE = "jobs"
@@ -54,7 +56,7 @@ class Jobs:
         self.clock = clock or SystemClock()
         self.metrics = metrics or Metrics()
         self.lease = lease or Leaseholder(store, JOBS_LEASE, settings.lease_ttl_s)
-        self.settler = upkeep.Settler(store, settings, self.clock, self.metrics, self.fence)
+        self.settler = Settler(store, settings, self.clock, self.metrics, self.fence)
         self._delivery = delivery
         self.active_since: list[float] = []  # unix seconds of each take-over, for tests and logs
 
@@ -89,7 +91,7 @@ class Jobs:
         )
         jobs = [self._upkeep(), evaluator.run()]
         if self.settings.bitcoind_url:
-            from poolstats.network import run_network_poller
+            from poolstats.network.poller import run_network_poller
 
             jobs.append(run_network_poller(self.store, self.clock, self.settings))
         return jobs
@@ -116,7 +118,7 @@ class Jobs:
         next_prune = 0.0
         while True:
             try:
-                await asyncio.to_thread(self.settler.settle_due)
+                await in_thread(self.settler.settle_due)
             except leases.LeaseLost as exc:
                 log.warning("jobs: settlement not written: %s", exc)
             except sa.exc.SQLAlchemyError as exc:
@@ -124,7 +126,5 @@ class Jobs:
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + upkeep.PRUNE_EVERY_S
                 with contextlib.suppress(sa.exc.SQLAlchemyError):
-                    await asyncio.to_thread(
-                        upkeep.prune, self.store, self.settings, self.clock.now()
-                    )
+                    await in_thread(upkeep.prune, self.store, self.settings, self.clock.now())
             await asyncio.sleep(UPKEEP_EVERY_S)
