@@ -41,6 +41,8 @@ from poolstats.metrics import Metrics
 from poolstats.threads import in_thread
 
 if TYPE_CHECKING:  # the parts a process does not run are never imported (the CLI starts fast)
+    import uvicorn
+
     from poolstats.api.node import ApiNode
     from poolstats.bus import Bus
     from poolstats.cluster.jobs import Jobs
@@ -115,6 +117,8 @@ class Node:
         self.bus: Bus | None = None
         self.extra: list[Task] = []  # more tasks beside the main one (the demo's fleet)
         self._close = contextlib.ExitStack()
+        self._main_task: asyncio.Task[Any] | None = None
+        self._server: uvicorn.Server | None = None
 
     @property
     def recovered_service(self) -> Service:
@@ -203,8 +207,16 @@ class Node:
                 self.on_bus_wait(exc)
                 await asyncio.sleep(BUS_RETRY_S)
 
+    def stop(self) -> None:
+        """End the main task as a signal would (the HTTP server shuts down gracefully);
+        ``run`` then stops the others and closes every part. From the node's event loop."""
+        if self._server is not None:
+            self._server.should_exit = True
+        elif self._main_task is not None:
+            self._main_task.cancel()
+
     async def _run_tasks(self) -> None:
-        main = asyncio.create_task(self._main())
+        main = self._main_task = asyncio.create_task(self._main())
         beside = [asyncio.create_task(task) for task in self._beside()]
         if self.parts.until_signal:
             loop = asyncio.get_running_loop()
@@ -236,12 +248,14 @@ class Node:
             registry = Registry(store)
             gateway = Gateway(bus, registry, self.clock.now, settings.future_s)
             node = GatewayNode(settings, self.clock, self.metrics, registry, gateway)
-            return serve_http(settings, create_gateway_app(node), self.metrics)
+            self._server = http_server(settings, create_gateway_app(node), self.metrics)
+            return self._server.serve()
         if parts.http and self.api_node is not None:
             from poolstats.api.app import create_app
 
             app = create_app(self.api_node, manage_node=False)
-            return serve_http(settings, app, self.metrics)
+            self._server = http_server(settings, app, self.metrics)
+            return self._server.serve()
         if parts.partition is not None and store is not None and bus is not None:
             from poolstats.cluster.aggregator import Aggregator, lease_name
             from poolstats.cluster.leaseholder import Leaseholder
@@ -278,9 +292,9 @@ class Node:
         return tasks + self.extra
 
 
-async def serve_http(settings: Settings, app: Any, metrics: Metrics) -> None:
+def http_server(settings: Settings, app: Any, metrics: Metrics) -> uvicorn.Server:
     """Any of poolstats' HTTP apps (a node's, a gateway's) on the settings' host and port,
-    with the connection limits, until the server stops (uvicorn: on SIGINT or SIGTERM)."""
+    with the connection limits; it serves until SIGINT or SIGTERM (uvicorn's) or ``stop``."""
     import uvicorn
 
     from poolstats.api.connections import http_options
@@ -303,4 +317,4 @@ async def serve_http(settings: Settings, app: Any, metrics: Metrics) -> None:
         access_log=False,
         **http_options(settings, metrics),  # header deadline, connection caps
     )
-    await uvicorn.Server(config).serve()
+    return uvicorn.Server(config)
