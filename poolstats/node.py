@@ -275,15 +275,11 @@ class Node:
         tasks: list[Task] = []
         if self.service is not None:
             tasks.append(self.service.run_timers())
-        if parts.alerts and store is not None:
-            from poolstats.alerts.evaluator import AlertEvaluator
+        if (parts.alerts or parts.network) and store is not None:
+            from poolstats.cluster.jobs import pool_jobs  # as the jobs process, unleased
 
-            evaluator = AlertEvaluator(store, settings, self.clock, metrics=self.metrics)
-            tasks.append(evaluator.run())
-        if parts.network and settings.bitcoind_url and store is not None:
-            from poolstats.network.poller import run_network_poller
-
-            tasks.append(run_network_poller(store, self.clock, settings))
+            m = self.metrics
+            tasks += pool_jobs(settings, store, self.clock, m, parts.alerts, parts.network)
         if self.stratum is not None and self.service is not None:
             from poolstats.stratum.build import run_node_stratum
 

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import sqlalchemy as sa
@@ -81,20 +81,11 @@ class Jobs:
             await asyncio.gather(leasing, return_exceptions=True)
 
     def _jobs(self) -> list[Coroutine[Any, Any, None]]:
-        evaluator = AlertEvaluator(
-            self.store,
-            self.settings,
-            self.clock,
-            delivery=self._delivery or Delivery(self.settings),
-            metrics=self.metrics,
-            guard=self.fence,
-        )
-        jobs = [self._upkeep(), evaluator.run()]
-        if self.settings.bitcoind_url:
-            from poolstats.network.poller import run_network_poller
-
-            jobs.append(run_network_poller(self.store, self.clock, self.settings))
-        return jobs
+        beside = pool_jobs(
+            self.settings, self.store, self.clock, self.metrics,
+            guard=self.fence, delivery=self._delivery or Delivery(self.settings),
+        )  # fmt: skip
+        return [self._upkeep(), *beside]
 
     async def _active(self) -> None:
         self.active_since.append(self.clock.now())
@@ -128,3 +119,29 @@ class Jobs:
                 with contextlib.suppress(sa.exc.SQLAlchemyError):
                     await in_thread(upkeep.prune, self.store, self.settings, self.clock.now())
             await asyncio.sleep(UPKEEP_EVERY_S)
+
+
+def pool_jobs(
+    settings: Settings,
+    store: SqlStore,
+    clock: Clock,
+    metrics: Metrics,
+    alerts: bool = True,
+    network: bool = True,
+    guard: Callable[[sa.Connection], None] | None = None,
+    delivery: Delivery | None = None,
+) -> list[Coroutine[Any, Any, None]]:
+    """The pool's own periodic work beside a process's main task: the alert evaluator and,
+    when ``bitcoind_url`` is set, the network poller. One node runs them unguarded
+    (``poolstats.node``); a cluster in the jobs process, under its lease (``guard``)."""
+    jobs = []
+    if alerts:
+        evaluator = AlertEvaluator(
+            store, settings, clock, delivery=delivery, metrics=metrics, guard=guard
+        )
+        jobs.append(evaluator.run())
+    if network and settings.bitcoind_url:
+        from poolstats.network.poller import run_network_poller
+
+        jobs.append(run_network_poller(store, clock, settings))
+    return jobs
