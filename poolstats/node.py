@@ -190,22 +190,11 @@ class Node:
         try:
             async with contextlib.AsyncExitStack() as stack:
                 if self.parts.bus:
-                    self.bus = await stack.enter_async_context(await self._wait_for_bus())
+                    bus = await wait_for_bus(self.settings, self.on_bus_wait)
+                    self.bus = await stack.enter_async_context(bus)
                 await self._run_tasks()
         finally:
             await in_thread(self.close)
-
-    async def _wait_for_bus(self) -> Bus:
-        """The share bus, waited for: a role may start before NATS, or while a NATS cluster
-        is still electing its leaders (it answers "timeout" for a few seconds then)."""
-        from poolstats.bus import BusUnavailable, open_bus
-
-        while True:
-            try:
-                return await open_bus(self.settings.bus_url, self.settings)
-            except BusUnavailable as exc:
-                self.on_bus_wait(exc)
-                await asyncio.sleep(BUS_RETRY_S)
 
     def stop(self) -> None:
         """End the main task as a signal would (the HTTP server shuts down gracefully);
@@ -286,6 +275,20 @@ class Node:
             source, config = self.stratum
             tasks.append(run_node_stratum(settings, self.service, source, config))
         return tasks + self.extra
+
+
+async def wait_for_bus(settings: Settings, on_wait: Callable[[Exception], None]) -> Bus:
+    """The share bus, waited for: a role may start before NATS, or while a NATS cluster is
+    still electing its leaders (it answers "timeout" for a few seconds then). ``on_wait``
+    hears each refusal before the next try."""
+    from poolstats.bus import BusUnavailable, open_bus
+
+    while True:
+        try:
+            return await open_bus(settings.bus_url, settings)
+        except BusUnavailable as exc:
+            on_wait(exc)
+            await asyncio.sleep(BUS_RETRY_S)
 
 
 def http_server(settings: Settings, app: Any, metrics: Metrics) -> uvicorn.Server:
