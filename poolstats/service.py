@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio.to_thread
 import numpy as np
 import numpy.typing as npt
 
@@ -30,6 +29,7 @@ from poolstats.domain.hashrate import WindowDiffs
 from poolstats.domain.health import Facts, Health, append_failure_report_s, judge
 from poolstats.domain.partition_health import PartitionReport
 from poolstats.domain.status import status_counts
+from poolstats.earnings.settlement import Settler
 from poolstats.engine.engine import Engine, EngineConfig
 from poolstats.engine.snapshot import Flush
 from poolstats.engine.windows import WINDOWS_S
@@ -39,10 +39,10 @@ from poolstats.metrics import Metrics
 from poolstats.store import checkpoint, ledger
 from poolstats.store.data_folder import JOURNAL_DIR, DataFolderRefused, FolderLock, open_store
 from poolstats.store.sql import SqlStore
+from poolstats.threads import in_thread
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY_S = upkeep.PRUNE_EVERY_S
-SETTLE_RETRY_S = upkeep.SETTLE_RETRY_S
 RANKED_BY = "15m"  # the window /metrics ranks sub-accounts by
 BATCH_KEYS = "batch_keys"  # the ingest idempotency keys, saved with the engine state
 
@@ -132,10 +132,19 @@ class Service:
             lock.close()  # nothing left to close once the journal holds it
         self.registry = Registry(self.store)
         self.config = EngineConfig(active_s=settings.active_s)
-        self.engine = Engine(self.config)
+        # The engine is made from the checkpoint before anything that holds it (the ingestor):
+        # whether the store is recent enough for it is judged by ``recover``, before replay.
+        loading = time.perf_counter()
+        self._saved = checkpoint.load(data_dir)
+        self.engine = (
+            Engine(self.config) if self._saved is None else Engine.restore(self._saved, self.config)
+        )
         self.ingestor = Ingestor(
             self.engine, self.journal, self.registry, self.clock.now, settings.future_s
         )
+        if self._saved is not None and BATCH_KEYS in self._saved:
+            self.ingestor.keys.restore(self._saved[BATCH_KEYS].tobytes())
+        self._load_s = time.perf_counter() - loading
         self._flush_lock = threading.Lock()  # one flush at a time, in order
         self._unwritten: list[Flush] = []
         self.last_flush_at = 0.0
@@ -144,7 +153,7 @@ class Service:
         self._last_prune = 0.0
         self.recovery: Recovery | None = None
         self._network_version: tuple[int, int] | None = None
-        self.settler = upkeep.Settler(self.store, settings, self.clock, self.metrics)
+        self.settler = Settler(self.store, settings, self.clock, self.metrics)
         self.refresh_network()
 
     def partitions(self) -> list[PartitionReport]:
@@ -153,24 +162,19 @@ class Service:
 
     async def ingest(self, body: bytes, fmt: Format, key: str = "") -> IngestResult:
         """Judge, journal and count one batch (in a worker thread: CPU and the fsync)."""
-        return await anyio.to_thread.run_sync(self.ingestor.ingest, body, fmt, key)
+        return await in_thread(self.ingestor.ingest, body, fmt, key)
 
     # -- start and stop -----------------------------------------------------------------------
 
     def recover(self) -> Recovery:
-        started = time.perf_counter()
-        saved = checkpoint.load(self.data_dir)
+        started = time.perf_counter() - self._load_s  # the checkpoint was loaded in __init__
+        saved, self._saved = self._saved, None  # its arrays are the engine's now
         if saved is not None:
             problem = refusal_behind_checkpoint(
                 str(self.data_dir), self.store.history_seq(), Engine.saved_seq(saved)
             )
             if problem is not None:
                 raise DataFolderRefused(problem)
-            self.engine = Engine.restore(saved, self.config)
-            self.engine.timeline = ledger.timeline(self.store)
-            self.ingestor.engine = self.engine
-            if BATCH_KEYS in saved:
-                self.ingestor.keys.restore(saved[BATCH_KEYS].tobytes())
         checkpoint_seq = self.engine.seq
         if saved is None and self.journal.first_seq > 1:  # the checkpoint file is gone
             checkpoint_seq = self.journal.first_seq - 1
@@ -381,16 +385,16 @@ class Service:
             started = time.monotonic()
             try:
                 if started >= next_checkpoint:
-                    await asyncio.to_thread(self.checkpoint)
+                    await in_thread(self.checkpoint)
                     next_checkpoint = time.monotonic() + settings.checkpoint_interval_s
                 else:
-                    await asyncio.to_thread(self.flush)
+                    await in_thread(self.flush)
                 write_s = time.monotonic() - started
-                await asyncio.to_thread(self.refresh_network)
-                await asyncio.to_thread(self.settle_due)
+                await in_thread(self.refresh_network)
+                await in_thread(self.settle_due)
                 if time.monotonic() - self._last_prune >= PRUNE_EVERY_S:
                     self._last_prune = time.monotonic()
-                    await asyncio.to_thread(self.prune)
+                    await in_thread(self.prune)
             except Exception:  # a failed flush must not stop the timers; the next one retries
                 log.exception("periodic flush failed")
             period = max(interval - write_s, interval / 2)

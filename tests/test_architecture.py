@@ -67,20 +67,21 @@ def test_pure_layers_import_no_io(path: Path) -> None:
 
 
 # Each top-level module or package of poolstats, by layer: a module may import from its own
-# layer and those below, never from above (domain < engine < ingest/store/bus < service <
-# api/web/stratum/alerts/simulate < cli). Settings, the clock and metric declarations are
-# below everything that uses them. A new top-level module must be placed here.
+# layer and those below, never from above (domain < engine < ingest/store/bus < service,
+# earnings and network jobs < api/web/stratum/alerts/simulate/cluster < the node builder <
+# cli). Settings, the clock, the thread bridge and metric declarations are below everything
+# that uses them. A new top-level module must be placed here.
 LAYERS: dict[str, int] = {
     "domain": 0,
     "clock": 0,
     "config": 1,
     "metrics": 1,
+    "threads": 1,
     "engine": 1,
-    "bitcoind": 2,
     "ingest": 2,
     "store": 2,
     "bus": 2,
-    "payouts": 3,
+    "earnings": 3,
     "network": 3,
     "service": 3,
     "upkeep": 3,
@@ -90,8 +91,9 @@ LAYERS: dict[str, int] = {
     "stratum": 4,
     "alerts": 4,
     "simulate": 4,
-    "cli": 5,
-    "__main__": 6,
+    "node": 5,
+    "cli": 6,
+    "__main__": 7,
 }
 
 
@@ -165,3 +167,44 @@ def test_nothing_outside_the_store_imports_a_backend(path: Path) -> None:
 def test_the_store_ports_import_no_backend(path: Path) -> None:
     bad = _imports_a_backend(path) | {n for n in imported(path) if n == SHARED_SQL}
     assert not bad, f"store/ports/{path.name} imports {sorted(bad)}"
+
+
+# The one way into a worker thread is ``poolstats.threads.in_thread`` (its docstring says why).
+BRIDGE = PACKAGE / "threads.py"
+
+
+def direct_thread_calls(source: str, name: str) -> list[str]:
+    """Where ``source`` reaches a worker thread other than through the bridge: ``to_thread``
+    of asyncio or anyio (imported or referred to), or an executor of the loop."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        where = f"{name}:{getattr(node, 'lineno', 0)}"
+        if isinstance(node, ast.Import):
+            found += [f"{where} import {a.name}" for a in node.names if "to_thread" in a.name]
+        elif isinstance(node, ast.ImportFrom) and "to_thread" in (node.module or ""):
+            found.append(f"{where} from {node.module} import ...")
+        elif isinstance(node, ast.ImportFrom) and any(a.name == "to_thread" for a in node.names):
+            found.append(f"{where} from {node.module} import to_thread")
+        elif isinstance(node, ast.Attribute) and node.attr in ("to_thread", "run_in_executor"):
+            found.append(f"{where} .{node.attr}")
+    return found
+
+
+def test_the_scan_finds_every_direct_way_into_a_thread() -> None:
+    source = (
+        "import asyncio\nimport anyio.to_thread\nfrom asyncio import to_thread\n"
+        "from anyio.to_thread import run_sync\nfrom anyio import to_thread as t\n"
+        "async def f(loop):\n    await asyncio.to_thread(print)\n"
+        "    await loop.run_in_executor(None, print)\n"
+        "    await anyio.to_thread.run_sync(print)\n"
+    )
+    lines = [int(found.split(":")[1].split()[0]) for found in direct_thread_calls(source, "x")]
+    assert sorted(lines) == [2, 3, 4, 5, 7, 8, 9]
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_threads_are_reached_only_through_the_bridge(path: Path) -> None:
+    if path == BRIDGE:
+        return
+    found = direct_thread_calls(path.read_text(), str(path.relative_to(PACKAGE)))
+    assert not found, f"use poolstats.threads.in_thread instead: {found}"

@@ -236,11 +236,11 @@ def test_serve_options_for_merged_pool_stats(
 ) -> None:
     seen: list[Settings] = []
 
-    def open_service(settings: Settings, start_fresh: bool = False) -> None:  # stop first
-        seen.append(settings)
+    def open_node(settings: Settings, parts: object, start_fresh: bool = False) -> None:
+        seen.append(settings)  # and stop before anything is opened
         raise SystemExit(0)
 
-    monkeypatch.setattr(cli.serve, "open_service", open_service)
+    monkeypatch.setattr(cli.serve, "open_node", open_node)
     monkeypatch.setenv("POOLSTATS_PEER_TIMEOUT_S", "9")
     code, _, _ = run(
         "serve", "--data-dir", str(tmp_path), "--node-name", "eu-1",

@@ -27,7 +27,7 @@ import pytest
 
 from poolstats.clock import FakeClock
 from poolstats.config import Settings
-from poolstats.network import NetworkPoller
+from poolstats.network.poller import NetworkPoller
 from poolstats.store import SqliteStore
 
 USER, PASSWORD = "rpcuser", "s3cret-pw-never-logged"
@@ -234,7 +234,7 @@ def test_failures_are_logged_without_the_password_and_never_raise(
 
     assert store.network_at(T0 + 10**6) is None
     assert PASSWORD not in caplog.text
-    assert len([r for r in caplog.records if r.name == "poolstats.network"]) == 4
+    assert len([r for r in caplog.records if r.name == "poolstats.network.poller"]) == 4
 
 
 def test_run_keeps_polling_after_failures(node: FakeNode, store: SqliteStore) -> None:

@@ -43,6 +43,7 @@ from poolstats.store.alerts import NO_ALERT, AlertConfig, AlertStore, LogEntry
 from poolstats.store.ports.alerts import AlertsPort
 from poolstats.store.ports.stats import StatsPort
 from poolstats.store.ports.unit_of_work import UnitOfWork
+from poolstats.threads import in_thread
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class AlertEvaluator:
         try:
             while True:
                 try:
-                    await asyncio.to_thread(self.check)
+                    await in_thread(self.check)
                 except Exception:
                     log.exception("alert check failed; the next one runs as usual")
                 await asyncio.sleep(self._settings.alert_check_s)

@@ -20,6 +20,7 @@ from poolstats.api.auth import Grants, Guard
 from poolstats.api.btccom.envelope import NOT_FOUND, PARAM_ERROR, ApiError, envelope, on_api_error
 from poolstats.api.connections import CloseUnreadBodies
 from poolstats.api.node import ApiNode
+from poolstats.threads import in_thread
 from poolstats.web import dashboard
 
 DESCRIPTION = """Statistics of a Bitcoin mining pool, with BTC.COM's and Tangpool's public APIs.
@@ -31,13 +32,18 @@ documents were silent or ambiguous.
 """
 
 
-def create_app(service: ApiNode, run_timers: bool = True) -> FastAPI:
+def create_app(service: ApiNode, run_timers: bool = True, manage_node: bool = True) -> FastAPI:
     """A ``Service`` must be recovered already; the app runs its timers while it serves and
-    flushes and checkpoints on a clean shutdown. POST /ingest/shares is mounted only on a
-    node that takes shares; elsewhere it answers 404 naming where shares go."""
+    flushes and checkpoints on a clean shutdown, unless ``manage_node`` is False: then
+    whoever built the node (``poolstats.node``) runs its timers and closes it, and the app
+    only serves. POST /ingest/shares is mounted only on a node that takes shares; elsewhere
+    it answers 404 naming where shares go."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not manage_node:
+            yield
+            return
         timers = asyncio.create_task(service.run_timers()) if run_timers else None
         try:
             yield
@@ -46,7 +52,7 @@ def create_app(service: ApiNode, run_timers: bool = True) -> FastAPI:
                 timers.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await timers
-            await asyncio.to_thread(service.close)
+            await in_thread(service.close)
 
     app = FastAPI(
         title="poolstats",

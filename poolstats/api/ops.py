@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import threading
 
-import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from poolstats.api.hashrate_gauges import set_hashrate_gauges
 from poolstats.api.node import ApiNode
+from poolstats.threads import in_thread
 
 router = APIRouter()
 # One scrape at a time sets the hashrate gauges and renders them: another's clear of the
@@ -34,7 +34,7 @@ async def healthz(request: Request) -> JSONResponse:
     An API process (``poolstats api``): each partition's last flush and lease, 200 while the
     store answers (stale partitions make it ``degraded``), 503 when it does not."""
     node: ApiNode = request.app.state.service
-    status, body = await anyio.to_thread.run_sync(node.health_report)
+    status, body = await in_thread(node.health_report)
     return JSONResponse(body, status_code=status)
 
 
@@ -43,7 +43,7 @@ async def metrics(request: Request) -> Response:
     node: ApiNode = request.app.state.service
     # Not a request's store read (api/threads.py): the engine under the ingest lock, or a
     # few small store reads, one scrape at a time (_SCRAPE)
-    text = await anyio.to_thread.run_sync(_scrape, node)
+    text = await in_thread(_scrape, node)
     return Response(text, media_type=CONTENT_TYPE_LATEST)
 
 

@@ -1,4 +1,4 @@
-"""The one way from the event loop to the store: a worker thread, under the app's
+"""The API's way into a worker thread: ``poolstats.threads.in_thread`` under the app's
 ``read_slots`` limiter.
 
 The store blocks (SQLite reads, a look-up of a key), and a blocking call on the event loop
@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-import anyio.to_thread
 from fastapi import Request
+
+from poolstats.threads import in_thread
 
 T = TypeVar("T")
 
 
 async def read(request: Request, fn: Callable[..., T], *args: object) -> T:
     """``fn(*args)`` in a worker thread, at most ``api_threads`` of them at once."""
-    return await anyio.to_thread.run_sync(fn, *args, limiter=request.app.state.read_slots)
+    return await in_thread(fn, *args, limiter=request.app.state.read_slots)

@@ -3,7 +3,7 @@ variable from the declarations in ``config.py``), the console messages go to, th
 and the data folder, store and node a command opens.
 
 A command that cannot go on prints why in one line and exits 1 (``fail``); a node that
-cannot start on its folder exits 2 (``open_service``).
+cannot start on its folder exits 2 (``open_node``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from rich.console import Console
 from poolstats.config import Settings, default_text, described
 
 if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
+    from poolstats.node import Node, Parts
     from poolstats.service import Service
     from poolstats.store.sql import SqlStore
 
@@ -125,37 +126,51 @@ def start_logging(verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def open_service(settings: Settings, start_fresh: bool = False) -> Service:
-    """The node on ``settings.data_dir``, recovered; exit 2 when the folder cannot be served
-    (in use, or its database missing, empty or another folder's: the message says what to do)."""
+def open_node(settings: Settings, parts: Parts, start_fresh: bool = False) -> Node:
+    """The process ``parts`` make (``poolstats.node``), opened: a node's folder recovered, a
+    cluster role's database open. Exit 2 when the folder cannot be served (in use, or its
+    database missing, empty or another folder's: the message says what to do); exit 1 with
+    the reason when a setting or the database refuses."""
+    import sqlalchemy as sa
+
     from poolstats.ingest.journal import JournalError
-    from poolstats.service import Service
+    from poolstats.node import Node
     from poolstats.store.data_folder import DataFolderRefused
 
+    node = Node(settings, parts, start_fresh=start_fresh, on_bus_wait=_bus_not_ready)
     try:
-        service = Service(settings, start_fresh=start_fresh)
+        node.open()
     except DataFolderRefused as exc:
         console.print(f"[red]refusing to start: {exc}", soft_wrap=True)
         raise typer.Exit(2) from exc
     except JournalError as exc:
         console.print(f"[red]{settings.data_dir} is in use by another poolstats process: {exc}")
         raise typer.Exit(2) from exc
-    if service.set_aside is not None:
+    except (ValueError, sa.exc.OperationalError) as exc:
+        raise fail(exc) from exc
+    service = node.service
+    if service is not None and service.set_aside is not None:
         console.print(
             f"[yellow]--start-fresh: the old database, journal and checkpoint were moved to "
             f"{service.set_aside}; starting with a new database",
             soft_wrap=True,
         )
-    try:
-        recovery = service.recover()
-    except DataFolderRefused as exc:  # nothing replayed or saved: just let go of the files
-        service.journal.close()
-        service.store.close()
-        console.print(f"[red]refusing to start: {exc}", soft_wrap=True)
-        raise typer.Exit(2) from exc
-    if recovery.replayed_batches:
+    recovery = service.recovery if service is not None else None
+    if recovery is not None and recovery.replayed_batches:
         console.print(
             f"recovered {recovery.replayed_shares} shares from {recovery.replayed_batches} "
             f"journaled batches in {recovery.seconds:.2f} s"
         )
-    return service
+    return node
+
+
+def _bus_not_ready(exc: Exception) -> None:
+    console.print(f"[yellow]share bus not ready ({exc}); trying again")
+
+
+def open_service(settings: Settings, start_fresh: bool = False) -> Service:
+    """The node on ``settings.data_dir``, recovered, running no task (``poolstats ingest``
+    feeds it directly); exits as ``open_node`` does."""
+    from poolstats.node import INGEST
+
+    return open_node(settings, INGEST, start_fresh).recovered_service

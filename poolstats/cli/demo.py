@@ -18,9 +18,8 @@ import signal
 import socket
 import tempfile
 import time
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -35,11 +34,11 @@ from poolstats.cli.common import (
     load_settings,
     new_dir,
     open_folder,
-    open_service,
+    open_node,
     open_store,
     start_logging,
 )
-from poolstats.cli.serve import node_stratum, run_loop, serve_api
+from poolstats.cli.serve import run_loop, say_stratum
 from poolstats.config import Settings
 
 if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
@@ -220,7 +219,10 @@ def _run_demo(
     with open_folder(folder) as store:  # the data folder's checks, as the node's start
         puids, created = _ensure_users(store, names)
     demo_user = created.get("demo")
-    service = open_service(settings)
+    from poolstats.node import DEMO
+
+    node = open_node(settings, dataclasses.replace(DEMO, stratum=stratum))
+    service = node.recovered_service
     base = f"http://{settings.host}:{settings.port}"
     start = time.time() - backfill_hours * 3600
     if service.store.network_at(int(start)) is None:  # so that earnings show at once
@@ -265,18 +267,13 @@ def _run_demo(
     if stratum:
         from poolstats.simulate.cpu_miners import run_miners
 
-        feeds: list[Coroutine[Any, Any, Any]] = [
-            node_stratum(settings, service),
-            run_miners(miners),
-        ]
-    else:
-        feeds = [
+        say_stratum(settings)
+        node.extra.append(run_miners(miners))
+    else:  # from where the backfill ended: the fleet's time
+        node.extra.append(
             run(base + "/ingest/shares", token, fleet, fmt="columnar", interval_s=2.0)
-        ]  # from where the backfill ended: the fleet's time
-    from poolstats.alerts.evaluator import AlertEvaluator
-
-    alerts = AlertEvaluator(service.store, settings, service.clock, metrics=service.metrics).run()
-    run_loop(serve_api(settings, service, [*feeds, alerts]))
+        )
+    run_loop(node.run())
 
 
 DEMO_BACKFILL_STEP_S = 900.0  # of share time per ingested batch: memory stays bounded

@@ -14,7 +14,7 @@ import typer
 from poolstats.cli.common import DataDir, StoreUrl, console, fail, load_settings, open_store
 
 if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
-    from poolstats.payouts import BatchFiles
+    from poolstats.earnings.payouts import BatchFiles
     from poolstats.store.ledger import Batch
 
 
@@ -121,7 +121,7 @@ def payouts_create(
 ) -> None:
     """Batch every sub-account whose unpaid balance reaches its minimum payout, write the
     batch as CSV and as sendmany JSON, and print it (amounts in satoshis)."""
-    from poolstats.payouts import write_batch_files
+    from poolstats.earnings.payouts import write_batch_files
     from poolstats.store import ledger
 
     settings = load_settings(data_dir=data_dir)
@@ -147,7 +147,7 @@ def payouts_export(
     batch: int, out: PayoutsOut = None, data_dir: DataDir = None, store_url: StoreUrl = None
 ) -> None:
     """Write a batch's CSV and sendmany files again."""
-    from poolstats.payouts import write_batch_files
+    from poolstats.earnings.payouts import write_batch_files
     from poolstats.store import ledger
 
     settings = load_settings(data_dir=data_dir)

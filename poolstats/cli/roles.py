@@ -7,17 +7,14 @@
 - ``api``: the HTTP APIs, reading the store; stateless, run as many as you like.
 - ``jobs``: settlement, alerts, the bitcoind poller and pruning; run two or more, one is
   active (lease ``jobs``).
+
+Each is ``poolstats.node``'s builder with the role's parts (``API``, ``JOBS``, ``GATEWAY``,
+``aggregate(K)``); the commands here check the options and say what runs.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import signal
-import time
-from collections.abc import Coroutine
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -32,17 +29,13 @@ from poolstats.cli.common import (
     console,
     fail,
     load_settings,
-    open_database,
+    open_node,
     option,
     start_logging,
 )
-from poolstats.cli.serve import FlushInterval, run_loop, serve_api
+from poolstats.cli.serve import FlushInterval, run_loop
 from poolstats.config import Settings
 
-if TYPE_CHECKING:
-    from poolstats.bus import Bus
-
-BUS_RETRY_S = 1.0
 LeaseTtl = Annotated[float | None, option("lease_ttl_s", "--lease-ttl")]
 BitcoindUrl = Annotated[str | None, option("bitcoind_url", "--bitcoind-url")]
 
@@ -79,12 +72,11 @@ def api(
         partitions=partitions,
         flush_interval_s=flush_interval,
     )
-    from poolstats.cluster.read_node import ReadNode
+    from poolstats.node import API
 
-    store = open_database(settings.store_url, Path(settings.data_dir))
-    node = ReadNode(settings, store)
+    node = open_node(settings, API)
     console.print(f"poolstats api serving http://{settings.host}:{settings.port}")
-    run_loop(serve_api(settings, node))
+    run_loop(node.run())
 
 
 def jobs(
@@ -99,43 +91,12 @@ def jobs(
     settings = _cluster_settings(
         store_url=store_url, lease_ttl_s=lease_ttl, bitcoind_url=bitcoind_url
     )
-    from poolstats.cluster.jobs import Jobs
+    from poolstats.node import JOBS
 
-    store = open_database(settings.store_url, Path(settings.data_dir))
-    try:
-        runner = Jobs(settings, store)
-    except ValueError as exc:
-        store.close()
-        raise fail(exc) from exc
-    console.print(f"poolstats jobs: standing by for lease {runner.lease.name!r}")
-    try:
-        run_loop(_until_stopped(runner.run()))
-    finally:
-        store.close()
-
-
-async def _until_stopped(main: Coroutine[Any, Any, None]) -> None:
-    """Run ``main`` until SIGTERM or SIGINT cancel it, so it gives up what it holds (a lease:
-    a standby need not wait for it to expire)."""
-    task = asyncio.create_task(main)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-async def _bus(settings: Settings) -> Bus:
-    """The share bus, waited for: a role may start before NATS, or while a NATS cluster is
-    still electing its leaders (it answers "timeout" for a few seconds then)."""
-    from poolstats.bus import BusUnavailable, open_bus
-
-    while True:
-        try:
-            return await open_bus(settings.bus_url, settings)
-        except BusUnavailable as exc:
-            console.print(f"[yellow]share bus not ready ({exc}); trying again")
-            await asyncio.sleep(BUS_RETRY_S)
+    node = open_node(settings, JOBS)
+    assert node.jobs is not None
+    console.print(f"poolstats jobs: standing by for lease {node.jobs.lease.name!r}")
+    run_loop(node.run())
 
 
 def _needs_bus(settings: Settings, command: str) -> None:
@@ -164,30 +125,9 @@ def gateway(
         f"poolstats gateway on http://{settings.host}:{settings.port} -> {settings.bus_url} "
         f"({settings.partitions} partitions)"
     )
-    run_loop(_until_stopped(_gateway(settings)))
+    from poolstats.node import GATEWAY
 
-
-async def _gateway(settings: Settings) -> None:
-    from poolstats.api.gateway import create_gateway_app
-    from poolstats.cli.serve import serve_app
-    from poolstats.clock import SystemClock
-    from poolstats.cluster.gateway import Gateway, GatewayNode
-    from poolstats.metrics import Metrics
-    from poolstats.service import Registry
-    from poolstats.store import open_store
-
-    store = await asyncio.to_thread(open_store, settings.store_url, Path(settings.data_dir))
-    try:
-        async with await _bus(settings) as bus:
-            clock = SystemClock()
-            registry = Registry(store)
-            node = GatewayNode(
-                settings, clock, Metrics(), registry,
-                Gateway(bus, registry, clock.now, settings.future_s),
-            )  # fmt: skip
-            await serve_app(settings, create_gateway_app(node), node.metrics)
-    finally:
-        store.close()
+    run_loop(open_node(settings, GATEWAY).run())
 
 
 def aggregate(
@@ -214,24 +154,6 @@ def aggregate(
     if not 0 <= partition < settings.partitions:
         raise fail(ValueError(f"--partition: {partition} is not in 0..{settings.partitions - 1}"))
     console.print(f"poolstats aggregate: partition {partition} of {settings.bus_url}")
-    run_loop(_until_stopped(_aggregate(settings, partition)))
+    from poolstats.node import aggregate as aggregator
 
-
-async def _aggregate(settings: Settings, partition: int) -> None:
-    from poolstats.cluster.aggregator import Aggregator, lease_name
-    from poolstats.cluster.leaseholder import Leaseholder
-    from poolstats.service import Registry
-    from poolstats.store import open_store
-
-    data_dir = Path(settings.data_dir)
-    store = await asyncio.to_thread(open_store, settings.store_url, data_dir)
-    try:
-        async with await _bus(settings) as bus:
-            lease = Leaseholder(store, lease_name(partition), settings.lease_ttl_s, time.time)
-            aggregator = Aggregator(
-                settings, store, bus, partition, Registry(store),
-                data_dir / f"aggregate-{partition}", lease,
-            )  # fmt: skip
-            await aggregator.run()
-    finally:
-        store.close()
+    run_loop(open_node(settings, aggregator(partition)).run())

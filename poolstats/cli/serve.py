@@ -1,6 +1,6 @@
 """``poolstats serve`` and ``poolstats stratum``: a node (ingest, store, HTTP API and, with
---stratum-port, its own stratum server) and a stratum front end on its own. ``demo`` runs
-its node with the same pieces: ``run_loop``, ``serve_api`` and ``node_stratum``.
+--stratum-port, its own stratum server; built by ``poolstats.node`` with ``SERVE``'s parts)
+and a stratum front end on its own. ``run_loop`` runs every long-lived command's loop.
 
 The options only these two commands take are declared here; the shared ones in ``common.py``.
 """
@@ -8,9 +8,8 @@ The options only these two commands take are declared here; the shared ones in `
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -27,16 +26,11 @@ from poolstats.cli.common import (
     fail,
     load_settings,
     new_dir,
-    open_service,
+    open_node,
     option,
     start_logging,
 )
 from poolstats.config import Settings, env_name
-
-if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
-    from poolstats.api.node import ApiNode
-    from poolstats.metrics import Metrics
-    from poolstats.service import Service
 
 FlushInterval = Annotated[float | None, option("flush_interval_s", "--flush-interval")]
 NodeName = Annotated[str | None, option("node_name", "--node-name")]
@@ -57,8 +51,6 @@ StratumJobs = Annotated[str | None, option("stratum_jobs", "--stratum-jobs")]
 StratumMinDiff = Annotated[float | None, option("stratum_min_diff", "--stratum-min-diff")]
 StratumMaxDiff = Annotated[float | None, option("stratum_max_diff", "--stratum-max-diff")]
 
-GC_FULL_EVERY = 100  # middle-generation collections between two full ones (Python: 10)
-
 
 def run_loop(main: Coroutine[Any, Any, None]) -> None:
     """Run the server on uvloop where it is installed (faster per request), else asyncio's."""
@@ -71,56 +63,13 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
         runner.run(main)
 
 
-async def serve_api(
-    settings: Settings, service: ApiNode, extra: list[Coroutine[Any, Any, Any]] | None = None
-) -> None:
-    """The HTTP API on the settings' host and port, with the ``extra`` coroutines (network
-    poller, alerts, stratum, a fleet) running beside it until the server stops."""
-    from poolstats.api.app import create_app
-
-    await serve_app(settings, create_app(service), service.metrics, extra)
-
-
-async def serve_app(
-    settings: Settings,
-    app: Any,
-    metrics: Metrics,
-    extra: list[Coroutine[Any, Any, Any]] | None = None,
-) -> None:
-    """Any of poolstats' HTTP apps (a node's, a gateway's) on the settings' host and port,
-    with the connection limits, and ``extra`` coroutines beside it until the server stops."""
-    import uvicorn
-
-    from poolstats.api.connections import http_options
-
-    # Everything built so far (modules, the engine's index, the app) lives as long as the
-    # process: out of the collector's sight, a full collection no longer walks it, which
-    # took tens of milliseconds out of single API requests.
-    gc.collect()
-    gc.freeze()
-    # A full collection still walks everything made since, and stops every request while it
-    # does: with 15,000 connections open it took 110-170 ms, several times in a minute of
-    # connections coming and going (bench/hostile.py). The young generations catch the
-    # cycles of short-lived requests and connections; full ones now come 10 times less often.
-    gc.set_threshold(700, 10, GC_FULL_EVERY)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        **http_options(settings, metrics),  # header deadline, connection caps
+def say_stratum(settings: Settings) -> None:
+    """The line that tells where miners connect to a node's own stratum server."""
+    console.print(
+        f"stratum+tcp://{settings.stratum_host}:{settings.stratum_port} "
+        f"({settings.stratum_jobs} jobs, difficulty {settings.stratum_min_diff:g} to "
+        f"{settings.stratum_max_diff:g})"
     )
-    server = uvicorn.Server(config)
-    tasks = [asyncio.create_task(server.serve())]
-    for coroutine in extra or []:
-        tasks.append(asyncio.create_task(coroutine))
-    try:
-        await tasks[0]
-    finally:
-        for task in tasks[1:]:
-            task.cancel()
-        await asyncio.gather(*tasks[1:], return_exceptions=True)
 
 
 def serve(
@@ -174,42 +123,15 @@ def serve(
             f"[yellow]no --ingest-token ({env_name('ingest_token')}): "
             "POST /ingest/shares will refuse every request"
         )
-    service = open_service(settings, start_fresh)
+    from poolstats.node import SERVE
+
+    node = open_node(settings, SERVE, start_fresh)
     console.print(
         f"poolstats serving http://{settings.host}:{settings.port} (data in {settings.data_dir})"
     )
-    extra: list[Coroutine[Any, Any, Any]] = []
-    if settings.bitcoind_url:  # the network poller runs only when a node is configured
-        from poolstats.network import run_network_poller
-
-        extra.append(run_network_poller(service.store, service.clock, settings))
-    from poolstats.alerts.evaluator import AlertEvaluator
-
-    extra.append(
-        AlertEvaluator(service.store, settings, service.clock, metrics=service.metrics).run()
-    )
-    if settings.stratum_port:
-        extra.append(node_stratum(settings, service))
-    run_loop(serve_api(settings, service, extra))
-
-
-def node_stratum(settings: Settings, service: Service) -> Coroutine[Any, Any, None]:
-    """The node's own stratum server, or exit 1 naming the setting that is wrong."""
-    from poolstats.stratum.build import job_source, run_node_stratum, stratum_config
-    from poolstats.stratum.template import store_recorder
-
-    try:
-        config = stratum_config(settings)
-        source = job_source(settings, store_recorder(service.store, service.clock, service.metrics))
-    except ValueError as exc:
-        service.close()
-        raise fail(exc) from exc
-    console.print(
-        f"stratum+tcp://{settings.stratum_host}:{settings.stratum_port} "
-        f"({settings.stratum_jobs} jobs, difficulty {settings.stratum_min_diff:g} to "
-        f"{settings.stratum_max_diff:g})"
-    )
-    return run_node_stratum(settings, service, source, config)
+    if node.stratum is not None:
+        say_stratum(settings)
+    run_loop(node.run())
 
 
 # `poolstats stratum` is a stratum server: its port is required, and 0 does not mean "none".

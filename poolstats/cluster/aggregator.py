@@ -36,6 +36,7 @@ from poolstats.ingest.pipeline import Format, Ingestor, Subaccounts
 from poolstats.metrics import Metrics
 from poolstats.store import checkpoint, leases
 from poolstats.store.ports.stats import FlushWriter, StatsPort
+from poolstats.threads import in_thread
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ class Aggregator:
     async def run(self) -> None:
         """Follow as a standby; whenever the lease is ours, count and store as the active one.
         A store or bus that cannot be reached is waited for; what was counted is kept."""
-        await asyncio.to_thread(self.restore)
+        await in_thread(self.restore)
         leasing = asyncio.create_task(self.lease.run())
         try:
             while True:
@@ -179,7 +180,7 @@ class Aggregator:
         try:
             while not self.lease.held:
                 if time.monotonic() >= next_poll:
-                    stored = await asyncio.to_thread(self.store.history_seq, self.writer.seq_key)
+                    stored = await in_thread(self.store.history_seq, self.writer.seq_key)
                     self.state.stored_seq = stored
                     next_poll = time.monotonic() + STORED_SEQ_POLL_S
                     while self._held_back and self._held_back[0].seq <= stored:
@@ -197,11 +198,11 @@ class Aggregator:
 
     async def _active(self) -> None:
         """Take over: the store's H is final now (the lease fences the previous holder)."""
-        stored = await asyncio.to_thread(self.store.history_seq, self.writer.seq_key)
+        stored = await in_thread(self.store.history_seq, self.writer.seq_key)
         continuing = self._own_seq is not None and self._own_epoch == self.lease.epoch
-        await asyncio.to_thread(self._reconcile, stored)
+        await in_thread(self._reconcile, stored)
         if not continuing:  # the open buckets are the store's, as of ``stored``
-            await asyncio.to_thread(self._load_open_buckets)
+            await in_thread(self._load_open_buckets)
         self._own_epoch = self.lease.epoch
         self.state.stored_seq = stored
         self._own_seq = stored
@@ -240,7 +241,7 @@ class Aggregator:
         self._unwritten.append(flush)
         try:
             while self._unwritten:
-                await asyncio.to_thread(self.store.write_flush, self._unwritten[0], self.writer)
+                await in_thread(self.store.write_flush, self._unwritten[0], self.writer)
                 self._unwritten.pop(0)
         except Exception as exc:
             self.state.flush_error = f"{type(exc).__name__}: {exc}"
@@ -256,7 +257,7 @@ class Aggregator:
         self.state.lag = await sub.lag()
         if state:
             try:
-                await asyncio.to_thread(checkpoint.save, self.state_dir, state)
+                await in_thread(checkpoint.save, self.state_dir, state)
             except OSError as exc:  # a restart then reads more of the bus: nothing is lost
                 log.error("partition %d: checkpoint not saved (%s)", self.partition, exc)
         return True
@@ -267,4 +268,3 @@ class _NoJournal:
 
     def append(self, kind: int, payload: bytes) -> int:
         raise AssertionError("an aggregator only replays")
-

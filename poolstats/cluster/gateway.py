@@ -20,8 +20,6 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import anyio.to_thread
-
 from poolstats.bus.base import Bus
 from poolstats.clock import Clock
 from poolstats.config import Settings
@@ -31,6 +29,7 @@ from poolstats.ingest.partitioned import split_by_partition
 from poolstats.ingest.pipeline import Format, Ingestor, IngestResult, Subaccounts
 from poolstats.metrics import Metrics
 from poolstats.service import Registry
+from poolstats.threads import in_thread
 
 
 class _NoJournal:
@@ -68,7 +67,7 @@ class Gateway:
     async def ingest(self, body: bytes, fmt: Format, key: str = "") -> IngestResult:
         """Judge, publish every partition's record, answer. ``BusUnavailable`` when the bus
         did not take them all: the producer retries, and what was stored counts once."""
-        result, records = await anyio.to_thread.run_sync(self.judge, body, fmt)
+        result, records = await in_thread(self.judge, body, fmt)
         batch_id = key or hashlib.sha256(body).hexdigest()
         published = await asyncio.gather(
             *(

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,9 +28,11 @@ from poolstats.alerts.evaluator import AlertEvaluator
 from poolstats.clock import Clock, SystemClock
 from poolstats.cluster.leaseholder import Leaseholder
 from poolstats.config import Settings
+from poolstats.earnings.settlement import Settler
 from poolstats.metrics import Metrics
 from poolstats.store import leases
 from poolstats.store.sql import SqlStore
+from poolstats.threads import in_thread
 
 log = logging.getLogger(__name__)
 JOBS_LEASE = "jobs"
@@ -54,7 +56,7 @@ class Jobs:
         self.clock = clock or SystemClock()
         self.metrics = metrics or Metrics()
         self.lease = lease or Leaseholder(store, JOBS_LEASE, settings.lease_ttl_s)
-        self.settler = upkeep.Settler(store, settings, self.clock, self.metrics, self.fence)
+        self.settler = Settler(store, settings, self.clock, self.metrics, self.fence)
         self._delivery = delivery
         self.active_since: list[float] = []  # unix seconds of each take-over, for tests and logs
 
@@ -79,20 +81,11 @@ class Jobs:
             await asyncio.gather(leasing, return_exceptions=True)
 
     def _jobs(self) -> list[Coroutine[Any, Any, None]]:
-        evaluator = AlertEvaluator(
-            self.store,
-            self.settings,
-            self.clock,
-            delivery=self._delivery or Delivery(self.settings),
-            metrics=self.metrics,
-            guard=self.fence,
-        )
-        jobs = [self._upkeep(), evaluator.run()]
-        if self.settings.bitcoind_url:
-            from poolstats.network import run_network_poller
-
-            jobs.append(run_network_poller(self.store, self.clock, self.settings))
-        return jobs
+        beside = pool_jobs(
+            self.settings, self.store, self.clock, self.metrics,
+            guard=self.fence, delivery=self._delivery or Delivery(self.settings),
+        )  # fmt: skip
+        return [self._upkeep(), *beside]
 
     async def _active(self) -> None:
         self.active_since.append(self.clock.now())
@@ -116,7 +109,7 @@ class Jobs:
         next_prune = 0.0
         while True:
             try:
-                await asyncio.to_thread(self.settler.settle_due)
+                await in_thread(self.settler.settle_due)
             except leases.LeaseLost as exc:
                 log.warning("jobs: settlement not written: %s", exc)
             except sa.exc.SQLAlchemyError as exc:
@@ -124,7 +117,31 @@ class Jobs:
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + upkeep.PRUNE_EVERY_S
                 with contextlib.suppress(sa.exc.SQLAlchemyError):
-                    await asyncio.to_thread(
-                        upkeep.prune, self.store, self.settings, self.clock.now()
-                    )
+                    await in_thread(upkeep.prune, self.store, self.settings, self.clock.now())
             await asyncio.sleep(UPKEEP_EVERY_S)
+
+
+def pool_jobs(
+    settings: Settings,
+    store: SqlStore,
+    clock: Clock,
+    metrics: Metrics,
+    alerts: bool = True,
+    network: bool = True,
+    guard: Callable[[sa.Connection], None] | None = None,
+    delivery: Delivery | None = None,
+) -> list[Coroutine[Any, Any, None]]:
+    """The pool's own periodic work beside a process's main task: the alert evaluator and,
+    when ``bitcoind_url`` is set, the network poller. One node runs them unguarded
+    (``poolstats.node``); a cluster in the jobs process, under its lease (``guard``)."""
+    jobs = []
+    if alerts:
+        evaluator = AlertEvaluator(
+            store, settings, clock, delivery=delivery, metrics=metrics, guard=guard
+        )
+        jobs.append(evaluator.run())
+    if network and settings.bitcoind_url:
+        from poolstats.network.poller import run_network_poller
+
+        jobs.append(run_network_poller(store, clock, settings))
+    return jobs

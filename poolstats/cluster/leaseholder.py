@@ -24,6 +24,7 @@ from typing import Protocol
 import sqlalchemy as sa
 
 from poolstats.store import leases
+from poolstats.threads import in_thread
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class Leaseholder:
         """Keep trying (standby) or renewing (holder) until cancelled; releases on the way out."""
         try:
             while True:
-                held = await asyncio.to_thread(self.try_once)
+                held = await in_thread(self.try_once)
                 await asyncio.sleep(self.renew_s if held else self.poll_s)
         finally:
             if self.epoch:

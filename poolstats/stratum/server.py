@@ -40,6 +40,7 @@ from poolstats.stratum import protocol
 from poolstats.stratum.jobs import Entry, JobBook, JobSource, first_template
 from poolstats.stratum.session import Limits, Outcome, Session
 from poolstats.stratum.shares import Code
+from poolstats.threads import in_thread
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class ShareSink:
             self._room.set()
             assert done is not None
             try:
-                await asyncio.to_thread(self._ingest, b"".join(lines))
+                await in_thread(self._ingest, b"".join(lines))
             except Exception as exc:  # the journal failed: the miners get an error, not a lie
                 log.exception("stratum shares could not be journaled")
                 done.set_exception(exc)

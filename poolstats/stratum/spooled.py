@@ -37,6 +37,7 @@ from typing import Any
 from poolstats.ingest.answers import Answer, Verdict, refused_count
 from poolstats.ingest.idempotency import MAX_KEY
 from poolstats.stratum.spool import Spool
+from poolstats.threads import in_thread
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_CAP_S = 60.0  # a Retry-After longer than this is not waited for in full
@@ -134,7 +135,7 @@ class SpooledIngest(ABC):
         async with self._draining():
             while True:
                 self._wake.clear()  # before listing: a batch spooled later wakes the wait
-                paths = await asyncio.to_thread(self.spool.batches)
+                paths = await in_thread(self.spool.batches)
                 if not paths:
                     await self._wake.wait()
                     continue
@@ -167,21 +168,21 @@ class SpooledIngest(ABC):
 
     async def _send_one(self, path: Path) -> float | None:
         try:
-            key, body = await asyncio.to_thread(self.spool.read, path)
+            key, body = await in_thread(self.spool.read, path)
         except FileNotFoundError:
             return None
         answer = self._seen(await self._attempt_spooled(body, key))
         if answer.verdict is Verdict.COUNTED:
             self.drained += 1
-            await asyncio.to_thread(self.spool.remove, path)
+            await in_thread(self.spool.remove, path)
             return None
         if answer.verdict is Verdict.TOO_LARGE:
-            if await asyncio.to_thread(self._split, path, key, body):
+            if await in_thread(self._split, path, key, body):
                 return None
             answer = Answer(Verdict.REFUSED, answer.why)  # one line: nothing smaller to send
         if answer.verdict is Verdict.REFUSED:
             self.set_aside += 1
-            kept = await asyncio.to_thread(self.spool.refuse, path)
+            kept = await in_thread(self.spool.refuse, path)
             log.error("stratum: %s refused a spooled batch for good (%s); it is kept in %s "
                       "and will not be sent again", self.where, answer.why, kept)  # fmt: skip
             return None

@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from poolstats.bitcoind import REQUEST_TIMEOUT_S, RpcClient, RpcError
 from poolstats.clock import Clock
 from poolstats.config import Settings
 from poolstats.domain.block import display_hash, sha256d
 from poolstats.domain.found_block import BlockStatus, FoundBlock, verdict
 from poolstats.domain.payout_address import output_script
 from poolstats.metrics import Metrics
+from poolstats.network.bitcoind import REQUEST_TIMEOUT_S, RpcClient, RpcError
 from poolstats.store.base import Transactions
 from poolstats.store.blocks import BlockStore
 from poolstats.stratum.coinbase import split_coinbase
@@ -45,6 +45,7 @@ from poolstats.stratum.getblocktemplate import (
     parse_template,
 )
 from poolstats.stratum.shares import Job
+from poolstats.threads import in_thread
 
 if TYPE_CHECKING:
     from poolstats.stratum.session import Found
@@ -206,7 +207,7 @@ class RpcTemplate:
         if self._record is None:
             return
         try:
-            await asyncio.to_thread(self._record, block)
+            await in_thread(self._record, block)
         except Exception:  # the log keeps the block; the submission goes on
             log.exception("block %s could not be recorded as %s", block.hash, block.status.value)
 

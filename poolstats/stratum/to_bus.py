@@ -49,6 +49,7 @@ from poolstats.stratum.remote import StratumProcess, shown, spool_dir
 from poolstats.stratum.server import ShareSink, StratumConfig, StratumServer
 from poolstats.stratum.spool import Spool
 from poolstats.stratum.spooled import SpooledIngest, Timing
+from poolstats.threads import in_thread
 
 log = logging.getLogger(__name__)
 NOT_YET = "not connected yet"
@@ -166,13 +167,13 @@ class StoreUsers:
             return  # no sub-account can have this name: nothing to ask
         async with self._slots:
             try:
-                await asyncio.to_thread(self.registry.puid_of, name)
+                await in_thread(self.registry.puid_of, name)
             except Exception as exc:  # the store is down: the miner is told "unknown user"
                 log.warning("stratum: cannot look user %r up in the store (%s: %s)",
                             name, type(exc).__name__, exc)  # fmt: skip
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self.store.close)
+        await in_thread(self.store.close)
 
 
 def bus_stratum_process(

@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
-from poolstats.bitcoind import RpcClient
 from poolstats.config import Settings
 from poolstats.domain.found_block import BlockStatus, FoundBlock
 from poolstats.ingest.pipeline import Format
+from poolstats.network.bitcoind import RpcClient
 from poolstats.store.blocks import BlockStore
 from poolstats.stratum.server import ShareSink, StratumConfig, StratumServer
 from poolstats.stratum.session import Limits

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from poolstats.earnings.payouts import write_batch_files
 from poolstats.engine.work import NO_STATE, UNITS_PER_DIFF, Timeline, WorkRows
-from poolstats.payouts import write_batch_files
 from poolstats.store import SqliteStore, ledger, schema
 from poolstats.store.ledger import BatchStatus, LedgerError
 from tests.store.helpers import make_flush

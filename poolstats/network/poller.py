@@ -2,7 +2,7 @@
 
 Earnings (FPPS) need the difficulty and block reward in force at each share's time; this
 poller keeps ``network_history`` current when ``bitcoind_url`` is set, asking the node
-through ``poolstats.bitcoind``'s client.
+through ``network.bitcoind``'s client.
 
 Why it is built this way:
 - The difficulty is read as the ``Decimal`` the client parses, so it keeps every digit the
@@ -23,12 +23,13 @@ from typing import Any
 
 import httpx
 
-from poolstats.bitcoind import RpcClient, RpcError
 from poolstats.clock import Clock
 from poolstats.config import Settings
 from poolstats.domain.earnings import subsidy_sat
 from poolstats.domain.network_entry import normalise_difficulty
+from poolstats.network.bitcoind import RpcClient, RpcError
 from poolstats.store.ports.network import NetworkPort
+from poolstats.threads import in_thread
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +72,10 @@ class NetworkPoller:
         fees = await self._fees_per_block(height)
         at = int(self._clock.now())
         # The store is synchronous and a flush may hold its writer: keep the event loop free.
-        current = await asyncio.to_thread(self._store.network_at, at)
+        current = await in_thread(self._store.network_at, at)
         if current is not None and not self._worth_recording(current, difficulty, height, fees, at):
             return False
-        written = await asyncio.to_thread(
+        written = await in_thread(
             self._store.record_network, at, difficulty, height, fees, SOURCE, at
         )
         if written:

@@ -1,4 +1,4 @@
-"""The one settlement rule of a node and of the jobs process (``poolstats.upkeep``)."""
+"""The one settlement rule of a node and of the jobs process (``poolstats.earnings.settlement``)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import sqlalchemy as sa
 
 from poolstats.clock import FakeClock
 from poolstats.config import Settings
+from poolstats.earnings.settlement import Settler, day_due
 from poolstats.engine.work import UNITS_PER_DIFF, WorkRows
 from poolstats.metrics import Metrics
 from poolstats.store import SqliteStore, ledger, schema
-from poolstats.upkeep import Settler, day_due
 from tests.store.helpers import make_flush
 
 DAY = 86400
