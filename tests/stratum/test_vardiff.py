@@ -63,5 +63,9 @@ def test_a_steady_miner_settles_within_a_factor_two_of_one_share_per_interval(
             diff, next_share = new, now  # the new job restarts the wait at the new difficulty
         history.append(diff)
     final = history[-1]
-    assert ideal / 2 <= final <= 2 * ideal
+    # Within a factor of two, up to float rounding: an ideal a hair above a power of two
+    # times two (the measured share spacing carries the times' rounding) may settle one
+    # power lower, exactly half of it.
+    slack = 1 + 1e-9
+    assert ideal / 2 / slack <= final <= 2 * ideal * slack
     assert all(d == final for d in history[-200:])
