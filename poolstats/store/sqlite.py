@@ -48,7 +48,6 @@ from poolstats.store.flush_sql import (
     SUB_UPSERT,
     WORK_UPSERT,
     WORKER_UPDATE,
-    WORKER_UPDATE_ACCEPTED,
     WORKER_UPSERT,
     history_params,
     key_order,
@@ -57,6 +56,7 @@ from poolstats.store.flush_sql import (
     subaccount_params,
     work_params,
     worker_accepted_params,
+    worker_accepted_update,
     worker_order,
     worker_params,
     worker_update_params,
@@ -91,6 +91,9 @@ BUSY_TIMEOUT_MS = 10_000
 _WRITER_CACHE_KIB = 256 * 1024
 _READER_CACHE_KIB = 8 * 1024
 _WAL_LIMIT_BYTES = 64 * 1024 * 1024
+# A flush of a million workers rewrites every page of the workers table (~120 MB): in 16 KiB
+# pages its commit and checkpoint took 0.1-0.15 s less than in SQLite's default 4 KiB ones.
+_PAGE_BYTES = 16 * 1024
 
 
 def _history_by_bucket(table: str, keys: Sequence[str]) -> sa.TextClause:
@@ -183,6 +186,8 @@ def _engine(path: Path, begin: str, pool_size: int, max_overflow: int, cache_kib
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # first: WAL switch may wait
+        # Before WAL: only a database not created yet takes it (an existing one keeps its own).
+        cur.execute(f"PRAGMA page_size = {_PAGE_BYTES}")
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute("PRAGMA foreign_keys = ON")
@@ -316,7 +321,7 @@ class SqliteStore(SqlStore):
                 sql = WORKER_UPDATE
                 cursor.executemany(sql, worker_update_params(flush, whole))
                 updated = cursor.rowcount
-                sql = WORKER_UPDATE_ACCEPTED
+                sql = worker_accepted_update(flush)
                 cursor.executemany(sql, worker_accepted_params(flush, accepted))
                 if updated + cursor.rowcount != len(known):  # a row taken for stored is not
                     sql = WORKER_UPSERT
