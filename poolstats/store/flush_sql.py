@@ -209,12 +209,15 @@ def _changing_columns(
     return [out[c] for c in cols]
 
 
-def worker_update_params(flush: Flush, order: I64) -> Iterator[tuple[Any, ...]]:
-    """``WORKER_UPDATE``'s parameters for the rows ``order`` (see ``worker_order``)."""
+def worker_update_params(
+    flush: Flush, order: I64, cols: Sequence[str] = _WORKER_CHANGING
+) -> Iterator[tuple[Any, ...]]:
+    """``WORKER_UPDATE``'s parameters for the rows ``order`` (see ``worker_order``); or,
+    with other ``cols``, those of the UPDATE of them (``_update_sql``)."""
     _check_worker_columns(flush)
     w = flush.workers
     return zip(
-        *_changing_columns(flush, order),
+        *_changing_columns(flush, order, cols),
         w.puid[order].tolist(),
         w.worker_id[order].tolist(),
         strict=False,  # the repeats are endless; the lengths were checked
@@ -233,14 +236,7 @@ def worker_accepted_update(flush: Flush) -> str:
 
 def worker_accepted_params(flush: Flush, order: I64) -> Iterator[tuple[Any, ...]]:
     """``worker_accepted_update``'s parameters for the rows ``order`` (see ``plain_order``)."""
-    _check_worker_columns(flush)
-    w = flush.workers
-    return zip(
-        *_changing_columns(flush, order, _ACCEPTING_BOUND),
-        w.puid[order].tolist(),
-        w.worker_id[order].tolist(),
-        strict=False,  # the repeats are endless; the lengths were checked
-    )
+    return worker_update_params(flush, order, _ACCEPTING_BOUND)
 
 
 def plain_order(flush: Flush, known: I64) -> tuple[I64, I64]:
