@@ -230,9 +230,17 @@ def _flush_1m_row(f: dict[str, Any]) -> tuple[str, str, str]:
         + f"{m['total_s']} s (drain {m['drain_s']} s + write {m['write_s']} s; "
         f"{m['cpu_s']} s of CPU; median of {len(f['updates'])} flushes: "
         + ", ".join(f"{u['total_s']} s" for u in f["updates"])
+        + _others_cpu(f["updates"])
         + f"); the first flush, inserting every row: {f['insert']['total_s']} s"
         + _measured(f),
     )
+
+
+def _others_cpu(runs: list[dict[str, Any]]) -> str:
+    """Other processes' CPU during each timed run (a 2-core machine shared with other work)."""
+    if not all("others_cpu_s" in r for r in runs):
+        return ""
+    return "; other processes' CPU meanwhile: " + ", ".join(f"{r['others_cpu_s']} s" for r in runs)
 
 
 def _same_session(e: dict[str, Any]) -> str:

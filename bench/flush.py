@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.process import machine_cpu_s, wait_quiet
 from poolstats.engine.engine import Engine, ShareBatch
 from poolstats.engine.snapshot import (
     Flush,
@@ -29,6 +30,7 @@ from poolstats.store.schema import WINDOW_COLUMNS
 from poolstats.store.sqlite import SqliteStore
 
 WORKERS_PER_SUBACCOUNT = 100
+QUIET_WAIT_S = 30  # at most, before each timed flush: other work on the machine shows in it
 
 
 def _sums(rng: np.random.Generator, n: int) -> WindowSums:
@@ -123,13 +125,16 @@ def steady(n_workers: int = 1_000_000, flushes: int = 3) -> dict[str, Any]:
     drained into a fresh store every 10 s. The first flush inserts every row; the next
     ``flushes`` update them all (drain, then ``write_flush``), each timed on its own."""
     with tempfile.TemporaryDirectory() as tmp, SqliteStore.open(Path(tmp)) as store:
-        result = steady_flushes(store, n_workers, flushes)
+        result = steady_flushes(store, n_workers, flushes, QUIET_WAIT_S)
         result["db_bytes"] = store.path.stat().st_size
     return result
 
 
-def steady_flushes(store: Store, n_workers: int, flushes: int) -> dict[str, Any]:
-    """``steady`` on any store: the first flush and ``flushes`` updating ones, timed."""
+def steady_flushes(
+    store: Store, n_workers: int, flushes: int, quiet_wait_s: float = 0.0
+) -> dict[str, Any]:
+    """``steady`` on any store: the first flush and ``flushes`` updating ones, timed, each
+    after waiting up to ``quiet_wait_s`` for a quiet machine."""
     engine = Engine()
     t = 1_790_000_000.0  # 8 s into an hour: no bucket closes during the run
     rows = engine.worker_rows(
@@ -148,18 +153,22 @@ def steady_flushes(store: Store, n_workers: int, flushes: int) -> dict[str, Any]
     for i in range(flushes + 1):
         now = t + 10 * i
         shares(now - 1)
-        started, cpu = time.perf_counter(), time.process_time()
+        quiet = wait_quiet(quiet_wait_s)  # the engine's clock is ``now``: waiting changes nothing
+        machine, started, cpu = machine_cpu_s(), time.perf_counter(), time.process_time()
         flush = engine.drain(now)
         drained = time.perf_counter()
         store.write_flush(flush)
         done = time.perf_counter()
+        own = time.process_time() - cpu
         runs.append({
             "changed_workers": len(flush.workers.puid),
             "history_rows": sum(len(h.start) for h in flush.history),
             "drain_s": round(drained - started, 3),
             "write_s": round(done - drained, 3),
             "total_s": round(done - started, 3),
-            "cpu_s": round(time.process_time() - cpu, 3),
+            "cpu_s": round(own, 3),
+            "busy_before": quiet,  # the machine's busy fraction in the second before
+            "others_cpu_s": round(max(0.0, machine_cpu_s() - machine - own), 3),
         })  # fmt: skip
     updates = runs[1:]
     median = sorted(updates, key=lambda r: r["total_s"])[len(updates) // 2]

@@ -8,6 +8,7 @@ tracked worker costs well under a kilobyte.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,13 @@ PER_WORKER = (
     "w_ip",
     "w_dirty",
     "w_stored",
+    "w_plain",
+)
+# Not in checkpoints: what the store holds is only known after a drain of this engine.
+NOT_SAVED = frozenset({"w_plain"})
+# The worker windows of figures other than accepted shares (rejects, stale shares).
+_RARE_WINDOWS = tuple(
+    f.name for f in dataclasses.fields(WindowSums) if not f.name.startswith("accept_")
 )
 
 
@@ -94,6 +102,11 @@ class Engine:
         self.w_ip = lazy_zeros(capacity, np.int32)  # IP code + 1; 0: none
         self.w_dirty = lazy_zeros(capacity, np.bool_)
         self.w_stored = lazy_zeros(capacity, np.bool_)  # drained before: its store row exists
+        # The stored row's figures but the accepted ones (reject and stale windows, counts and
+        # open-bucket sums, IP) are the engine's, and no window of them can slide: none holds
+        # a share. Cleared by a reject or stale share, a new IP, or a closing bucket; see
+        # ``WorkerRows.plain``.
+        self.w_plain = lazy_zeros(capacity, np.bool_)
         self.w_live = Realtime(WORKER_RINGS, np.float32, capacity)
         # Open buckets stay here until they close (see ``buckets``); the store has their sums
         # as of each flush in the worker rows, and ``load_open`` takes them back on recovery.
@@ -230,10 +243,14 @@ class Engine:
         accepted_rows, accepted_ts, _ = live_parts[0][Status.ACCEPT]
         np.maximum.at(self.w_last_accept, accepted_rows, accepted_ts)
         np.add.at(self.w_accepts, accepted_rows, 1)
-        np.add.at(self.w_rejects, rows[~masks[Status.ACCEPT]], 1)
+        not_accepted = rows[~masks[Status.ACCEPT]]
+        np.add.at(self.w_rejects, not_accepted, 1)
+        self.w_plain[not_accepted] = False
         with_ip = batch.ip >= 0
         newest = with_ip & (ts >= self.w_last[rows])
-        self.w_ip[rows[newest]] = batch.ip[newest] + 1
+        new_ip = rows[newest]
+        self.w_plain[new_ip[self.w_ip[new_ip] != batch.ip[newest] + 1]] = False
+        self.w_ip[new_ip] = batch.ip[newest] + 1
         self.w_dirty[rows] = True
         np.maximum.at(self.s_last, subs, ts)
 
@@ -254,6 +271,7 @@ class Engine:
         changed = self.w_used[:n] & (self.w_dirty[:n] | moving)
         for rows in closed:  # their stored open bucket is the one whose increments go now
             changed[rows] = True
+            self.w_plain[rows] = False  # its stale and reject sums start again from 0
         return np.flatnonzero(changed).astype(np.int64)
 
     def drain(self, now: float) -> Flush:
@@ -264,11 +282,12 @@ class Engine:
         s_puid = self.subs.puid_array()
         w_puid = s_puid[self.w_sub[rows]]
         ip_table = self.ips
+        sums = self.w_live.sums(rows)
         workers = WorkerRows(
             puid=w_puid,
             worker_id=self.w_id[rows],
             worker_name=[self.workers.names[r] for r in rows.tolist()],
-            sums=self.w_live.sums(rows),
+            sums=sums,
             accept_count=self.w_accepts[rows].astype(np.int64),
             reject_count=self.w_rejects[rows].astype(np.int64),
             last_share_time=np.floor(self.w_last[rows]).astype(np.int64),
@@ -276,8 +295,13 @@ class Engine:
             last_share_ip=[ip_table[c - 1] if c else "" for c in self.w_ip[rows].tolist()],
             open=tuple(self._open(buckets, rows) for buckets in self.w_hist),
             stored=self.w_stored[rows].copy(),
+            plain=self.w_stored[rows] & self.w_plain[rows],
         )
         self.w_stored[rows] = True
+        quiet = np.ones(len(rows), np.bool_)  # no reject or stale share in any window
+        for name in _RARE_WINDOWS:
+            quiet &= getattr(sums, name) == 0
+        self.w_plain[rows] = quiet
         n_subs = len(self.subs)
         n = len(self.workers)
         active = self.w_used[:n] & (self.w_last_accept[:n] >= now - self.config.active_s)
@@ -442,7 +466,8 @@ class Engine:
         arrays: dict[str, npt.NDArray[Any]] = {}
         n = len(self.workers)
         for name in PER_WORKER:
-            arrays[name] = getattr(self, name)[:n]
+            if name not in NOT_SAVED:
+                arrays[name] = getattr(self, name)[:n]
         n_subs = len(self.subs)
         arrays["s_last"] = self.s_last[:n_subs]
         for prefix, live, size in (

@@ -70,6 +70,10 @@ class WorkerRows:
     # True where an earlier flush held the worker (its store row exists, unless that flush
     # failed: flushes are written in order); None: unknown. A hint: a backend may upsert all.
     stored: npt.NDArray[np.bool_] | None = None
+    # True where the stored row's other figures already equal these (reject and stale
+    # windows, reject_count, the open buckets' stale and reject sums, last_share_ip), as of
+    # the flush before this one: only the accepted figures need writing. None: unknown.
+    plain: npt.NDArray[np.bool_] | None = None
 
 
 @dataclass(frozen=True)

@@ -343,3 +343,48 @@ def test_a_worker_bucket_is_drained_once_when_it_closes_with_its_exact_sums() ->
     assert (day.start, day.accept[0]) == (T0, 9)  # the day is still open
     later = engine.drain(T0 + 3620)
     assert [d for d in later.history if d.level is Level.WORKER] == []
+
+
+def test_plain_marks_workers_whose_stored_figures_but_the_accepted_ones_hold() -> None:
+    """``WorkerRows.plain``: True once a drain left a worker's reject and stale figures, its
+    IP and its open buckets' stale and reject sums in the store, and nothing has changed
+    them since: a reject or stale share, a new IP, a closing bucket that held one, or a
+    window that still holds one (it slides) each make it False."""
+    engine = Engine()
+
+    def plain_after(at: int, *shares: tuple[str, Status], ip: str | None = None) -> bool:
+        if shares:
+            engine.apply(
+                batch(engine, [(1, n, at - 1, 1000, s) for n, s in shares], [ip] * len(shares)),
+                at,
+            )
+        flush = engine.drain(at)
+        marks = dict(zip(flush.workers.worker_name, flush.workers.plain.tolist(), strict=True))
+        return marks["a"]
+
+    a = ("a", Status.ACCEPT)
+    t = T0 + 30
+    assert plain_after(t, a, ip="192.0.2.1") is False  # not stored yet
+    assert plain_after(t + 10, a, ip="192.0.2.1") is True
+    assert plain_after(t + 20, ("a", Status.REJECT), ip="192.0.2.1") is False
+    # the reject is in the 15-minute window until it slides out (60 s slots)
+    assert plain_after(t + 30, a, ip="192.0.2.1") is False
+    assert plain_after(t + 20 + 840, a, ip="192.0.2.1") is False
+    assert plain_after(t + 20 + 960, a, ip="192.0.2.1") is False  # first drain with it gone
+    assert plain_after(t + 20 + 970, a, ip="192.0.2.1") is True
+    assert plain_after(t + 20 + 980, a, ip="192.0.2.2") is False  # a new address
+    assert plain_after(t + 20 + 990, a, ip="192.0.2.2") is True
+    assert plain_after(t + 20 + 1000, a) is True  # no address sent: the stored one stays
+    # a stale share in the hour's open bucket: the next hour's stale sum starts from 0
+    hour = T0 + 3600
+    assert plain_after(hour - 960, ("a", Status.STALE)) is False
+    assert plain_after(hour - 20, a) is False  # first drain with it out of every window
+    assert plain_after(hour - 10, a) is True  # still in the open bucket, and stored there
+    assert plain_after(hour + 10, a) is False
+    assert plain_after(hour + 20, a) is True
+    # a restored engine does not know what the store holds until its first drain
+    restored = Engine.restore(engine.export())
+    restored.apply(batch(restored, [(1, "a", hour + 29, 1000, Status.ACCEPT)]), hour + 30)
+    flush = restored.drain(hour + 30)
+    assert flush.workers.plain is not None and not flush.workers.plain.any()
+    assert flush.workers.stored is not None and flush.workers.stored.all()
