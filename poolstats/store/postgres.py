@@ -1,16 +1,41 @@
 """PostgreSQL backend: the scale-out store, a connection pool shared by writers and readers.
 
 Why it is built this way:
-- Every write transaction first takes one advisory transaction lock (``_WRITE_LOCK``), so
-  writers run one at a time across every process on the database, as SQLite's single writer
-  does. The read-then-write methods (``record_network``, ``move_workers``, settlement, name
-  checks) are then correct under READ COMMITTED without retries, and a flush and a settlement
-  never interleave. Readers take no lock: each read is one REPEATABLE READ snapshot.
+- Every write transaction first takes one advisory transaction lock (``_WRITE_LOCK``).
+  Flushes take it SHARED, every other writer EXCLUSIVE: the flushes of a cluster's partitions
+  run at once (two 500k-worker flushes in parallel on two cores, not one after the other),
+  while a read-then-write method (``record_network``, ``move_workers``, settlement, name
+  checks) still runs alone and is correct under READ COMMITTED without retries. In particular
+  a flush books work into "its day or the first unsettled one" from ``meta settled_through``,
+  and a settlement reads the work of the days it settles: a settlement waits for the flushes
+  in flight to commit, later flushes wait for it (PostgreSQL queues a shared request behind a
+  waiting exclusive one), so work is never booked into a day being settled. Readers take no
+  lock: each read is one REPEATABLE READ snapshot.
+- Flushes of different partitions write different rows: workers, sub-account rows, worker
+  and sub-account history and work are keyed by puid, each aggregator has its own
+  ``pool_stats`` row and ``history_seq/K`` key. The one kind of row they share is the pool's
+  history bucket: it is merged last (then the pool row, the sequence, the lease check), in
+  key order, by one upsert, so a flush waits for another only there, for the other's commit,
+  and two flushes take those row locks in the same order: no deadlock. Disjoint rows take no
+  lock another flush wants (row locks only; unique-index inserts of different keys do not
+  block each other). INSERTs use ON CONFLICT all the same, should two writers ever write the
+  same key (a single node's ``serve`` is one writer).
+- History partitions are made before the flush's transaction, each in a short one of its own
+  holding ``_PARTITION_LOCK`` (so two flushes never race to create the same table), and only
+  when missing (looked up first without a lock). ``CREATE TABLE .. PARTITION OF`` locks the
+  parent exclusively: inside a flush it would wait for every other flush in flight while
+  holding that flush's own locks, a deadlock in the making. Outside, it waits for them and
+  holds nothing they need; it happens about once a day per table, a day ahead. A flush that
+  then rolls back leaves an empty partition, which prune drops in its time.
 - Migrations run inside a transaction holding ``pg_advisory_xact_lock(_MIGRATE_LOCK)``: a
   second process opening the same fresh database waits, then finds the schema at head.
 - The flush COPYs its rows into temporary staging tables (one per target, kept by each
-  pooled connection, emptied at commit) and merges each with one ``INSERT .. SELECT .. ON CONFLICT
-  DO UPDATE``: one round trip per table instead of one statement per row.
+  pooled connection, emptied at commit) in binary, built from the engine's numpy arrays
+  (``store.pg_copy``, ``store.pg_flush``: no Python object per value), and merges each with
+  one UPDATE .. FROM the stage, then an upsert of the staged rows the UPDATE did not find:
+  one round trip per table instead of one statement per row. Workers known to be stored go
+  through a narrower stage (what changes only); values the same for every row (the flush
+  time, the open buckets' starts) are bound once as parameters.
 - ``workers`` (fillfactor 50, no index on a column a flush changes: migration 0009) and the
   history partitions (fillfactor 50) are updated in place, HOT, without index writes. A worker
   row carries its open hourly and daily buckets (migration 0012), so a steady flush updates
