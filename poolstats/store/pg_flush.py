@@ -18,7 +18,7 @@ import numpy.typing as npt
 from poolstats.domain.arrays import I64
 from poolstats.engine.snapshot import Flush, HistoryDelta, Level
 from poolstats.store import schema
-from poolstats.store.flush_sql import _check_finite, _check_lengths
+from poolstats.store.flush_sql import _check_finite, _check_lengths, _check_worker_columns
 from poolstats.store.pg_copy import Column
 
 _W = schema.WINDOW_COLUMNS
@@ -130,21 +130,10 @@ def history_columns(d: HistoryDelta) -> Staged:
 
 
 def _check_workers(flush: Flush) -> None:
+    """``flush_sql``'s checks of the worker columns, and of their open buckets."""
+    _check_worker_columns(flush)
     w = flush.workers
     n = len(w.puid)
-    _check_lengths(
-        "workers",
-        n,
-        w.worker_id,
-        w.worker_name,
-        w.accept_count,
-        w.reject_count,
-        w.last_share_time,
-        w.last_accept_time,
-        w.last_share_ip,
-        *(getattr(w.sums, c) for c in _W),
-    )
-    _check_finite("workers", **{c: getattr(w.sums, c) for c in _W})
     by_period = {o.period_s: o for o in w.open}
     unknown = set(by_period) - set(schema.OPEN_BUCKET_COLUMNS)
     if unknown:

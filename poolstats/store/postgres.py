@@ -517,6 +517,15 @@ class PostgresStore(SqlStore):
                         sql = _copy(cur, "stage_workers", columns, len(fresh))
                         sql = _WORKER_UPSERT
                         cur.execute(sql, constants)
+                    if len(flush.work):
+                        cols = ", ".join(_WORK_COLS)
+                        sql = f"COPY stage_work ({cols}) FROM STDIN (FORMAT BINARY)"
+                        with cur.copy(sql) as copy:
+                            copy.set_types(_WORK_TYPES)
+                            for row in work_params(flush):  # Python ints: sums may pass 2**63
+                                copy.write_row(row)
+                        sql = _WORK_MERGE
+                        cur.execute(sql)
                     for table, parts in tables.items():
                         n_staged = sum(n for _, n in parts)
                         if not n_staged:
@@ -530,15 +539,6 @@ class PostgresStore(SqlStore):
                             if cur.rowcount == n_staged:  # none is new
                                 continue
                         sql = upsert
-                        cur.execute(sql)
-                    if len(flush.work):
-                        cols = ", ".join(_WORK_COLS)
-                        sql = f"COPY stage_work ({cols}) FROM STDIN (FORMAT BINARY)"
-                        with cur.copy(sql) as copy:
-                            copy.set_types(_WORK_TYPES)
-                            for row in work_params(flush):  # Python ints: sums may pass 2**63
-                                copy.write_row(row)
-                        sql = _WORK_MERGE
                         cur.execute(sql)
             except psycopg.Error as exc:  # same exception types as the Core-based methods
                 raise sa.exc.DBAPIError.instance(
