@@ -195,3 +195,33 @@ def test_a_settlement_waits_for_a_flush_in_flight_and_then_settles_its_work(
     done = settling.join()
     # the flush's work, settled: 1000/4000 of a 312,500,000 sat block, less the 2 % fee
     assert (done.days, done.total_sat) == ([D0], 76_562_500)
+
+
+def test_two_flushes_needing_the_same_new_partition_make_it_once_and_both_commit(
+    stores: tuple[PostgresStore, PostgresStore], pg_url: str
+) -> None:
+    a, b = stores
+    held = Held(a, partition_flush(puid=1, seq=1, pool=None), partition=0)
+    later = NOW + 40 * DAY  # a day (and month) whose history partitions do not exist yet
+    start = later - later % HOUR
+
+    def flush(puid: int) -> Flush:
+        rows = [(puid, 1, start, float(puid), 0, 0)]
+        return make_flush(now=later, seq=1, history=[delta(Level.WORKER, HOUR, rows)])
+
+    try:
+        # one creates (and waits for the flush in flight to let go of the parent table), the
+        # other waits for it; neither holds anything of a flush's meanwhile
+        first = Background(b.write_flush, flush(2), FlushWriter(1))
+        second = Background(a.write_flush, flush(3), FlushWriter(2))
+        wait_for(lambda: len(lock_waits(pg_url)) == 2, WAIT_S, "both to wait")
+        waits = sorted(lock_waits(pg_url))
+        assert [w[0] for w in waits] == ["advisory", "relation"], waits
+        assert waits[1][1].startswith("CREATE TABLE IF NOT EXISTS history_worker_p3600_")
+    finally:
+        held.release()
+    first.join()
+    second.join()
+    for puid in (2, 3):
+        got = a.history(Level.WORKER, HOUR, puid, 1, start, start + 1)
+        assert [r["accept"] for r in got] == [float(puid)]
