@@ -202,6 +202,13 @@ def _worker_sets(new: str, name: bool) -> list[str]:
 
 
 _WORKER_KEY = ("puid", "worker_id")
+# The worker UPDATE probes the primary key for each staged row (a nested loop) instead of
+# hashing the whole table: a hash join reads every page of ``workers`` once to build the
+# hash (pruning and dirtying it) and again to update it, through shared buffers smaller
+# than the table. Measured on 1M workers: 3.4 s of server CPU instead of 3.8 s, 3.7-4.3 s
+# instead of 3.9-6.0 s; and far less when few of the table's workers changed.
+_BY_KEY = "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off"
+_ANY_JOIN = "RESET enable_hashjoin; RESET enable_mergejoin"
 _WORKER_UPDATE = _update(
     "workers", "stage_worker_updates", _WORKER_KEY, _worker_sets("s", name=False)
 )
@@ -509,8 +516,11 @@ class PostgresStore(SqlStore):
                     if len(known):
                         sql = _copy(cur, "stage_worker_updates", updates, len(known))
                         sql = _WORKER_UPDATE
+                        cur.execute(_BY_KEY)
                         cur.execute(sql, constants)
-                        if cur.rowcount < len(known):  # not stored after all: upsert them all
+                        updated = cur.rowcount
+                        cur.execute(_ANY_JOIN)
+                        if updated < len(known):  # not stored after all: upsert them all
                             fresh = np.arange(len(flush.workers.puid), dtype=np.int64)
                     if len(fresh):
                         columns = worker_columns(flush, fresh, full=True)
