@@ -32,10 +32,12 @@ Why it is built this way:
 - The flush COPYs its rows into temporary staging tables (one per target, kept by each
   pooled connection, emptied at commit) in binary, built from the engine's numpy arrays
   (``store.pg_copy``, ``store.pg_flush``: no Python object per value), and merges each with
-  one UPDATE .. FROM the stage, then an upsert of the staged rows the UPDATE did not find:
-  one round trip per table instead of one statement per row. Workers known to be stored go
-  through a narrower stage (what changes only); values the same for every row (the flush
-  time, the open buckets' starts) are bound once as parameters.
+  one statement: one round trip per table instead of one statement per row. Workers known to
+  be stored go through a narrower stage (what changes only) and one UPDATE (should it find
+  fewer rows than staged, every worker is upserted: their values are absolute, writing one
+  twice is harmless); the other stages are upserted (INSERT .. ON CONFLICT), which stays
+  right when a concurrent writer inserts the same key. Values the same for every row (the
+  flush time, the open buckets' starts) are bound once as parameters.
 - ``workers`` (fillfactor 50, no index on a column a flush changes: migration 0009) and the
   history partitions (fillfactor 50) are updated in place, HOT, without index writes. A worker
   row carries its open hourly and daily buckets (migration 0012), so a steady flush updates
@@ -155,31 +157,23 @@ def _match(key: tuple[str, ...], a: str = "t", b: str = "s") -> str:
 
 
 def _update(target: str, stage: str, key: tuple[str, ...], sets: list[str]) -> str:
-    """UPDATE the rows of ``target`` the stage holds (by a hash join: one pass over each)."""
+    """UPDATE the rows of ``target`` the stage holds (rows it lacks are left out)."""
     return f"UPDATE {target} AS t SET {', '.join(sets)} FROM {stage} AS s WHERE {_match(key)}"
 
 
 def _upsert(
-    target: str,
-    stage: str,
-    cols: tuple[str, ...],
-    key: tuple[str, ...],
-    sets: list[str],
-    missing: bool = False,
+    target: str, stage: str, cols: tuple[str, ...], key: tuple[str, ...], sets: list[str]
 ) -> str:
-    """INSERT the staged rows in key order, updating those that exist (``missing``: only the
-    rows not in ``target``, after ``_update`` matched fewer than were staged and must not
-    apply an increment twice). ON CONFLICT keeps it right should a concurrent flush insert
-    the same key. Rows are unique per key in a stage. A column of ``cols`` the stage lacks
-    is a bound parameter of its name."""
+    """INSERT the staged rows in key order, updating those that exist: one statement, so a
+    row a concurrent flush inserts meanwhile is updated, never skipped (an UPDATE first and
+    then an INSERT of the rows "not there" would lose an increment to that race). Rows are
+    unique per key in a stage. A column of ``cols`` the stage lacks is a bound parameter of
+    its name."""
     staged = _STAGES[stage][1]
-    absent = (
-        f" WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {_match(key)})" if missing else ""
-    )
     values = (f"s.{c}" if c in staged else f"CAST(%({c})s AS BIGINT)" for c in cols)
     return (
         f"INSERT INTO {target} AS t ({', '.join(cols)}) SELECT {', '.join(values)} "
-        f"FROM {stage} AS s{absent} ORDER BY {', '.join('s.' + k for k in key)} "
+        f"FROM {stage} AS s ORDER BY {', '.join('s.' + k for k in key)} "
         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET " + ", ".join(sets)
     )
 
@@ -215,43 +209,26 @@ _WORKER_UPDATE = _update(
 _WORKER_UPSERT = _upsert(
     "workers", "stage_workers", _WORKER_COLS, _WORKER_KEY, _worker_sets("excluded", name=True)
 )
-# Every partition's flush adds to the same pool history rows: the only rows flushes share.
-# They go straight to the upsert (in key order) and last (see the module docstring).
+# Every partition's flush adds to the same pool history rows: the only rows flushes share,
+# merged last (see the module docstring).
 _SHARED = "history_pool"
-# table -> (its UPDATE from its stage, its upsert of the staged rows it did not find)
-_MERGES: dict[str, tuple[str, str]] = {
-    "subaccount_stats": (
-        _update(
-            "subaccount_stats",
-            "stage_subaccount_stats",
-            ("puid",),
-            [f"{c} = s.{c}" for c in _SUB_COLS[1:]],
-        ),
-        _upsert(
-            "subaccount_stats",
-            "stage_subaccount_stats",
-            _SUB_COLS,
-            ("puid",),
-            [f"{c} = excluded.{c}" for c in _SUB_COLS[1:]],
-            missing=True,
-        ),
+# table -> the upsert of its stage: a few rows per sub-account or closed bucket, not one per
+# worker, so the per-row cost of ON CONFLICT is small here and its atomicity is what counts.
+_MERGES: dict[str, str] = {
+    "subaccount_stats": _upsert(
+        "subaccount_stats",
+        "stage_subaccount_stats",
+        _SUB_COLS,
+        ("puid",),
+        [f"{c} = excluded.{c}" for c in _SUB_COLS[1:]],
     ),
     **{
-        t.name: (
-            _update(
-                t.name,
-                f"stage_{t.name}",
-                ("period_s", "start", *schema.HISTORY_KEYS[level]),
-                [f"{c} = t.{c} + s.{c}" for c in _HISTORY_VALUES],
-            ),
-            _upsert(
-                t.name,
-                f"stage_{t.name}",
-                _history_cols(level),
-                ("period_s", "start", *schema.HISTORY_KEYS[level]),
-                [f"{c} = t.{c} + excluded.{c}" for c in _HISTORY_VALUES],
-                missing=t.name != _SHARED,
-            ),
+        t.name: _upsert(
+            t.name,
+            f"stage_{t.name}",
+            _history_cols(level),
+            ("period_s", "start", *schema.HISTORY_KEYS[level]),
+            [f"{c} = t.{c} + excluded.{c}" for c in _HISTORY_VALUES],
         )
         for level, t in schema.HISTORY_TABLES.items()
     },
@@ -537,18 +514,11 @@ class PostgresStore(SqlStore):
                         sql = _WORK_MERGE
                         cur.execute(sql)
                     for table, parts in tables.items():
-                        n_staged = sum(n for _, n in parts)
-                        if not n_staged:
+                        if not sum(n for _, n in parts):
                             continue
                         for columns, n in parts:
                             sql = _copy(cur, f"stage_{table}", columns, n)
-                        update, upsert = _MERGES[table]
-                        if table != _SHARED:  # else straight to the upsert: rows in key order
-                            sql = update
-                            cur.execute(sql)
-                            if cur.rowcount == n_staged:  # none is new
-                                continue
-                        sql = upsert
+                        sql = _MERGES[table]
                         cur.execute(sql)
             except psycopg.Error as exc:  # same exception types as the Core-based methods
                 raise sa.exc.DBAPIError.instance(
