@@ -24,7 +24,7 @@ from bench import api as api_bench
 from bench import cluster as cluster_bench
 from bench import engine as engine_bench
 from bench import flush as flush_bench
-from bench import hostile, ingest_http, journal, memory
+from bench import hostile, ingest_http, journal, memory, store_pg
 from bench import settle as settle_bench
 from bench import stratum as stratum_bench
 from poolstats.engine.engine import Engine, ShareBatch
@@ -99,6 +99,7 @@ STEPS: list[tuple[str, Callable[[], Any]]] = [
     ("store_flush", flush_bench.run),
     ("service_flush", service_flush),
     ("flush_1m", flush_bench.steady),
+    ("pg_flush_1m", store_pg.steady_1m),
     ("journal", journal.run),
     ("ingest_http", ingest_http.run),
     ("api", api_bench.run),
@@ -158,6 +159,9 @@ def report(r: dict[str, Any]) -> str:
          f"{r['service_flush']['write_s']} s); store alone: insert "
          f"{r['store_flush']['insert_s']} s, update {r['store_flush']['update_s']} s"),
         *([] if "flush_1m" not in r else [_flush_1m_row(r["flush_1m"])]),
+        *([] if "pg_flush_1m" not in r else [
+            _flush_1m_row(r["pg_flush_1m"], "PostgreSQL", "bench.store_pg.steady_1m")
+        ]),
         ("Share → visible in the store", f"≤ one flush interval ({http['flush_interval_s']:g} s)",
          f"{http['share_to_store_s']} s"),
     ]  # fmt: skip
@@ -219,12 +223,14 @@ def report(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _flush_1m_row(f: dict[str, Any]) -> tuple[str, str, str]:
+def _flush_1m_row(
+    f: dict[str, Any], store: str = "SQLite", bench: str = "bench.flush.steady"
+) -> tuple[str, str, str]:
     m = f["median_update"]
     met = m["total_s"] <= 5
     return (
-        f"Flush of {f['n_workers']:,} changed workers to SQLite, steady state (every worker "
-        "sent shares since the last flush; `bench.flush.steady`)",
+        f"Flush of {f['n_workers']:,} changed workers to {store}, steady state (every worker "
+        f"sent shares since the last flush; `{bench}`)",
         "≤ 5 s",
         ("" if met else "**missed**: ")
         + f"{m['total_s']} s (drain {m['drain_s']} s + write {m['write_s']} s; "
@@ -232,6 +238,7 @@ def _flush_1m_row(f: dict[str, Any]) -> tuple[str, str, str]:
         + ", ".join(f"{u['total_s']} s" for u in f["updates"])
         + _others_cpu(f["updates"])
         + f"); the first flush, inserting every row: {f['insert']['total_s']} s"
+        + (f"; load average {f['load_avg_1m']:g} as it ended" if "load_avg_1m" in f else "")
         + _measured(f),
     )
 
@@ -546,17 +553,16 @@ def _lag_diagnosis(lag: dict[str, Any], flush_s: float, changed: float) -> list[
         return []
     return [
         f"Why the store lag is missed at {lag['workers']:,} workers: each partition's flush "
-        f"(~{changed:,.0f} changed workers) takes ~{flush_s:.0f} s in PostgreSQL, and "
-        "`PostgresStore.write` takes one database-wide advisory lock for every write, so the "
-        "partitions' flushes take turns: a partition commits every "
+        f"(~{changed:,.0f} changed workers) takes ~{flush_s:.0f} s in PostgreSQL beyond the "
+        "flush interval (the partitions' flushes run in parallel, but on the same 2 cores "
+        "as the gateways, aggregators and nats-server): a partition commits every "
         f"{lag['flush_s']['between_commits_p50_s']:.1f} s (p50) instead of every flush "
         "interval. Leases are renewed outside that lock (`lease_write`) and a flush checks "
         "its lease last, just before its commit, so no aggregator loses its lease to a long "
         f"flush ({lag.get('failed_flushes', 0)} flushes refused, "
         f"{lag.get('activations', 0)} activations for 2 aggregators). The aggregator and "
         "gateway CPU (see the CPU figures in the raw data) are not the limit; the flush's "
-        "time in PostgreSQL and the one writer are. Next: flushes of different partitions "
-        "in parallel (they write disjoint rows but for the pool's).",
+        "time in PostgreSQL is.",
         "",
     ]
 
@@ -628,13 +634,12 @@ def _cluster_model(c: dict[str, Any], r: dict[str, Any]) -> list[str]:
         f"(1 − e^(−shares per interval / workers)), so PostgreSQL must take "
         f"**~{pg_needed:,.0f} worker rows/s**, against {pg_rows_per_s:,} per writer measured "
         f"here: **PostgreSQL's write rate saturates first**, at {pg_needed / pg_rows_per_s:.1f}× "
-        "one writer. And today the store has one writer: `PostgresStore.write` takes one "
-        "advisory lock (`_WRITE_LOCK`) for every write transaction of every process, so the "
-        "partitions' flushes (and the aggregators' lease renewals) run one after another, "
-        "and adding partitions adds no write capacity. Reaching this pool needs flushes "
-        "that run in parallel (no database-wide lock for them; the lease row lock already "
-        "fences each partition) on a PostgreSQL with that many cores' worth of write "
-        "throughput and the disk behind it, or a database per group of partitions. "
+        "one writer. Partitions' flushes run in parallel (`_WRITE_LOCK` is taken shared by "
+        "flushes; they wait for each other only at the pool's history row, just before "
+        "their commits), so write capacity grows with partitions up to the cores and the "
+        "disk of the PostgreSQL server: reaching this pool needs a PostgreSQL with that many "
+        "cores' worth of write throughput and the disk behind it, or a database per group "
+        "of partitions. "
         "Aggregator CPU alone needs "
         f"{by_cpu} partition(s) ({rate:,} / {agg_rate:,}); keeping each flush within half the "
         f"interval needs {by_flush} ({changed_big:,.0f} changed workers / "

@@ -64,6 +64,14 @@ def flushes(n_workers: int) -> dict[str, Any]:
     return result
 
 
+def steady_1m() -> dict[str, Any]:
+    """``make bench``'s step ``pg_flush_1m``: ``flushes`` of 1,000,000 workers, with the load
+    of the machine while it ran (benchmarks share it)."""
+    result = flushes(1_000_000)
+    result["load_avg_1m"] = round(os.getloadavg()[0], 2)
+    return result
+
+
 def worker_page() -> dict[str, Any]:
     """Latency of worker_page on 100k workers of puid 1 (two flushes, so rows were updated)."""
     now = 1_700_000_000
