@@ -203,6 +203,8 @@ class Aggregator:
         await in_thread(self._reconcile, stored)
         if not continuing:  # the open buckets are the store's, as of ``stored``
             await in_thread(self._load_open_buckets)
+            # after a lowered partition count, the pool rows of partitions gone
+            await in_thread(self.store.retire_writers, self.settings.partitions)
         self._own_epoch = self.lease.epoch
         self.state.stored_seq = stored
         self._own_seq = stored

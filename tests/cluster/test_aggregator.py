@@ -26,6 +26,7 @@ from poolstats.store import leases, schema
 from poolstats.store.base import FlushWriter
 from poolstats.store.sqlite import SqliteStore
 from tests.nodes import until
+from tests.store.helpers import make_flush
 
 BATCHES = 1500
 
@@ -234,5 +235,30 @@ def test_a_holder_whose_lease_another_held_meanwhile_drops_what_it_had_queued(
             await until(lambda: store.history_seq(a.writer.seq_key) == last, 30, "a stored")
             await stop(running_a)
             assert stored_counts(store) == (40.0, 40)
+
+    asyncio.run(scenario())
+
+
+def test_an_aggregator_taking_over_retires_the_pool_rows_of_partitions_gone(
+    tmp_path: Path,
+) -> None:
+    """The partition count was 5 and is 1 now: partition 4's last pool row would be added to
+    the pool's figures for ever. The aggregator taking over deletes it."""
+
+    async def scenario() -> None:
+        with SqliteStore.open(tmp_path / "db") as store:
+            puid = store.create_user("alice", int(time.time())).puid
+            gone = make_flush(seq=1, pool={"workers_active": 99, "users_active": 9})
+            store.write_flush(gone, FlushWriter(partition=4))
+            bus = MemoryBus()
+            last = await publish(store, bus, puid, 0, 30)  # three workers
+            settings = Settings(flush_interval_s=0.05, partitions=1)
+            lease = Leaseholder(store, lease_name(0), 2.0, time.time, holder="a")
+            a = Aggregator(settings, store, bus, 0, Registry(store), tmp_path / "a", lease)
+            running = asyncio.create_task(a.run())
+            await until(lambda: store.history_seq(a.writer.seq_key) == last, 30, "a stored")
+            await stop(running)
+            pool = store.pool_stats()
+            assert pool is not None and (pool["workers_active"], pool["users_active"]) == (3, 1)
 
     asyncio.run(scenario())

@@ -121,6 +121,12 @@ class StatsPort(Protocol):
         """The pool's snapshot row."""
         ...
 
+    def retire_writers(self, partitions: int) -> int:
+        """Delete the ``pool_stats`` rows of partitions ``partitions`` and up (the count was
+        lowered): no one writes them any more, and the pool's figures would add them up for
+        ever. Rows gone."""
+        ...
+
     def history(
         self,
         level: Level,

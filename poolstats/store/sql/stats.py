@@ -149,6 +149,12 @@ class SqlStats(SqlUnitOfWork):
         return {k: int(v) if k in ("workers_active", "users_active", "updated_at") else v
                 for k, v in row.items()}  # fmt: skip
 
+    def retire_writers(self, partitions: int) -> int:
+        p = schema.pool_stats
+        with self.write() as conn:
+            gone = conn.execute(sa.delete(p).where(p.c.id > schema.pool_row_id(partitions - 1)))
+            return int(gone.rowcount)
+
     def history(
         self,
         level: Level,

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from poolstats.engine.snapshot import HistoryDelta, Level
 from poolstats.store import SqliteStore
+from poolstats.store.ports.stats import FlushWriter
 from poolstats.store.sql import SqlStore
 from tests.store.helpers import (
     D0,
@@ -211,6 +212,25 @@ def test_history_seq_is_set_with_the_flush_and_never_lowered(store: SqliteStore)
     assert store.history_seq() == 5
     store.write_flush(make_flush(seq=12))
     assert store.history_seq() == 12
+
+
+def test_the_pool_adds_up_its_writers_until_a_lowered_partition_count_retires_some(
+    store: SqliteStore,
+) -> None:
+    """Three partitions' aggregators each write a pool row; with the count lowered to two,
+    the third one's row is gone from the pool's figures (and from the table)."""
+    for k, workers in enumerate((3, 5, 7)):
+        flush = make_flush(seq=k + 1, pool={"workers_active": workers, "users_active": 1})
+        store.write_flush(flush, FlushWriter(partition=k))
+    pool = store.pool_stats()
+    assert pool is not None and (pool["workers_active"], pool["users_active"]) == (15, 3)
+    assert store.retire_writers(3) == 0
+    assert store.retire_writers(2) == 1
+    pool = store.pool_stats()
+    assert pool is not None and (pool["workers_active"], pool["users_active"]) == (8, 2)
+    assert store.retire_writers(1) == 1
+    pool = store.pool_stats()
+    assert pool is not None and pool["workers_active"] == 3
 
 
 def test_failed_flush_leaves_nothing_behind(store: SqliteStore) -> None:
