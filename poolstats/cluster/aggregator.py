@@ -48,6 +48,15 @@ STORED_SEQ_POLL_S = 1.0  # how often a standby reads how far the active one has 
 RETRY_S = 1.0  # after the store or the bus could not be reached
 
 
+def _next_flush(due: float, interval: float, now: float) -> float:
+    """When the flush after one due at ``due`` (and done at ``now``) is due: an interval after
+    the last one started, however long it took. Timed from its end instead, a share would wait
+    up to the interval plus two flushes for its commit (the store lag), and a large flush makes
+    the cadence drift. A flush that took longer than the interval leaves a quarter of one to
+    read the bus before the next."""
+    return max(due + interval, now + interval / 4)
+
+
 def lease_name(partition: int) -> str:
     return f"aggregate/{partition}"
 
@@ -226,7 +235,9 @@ class Aggregator:
                     save = time.monotonic() >= next_checkpoint
                     if await self._flush(sub, save):
                         next_checkpoint += self.settings.checkpoint_interval_s if save else 0
-                    next_flush = time.monotonic() + interval
+                        next_flush = _next_flush(next_flush, interval, time.monotonic())
+                    else:  # the store is away: tried again an interval later
+                        next_flush = time.monotonic() + interval
         finally:
             self.state.active = False
             await sub.close()

@@ -4,6 +4,7 @@ and a standby or holder cut off from the store and back again counts every batch
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from contextlib import AbstractContextManager
@@ -40,6 +41,8 @@ class FlakyStore:
         self._reads_too = reads_too
         self.down = False
         self.refused = 0
+        self.write_s = 0.0
+        self.flushes_started: list[float] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -51,6 +54,8 @@ class FlakyStore:
 
     def write_flush(self, flush: Flush, writer: FlushWriter) -> None:
         self._check()
+        self.flushes_started.append(time.monotonic())
+        time.sleep(self.write_s)  # a database that takes this long to write a flush
         self._store.write_flush(flush, writer)
 
     def lease_write(self) -> AbstractContextManager[sa.Connection]:
@@ -260,5 +265,27 @@ def test_an_aggregator_taking_over_retires_the_pool_rows_of_partitions_gone(
             await stop(running)
             pool = store.pool_stats()
             assert pool is not None and (pool["workers_active"], pool["users_active"]) == (3, 1)
+
+    asyncio.run(scenario())
+
+
+def test_flushes_start_an_interval_apart_however_long_each_takes(tmp_path: Path) -> None:
+    """A share waits for the next flush to start and for it to commit: timed from the end of
+    the last flush, that would be up to the interval plus two flushes."""
+    interval, write_s = 0.5, 0.3
+
+    async def scenario() -> None:
+        with SqliteStore.open(tmp_path / "db") as store:
+            slow = FlakyStore(store)
+            slow.write_s = write_s
+            settings = Settings(flush_interval_s=interval, partitions=1)
+            lease = Leaseholder(store, lease_name(0), 5.0, time.time, holder="a")
+            a = Aggregator(settings, slow, MemoryBus(), 0, Registry(store), tmp_path / "a", lease)
+            running = asyncio.create_task(a.run())
+            await until(lambda: len(slow.flushes_started) >= 8, 30, "eight flushes")
+            await stop(running)
+            gaps = sorted(b - a for a, b in itertools.pairwise(slow.flushes_started[:8]))
+            median = gaps[len(gaps) // 2]
+            assert interval * 0.9 <= median < interval + write_s / 2, gaps
 
     asyncio.run(scenario())
