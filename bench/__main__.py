@@ -580,7 +580,9 @@ def _cluster_model(c: dict[str, Any], r: dict[str, Any]) -> list[str]:
     nats_rate = min(round(n / s) for n, s in zip(per, nats_cpu, strict=True) if s)
     best = max(runs, key=lambda x: x["acknowledged_per_s"])
     pg = c["pg_flush"]
-    pg_s = pg["median_update_s"]
+    # (``bench.store_pg.flushes``; before its per-flush figures, only the median was kept)
+    pg_s = pg["median_update"]["total_s"] if "median_update" in pg else pg["median_update_s"]
+    pg_updates = len(pg.get("updates", ())) or 9
     pg_rows_per_s = round(pg["n_workers"] / pg_s)
     lag = c["lag"]
     interval = lag["flush_interval_s"]
@@ -616,12 +618,12 @@ def _cluster_model(c: dict[str, Any], r: dict[str, Any]) -> list[str]:
         f"- **Aggregator (one per partition)**: at least {agg_rate:,} shares per CPU second "
         "(the lowest over the throughput runs: decode the bus record, look up the workers, "
         "`Engine.apply`, drain and write the flushes). Its flush of changed workers to "
-        f"PostgreSQL: {pg_s:g} s per 100,000 workers (`write_flush`, one writer, median of "
-        f"the 9 updates of `bench.store_pg`), i.e. {pg_rows_per_s:,} worker rows/s per "
-        f"writer; under the {lag['workers']:,}-worker load a partition's commits came "
-        f"{lag['flush_s'].get('between_commits_p50_s', 0):g} s "
-        f"apart with a {interval:g} s interval, so a flush of ~{changed:,.0f} changed workers "
-        f"took ~{flush_s:.1f} s there (the machine shared with the load).",
+        f"PostgreSQL: {pg_s:g} s per {pg['n_workers']:,} workers (drain and `write_flush`, "
+        f"one writer, median of the {pg_updates} updates of `bench.store_pg`), i.e. "
+        f"{pg_rows_per_s:,} worker rows/s per writer; under the {lag['workers']:,}-worker "
+        f"load a partition flushed ~{changed:,.0f} changed workers at a time and committed "
+        f"every {lag['flush_s'].get('between_commits_p50_s', 0):g} s (p50) with a "
+        f"{interval:g} s interval (flushes start an interval apart).",
         f"- **Gateway**: at least {gw_rate:,} shares per CPU second (judge, split per "
         f"partition, publish); the fastest run acknowledged {best['acknowledged_per_s']:,} "
         f"shares/s with {best['gateways']} gateway(s) and {best['partitions']} partition(s). "
@@ -643,7 +645,7 @@ def _cluster_model(c: dict[str, Any], r: dict[str, Any]) -> list[str]:
         "Aggregator CPU alone needs "
         f"{by_cpu} partition(s) ({rate:,} / {agg_rate:,}); keeping each flush within half the "
         f"interval needs {by_flush} ({changed_big:,.0f} changed workers / "
-        f"{max_changed_per_partition:,.0f} per partition, once flushes run in parallel): "
+        f"{max_changed_per_partition:,.0f} per partition): "
         f"**{partitions} partitions** (one "
         f"core each, plus a standby each), **{gateways} gateways** ({rate:,} / {gw_rate:,} "
         "rounded up, plus one for failure), nats-server at "
