@@ -129,13 +129,13 @@ def work_params(flush: Flush) -> Iterator[tuple[int, ...]]:
         yield day, puid, net_at, q >> WORK_SPLIT_BITS, q & (_LO - 1), capped
 
 
-def _check_lengths(what: str, n: int, *columns: Sized) -> None:
+def check_lengths(what: str, n: int, *columns: Sized) -> None:
     """``zip`` would silently truncate ragged columns; a flush must be all or nothing."""
     if any(len(c) != n for c in columns):
         raise ValueError(f"{what}: columns differ in length (expected {n} rows each)")
 
 
-def _check_finite(what: str, **columns: npt.NDArray[np.float64]) -> None:
+def check_finite(what: str, **columns: npt.NDArray[np.float64]) -> None:
     """NaN would bind as NULL and fail deep in the transaction; name the culprit instead."""
     for name, values in columns.items():
         if not np.isfinite(values).all():
@@ -157,7 +157,7 @@ def worker_order(flush: Flush, order: I64 | None = None) -> tuple[I64, I64]:
         order = key_order(flush)
     if w.stored is None:
         return order, order[:0]
-    _check_lengths("workers", len(w.puid), w.stored)
+    check_lengths("workers", len(w.puid), w.stored)
     known = w.stored[order]
     return order[~known], order[known]
 
@@ -179,8 +179,8 @@ def _open_columns(
             out |= {start: itertools.repeat(0), **{c: itertools.repeat(0.0) for c in sums}}
             continue
         what = f"workers open {period}"
-        _check_lengths(what, len(w.puid), o.accept, o.stale, o.reject)
-        _check_finite(what, accept=o.accept, stale=o.stale, reject=o.reject)
+        check_lengths(what, len(w.puid), o.accept, o.stale, o.reject)
+        check_finite(what, accept=o.accept, stale=o.stale, reject=o.reject)
         if o.start % period:
             raise ValueError(f"{what}: bucket starts must be multiples of {period}")
         out[start] = itertools.repeat(int(o.start))
@@ -214,7 +214,7 @@ def worker_update_params(
 ) -> Iterator[tuple[Any, ...]]:
     """``WORKER_UPDATE``'s parameters for the rows ``order`` (see ``worker_order``); or,
     with other ``cols``, those of the UPDATE of them (``_update_sql``)."""
-    _check_worker_columns(flush)
+    check_worker_columns(flush)
     w = flush.workers
     return zip(
         *_changing_columns(flush, order, cols),
@@ -245,7 +245,7 @@ def plain_order(flush: Flush, known: I64) -> tuple[I64, I64]:
     plain = flush.workers.plain
     if plain is None:
         return known, known[:0]
-    _check_lengths("workers", len(flush.workers.puid), plain)
+    check_lengths("workers", len(flush.workers.puid), plain)
     accepted = plain[known]
     return known[~accepted], known[accepted]
 
@@ -253,7 +253,7 @@ def plain_order(flush: Flush, known: I64) -> tuple[I64, I64]:
 def worker_params(flush: Flush, order: I64 | None = None) -> Iterator[tuple[Any, ...]]:
     """``WORKER_UPSERT``'s parameters for the rows ``order`` (default: all of them, in
     primary-key order)."""
-    _check_worker_columns(flush)
+    check_worker_columns(flush)
     w = flush.workers
     if order is None:
         order = np.lexsort((w.worker_id, w.puid)).astype(np.int64)
@@ -267,10 +267,10 @@ def worker_params(flush: Flush, order: I64 | None = None) -> Iterator[tuple[Any,
     )
 
 
-def _check_worker_columns(flush: Flush) -> None:
+def check_worker_columns(flush: Flush) -> None:
     w = flush.workers
     n = len(w.puid)
-    _check_lengths(
+    check_lengths(
         "workers",
         n,
         w.worker_id,
@@ -282,16 +282,16 @@ def _check_worker_columns(flush: Flush) -> None:
         w.last_share_ip,
         *(getattr(w.sums, c) for c in _W),
     )
-    _check_finite("workers", **{c: getattr(w.sums, c) for c in _W})
+    check_finite("workers", **{c: getattr(w.sums, c) for c in _W})
 
 
 def subaccount_params(flush: Flush) -> Iterator[tuple[Any, ...]]:
     s = flush.subaccounts
     n = len(s.puid)
-    _check_lengths(
+    check_lengths(
         "subaccounts", n, s.workers_active, s.last_share_time, *(getattr(s.sums, c) for c in _W)
     )
-    _check_finite("subaccounts", **{c: getattr(s.sums, c) for c in _W})
+    check_finite("subaccounts", **{c: getattr(s.sums, c) for c in _W})
     return zip(
         s.puid.tolist(),
         *(getattr(s.sums, c).tolist() for c in _W),
@@ -305,27 +305,36 @@ def subaccount_params(flush: Flush) -> Iterator[tuple[Any, ...]]:
 def pool_params(flush: Flush, row_id: int = 1) -> tuple[Any, ...]:
     """The pool row of this writer (``schema.pool_row_id``)."""
     p = flush.pool
-    _check_finite("pool", **{c: getattr(p.sums, c)[:1] for c in _W})
+    check_finite("pool", **{c: getattr(p.sums, c)[:1] for c in _W})
     sums = (float(getattr(p.sums, c)[0]) for c in _W)
     return (row_id, *sums, int(p.workers_active), int(p.users_active), flush.now)
 
 
-def history_params(d: HistoryDelta) -> Iterator[tuple[Any, ...]]:
-    """Delta rows in primary-key order ``(period_s, start, *level keys)``."""
+def check_history(d: HistoryDelta) -> None:
+    """``ValueError`` naming the delta unless its columns agree in length, its sums are
+    finite and its bucket starts are multiples of its period: both backends' flushes check
+    a delta so before writing any of it."""
     what = f"history {d.level}/{d.period_s}"
     n = len(d.start)
-    _check_lengths(what, n, d.accept, d.stale, d.reject)
-    _check_finite(what, accept=d.accept, stale=d.stale, reject=d.reject)
+    check_lengths(what, n, d.accept, d.stale, d.reject)
+    check_finite(what, accept=d.accept, stale=d.stale, reject=d.reject)
     # history() finds buckets by enumerating multiples of period_s: enforce the contract here.
     if d.period_s <= 0 or bool(np.any(d.start % d.period_s)):
         raise ValueError(f"{what}: bucket starts must be multiples of period_s > 0")
+    if d.level is Level.WORKER:
+        check_lengths(what, n, d.puid, d.worker_id)
+    elif d.level is Level.SUBACCOUNT:
+        check_lengths(what, n, d.puid)
+
+
+def history_params(d: HistoryDelta) -> Iterator[tuple[Any, ...]]:
+    """Delta rows in primary-key order ``(period_s, start, *level keys)``."""
+    check_history(d)
     keys: list[list[int]]
     if d.level is Level.WORKER:
-        _check_lengths(what, n, d.puid, d.worker_id)
         order = np.lexsort((d.worker_id, d.puid, d.start))
         keys = [d.puid[order].tolist(), d.worker_id[order].tolist()]
     elif d.level is Level.SUBACCOUNT:
-        _check_lengths(what, n, d.puid)
         order = np.lexsort((d.puid, d.start))
         keys = [d.puid[order].tolist()]
     else:

@@ -16,9 +16,14 @@ import numpy as np
 import numpy.typing as npt
 
 from poolstats.domain.arrays import I64
-from poolstats.engine.snapshot import Flush, HistoryDelta, Level
+from poolstats.engine.snapshot import Flush, HistoryDelta
 from poolstats.store import schema
-from poolstats.store.flush_sql import _check_finite, _check_lengths, _check_worker_columns
+from poolstats.store.flush_sql import (
+    check_finite,
+    check_history,
+    check_lengths,
+    check_worker_columns,
+)
 from poolstats.store.pg_copy import Column
 
 _W = schema.WINDOW_COLUMNS
@@ -30,7 +35,7 @@ def worker_split(flush: Flush) -> tuple[I64, I64]:
     stored = flush.workers.stored
     if stored is None:
         return np.arange(len(flush.workers.puid), dtype=np.int64), np.zeros(0, np.int64)
-    _check_lengths("workers", len(flush.workers.puid), stored)
+    check_lengths("workers", len(flush.workers.puid), stored)
     return np.flatnonzero(~stored).astype(np.int64), np.flatnonzero(stored).astype(np.int64)
 
 
@@ -92,10 +97,10 @@ def worker_columns(flush: Flush, rows: I64, full: bool) -> Staged:
 def subaccount_columns(flush: Flush) -> Staged:
     s = flush.subaccounts
     n = len(s.puid)
-    _check_lengths(
+    check_lengths(
         "subaccounts", n, s.workers_active, s.last_share_time, *(getattr(s.sums, c) for c in _W)
     )
-    _check_finite("subaccounts", **{c: getattr(s.sums, c) for c in _W})
+    check_finite("subaccounts", **{c: getattr(s.sums, c) for c in _W})
     return [
         ("puid", ("int8", s.puid)),
         *((c, ("float8", getattr(s.sums, c))) for c in _W),
@@ -107,18 +112,8 @@ def subaccount_columns(flush: Flush) -> Staged:
 
 def history_columns(d: HistoryDelta) -> Staged:
     """A delta's rows (unique per key: ``postgres.summed``)."""
-    what = f"history {d.level}/{d.period_s}"
-    n = len(d.start)
-    _check_lengths(what, n, d.accept, d.stale, d.reject)
-    _check_finite(what, accept=d.accept, stale=d.stale, reject=d.reject)
-    # history() finds buckets by enumerating multiples of period_s: enforce the contract here.
-    if d.period_s <= 0 or bool(np.any(d.start % d.period_s)):
-        raise ValueError(f"{what}: bucket starts must be multiples of period_s > 0")
+    check_history(d)
     keys = schema.HISTORY_KEYS[d.level]
-    if d.level is Level.WORKER:
-        _check_lengths(what, n, d.puid, d.worker_id)
-    elif d.level is Level.SUBACCOUNT:
-        _check_lengths(what, n, d.puid)
     return [
         ("period_s", ("int8", d.period_s)),
         ("start", ("int8", d.start)),
@@ -131,7 +126,7 @@ def history_columns(d: HistoryDelta) -> Staged:
 
 def _check_workers(flush: Flush) -> None:
     """``flush_sql``'s checks of the worker columns, and of their open buckets."""
-    _check_worker_columns(flush)
+    check_worker_columns(flush)
     w = flush.workers
     n = len(w.puid)
     by_period = {o.period_s: o for o in w.open}
@@ -140,7 +135,7 @@ def _check_workers(flush: Flush) -> None:
         raise ValueError(f"workers: no columns for open buckets of periods {sorted(unknown)}")
     for period, o in by_period.items():
         what = f"workers open {period}"
-        _check_lengths(what, n, o.accept, o.stale, o.reject)
-        _check_finite(what, accept=o.accept, stale=o.stale, reject=o.reject)
+        check_lengths(what, n, o.accept, o.stale, o.reject)
+        check_finite(what, accept=o.accept, stale=o.stale, reject=o.reject)
         if o.start % period:
             raise ValueError(f"{what}: bucket starts must be multiples of {period}")

@@ -89,6 +89,28 @@ def stored_counts(store: SqliteStore) -> tuple[float | None, int | None]:
     return history, counted
 
 
+async def active_on(
+    flaky: FlakyStore, bus: MemoryBus, folder: Path
+) -> tuple[Aggregator, Leaseholder, asyncio.Task[None]]:
+    """Partition 0's aggregator "a" on ``flaky`` (flushes every 0.05 s, a lease of 0.6 s),
+    running and active."""
+    settings = Settings(flush_interval_s=0.05, partitions=1)
+    lease = Leaseholder(flaky, lease_name(0), 0.6, time.time, holder="a")
+    a = Aggregator(settings, flaky, bus, 0, Registry(flaky._store), folder / "a", lease)
+    running = asyncio.create_task(a.run())
+    await until(lambda: a.state.active, 30, "a active")
+    return a, lease, running
+
+
+async def counted_while_down(a: Aggregator, flaky: FlakyStore, bus: MemoryBus, puid: int) -> int:
+    """The store goes down; 30 batches are published, and ``a`` counts them with its flushes
+    queued. The last sequence."""
+    flaky.down = True
+    last = await publish(flaky._store, bus, puid, 0, 30)
+    await until(lambda: a.state.applied_seq == last and a._unwritten, 30, "a queued")
+    return last
+
+
 async def stop(task: asyncio.Task[None]) -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -185,15 +207,9 @@ def test_a_holder_that_takes_its_own_lease_again_writes_what_it_had_queued(
             puid = store.create_user("alice", int(time.time())).puid
             bus = MemoryBus()
             flaky = FlakyStore(store)
-            settings = Settings(flush_interval_s=0.05, partitions=1)
-            lease = Leaseholder(flaky, lease_name(0), 0.6, time.time, holder="a")
-            a = Aggregator(settings, flaky, bus, 0, Registry(store), tmp_path / "a", lease)
-            running = asyncio.create_task(a.run())
-            await until(lambda: a.state.active, 30, "a active")
+            a, lease, running = await active_on(flaky, bus, tmp_path)
             epoch = lease.epoch
-            flaky.down = True
-            last = await publish(store, bus, puid, 0, 30)
-            await until(lambda: a.state.applied_seq == last and a._unwritten, 30, "a queued")
+            last = await counted_while_down(a, flaky, bus, puid)
             await until(lambda: not lease.held, 30, "a's lease lapsed")
             flaky.down = False
             await until(lambda: store.history_seq(a.writer.seq_key) == last, 30, "a stored")
@@ -217,18 +233,12 @@ def test_a_holder_whose_lease_another_held_meanwhile_drops_what_it_had_queued(
         with SqliteStore.open(tmp_path / "db") as store:
             puid = store.create_user("alice", int(time.time())).puid
             bus = MemoryBus()
-            settings = Settings(flush_interval_s=0.05, partitions=1)
             cut_off = FlakyStore(store)
-            lease_a = Leaseholder(cut_off, lease_name(0), 0.6, time.time, holder="a")
-            a = Aggregator(settings, cut_off, bus, 0, Registry(store), tmp_path / "a", lease_a)
-            running_a = asyncio.create_task(a.run())
-            await until(lambda: a.state.active, 30, "a active")
+            a, lease_a, running_a = await active_on(cut_off, bus, tmp_path)
             epoch_a = lease_a.epoch
-            cut_off.down = True
-            first = await publish(store, bus, puid, 0, 30)
-            await until(lambda: a.state.applied_seq == first and a._unwritten, 30, "a queued")
+            first = await counted_while_down(a, cut_off, bus, puid)
             lease_b = Leaseholder(store, lease_name(0), 0.6, time.time, holder="b")
-            b = Aggregator(settings, store, bus, 0, Registry(store), tmp_path / "b", lease_b)
+            b = Aggregator(a.settings, store, bus, 0, Registry(store), tmp_path / "b", lease_b)
             running_b = asyncio.create_task(b.run())
             await until(lambda: store.history_seq(b.writer.seq_key) == first, 30, "b stored")
             epoch_b = lease_b.epoch
