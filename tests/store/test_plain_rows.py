@@ -3,8 +3,8 @@ figures of its plain rows leaves every worker row as a flush that writes them wh
 
 An engine fed a random share stream (rejects and stale shares, changing addresses, workers
 that fall silent and come back, an hour and a restart in between) flushes into two SQLite
-stores: one as the flushes come, one with the hint taken out. Their worker rows must be
-equal after every flush.
+stores: one as the flushes come (on each backend), one with the hint taken out (SQLite).
+Their worker rows must be equal after every flush.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from poolstats.domain.share import Status
 from poolstats.engine.engine import Engine
 from poolstats.engine.snapshot import Flush
 from poolstats.store import schema
+from poolstats.store.sql import SqlStore
 from poolstats.store.sqlite import SqliteStore
 from tests.engine.helpers import T0, batch
 from tests.store.helpers import make_flush
@@ -31,7 +32,7 @@ HOUR = T0 + 3600
 IPS = ["192.0.2.1", "192.0.2.2", "198.51.100.7"]
 
 
-def rows(store: SqliteStore) -> list[dict[str, Any]]:
+def rows(store: SqlStore) -> list[dict[str, Any]]:
     with store.read() as conn:
         w = schema.workers
         found = conn.execute(sa.select(w).order_by(w.c.puid, w.c.worker_id))
@@ -56,10 +57,11 @@ def stream(rng: random.Random, at: int) -> list[tuple[int, str, float, float, St
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_plain_rows_end_as_rows_written_whole(tmp_path: Path, seed: int) -> None:
+def test_plain_rows_end_as_rows_written_whole(tmp_path: Path, seed: int, store: SqlStore) -> None:
+    """The hinted store is each backend in turn; the one written whole is SQLite."""
     rng = random.Random(seed)
     engine = Engine()
-    hinted = SqliteStore.open(tmp_path / "hinted")
+    hinted = store
     whole = SqliteStore.open(tmp_path / "whole")
     plain_rows = whole_rows = 0
     try:
