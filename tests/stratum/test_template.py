@@ -251,6 +251,8 @@ def test_a_dropped_submission_is_retried_and_one_never_answered_stays_submitted(
             params, _ = miner.find(extranonce2=2)
             await miner.call("mining.submit", ["alice.rig1", *params])
             await until(lambda: _unanswered(caplog), 20, "all four tries to fail")
+            # the verdict is logged, then stored: wait for the store too
+            await until(lambda: recorded(node)[0].reason, 10, "the verdict stored")
 
     asyncio.run(scenario())
     newest, first = recorded(node)
