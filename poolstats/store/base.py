@@ -37,7 +37,6 @@ __all__ = [
     "UserExists",
     "WorkerPage",
     "WorkerQuery",
-    "transactions",
 ]
 
 # The unit of work under its first name: alerts, blocks and the cluster view took it so.
@@ -57,8 +56,3 @@ class Store(AccountsPort, GroupsPort, NetworkPort, StatsPort, UnitOfWork, Protoc
         ...
 
 
-def transactions(store: Store, keeps: str) -> UnitOfWork:
-    """``store`` as a ``UnitOfWork``, or ``TypeError`` saying it does not keep ``keeps``."""
-    if not isinstance(store, UnitOfWork):
-        raise TypeError(f"{type(store).__name__} does not keep {keeps}")
-    return store

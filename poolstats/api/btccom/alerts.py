@@ -37,7 +37,7 @@ from poolstats.api.btccom.schemas import (
 )
 from poolstats.domain.hashrate import four_significant, hashrate_hs, unit_size
 from poolstats.store.alerts import AlertConfig, AlertStore
-from poolstats.store.base import Store, transactions
+from poolstats.store.base import Store
 
 router = APIRouter(tags=["BTC.COM: alerts"])
 _NOT_YOURS = "id: not a contact of this sub-account"
@@ -45,8 +45,8 @@ _NO_SMS = "SMS alerts are not supported; give email or webhook_url"
 
 
 def alert_store(store: Store) -> AlertStore:
-    """The alert tables of the node's store (SQLite: it exposes its transactions)."""
-    return AlertStore(transactions(store, "alerts"))
+    """The alert tables of the node's store (every store is a unit of work)."""
+    return AlertStore(store)
 
 
 def alert_settings(store: Store, puid: int) -> AlertSettings:

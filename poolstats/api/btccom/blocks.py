@@ -15,7 +15,6 @@ from poolstats.api.btccom import render
 from poolstats.api.btccom.envelope import Call, endpoint, ok
 from poolstats.api.btccom.schemas import ListPage, PageParams
 from poolstats.domain.found_block import FoundBlock
-from poolstats.store.base import transactions
 from poolstats.store.blocks import BlockStore
 
 router = APIRouter(tags=["Pool blocks"])
@@ -38,7 +37,7 @@ class BlockList(ListPage, rename={"items": "list"}):
           answer=BlockList, params=PageParams, auth=False)  # fmt: skip
 def list_blocks(ctx: Call) -> Response:
     p = ctx.args(PageParams)
-    total, blocks = BlockStore(transactions(ctx.store, "blocks")).page(
+    total, blocks = BlockStore(ctx.store).page(
         (p.page - 1) * p.page_size, p.page_size
     )
     return ok(
