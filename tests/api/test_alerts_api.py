@@ -273,6 +273,61 @@ def test_alert_read_marks_only_its_own(node: Node) -> None:
     assert node.data("/v1/alert/get", user="bob")[0]["is_read"] == 0
 
 
+def test_single_purpose_setting_endpoints_change_only_their_part(node: Node) -> None:
+    """BTC.COM's /alert/setting/interval, /hashrate and /miners (docs/alert.md)."""
+    assert post(node, "/v1/alert/setting/interval", interval=5) == OK
+    assert post(node, "/v1/alert/setting/hashrate", hashrate="2.5", enabled=1, unit="P") == OK
+    assert post(node, "/v1/alert/setting/miners", miners=7, enabled=1) == OK
+    after = AlertSettings("0", "2.5", "P", 1, "0", "7", 1, 5)
+    assert alert_settings(node.service.store, ALICE) == after
+    # unit defaults to T, as BTC.COM documented; turning an alert off keeps its threshold
+    assert post(node, "/v1/alert/setting/hashrate", hashrate="3", enabled=0) == OK
+    assert post(node, "/v1/alert/setting/miners", miners=7, enabled=0) == OK
+    after = AlertSettings("0", "3", "T", 0, "0", "7", 0, 5)
+    assert alert_settings(node.service.store, ALICE) == after
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/v1/alert/setting/interval", {}, "interval"),
+        ("/v1/alert/setting/interval", {"interval": 1}, "interval"),
+        ("/v1/alert/setting/interval", {"interval": 25}, "interval"),
+        ("/v1/alert/setting/hashrate", {"hashrate": "1"}, "enabled"),
+        ("/v1/alert/setting/hashrate", {"enabled": 1}, "hashrate"),
+        ("/v1/alert/setting/hashrate", {"hashrate": "-1", "enabled": 1}, "hashrate"),
+        ("/v1/alert/setting/hashrate", {"hashrate": "1", "enabled": 2}, "enabled"),
+        ("/v1/alert/setting/hashrate", {"hashrate": "1", "enabled": 1, "unit": "X"}, "unit"),
+        ("/v1/alert/setting/miners", {"enabled": 1}, "miners"),
+        ("/v1/alert/setting/miners", {"miners": -1, "enabled": 1}, "miners"),
+    ],
+)
+def test_single_purpose_refusals_name_the_field_and_change_nothing(
+    node: Node, path: str, params: dict[str, Any], field: str
+) -> None:
+    assert refused(post(node, path, **params), 1, field)
+    assert alert_settings(node.service.store, ALICE) == NO_ALERT
+
+
+def test_contacts_get_one_by_id_or_null(node: Node) -> None:
+    assert post(node, "/v1/alert/contacts/create", note="ops", email="a@example.com") == OK
+    assert post(node, "/v1/alert/contacts/create", "bob", email="b@example.com") == OK
+    assert node.data("/v1/alert/contacts/get", id=1) == {
+        "id": 1,
+        "uid": 1,
+        "puid": ALICE,
+        "note": "ops",
+        "email": "a@example.com",
+        "webhook_url": None,
+        "created_at": STAMP,
+        "updated_at": STAMP,
+    }
+    assert node.data("/v1/alert/contacts/get", id=2) is None  # bob's
+    assert node.data("/v1/alert/contacts/get", id=3) is None  # nobody's
+    assert refused(node.api("GET", "/v1/alert/contacts/get"), 1, "id")
+    assert refused(node.api("GET", "/v1/alert/contacts/get", id="x"), 1, "id")
+
+
 # --- who may call ---------------------------------------------------------------------------
 
 WRITES: list[tuple[str, dict[str, Any]]] = [
@@ -281,6 +336,9 @@ WRITES: list[tuple[str, dict[str, Any]]] = [
     ("/v1/alert/contacts/update", {"id": 1, "note": "x"}),
     ("/v1/alert/contacts/delete", {"id": 1}),
     ("/v1/alert/read", {"log_id": 1}),
+    ("/v1/alert/setting/interval", {"interval": 3}),
+    ("/v1/alert/setting/hashrate", {"hashrate": "1", "enabled": 1}),
+    ("/v1/alert/setting/miners", {"miners": 1, "enabled": 1}),
 ]
 
 
@@ -291,6 +349,8 @@ def test_another_accounts_key_gets_20001_everywhere(node: Node) -> None:
         assert node.api("POST", path, "bob", puid=ALICE, **params)["err_no"] == 20001, path
     for path in ("/v1/alert/get", "/v1/alert/contacts/my"):
         assert node.api("GET", path, "bob", puid=ALICE)["err_no"] == 20001, path
+    assert node.api("GET", "/v1/alert/contacts/get", "bob", puid=ALICE, id=1)["err_no"] == 20001
+    assert node.data("/v1/alert/contacts/get", "bob", id=1) is None  # not bob's contact
     # bob's own puid does not reach alice's contact or log entry by id either
     assert refused(post(node, "/v1/alert/contacts/update", "bob", id=1, note="x"), 20001, "id")
     assert refused(post(node, "/v1/alert/contacts/delete", "bob", id=1), 20001, "id")

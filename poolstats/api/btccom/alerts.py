@@ -8,8 +8,9 @@ adjusted below to say so, since ``endpoint`` documents an object answer.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from fastapi import APIRouter, Response
 from fastapi.routing import APIRoute
 
@@ -32,7 +33,10 @@ from poolstats.api.btccom.schemas import (
     AlertSettings,
     ContactCreateParams,
     ContactDeleteParams,
+    ContactId,
     ContactUpdateParams,
+    Flag,
+    HashrateUnit,
     Status,
 )
 from poolstats.domain.hashrate import four_significant, hashrate_hs, unit_size
@@ -96,12 +100,87 @@ def update_settings(ctx: Call) -> Response:
         "miners": p.miners,
         "miners_enabled": None if p.miners_enabled is None else bool(p.miners_enabled),
     }
-    changes = {k: v for k, v in given.items() if v is not None}
+    return _update(ctx, puid, {k: v for k, v in given.items() if v is not None})
+
+
+def _update(ctx: Call, puid: int, changes: dict[str, Any]) -> Response:
+    """Apply the given settings (left out: kept) of the sub-account ``puid``."""
     try:
         alert_store(ctx.store).update_settings(puid, changes, ctx.now)
     except ValueError as exc:
         raise ApiError(PARAM_ERROR, str(exc)) from None
     return ok(Status(status=True))
+
+
+# BTC.COM's three single-purpose setting endpoints (docs/alert.md): each a part of
+# /v1/alert/setting/update, with its fields required and ``enabled`` for the switch.
+class IntervalParams(msgspec.Struct):
+    interval: Annotated[int, msgspec.Meta(ge=2, le=24, description="Hours between reminders.")]
+
+
+class HashrateSettingParams(msgspec.Struct):
+    hashrate: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=20,
+            description="Hashrate threshold in `unit`, a non-negative decimal (e.g. 10.5).",
+        ),
+    ]
+    enabled: Flag
+    unit: HashrateUnit = "T"
+
+
+class MinersSettingParams(msgspec.Struct):
+    miners: Annotated[int, msgspec.Meta(ge=0, le=10**9, description="ACTIVE workers threshold.")]
+    enabled: Flag
+
+
+class ContactGetParams(msgspec.Struct):
+    id: ContactId
+
+
+@endpoint(
+    router,
+    "POST",
+    "/v1/alert/setting/interval",
+    summary="Change the hours between alert reminders",
+    answer=Status,
+    params=IntervalParams,
+)
+def update_interval(ctx: Call) -> Response:
+    puid = ctx.caller(write=True).puid  # a wrong key is refused before its parameters
+    return _update(ctx, puid, {"interval": ctx.args(IntervalParams).interval})
+
+
+@endpoint(
+    router,
+    "POST",
+    "/v1/alert/setting/hashrate",
+    summary="Change the hashrate alert",
+    answer=Status,
+    params=HashrateSettingParams,
+)
+def update_hashrate(ctx: Call) -> Response:
+    puid = ctx.caller(write=True).puid
+    p = ctx.args(HashrateSettingParams)
+    return _update(
+        ctx, puid, {"hashrate": p.hashrate, "unit": p.unit, "hashrate_enabled": bool(p.enabled)}
+    )
+
+
+@endpoint(
+    router,
+    "POST",
+    "/v1/alert/setting/miners",
+    summary="Change the ACTIVE workers alert",
+    answer=Status,
+    params=MinersSettingParams,
+)
+def update_miners(ctx: Call) -> Response:
+    puid = ctx.caller(write=True).puid
+    p = ctx.args(MinersSettingParams)
+    return _update(ctx, puid, {"miners": p.miners, "miners_enabled": bool(p.enabled)})
 
 
 @endpoint(
@@ -169,6 +248,24 @@ def my_contacts(ctx: Call) -> Response:
     puid = ctx.caller().puid
     uid, _ = _owner(ctx, puid)
     return ok([_contact(uid, c) for c in alert_store(ctx.store).contacts(puid)])
+
+
+@endpoint(
+    router,
+    "GET",
+    "/v1/alert/contacts/get",
+    summary="One alert contact, or null when the sub-account has none with that id",
+    answer=AlertContactItem,
+    params=ContactGetParams,
+)
+def get_contact(ctx: Call) -> Response:
+    """``data: null`` for an id that is not one of the caller's contacts, as BTC.COM answered:
+    whether another sub-account has it stays unsaid."""
+    puid = ctx.caller().puid
+    wanted = ctx.args(ContactGetParams).id
+    uid, _ = _owner(ctx, puid)
+    found = [c for c in alert_store(ctx.store).contacts(puid) if int(c["id"]) == wanted]
+    return ok(_contact(uid, found[0]) if found else None)
 
 
 @endpoint(
