@@ -54,17 +54,33 @@ class BlockStore:
             )
             return bool(before.status != block.status.value)
 
-    def page(self, offset: int, limit: int) -> tuple[int, list[FoundBlock]]:
-        """(blocks in all, a page of them, newest first)."""
+    def page(self, offset: int, limit: int, found: bool = False) -> tuple[int, list[FoundBlock]]:
+        """(blocks in all, a page of them, newest first); ``found``: only those the network
+        did not reject (accepted, or still waiting for a verdict)."""
+        where = _b.c.status != BlockStatus.REJECTED.value if found else sa.true()
         with self._store.read() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(_b)).scalar_one()
+            total = conn.execute(
+                sa.select(sa.func.count()).select_from(_b).where(where)
+            ).scalar_one()
             rows = conn.execute(
                 sa.select(_b)
+                .where(where)
                 .order_by(_b.c.found_at.desc(), _b.c.id.desc())
                 .offset(offset)
                 .limit(limit)
             )
             return int(total), [_block(r) for r in rows]
+
+    def found_totals(self, since: int = 0) -> tuple[int, int]:
+        """(blocks the network did not reject found at ``since`` or later, their rewards in
+        satoshis)."""
+        with self._store.read() as conn:
+            count, rewards = conn.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(_b.c.reward_sat), 0))
+                .where(_b.c.status != BlockStatus.REJECTED.value)
+                .where(_b.c.found_at >= since)
+            ).one()
+            return int(count), int(rewards)
 
 
 def _block(row: sa.Row[Any]) -> FoundBlock:

@@ -35,6 +35,7 @@ ANSWERS: tuple[type[Any], ...] = (
     schemas.AlertLogItem,
     schemas.AlertContactItem,
     blocks.BlockList,
+    blocks.FoundList,
 )
 
 

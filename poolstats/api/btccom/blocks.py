@@ -1,12 +1,17 @@
-"""``GET /v1/pool/blocks``: the blocks the pool found, newest first, in BTC.COM's envelope.
+"""The blocks the pool found, newest first, in BTC.COM's envelope; public, as pools publish
+their blocks, and so naming no finder: sub-accounts and worker names are their owners'
+business (``poolstats blocks`` shows them to the operator).
 
-BTC.COM's documents have no blocks endpoint; this one follows their conventions (``page``,
-``page_size``, the list under ``list``). It is public, as pools publish their blocks, and so
-it names no finder: sub-accounts and worker names are their owners' business
-(``poolstats blocks`` shows them to the operator).
+- ``GET /v1/blocks``: BTC.COM's own (its pool document, "Get Mining Pool Explosion Data"),
+  in its shape: the blocks the network did not reject, with the pool's counts, rewards,
+  hashrate, active workers and luck (``domain.luck``, over the pool's kept daily history).
+- ``GET /v1/pool/blocks``: every block with its status and the node's reason, for
+  operators and for scripts that want rejected blocks too.
 """
 
 from __future__ import annotations
+
+import bisect
 
 import msgspec
 from fastapi import APIRouter, Response
@@ -15,6 +20,10 @@ from poolstats.api.btccom import render
 from poolstats.api.btccom.envelope import Call, endpoint, ok
 from poolstats.api.btccom.schemas import ListPage, PageParams
 from poolstats.domain.found_block import FoundBlock
+from poolstats.domain.hashrate import four_significant, hashrate_hs, pick_unit
+from poolstats.domain.luck import expected_blocks, luck
+from poolstats.engine.snapshot import Level
+from poolstats.store.base import Store
 from poolstats.store.blocks import BlockStore
 
 router = APIRouter(tags=["Pool blocks"])
@@ -37,9 +46,7 @@ class BlockList(ListPage, rename={"items": "list"}):
           answer=BlockList, params=PageParams, auth=False)  # fmt: skip
 def list_blocks(ctx: Call) -> Response:
     p = ctx.args(PageParams)
-    total, blocks = BlockStore(ctx.store).page(
-        (p.page - 1) * p.page_size, p.page_size
-    )
+    total, blocks = BlockStore(ctx.store).page((p.page - 1) * p.page_size, p.page_size)
     return ok(
         BlockList(
             page=p.page,
@@ -60,3 +67,78 @@ def _item(block: FoundBlock) -> BlockItem:
         status=block.status.value,
         reason=block.reason,
     )
+
+
+class FoundItem(msgspec.Struct):
+    height: int
+    created_at: int  # when the pool found it
+    hash: str
+    rewards: int  # satoshis the coinbase pays
+
+
+class FoundList(msgspec.Struct):
+    """BTC.COM's types, kept: ``total_count``, ``blocks_count`` and ``rewards_count`` are
+    strings of integers, ``hashrate`` a number in ``hashrate_unit``, ``luck`` a string."""
+
+    page: int
+    page_size: int
+    page_count: int
+    total_count: str
+    blocks_count: str
+    rewards_count: str  # satoshis, every listed block's
+    hashrate: float  # the pool's 15-minute hashrate
+    hashrate_unit: str
+    luck: str | None  # 4 decimals; null before any work with a known network difficulty
+    miners_count: int  # ACTIVE workers of the pool
+    blocks: list[FoundItem]
+
+
+@endpoint(router, "GET", "/v1/blocks", summary="Blocks the pool found, with its luck (BTC.COM)",
+          answer=FoundList, params=PageParams, auth=False)  # fmt: skip
+def found_blocks(ctx: Call) -> Response:
+    p = ctx.args(PageParams)
+    blocks = BlockStore(ctx.store)
+    total, page = blocks.page((p.page - 1) * p.page_size, p.page_size, found=True)
+    since, expected = pool_work(ctx.store)
+    count, _ = blocks.found_totals(since)
+    pool = ctx.store.pool_stats()
+    rate = hashrate_hs(float(pool["accept_15m"]), 900) if pool else 0.0
+    unit, size = pick_unit([rate])
+    ratio = luck(count, expected)
+    return ok(
+        FoundList(
+            page=p.page,
+            page_size=p.page_size,
+            page_count=render.page_count(total, p.page_size),
+            total_count=str(total),
+            blocks_count=str(total),
+            rewards_count=str(blocks.found_totals()[1]),
+            hashrate=float(four_significant(rate / size)),
+            hashrate_unit=unit,
+            luck=None if ratio is None else f"{ratio:.4f}",
+            miners_count=int(pool["workers_active"]) if pool else 0,
+            blocks=[FoundItem(b.height, b.found_at, b.hash, b.reward_sat) for b in page],
+        )
+    )
+
+
+def pool_work(store: Store) -> tuple[int, float]:
+    """(start of the pool's kept daily history with a known network difficulty, the blocks
+    its accepted work was expected to find): each day's accepted difficulty at the network
+    difficulty in force when the day began."""
+    days = [d for d in store.history(Level.POOL, 86400) if float(d["accept"]) > 0]
+    if not days:
+        return 0, 0.0
+    entries = store.network_history(int(days[0]["start"]), int(days[-1]["start"]) + 1)
+    ats = [int(e["at"]) for e in entries]
+    work: list[tuple[float, float]] = []
+    since = None
+    for d in days:
+        i = bisect.bisect_right(ats, int(d["start"])) - 1
+        if i < 0:
+            continue  # no difficulty known yet that day: neither its work nor its blocks count
+        since = int(d["start"]) if since is None else since
+        work.append((float(d["accept"]), float(entries[i]["difficulty"])))
+    if since is None:
+        return 0, 0.0
+    return since, expected_blocks(work)
