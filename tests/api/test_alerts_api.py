@@ -287,6 +287,23 @@ def test_single_purpose_setting_endpoints_change_only_their_part(node: Node) -> 
     assert alert_settings(node.service.store, ALICE) == after
 
 
+def test_account_alert_update_sets_thresholds_in_t_and_keeps_the_switches(node: Node) -> None:
+    """BTC.COM's POST /account/alert/update (its account document): hashrate in T, miner."""
+    assert post(node, "/v1/alert/setting/update", hashrate="2", unit="P", hashrate_enabled=1) == OK
+    assert post(node, "/v1/account/alert/update", hashrate=150, miner=9) == OK
+    after = AlertSettings("0", "150", "T", 1, "0", "9", 0, 6)
+    assert alert_settings(node.service.store, ALICE) == after
+    assert post(node, "/v1/account/alert/update", miner=3) == OK  # hashrate left as it was
+    assert alert_settings(node.service.store, ALICE) == AlertSettings(
+        "0", "150", "T", 1, "0", "3", 0, 6
+    )
+    assert refused(post(node, "/v1/account/alert/update", hashrate=-1), 1, "hashrate")
+    assert refused(post(node, "/v1/account/alert/update", miner="x"), 1, "miner")
+    assert (
+        node.api("POST", "/v1/account/alert/update", "bob", puid=ALICE, miner=1)["err_no"] == 20001
+    )
+
+
 @pytest.mark.parametrize(
     ("path", "params", "field"),
     [
@@ -339,6 +356,7 @@ WRITES: list[tuple[str, dict[str, Any]]] = [
     ("/v1/alert/setting/interval", {"interval": 3}),
     ("/v1/alert/setting/hashrate", {"hashrate": "1", "enabled": 1}),
     ("/v1/alert/setting/miners", {"miners": 1, "enabled": 1}),
+    ("/v1/account/alert/update", {"miner": 1}),
 ]
 
 

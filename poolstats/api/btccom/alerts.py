@@ -136,6 +136,17 @@ class MinersSettingParams(msgspec.Struct):
     enabled: Flag
 
 
+class AccountAlertParams(msgspec.Struct):
+    """BTC.COM's older ``/account/alert/update``: the thresholds alone, hashrate in T."""
+
+    hashrate: (
+        Annotated[int, msgspec.Meta(ge=0, le=10**12, description="Hashrate threshold in T.")] | None
+    ) = None
+    miner: (
+        Annotated[int, msgspec.Meta(ge=0, le=10**9, description="ACTIVE workers threshold.")] | None
+    ) = None
+
+
 class ContactGetParams(msgspec.Struct):
     id: ContactId
 
@@ -181,6 +192,26 @@ def update_miners(ctx: Call) -> Response:
     puid = ctx.caller(write=True).puid
     p = ctx.args(MinersSettingParams)
     return _update(ctx, puid, {"miners": p.miners, "miners_enabled": bool(p.enabled)})
+
+
+@endpoint(
+    router,
+    "POST",
+    "/v1/account/alert/update",
+    summary="Change the alert thresholds (BTC.COM's account form)",
+    answer=Status,
+    params=AccountAlertParams,
+)
+def update_account_alert(ctx: Call) -> Response:
+    """Thresholds only: whether each alert is on stays as set by /v1/alert/setting/*."""
+    puid = ctx.caller(write=True).puid
+    p = ctx.args(AccountAlertParams)
+    changes: dict[str, Any] = {}
+    if p.hashrate is not None:
+        changes |= {"hashrate": str(p.hashrate), "unit": "T"}
+    if p.miner is not None:
+        changes["miners"] = p.miner
+    return _update(ctx, puid, changes)
 
 
 @endpoint(
