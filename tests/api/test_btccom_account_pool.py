@@ -81,11 +81,18 @@ def test_earnings_have_their_final_shape_with_zeros(loaded: Node) -> None:
 def test_realtime_hashrate_golden(loaded: Node) -> None:
     # alice 15m: rig1's 60 * 2^20 over 900 s = 300.2 T;
     # 1d: (60 + 30) * 2^20 * 2^32 / 86400 = 4.691 T (rig3's share is older than a day)
+    # _pure: the same sums in whole H/s; 1m 2^52, 5m 2^52 / 5, 15m 2^52 / 15; 1h rig1 and
+    # rig2's 90 * 2^20 over 3600 s = 2^52 / 40; 1d 2^52 / 960 (fractions below 0.5 dropped)
     assert loaded.data("/v1/realtime/hashrate") == {
         "shares_15m": "300.2",
         "shares_15m_unit": "T",
         "shares_1d": "4.691",
         "shares_1d_unit": "T",
+        "shares_1m_pure": "4503599627370496",
+        "shares_5m_pure": "900719925474099",
+        "shares_15m_pure": "300239975158033",
+        "shares_1h_pure": 112589990684262,
+        "shares_1d_pure": 4691249611844,
     }
 
 

@@ -23,6 +23,43 @@ from tests.api.golden import (
     load,
 )
 
+# The live API's additions to each item, worked out by hand from golden's shares. ``_pure``
+# is the window's hashrate in whole H/s (nearest): 1m/5m/15m as strings, 1h/1d as numbers.
+# rig1, 60 * 2^20: 1m 2^52, 5m 2^52 / 5 = 900719925474099.2, 15m 2^52 / 15 =
+# 300239975158033.07, 1h 2^52 / 60 = 75059993789508.27 (0.07506 P), 1d 2^52 / 1440 =
+# 3127499741229.51; today (from NOW - 80000) 1 of 61 shares of work rejected: 1.64 %.
+RIG1_LIVE = RIG1_ITEM | {
+    "shares_1h": "0.07506",
+    "shares_1m_pure": "4503599627370496",
+    "shares_5m_pure": "900719925474099",
+    "shares_15m_pure": "300239975158033",
+    "shares_1h_pure": 75059993789508,
+    "shares_1d_pure": 3127499741230,
+    "reject_percent_1d": "1.64",
+}
+# rig2, 30 * 2^20 at NOW - 2000: 1h 2^52 / 120 = 37529996894754.13 = 37.53 T, which sets the
+# unit of the 1m/5m/15m/1h figures; 1d 2^52 / 2880 = 1563749870614.76.
+RIG2_LIVE = RIG2_ITEM | {
+    "shares_unit": "T",
+    "shares_1h": "37.53",
+    "shares_1m_pure": "0",
+    "shares_5m_pure": "0",
+    "shares_15m_pure": "0",
+    "shares_1h_pure": 37529996894754,
+    "shares_1d_pure": 1563749870615,
+    "reject_percent_1d": "0.00",
+}
+# rig3: its one share is from yesterday, outside every window and today
+RIG3_LIVE = RIG3_ITEM | {
+    "shares_1h": "0",
+    "shares_1m_pure": "0",
+    "shares_5m_pure": "0",
+    "shares_15m_pure": "0",
+    "shares_1h_pure": 0,
+    "shares_1d_pure": 0,
+    "reject_percent_1d": "0.00",
+}
+
 
 @pytest.fixture
 def loaded(node: Node) -> Node:
@@ -31,7 +68,9 @@ def loaded(node: Node) -> Node:
 
 
 def test_worker_stats_golden(loaded: Node) -> None:
-    # alice's 1m/5m/15m are rig1's alone (see golden.RIG1_ITEM)
+    # alice's 1m/5m/15m are rig1's alone (see golden.RIG1_ITEM); 1h rig1 and rig2's
+    # 90 * 2^20 over 3600 s = 2^52 / 40 = 112589990684262.4 H/s = 0.1126 P; 1d 2^52 / 960 =
+    # 4691249611844.27 H/s
     assert loaded.api("GET", "/v1/worker/stats") == {
         "err_no": 0,
         "err_msg": None,
@@ -39,11 +78,17 @@ def test_worker_stats_golden(loaded: Node) -> None:
             "shares_1m": "4.504",
             "shares_5m": "0.9007",
             "shares_15m": "0.3002",
+            "shares_1h": "0.1126",
             "shares_unit": "P",
             "workers_active": 1,
             "workers_inactive": 1,
             "workers_dead": 1,
             "workers_total": 3,
+            "shares_1m_pure": "4503599627370496",
+            "shares_5m_pure": "900719925474099",
+            "shares_15m_pure": "300239975158033",
+            "shares_1h_pure": 112589990684262,
+            "shares_1d_pure": 4691249611844,
         },
     }
 
@@ -54,13 +99,13 @@ def test_worker_list_golden_default_order_is_worker_id_descending(loaded: Node) 
         "page_size": 10,
         "page_count": 1,
         "total_count": 3,
-        "data": [RIG2_ITEM, RIG1_ITEM, RIG3_ITEM],  # ids: rig2 > rig1 > rig3
+        "data": [RIG2_LIVE, RIG1_LIVE, RIG3_LIVE],  # ids: rig2 > rig1 > rig3
     }
 
 
 @pytest.mark.parametrize(
     ("status", "items"),
-    [("active", [RIG1_ITEM]), ("inactive", [RIG2_ITEM]), ("dead", [RIG3_ITEM])],
+    [("active", [RIG1_LIVE]), ("inactive", [RIG2_LIVE]), ("dead", [RIG3_LIVE])],
 )
 def test_worker_list_filters_by_status(loaded: Node, status: str, items: list[object]) -> None:
     data = loaded.data("/v1/worker", status=status)
@@ -76,7 +121,7 @@ def test_worker_list_sorts_pages_and_filters_by_name(loaded: Node) -> None:
     by_time = loaded.data("/v1/worker", order_by="last_share_time", asc=0)
     assert [w["worker_name"] for w in by_time["data"]] == ["rig1", "rig2", "rig3"]
     named = loaded.data("/v1/worker", filter="IG2")  # case-insensitive substring
-    assert named["data"] == [RIG2_ITEM]
+    assert named["data"] == [RIG2_LIVE]
     assert loaded.data("/v1/worker", filter="rig_")["total_count"] == 0  # _ is literal
 
 
@@ -87,6 +132,7 @@ def test_worker_detail_golden(loaded: Node) -> None:
         "shares_1m": "4.504",
         "shares_5m": "0.9007",
         "shares_15m": "0.3002",
+        "shares_1h": "0.07506",
         "shares_unit": "P",
         "shares_1d": "3.127",
         "shares_1d_unit": "T",
@@ -97,9 +143,13 @@ def test_worker_detail_golden(loaded: Node) -> None:
         "ip2location": "",  # 203.0.113.0/24 is a documentation range: no country
         "last_share_time": NOW - 10,
         "worker_status": "ACTIVE",
+        **{k: v for k, v in RIG1_LIVE.items() if k.endswith("_pure")},
     }
-    assert loaded.data(f"/v1/worker/{RIG2}/")["ip2location"] == "China"  # 114.114.114.114
+    # 114.114.114.114: in Chinese by default, as the spec's example; in English when asked
     assert IP2 == "114.114.114.114"
+    assert loaded.data(f"/v1/worker/{RIG2}/")["ip2location"] == "中国"
+    assert loaded.data(f"/v1/worker/{RIG2}", lang="zh-cn")["ip2location"] == "中国"
+    assert loaded.data(f"/v1/worker/{RIG2}", lang="en")["ip2location"] == "China"
 
 
 def test_subaccount_share_history_golden(loaded: Node) -> None:
@@ -135,8 +185,9 @@ def test_worker_share_history_golden(loaded: Node) -> None:
 def test_worker_update_moves_deletes_and_a_deleted_worker_returns_to_default(
     loaded: Node,
 ) -> None:
-    created = loaded.api("POST", "/v1/groups/create", group_name="hall-A")["data"]
-    gid = created["gid"]
+    created = loaded.api("POST", "/v1/groups/create", group_name="hall-A")
+    assert created["data"] == {"status": True}
+    gid = loaded.data("/v1/groups/simple")[1]["gid"]
     moved = loaded.api("POST", "/v1/worker/update", worker_id=f"{RIG1},{RIG2}", group_id=gid)
     assert moved == {"err_no": 0, "err_msg": None, "data": {"status": True}}
     in_group = loaded.data("/v1/worker", group=gid, order_by="worker_name", asc=1)

@@ -32,7 +32,7 @@ ENDPOINTS = {
     },
     ("post", "/v1/worker/update"): {"worker_id", "group_id"},
     ("post", "/v1/groups/create"): {"group_name"},
-    ("post", "/v1/groups/update/{gid}"): {"group_name"},
+    ("post", "/v1/groups/update/{gid}"): {"name", "group_name"},
     ("post", "/v1/groups/delete/{gid}"): set(),
     ("get", "/v1/groups/{gid}"): set(),
     ("get", "/public/v1/pool/stats"): {"sums"},

@@ -34,9 +34,10 @@ def _alice_state(node: Node) -> Any:
     return (store.workers(1), store.groups(1), store.subaccount_profile(1))
 
 
-def _gid(node: Node) -> int:
-    gid: int = node.api("POST", "/v1/groups/create", group_name="mine")["data"]["gid"]
-    return gid
+def _gid(node: Node, user: str = "alice", name: str = "mine") -> int:
+    """A new group's gid: ``create`` answers ``{"status": true}``, ``simple`` names it."""
+    assert node.api("POST", "/v1/groups/create", user, group_name=name)["err_no"] == 0
+    return next(g["gid"] for g in node.data("/v1/groups/simple", user) if g["name"] == name)
 
 
 def test_another_accounts_key_reads_nothing_of_alice(loaded: Node) -> None:
@@ -62,7 +63,7 @@ def test_another_accounts_key_reads_nothing_of_alice(loaded: Node) -> None:
 def test_another_accounts_key_changes_nothing_of_alice(loaded: Node) -> None:
     gid = _gid(loaded)
     before = _alice_state(loaded)
-    bob_gid = loaded.api("POST", "/v1/groups/create", "bob", group_name="b")["data"]["gid"]
+    bob_gid = _gid(loaded, "bob", "b")
     attempts = [
         ("/v1/worker/update", {"worker_id": str(RIG1), "group_id": 0, "puid": 1}),
         ("/v1/worker/update", {"worker_id": str(RIG1), "group_id": -1}),  # alice's worker

@@ -2,7 +2,10 @@
 same way, with the same JSON types (strings stay strings, numbers numbers).
 
 The examples are the documents' own (trimmed to one list item); where a document shows two
-variants of an object, the first is the one served (see docs/api.md).
+variants of an object, the first is the one served (see docs/api.md). The live API added
+fields to them: the raw hashrates (``PURE``, the types the live answers had: strings for
+1m/5m/15m, numbers for 1h/1d), a 1-hour figure and, in worker items, ``reject_percent_1d``.
+Answers the spec does not show take BTC.COM's published document's example.
 """
 
 from __future__ import annotations
@@ -14,8 +17,12 @@ import pytest
 from tests.api.conftest import Node
 from tests.api.golden import RIG1, load
 
+PURE = {"shares_1m_pure": "75061139114121", "shares_5m_pure": "75061139114121",
+        "shares_15m_pure": "75061139114121", "shares_1h_pure": 0, "shares_1d_pure": 0}  # fmt: skip
+LIVE = {"shares_1h": "0", **PURE}
 SHARES_BLOCK = {"shares_1m": "1.466", "shares_5m": "2.140", "shares_15m": "2.345",
-                "shares_unit": "G", "shares_1d": "23.32", "shares_1d_unit": "T"}  # fmt: skip
+                "shares_unit": "G", "shares_1d": "23.32", "shares_1d_unit": "T",
+                **LIVE}  # fmt: skip
 GROUP = {"gid": -1, "sort_id": "-1", "name": "DEFAULT", "created_at": 1468225322,
          "updated_at": 1468225322, "workers_active": 10, "workers_inactive": 11,
          "workers_dead": 3, "workers_total": 24, **SHARES_BLOCK}  # fmt: skip
@@ -23,7 +30,8 @@ WORKER_ITEM = {"gid": "-1", "group_name": "DEFAULT", "worker_id": "40", "worker_
                "shares_1m": "439.8", "shares_5m": "674.3", "shares_15m": "733.0",
                "shares_unit": "G", "accept_count": "36395008", "last_share_time": "1468393691",
                "last_share_ip": "192.168.1.254", "reject_percent": "3.05", "shares_1d": "23.32",
-               "shares_1d_unit": "T", "status": "DEAD"}  # fmt: skip
+               "shares_1d_unit": "T", "status": "DEAD", **LIVE,
+               "reject_percent_1d": "0.00"}  # fmt: skip
 HISTORY = {"shares_unit": "T", "tickers": [["1468393200", "1.466", "0.01"]]}
 
 EXAMPLES: dict[str, Any] = {
@@ -31,7 +39,20 @@ EXAMPLES: dict[str, Any] = {
                           "list": [GROUP]},
     "/v1/worker/stats": {"shares_1m": "111", "shares_5m": "222", "shares_15m": "333",
                          "shares_unit": "G", "workers_active": 1, "workers_inactive": 2,
-                         "workers_dead": 0, "workers_total": 3},
+                         "workers_dead": 0, "workers_total": 3, **LIVE},
+    # BTC.COM's worker document
+    "/v1/worker/full-stats": {"workers_active": 0, "workers_inactive": 0, "workers_dead": 0,
+                              "shares_1m": "0", "shares_5m": "0", "shares_15m": "0",
+                              "workers_total": 0, "shares_unit": "T",
+                              "shares_1d": {"size": 0, "unit": "T"},
+                              "shares_1h": {"size": "0", "unit": "T"}},
+    # BTC.COM's groups document (its example is gid 0, ALL), with the spec's 1-day figure
+    "/v1/groups/0": {"workers_active": 0, "workers_inactive": 0, "workers_dead": 0,
+                     "shares_1m": "0", "shares_5m": "0", "shares_15m": "0",
+                     "workers_total": 0, "shares_unit": "G", "gid": 0, "sort_id": "-1",
+                     "name": "ALL", "created_at": 1469604282, "updated_at": 1469604282,
+                     "shares_1d": "23.32", "shares_1d_unit": "T", **LIVE},
+    "/v1/groups/simple": [{"gid": "-1", "name": "DEFAULT"}, {"gid": 4, "name": "404"}],
     "/v1/worker/share-history": HISTORY,
     "/v1/worker": {"page": 1, "page_size": 10, "page_count": 1, "total_count": 1,
                    "data": [WORKER_ITEM]},
@@ -41,7 +62,7 @@ EXAMPLES: dict[str, Any] = {
                            "accept_count": "1111", "accept_percent": 0.985,
                            "reject_percent": "0.01", "last_share_ip": "1.2.3.4",
                            "ip2location": "中国 河南", "last_share_time": 1468226849,
-                           "worker_status": "DEAD"},
+                           "worker_status": "DEAD", **LIVE},
     f"/v1/worker/{RIG1}/share-history": HISTORY,
     "/public/v1/pool/stats": {"shares": {"shares_1m": 114.6, "shares_5m": 115.6,
                                          "shares_15m": 115.8, "shares_unit": "P"},
@@ -61,7 +82,7 @@ EXAMPLES: dict[str, Any] = {
     "/v1/account/earn-history": {"page": "1", "page_size": "50", "page_count": 1,
                                  "total_count": 50, "list": []},
     "/v1/realtime/hashrate": {"shares_15m": "22.88", "shares_15m_unit": "P",
-                              "shares_1d": "23.33", "shares_1d_unit": "P"},
+                              "shares_1d": "23.33", "shares_1d_unit": "P", **PURE},
 }  # fmt: skip
 HISTORY_PARAMS = {"dimension": "1h", "start_ts": -7200, "count": 3}
 

@@ -22,6 +22,8 @@ ANSWERS: tuple[type[Any], ...] = (
     schemas.GroupList,
     schemas.GroupItem,
     schemas.WorkerStats,
+    schemas.WorkerFullStats,
+    schemas.GroupBrief,
     schemas.ShareHistory,
     schemas.WorkerList,
     schemas.WorkerDetail,

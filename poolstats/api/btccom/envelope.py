@@ -11,12 +11,13 @@ import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 
 import msgspec
 from fastapi import APIRouter, Request, Response
 
 from poolstats.api.auth import Caller, Denied, Grants, Throttled, authorize, client_host
+from poolstats.api.geoip import LANGUAGES
 from poolstats.api.node import ApiNode
 from poolstats.api.params import ParamError, collect, convert, openapi_parameters, parse_int
 from poolstats.api.threads import read
@@ -26,6 +27,10 @@ PARAM_ERROR = 1
 NO_PERMISSION = 20001
 NOT_FOUND = 404  # unknown path; not one of BTC.COM's documented codes, so its own number
 TOO_MANY = 429  # too many wrong keys from the client's address; its own number too
+
+#: The language of text fields (``ip2location``) when ``lang`` is not given: Chinese, as in
+#: the example of BTC.COM's (Chinese) worker document, which sends no ``lang``.
+DEFAULT_LANG = "zh-cn"
 
 T = TypeVar("T")
 _encode = msgspec.json.Encoder().encode
@@ -87,6 +92,7 @@ class Call:
     params: dict[str, str]
     now: int
     host: str  # the client's address, for the throttle of wrong keys
+    lang: str = DEFAULT_LANG  # of the answer's text fields, one of ``geoip.LANGUAGES``
 
     @property
     def store(self) -> Store:
@@ -123,11 +129,23 @@ class Call:
 async def call(request: Request) -> Call:
     try:
         params = await collect(request)
+        lang = language(params.get("lang", ""))
     except ParamError as exc:
         raise ApiError(PARAM_ERROR, str(exc)) from None
     state = request.app.state
     now = int(state.service.clock.now())
-    return Call(state.service, state.grants, params, now, client_host(request))
+    return Call(state.service, state.grants, params, now, client_host(request), lang)
+
+
+def language(value: str) -> str:
+    """BTC.COM's ``lang``, taken by every endpoint: ``zh-cn`` or ``en`` in any case (``zh_CN``
+    too); empty or left out is :data:`DEFAULT_LANG`."""
+    if not value:
+        return DEFAULT_LANG
+    lang = value.strip().lower().replace("_", "-")
+    if lang not in LANGUAGES:
+        raise ParamError("lang", f"must be one of {', '.join(LANGUAGES)}, got {value!r}")
+    return lang
 
 
 def int_path(name: str, value: str) -> int:
@@ -145,12 +163,17 @@ async def _post_only(request: Request) -> Response:
     return response
 
 
-def envelope_schema(answer: type[Any] | None) -> dict[str, Any]:
-    data: dict[str, Any] = (
-        {"type": "null"}
-        if answer is None
-        else {"anyOf": [{"$ref": f"#/components/schemas/{answer.__name__}"}, {"type": "null"}]}
-    )
+def envelope_schema(answer: Any) -> dict[str, Any]:
+    """The envelope around ``answer``: a Struct, ``list[Struct]`` or ``None``."""
+    data: dict[str, Any]
+    if answer is None:
+        data = {"type": "null"}
+    elif get_origin(answer) is list:
+        (item,) = get_args(answer)
+        items = {"$ref": f"#/components/schemas/{item.__name__}"}
+        data = {"anyOf": [{"type": "array", "items": items}, {"type": "null"}]}
+    else:
+        data = {"anyOf": [{"$ref": f"#/components/schemas/{answer.__name__}"}, {"type": "null"}]}
     return {
         "type": "object",
         "required": ["err_no", "err_msg", "data"],
@@ -168,7 +191,7 @@ def endpoint(
     path: str,
     *,
     summary: str,
-    answer: type[Any] | None,
+    answer: Any,
     params: type[Any] | None = None,
     auth: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -18,6 +18,7 @@ from poolstats.api.btccom.envelope import (
     ok,
 )
 from poolstats.api.btccom.schemas import (
+    GroupBrief,
     GroupCreateParams,
     GroupItem,
     GroupList,
@@ -28,7 +29,7 @@ from poolstats.api.btccom.schemas import (
 from poolstats.store.base import GroupExists
 
 router = APIRouter(tags=["BTC.COM: groups"])
-_NAME_TAKEN = "group_name: this sub-account has a group of that name"
+_NAME_TAKEN = "this sub-account has a group of that name"
 
 
 @endpoint(
@@ -59,20 +60,35 @@ def list_groups(ctx: Call) -> Response:
 
 @endpoint(
     router,
+    "GET",
+    "/v1/groups/simple",
+    summary="Every worker group's gid and name, DEFAULT first",
+    answer=list[GroupBrief],
+)
+def simple_groups(ctx: Call) -> Response:
+    puid = ctx.caller().puid
+    groups = [_default(ctx, puid), *ctx.store.groups(puid)]
+    return ok([render.group_brief(int(g["gid"]), g["name"]) for g in groups])
+
+
+@endpoint(
+    router,
     "POST",
     "/v1/groups/create",
     summary="Create a worker group",
-    answer=GroupItem,
+    answer=Status,
     params=GroupCreateParams,
 )
 def create_group(ctx: Call) -> Response:
+    """``{"status": true}``, as BTC.COM's document answers; the new group's gid is in
+    ``/v1/groups/simple`` and ``/v1/worker/groups``."""
     puid = ctx.caller(write=True).puid
-    name = _name(ctx.args(GroupCreateParams).group_name)
+    name = _name("group_name", ctx.args(GroupCreateParams).group_name)
     try:
-        group = ctx.store.create_group(puid, name, ctx.now)
+        ctx.store.create_group(puid, name, ctx.now)
     except GroupExists:
-        raise ApiError(PARAM_ERROR, _NAME_TAKEN) from None
-    return ok(render.group_item(group, None))
+        raise ApiError(PARAM_ERROR, f"group_name: {_NAME_TAKEN}") from None
+    return ok(Status(status=True))
 
 
 @endpoint(
@@ -86,13 +102,15 @@ def create_group(ctx: Call) -> Response:
 def rename_group(ctx: Call, gid: str) -> Response:
     puid = ctx.caller(write=True).puid
     number = _stored_gid(gid)
-    if "group_name" not in ctx.params and "name" in ctx.params:  # either name is accepted
-        ctx.params["group_name"] = ctx.params["name"]
-    name = _name(ctx.args(GroupRenameParams).group_name)
+    p = ctx.args(GroupRenameParams)
+    field, given = ("name", p.name) if p.name is not None else ("group_name", p.group_name)
+    if given is None:
+        raise ApiError(PARAM_ERROR, "name: required (the group's new name)")
+    name = _name(field, given)
     try:
         renamed = ctx.store.rename_group(puid, number, name, ctx.now)
     except GroupExists:
-        raise ApiError(PARAM_ERROR, _NAME_TAKEN) from None
+        raise ApiError(PARAM_ERROR, f"{field}: {_NAME_TAKEN}") from None
     if not renamed:
         raise ApiError(NO_PERMISSION, "gid: not a group of this sub-account")
     return ok(Status(status=True))
@@ -112,18 +130,33 @@ def delete_group(ctx: Call, gid: str) -> Response:
     return ok(Status(status=True))
 
 
-# After the writes: GET /v1/groups/create must not be taken for a gid.
+# After the writes and /simple: GET /v1/groups/create or /simple must not be taken for a gid.
 @endpoint(router, "GET", "/v1/groups/{gid}", summary="One worker group", answer=GroupItem)
 def get_group(ctx: Call, gid: str) -> Response:
+    """gid 0 is "ALL", every group's workers together, as in BTC.COM's document's example
+    (``"gid": 0, "name": "ALL"``): the same 0 that means "every group" to ``/v1/worker``."""
     puid = ctx.caller().puid
     number = int_path("gid", gid)
+    stats = _stats(ctx, puid)
+    if number == render.ALL_GID:
+        return ok(render.group_item(render.all_group(_created_at(ctx, puid)), _sum(stats)))
     group = _default(ctx, puid) if number == render.DEFAULT_GID else _own(ctx, puid, number)
-    return ok(render.group_item(group, _stats(ctx, puid).get(number)))
+    return ok(render.group_item(group, stats.get(number)))
+
+
+def _created_at(ctx: Call, puid: int) -> int:
+    profile = ctx.store.subaccount_profile(puid)
+    return int(profile["created_at"]) if profile else 0
 
 
 def _default(ctx: Call, puid: int) -> dict[str, Any]:
-    profile = ctx.store.subaccount_profile(puid)
-    return render.default_group(int(profile["created_at"]) if profile else 0)
+    return render.default_group(_created_at(ctx, puid))
+
+
+def _sum(stats: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
+    """The groups' ``group_stats`` rows added up, column by column (``None`` for none)."""
+    rows = [{k: v for k, v in row.items() if k != "group_id"} for row in stats.values()]
+    return {k: sum(r[k] for r in rows) for k in rows[0]} if rows else None
 
 
 def _own(ctx: Call, puid: int, gid: int) -> dict[str, Any]:
@@ -144,11 +177,10 @@ def _stored_gid(gid: str) -> int:
     return number
 
 
-def _name(name: str) -> str:
+def _name(field: str, name: str) -> str:
+    """``name`` checked as a group name, errors naming ``field`` (the parameter it came in)."""
     if not name.isprintable() or name != name.strip():
-        raise ApiError(
-            PARAM_ERROR, "group_name: no control characters or surrounding spaces allowed"
-        )
+        raise ApiError(PARAM_ERROR, f"{field}: no control characters or surrounding spaces allowed")
     if name.casefold() == render.DEFAULT_NAME.casefold():
-        raise ApiError(PARAM_ERROR, f"group_name: {render.DEFAULT_NAME} is the default group's")
+        raise ApiError(PARAM_ERROR, f"{field}: {render.DEFAULT_NAME} is the default group's")
     return name

@@ -18,6 +18,7 @@ from poolstats.api.btccom.schemas import (
     EarnHistory,
     EarnItem,
     EarnStats,
+    GroupBrief,
     GroupItem,
     NodeSums,
     Phone,
@@ -25,8 +26,11 @@ from poolstats.api.btccom.schemas import (
     PoolShares,
     PoolStats,
     RealtimeHashrate,
+    Size,
+    SizeText,
     WindowDifficulty,
     WorkerDetail,
+    WorkerFullStats,
     WorkerItem,
     WorkerStats,
 )
@@ -46,8 +50,11 @@ if TYPE_CHECKING:  # the ledger's plain records; rendering them needs no store
 
 WINDOW_S = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
 SHORT = ("1m", "5m", "15m")
+ROLLING = (*SHORT, "1h")  # the figures that share ``shares_unit``
 DEFAULT_GID = -1
 DEFAULT_NAME = "DEFAULT"
+ALL_GID = 0  # as a group to read: every group together (0 as a worker's group: deleted)
+ALL_NAME = "ALL"
 
 
 def rate_hs(row: Mapping[str, Any], window: str) -> float:
@@ -61,9 +68,19 @@ def rejected_fraction(row: Mapping[str, Any], window: str) -> float:
     )
 
 
+def today_rejected_fraction(row: Mapping[str, Any], now: int) -> float:
+    """Rejected (and stale) fraction of the worker's work in the current UTC day: the open
+    daily history bucket the worker row carries (``day_*``). The trailing windows keep
+    rejects for 15 minutes only; this is the day's figure the history shows too. A bucket of
+    an earlier day means no work today: 0."""
+    if int(row["day_start"]) != now - now % SECONDS_PER_DAY:
+        return 0.0
+    return reject_fraction(row["day_accept"], row["day_reject"] + row["day_stale"])
+
+
 def _short(row: Mapping[str, Any] | None) -> tuple[str, list[str]]:
-    """The 1m/5m/15m figures in one unit."""
-    return scaled([rate_hs(row, w) if row else 0.0 for w in SHORT])
+    """The 1m/5m/15m/1h figures in one unit."""
+    return scaled([rate_hs(row, w) if row else 0.0 for w in ROLLING])
 
 
 def _day(row: Mapping[str, Any] | None) -> tuple[str, str]:
@@ -71,18 +88,35 @@ def _day(row: Mapping[str, Any] | None) -> tuple[str, str]:
     return unit, text
 
 
-def figures(row: Mapping[str, Any] | None) -> dict[str, str]:
-    """``shares_1m/5m/15m`` in one ``shares_unit``, ``shares_1d`` in its own unit: the block
-    every worker, group and sub-account answer carries (zeros for ``None``)."""
-    unit, (m1, m5, m15) = _short(row)
+def figures(row: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``shares_1m/5m/15m/1h`` in one ``shares_unit``, ``shares_1d`` in its own unit, and
+    each window's ``_pure`` H/s: the block every worker, group and sub-account answer
+    carries (zeros for ``None``)."""
+    unit, (m1, m5, m15, h1) = _short(row)
     day_unit, day = _day(row)
     return {
         "shares_1m": m1,
         "shares_5m": m5,
         "shares_15m": m15,
+        "shares_1h": h1,
         "shares_unit": unit,
         "shares_1d": day,
         "shares_1d_unit": day_unit,
+        **pure(row),
+    }
+
+
+def pure(row: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Each window's hashrate in whole H/s, unformatted, from the same sums as the
+    formatted figures: BTC.COM sent the 1m/5m/15m ones as strings of an integer
+    (``"75061139114121"``) and the 1h/1d ones as integers."""
+    whole = {w: round(rate_hs(row, w)) if row else 0 for w in WINDOW_S}
+    return {
+        "shares_1m_pure": str(whole["1m"]),
+        "shares_5m_pure": str(whole["5m"]),
+        "shares_15m_pure": str(whole["15m"]),
+        "shares_1h_pure": whole["1h"],
+        "shares_1d_pure": whole["1d"],
     }
 
 
@@ -105,6 +139,7 @@ def worker_item(
         last_share_ip=row["last_share_ip"],
         reject_percent=percent_text(rejected_fraction(row, "15m")),
         status=worker_status(row["last_accept_time"], now, *thresholds).value,
+        reject_percent_1d=percent_text(today_rejected_fraction(row, now)),
     )
 
 
@@ -157,19 +192,49 @@ def default_group(created_at: int) -> dict[str, Any]:
     }
 
 
+def all_group(created_at: int) -> dict[str, Any]:
+    """The "ALL" group as a group row, as BTC.COM's document shows it (``sort_id`` "-1")."""
+    return default_group(created_at) | {"gid": ALL_GID, "name": ALL_NAME}
+
+
 def worker_stats(
     subaccount: Mapping[str, Any] | None, counts: Mapping[WorkerStatus, int]
 ) -> WorkerStats:
-    unit, (m1, m5, m15) = _short(subaccount)
+    unit, (m1, m5, m15, h1) = _short(subaccount)
     return WorkerStats(
         shares_1m=m1,
         shares_5m=m5,
         shares_15m=m15,
+        shares_1h=h1,
         shares_unit=unit,
         workers_active=counts[WorkerStatus.ACTIVE],
         workers_inactive=counts[WorkerStatus.INACTIVE],
         workers_dead=counts[WorkerStatus.DEAD],
         workers_total=sum(counts.values()),
+        **pure(subaccount),
+    )
+
+
+def worker_full_stats(
+    subaccount: Mapping[str, Any] | None, counts: Mapping[WorkerStatus, int]
+) -> WorkerFullStats:
+    """``worker_stats``' figures, with the 1d and 1h ones as ``{"size", "unit"}`` objects,
+    each in its own unit; ``shares_unit`` is ``worker_stats``' (fitted to 1m/5m/15m/1h), so
+    the two answers always agree."""
+    unit, (m1, m5, m15, _) = _short(subaccount)
+    day_unit, day = _day(subaccount)
+    hour_unit, (hour,) = scaled([rate_hs(subaccount, "1h") if subaccount else 0.0])
+    return WorkerFullStats(
+        workers_active=counts[WorkerStatus.ACTIVE],
+        workers_inactive=counts[WorkerStatus.INACTIVE],
+        workers_dead=counts[WorkerStatus.DEAD],
+        shares_1m=m1,
+        shares_5m=m5,
+        shares_15m=m15,
+        workers_total=sum(counts.values()),
+        shares_unit=unit,
+        shares_1d=Size(size=float(day), unit=day_unit),
+        shares_1h=SizeText(size=hour, unit=hour_unit),
     )
 
 
@@ -177,8 +242,18 @@ def realtime_hashrate(subaccount: Mapping[str, Any] | None) -> RealtimeHashrate:
     unit_15m, (m15,) = scaled([rate_hs(subaccount, "15m") if subaccount else 0.0])
     unit_1d, day = _day(subaccount)
     return RealtimeHashrate(
-        shares_15m=m15, shares_15m_unit=unit_15m, shares_1d=day, shares_1d_unit=unit_1d
+        shares_15m=m15,
+        shares_15m_unit=unit_15m,
+        shares_1d=day,
+        shares_1d_unit=unit_1d,
+        **pure(subaccount),
     )
+
+
+def group_brief(gid: int, name: str) -> GroupBrief:
+    """A ``/v1/groups/simple`` item: DEFAULT's gid as the string "-1", others as numbers,
+    as BTC.COM's document shows them."""
+    return GroupBrief(gid=str(gid) if gid == DEFAULT_GID else gid, name=name)
 
 
 def node_sums(pool: Mapping[str, Any] | None, node: str) -> NodeSums:

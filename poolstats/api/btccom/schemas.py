@@ -52,7 +52,17 @@ class EarnHistoryParams(msgspec.Struct):
 
 class WorkerListParams(msgspec.Struct):
     status: Literal["active", "inactive", "dead", "all"] = "all"
-    group: Annotated[int, msgspec.Meta(ge=-1, le=2**62)] | None = None
+    group: (
+        Annotated[
+            int,
+            msgspec.Meta(
+                ge=-1,
+                le=2**62,
+                description="A gid, -1 for DEFAULT; left out, empty or 0: every group.",
+            ),
+        ]
+        | None
+    ) = None
     page: Page = 1
     page_size: PageSize = 10
     filter: Annotated[str, msgspec.Meta(max_length=128)] = ""
@@ -79,7 +89,11 @@ class GroupCreateParams(msgspec.Struct):
 
 
 class GroupRenameParams(msgspec.Struct):
-    group_name: GroupName
+    """BTC.COM's document names the field ``name``; ``group_name``, as ``create`` calls it,
+    is taken too (``name`` wins when both are sent)."""
+
+    name: GroupName | None = None
+    group_name: GroupName | None = None
 
 
 class PayLimitParams(msgspec.Struct):
@@ -117,9 +131,23 @@ class GroupItem(msgspec.Struct):
     shares_1m: str
     shares_5m: str
     shares_15m: str
+    shares_1h: str
     shares_unit: str
     shares_1d: str
     shares_1d_unit: str
+    shares_1m_pure: str
+    shares_5m_pure: str
+    shares_15m_pure: str
+    shares_1h_pure: int
+    shares_1d_pure: int
+
+
+class GroupBrief(msgspec.Struct):
+    """One item of ``/v1/groups/simple``. DEFAULT's gid is the string "-1" and the others
+    are numbers, exactly as BTC.COM's document shows them."""
+
+    gid: str | int
+    name: str
 
 
 class GroupList(ListPage, rename={"items": "list"}):
@@ -130,11 +158,44 @@ class WorkerStats(msgspec.Struct):
     shares_1m: str
     shares_5m: str
     shares_15m: str
+    shares_1h: str
     shares_unit: str
     workers_active: int
     workers_inactive: int
     workers_dead: int
     workers_total: int
+    shares_1m_pure: str
+    shares_5m_pure: str
+    shares_15m_pure: str
+    shares_1h_pure: int
+    shares_1d_pure: int
+
+
+class Size(msgspec.Struct):
+    size: float
+    unit: str
+
+
+class SizeText(msgspec.Struct):
+    size: str
+    unit: str
+
+
+class WorkerFullStats(msgspec.Struct):
+    """``/v1/worker/full-stats``: ``/v1/worker/stats`` with the 1-day and 1-hour figures as
+    ``{"size", "unit"}`` objects, ``size`` a number for 1d and a string for 1h, as in
+    BTC.COM's document."""
+
+    workers_active: int
+    workers_inactive: int
+    workers_dead: int
+    shares_1m: str
+    shares_5m: str
+    shares_15m: str
+    workers_total: int
+    shares_unit: str
+    shares_1d: Size
+    shares_1h: SizeText
 
 
 class ShareHistory(msgspec.Struct):
@@ -150,6 +211,7 @@ class WorkerItem(msgspec.Struct):
     shares_1m: str
     shares_5m: str
     shares_15m: str
+    shares_1h: str
     shares_unit: str
     accept_count: str
     last_share_time: str
@@ -158,6 +220,12 @@ class WorkerItem(msgspec.Struct):
     shares_1d: str
     shares_1d_unit: str
     status: str
+    shares_1m_pure: str
+    shares_5m_pure: str
+    shares_15m_pure: str
+    shares_1h_pure: int
+    shares_1d_pure: int
+    reject_percent_1d: str
 
 
 class WorkerList(ListPage):
@@ -170,6 +238,7 @@ class WorkerDetail(msgspec.Struct):
     shares_1m: str
     shares_5m: str
     shares_15m: str
+    shares_1h: str
     shares_unit: str
     shares_1d: str
     shares_1d_unit: str
@@ -180,6 +249,11 @@ class WorkerDetail(msgspec.Struct):
     ip2location: str
     last_share_time: int
     worker_status: str
+    shares_1m_pure: str
+    shares_5m_pure: str
+    shares_15m_pure: str
+    shares_1h_pure: int
+    shares_1d_pure: int
 
 
 class Status(msgspec.Struct):
@@ -313,6 +387,11 @@ class RealtimeHashrate(msgspec.Struct):
     shares_15m_unit: str
     shares_1d: str
     shares_1d_unit: str
+    shares_1m_pure: str
+    shares_5m_pure: str
+    shares_15m_pure: str
+    shares_1h_pure: int
+    shares_1d_pure: int
 
 
 # --- alerts (docs/alerts.md) ----------------------------------------------------------------

@@ -22,6 +22,7 @@ from poolstats.api.btccom.schemas import (
     ShareHistory,
     Status,
     WorkerDetail,
+    WorkerFullStats,
     WorkerList,
     WorkerListParams,
     WorkerStats,
@@ -72,6 +73,19 @@ def worker_stats(ctx: Call) -> Response:
 @endpoint(
     router,
     "GET",
+    "/v1/worker/full-stats",
+    summary="Sub-account hashrate with its 1-hour and 1-day figures, and worker counts",
+    answer=WorkerFullStats,
+)
+def worker_full_stats(ctx: Call) -> Response:
+    puid = ctx.caller().puid
+    counts = ctx.store.worker_counts(puid, ctx.now, *ctx.thresholds)
+    return ok(render.worker_full_stats(ctx.store.subaccount_stats(puid), counts))
+
+
+@endpoint(
+    router,
+    "GET",
     "/v1/worker/share-history",
     summary="Sub-account hashrate history",
     answer=ShareHistory,
@@ -91,16 +105,21 @@ def subaccount_history(ctx: Call) -> Response:
     params=WorkerListParams,
 )
 def list_workers(ctx: Call) -> Response:
+    """``group`` left out, empty or 0 lists every group's workers: BTC.COM's document makes
+    the parameter optional with all groups the default, and clients send 0 for "all" (0
+    means "delete" only as ``/v1/worker/update``'s ``group_id``). Deleted workers are
+    never listed."""
     puid = ctx.caller().puid
+    if ctx.params.get("group") == "":
+        del ctx.params["group"]
     p = ctx.args(WorkerListParams)
-    if p.group == 0:
-        raise ApiError(PARAM_ERROR, "group: 0 holds deleted workers, which are not listed")
-    if p.group not in (None, render.DEFAULT_GID) and ctx.store.group(puid, p.group) is None:
+    group = None if p.group == 0 else p.group
+    if group not in (None, render.DEFAULT_GID) and ctx.store.group(puid, group) is None:
         raise ApiError(NO_PERMISSION, "group: not a group of this sub-account")
     query = WorkerQuery(
         now=ctx.now,
         status=STATUSES[p.status],
-        group_id=p.group,
+        group_id=group,
         name_contains=p.filter,
         order_by=ORDER_COLUMNS[p.order_by],
         ascending=bool(p.asc),
@@ -147,7 +166,7 @@ def update_workers(ctx: Call) -> Response:
 def worker_detail(ctx: Call, worker_id: str) -> Response:
     puid = ctx.caller().puid
     row = _own_worker(ctx, puid, int_path("worker_id", worker_id))
-    location = geoip.country(row["last_share_ip"])
+    location = geoip.country(row["last_share_ip"], ctx.lang)
     return ok(render.worker_detail(row, ctx.now, location, ctx.thresholds))
 
 
