@@ -11,7 +11,7 @@ import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 
 import msgspec
 from fastapi import APIRouter, Request, Response
@@ -146,11 +146,11 @@ async def _post_only(request: Request) -> Response:
 
 
 def envelope_schema(answer: type[Any] | None) -> dict[str, Any]:
-    data: dict[str, Any] = (
-        {"type": "null"}
-        if answer is None
-        else {"anyOf": [{"$ref": f"#/components/schemas/{answer.__name__}"}, {"type": "null"}]}
-    )
+    data: dict[str, Any] = {"type": "null"}
+    if answer is not None:  # a Struct, or list[Struct] for an answer that is a list
+        item = get_args(answer)[0] if get_origin(answer) is list else None
+        ref = {"$ref": f"#/components/schemas/{(item or answer).__name__}"}
+        data = {"anyOf": [{"type": "array", "items": ref} if item else ref, {"type": "null"}]}
     return {
         "type": "object",
         "required": ["err_no", "err_msg", "data"],
