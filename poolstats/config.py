@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from poolstats.domain.earnings import parse_fee_rate
+from poolstats.domain.stratum_regions import StratumRegion, parse_stratum_regions
 
 
 def setting(default: Any, help: str, unit: str = "") -> Any:
@@ -193,6 +194,13 @@ class Settings:
     stratum_host: str = setting(
         "127.0.0.1", "Address the stratum server binds to (0.0.0.0 to take miners from outside)."
     )
+    pool_stratum_urls: str = setting(
+        "",
+        "Stratum addresses advertised by /v1/pool/node-list and /v1/pool/url-config, as "
+        "comma-separated region=host:port items (a region named again gathers its addresses: "
+        "cn=cn.example.com:3333,cn=cn.example.com:443,us=us.example.com:3333). Empty: none are "
+        "advertised, since a bind address such as 0.0.0.0 is not one a miner can use.",
+    )
     stratum_jobs: str = setting(
         "static",
         "Where stratum jobs come from: 'rpc' (the node at bitcoind_url, getblocktemplate) or "
@@ -327,6 +335,14 @@ class Settings:
             return parse_fee_rate(self.pool_fee_rate)
         except ValueError as exc:
             raise ValueError(f"pool_fee_rate: {exc}") from None
+
+    def stratum_regions(self) -> tuple[StratumRegion, ...]:
+        """``pool_stratum_urls`` by region; ``ValueError`` naming the setting for an item
+        that is not region=host:port."""
+        try:
+            return parse_stratum_regions(self.pool_stratum_urls)
+        except ValueError as exc:
+            raise ValueError(f"pool_stratum_urls: {exc}") from None
 
     def node(self) -> str:
         """The name this node reports (merged pool stats, metrics): ``node_name``, else the

@@ -114,6 +114,7 @@ class Service:
         database is missing, empty or another folder's, unless ``start_fresh`` (then the old
         files are moved to ``self.set_aside``)."""
         settings.fee_rate()  # a mistyped pool_fee_rate stops the start, not a settlement
+        settings.stratum_regions()  # and so does a mistyped pool_stratum_urls
         self.settings = settings
         self.clock = clock or SystemClock()
         data_dir = Path(settings.data_dir)

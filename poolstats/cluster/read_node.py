@@ -38,6 +38,7 @@ class ReadNode:
     takes_shares = False
 
     def __init__(self, settings: Settings, store: SqlStore, clock: Clock | None = None) -> None:
+        settings.stratum_regions()  # a mistyped pool_stratum_urls stops the start
         self.settings = settings
         self.store = store
         self.clock = clock or SystemClock()

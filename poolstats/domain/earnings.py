@@ -248,15 +248,12 @@ def settle_parts(
     return math.floor(total * (1 - fee_rate))
 
 
-def expected_daily_sat(
-    hashrate_hs: float,
-    difficulty: Number,
-    height: int,
-    mode: PaymentMode = PaymentMode.PPS,
-    fee_rate: Fraction = NO_FEE,
-    fees_per_block_sat: int = 0,
-) -> int:
-    """An estimate of what a steady ``hashrate_hs`` earns in a day, rounded down.
+def daily_income(
+    hashrate_hs: float, state: NetworkState, mode: PaymentMode, fee_rate: Fraction = NO_FEE
+) -> Fraction:
+    """Exact satoshis a steady ``hashrate_hs`` is expected to earn in a day under ``state``,
+    not rounded: what pool status and coins-income show per unit of hashrate, and what
+    ``expected_daily_sat`` rounds.
 
     The day's expected difficulty is ``hashrate × 86400 / 2**32``, computed in float: a
     hashrate is a measurement, not money, and this is the only place a float enters; from
@@ -265,5 +262,18 @@ def expected_daily_sat(
     if not (math.isfinite(hashrate_hs) and hashrate_hs >= 0):
         raise ValueError(f"hashrate_hs must be a finite number >= 0, got {hashrate_hs}")
     expected_diff = Fraction(hashrate_hs * SECONDS_PER_DAY / HASHES_PER_DIFF1)
+    return earned(Work(expected_diff), state, mode, fee_rate)
+
+
+def expected_daily_sat(
+    hashrate_hs: float,
+    difficulty: Number,
+    height: int,
+    mode: PaymentMode = PaymentMode.PPS,
+    fee_rate: Fraction = NO_FEE,
+    fees_per_block_sat: int = 0,
+) -> int:
+    """An estimate of what a steady ``hashrate_hs`` earns in a day, rounded down once
+    (``daily_income`` settled as a day is)."""
     state = NetworkState.of(difficulty, height, fees_per_block_sat)
-    return settle_day([earned(Work(expected_diff), state, mode, fee_rate)])
+    return settle_day([daily_income(hashrate_hs, state, mode, fee_rate)])

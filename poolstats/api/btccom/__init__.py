@@ -7,7 +7,16 @@ from typing import Any
 import msgspec
 from fastapi import APIRouter
 
-from poolstats.api.btccom import account, alerts, blocks, groups, pool, schemas, workers
+from poolstats.api.btccom import (
+    account,
+    alerts,
+    blocks,
+    groups,
+    income,
+    pool,
+    schemas,
+    workers,
+)
 
 router = APIRouter()
 # Order matters: /v1/worker/stats, /share-history and /groups before /v1/worker/{worker_id}.
@@ -17,6 +26,7 @@ router.include_router(account.router)
 router.include_router(pool.router)
 router.include_router(alerts.router)
 router.include_router(blocks.router)
+router.include_router(income.router)
 
 ANSWERS: tuple[type[Any], ...] = (
     schemas.GroupList,
@@ -38,6 +48,11 @@ ANSWERS: tuple[type[Any], ...] = (
     schemas.AlertContactItem,
     blocks.BlockList,
     blocks.FoundList,
+    pool.PoolStatus,
+    pool.PoolShareHistory,
+    pool.StratumNode,
+    pool.UrlConfig,
+    income.CoinsIncome,
 )
 
 
