@@ -187,8 +187,10 @@ def test_worker_history_is_hourly_keyed_by_interval_end(mined: Node) -> None:
         params={**params, "dimension": "5m", "__access_key__": mined.key["alice"]},
     )
     assert refused.status_code == 400
-    assert refused.json() == {"errorCode": "INVALID_ARGUMENT",
-                              "errorMsg": "dimension: this history is kept for 1h only"}
+    assert refused.json() == {
+        "errorCode": "INVALID_ARGUMENT",
+        "errorMsg": "dimension: this history is kept for 1h only",
+    }
 
 
 def test_sub_account_history_adds_both_workers(mined: Node) -> None:
@@ -207,8 +209,10 @@ def test_a_worker_of_another_sub_account_is_not_found(mined: Node) -> None:
             headers={"X-Access-Key": mined.key["alice"]},
         )
         assert response.status_code == 404
-        assert response.json() == {"errorCode": "NOT_FOUND",
-                                   "errorMsg": "worker_id: not a worker of this sub-account"}
+        assert response.json() == {
+            "errorCode": "NOT_FOUND",
+            "errorMsg": "worker_id: not a worker of this sub-account",
+        }
     assert get(mined, f"/public/worker/{BOBRIG}/", user="bob")["worker_name"] == "bobrig"
 
 
@@ -269,8 +273,10 @@ def test_bad_parameters_are_400_naming_the_field(
 def test_unknown_paths_answer_in_the_dialect_they_are_under(node: Node) -> None:
     tangpool = node.client.get("/public/worker/share/nothing/here")
     assert tangpool.status_code == 404
-    assert tangpool.json() == {"errorCode": "NOT_FOUND",
-                               "errorMsg": "no such endpoint: /public/worker/share/nothing/here"}
+    assert tangpool.json() == {
+        "errorCode": "NOT_FOUND",
+        "errorMsg": "no such endpoint: /public/worker/share/nothing/here",
+    }
     btccom = node.client.get("/public/v1/nothing")
     assert btccom.status_code == 404 and btccom.json()["err_no"] == 404
     posted = node.client.post("/public/worker/share/summary/")
