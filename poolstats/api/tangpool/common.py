@@ -20,6 +20,7 @@ import msgspec
 from fastapi import APIRouter, Request, Response
 
 from poolstats.api.auth import Denied, Throttled, authorize, client_host
+from poolstats.api.btccom.schemas import Page as PageNumber
 from poolstats.api.node import ApiNode
 from poolstats.api.params import ParamError, collect, convert, openapi_parameters, parse_int
 from poolstats.api.threads import read
@@ -160,6 +161,12 @@ def int_path(name: str, value: str) -> int:
         return parse_int(name, value)
     except ParamError as exc:
         raise invalid(str(exc)) from None
+
+
+class PageParams(msgspec.Struct):
+    """A Tangpool list's one parameter: its pages have a fixed size."""
+
+    page: PageNumber = 1
 
 
 class Page(msgspec.Struct):

@@ -19,8 +19,15 @@ import msgspec
 from fastapi import APIRouter
 
 from poolstats.api.btccom import render
-from poolstats.api.btccom.schemas import Page
-from poolstats.api.tangpool.common import Ask, Btc, invalid, not_found, page_fields, route
+from poolstats.api.tangpool.common import (
+    Ask,
+    Btc,
+    PageParams,
+    invalid,
+    not_found,
+    page_fields,
+    route,
+)
 from poolstats.api.tangpool.common import Page as PageAnswer
 from poolstats.api.tangpool.share import ShareAnswer, ShareParams, series
 from poolstats.domain.earnings import SECONDS_PER_DAY
@@ -32,10 +39,6 @@ router = APIRouter(tags=["Tangpool: pool"])
 BLOCKS_PER_PAGE = 15  # Tangpool's page of blocks
 MAX_LUCK_DAYS = 366
 _SCAN = 500  # blocks read at a time when counting a range's
-
-
-class BlockParams(msgspec.Struct):
-    page: Page = 1
 
 
 class TangpoolBlock(msgspec.Struct):
@@ -54,9 +57,9 @@ class TangpoolBlockList(PageAnswer):
 
 
 @route(router, "/pool/block", summary="Blocks the pool found, newest first, 15 a page",
-       answer=TangpoolBlockList, params=BlockParams, auth=False)  # fmt: skip
+       answer=TangpoolBlockList, params=PageParams, auth=False)  # fmt: skip
 def blocks(ask: Ask) -> TangpoolBlockList:
-    p = ask.args(BlockParams)
+    p = ask.args(PageParams)
     offset = (p.page - 1) * BLOCKS_PER_PAGE
     store = BlockStore(ask.store)
     total, found = store.page(offset, BLOCKS_PER_PAGE + 1)  # one more: the last one's gap

@@ -11,8 +11,7 @@ from __future__ import annotations
 import msgspec
 from fastapi import APIRouter
 
-from poolstats.api.btccom.schemas import Page
-from poolstats.api.tangpool.common import Ask, Btc, page_fields, route
+from poolstats.api.tangpool.common import Ask, Btc, PageParams, page_fields, route
 from poolstats.api.tangpool.common import Page as PageAnswer
 from poolstats.domain.earnings import SECONDS_PER_DAY
 from poolstats.domain.hashrate import hashrate_hs, pick_unit
@@ -41,10 +40,6 @@ def profit(ask: Ask) -> TangpoolProfit:
     )
 
 
-class TransactionParams(msgspec.Struct):
-    page: Page = 1
-
-
 class TangpoolTransaction(msgspec.Struct):
     amount: Btc
     payout_percent: str  # "100": a day is paid whole, to one address
@@ -61,10 +56,10 @@ class TangpoolTransactionList(PageAnswer):
 
 
 @route(router, "/profit/transaction", summary="Payout records, one per settled day, 15 a page",
-       answer=TangpoolTransactionList, params=TransactionParams)  # fmt: skip
+       answer=TangpoolTransactionList, params=PageParams)  # fmt: skip
 def transactions(ask: Ask) -> TangpoolTransactionList:
     puid = ask.puid()
-    p = ask.args(TransactionParams)
+    p = ask.args(PageParams)
     offset = (p.page - 1) * RECORDS_PER_PAGE
     total, days = ledger.earnings_page(ask.store, puid, offset, RECORDS_PER_PAGE)
     items = []

@@ -221,8 +221,8 @@ class TangpoolGroup(msgspec.Struct):
        answer=list[TangpoolGroup])  # fmt: skip
 def groups(ask: Ask, agent_id: str) -> list[TangpoolGroup]:
     """DEFAULT (Tangpool's group 0) first, then the sub-account's groups in their order."""
-    _agent(int_path("agent_id", agent_id))
     puid = ask.puid()
+    _agent(int_path("agent_id", agent_id))
     stats = {int(s["group_id"]): s for s in ask.store.group_stats(puid, ask.now, *ask.thresholds)}
     named = [(render.DEFAULT_GID, render.DEFAULT_NAME)]
     named += [(int(g["gid"]), g["name"]) for g in ask.store.groups(puid)]
@@ -359,8 +359,8 @@ def worker_history(ask: Ask, worker_id: str) -> ShareAnswer:
 
 
 def _own_worker(ask: Ask, worker_id: str) -> dict[str, Any]:
-    wanted = int_path("worker_id", worker_id)
     puid = ask.puid()
+    wanted = int_path("worker_id", worker_id)
     row = ask.store.worker(puid, wanted)
     if row is None or row["group_id"] == 0:  # deleted workers are gone until they mine again
         raise not_found("worker_id: not a worker of this sub-account")
