@@ -154,6 +154,8 @@ def test_worker_list_pages_filters_and_sorts(mined: Node) -> None:
     # rig2: 70 in 15 m = 0.3341 G against rig1's 0.2863 G
     by_15m = get(mined, "/public/worker", order_by="shares_15m", filter="RIG")
     assert [w["worker_name"] for w in by_15m["data"]] == ["rig2", "rig1", "rig3"]
+    blank = get(mined, "/public/worker/", group="", status="")  # blank: as if not given
+    assert [w["worker_name"] for w in blank["data"]] == ["rig1", "rig2", "rig3"]
     empty = get(mined, "/public/worker/", page=2)
     assert (empty["data"], empty["from"], empty["to"], empty["last_page"]) == ([], None, None, 1)
     example = {"total": 2, "per_page": 50, "current_page": 1, "last_page": 1, "from": 1, "to": 2,
@@ -281,3 +283,32 @@ def test_unknown_paths_answer_in_the_dialect_they_are_under(node: Node) -> None:
     assert btccom.status_code == 404 and btccom.json()["err_no"] == 404
     posted = node.client.post("/public/worker/share/summary/")
     assert (posted.status_code, posted.json()["errorCode"]) == (405, "NOT_FOUND")
+
+
+TANGPOOL_ENDPOINTS = {
+    "/public/agent/{agent_id}/group/": set(),
+    "/public/worker/share/summary/": set(),
+    "/public/worker/share/distribution/": {"dimension"},
+    "/public/worker/share/": {"dimension", "start_ts", "count"},
+    "/public/worker/": {"status", "group", "page", "filter", "order_by", "asc", "agent_id"},
+    "/public/worker/{worker_id}/": set(),
+    "/public/worker/{worker_id}/share/": {"dimension", "start_ts", "count"},
+    "/public/pool/block/": {"page"},
+    "/public/pool/block/latest/": set(),
+    "/public/pool/share/": {"dimension", "start_ts", "count"},
+    "/public/pool/lucky/": {"start", "end"},
+    "/public/profit/": set(),
+    "/public/profit/transaction/": {"page"},
+}
+
+
+def test_openapi_lists_every_endpoint_of_the_three_documents(node: Node) -> None:
+    paths = node.client.get("/openapi.json").json()["paths"]
+    tangpool = {p for p in paths if p.startswith("/public/") and not p.startswith("/public/v1/")}
+    assert tangpool == set(TANGPOOL_ENDPOINTS)
+    for path, wanted in TANGPOOL_ENDPOINTS.items():
+        operation = paths[path]["get"]
+        names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+        public = path.startswith("/public/pool/")
+        assert names == wanted | (set() if public else {"__access_key__", "puid"}), path
+        assert ("401" in operation["responses"]) is not public, path

@@ -150,8 +150,11 @@ class Ask:
         return caller.puid
 
     def args(self, model: type[T]) -> T:
+        """The parameters checked into ``model``. An empty one counts as absent, as a form
+        with a field left blank means (``group=``: every group)."""
+        given = {name: value for name, value in self.params.items() if value != ""}
         try:
-            return convert(self.params, model)
+            return convert(given, model)
         except ParamError as exc:
             raise invalid(str(exc)) from None
 
@@ -230,10 +233,12 @@ def route(
     answer: Any,
     params: type[Any] | None = None,
     auth: bool = True,
+    can_miss: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a GET handler at ``PREFIX + path`` (documented, with its slash) and without
     the slash. The handler takes an :class:`Ask` and the path's ``{names}`` as strings and
-    returns the answer object; it runs in a worker thread under the app's read limiter."""
+    returns the answer object; it runs in a worker thread under the app's read limiter.
+    ``can_miss``: the answer may be 404 though the path names no item."""
     names = re.findall(r"{(\w+)}", path)
     path_parameters = [
         {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
@@ -252,8 +257,8 @@ def route(
             "UNAUTHENTICATED: missing, unknown or revoked key, or a foreign puid."
         )
         responses[429] = _error("RESOURCE_EXHAUSTED: too many wrong keys from this address lately.")
-    if names:
-        responses[404] = _error("NOT_FOUND: no such item of this sub-account.")
+    if names or can_miss:
+        responses[404] = _error("NOT_FOUND: no such item (of this sub-account), or none yet.")
 
     def register(handler: Callable[..., Any]) -> Callable[..., Any]:
         async def endpoint(request: Request) -> Response:

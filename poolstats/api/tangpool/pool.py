@@ -92,7 +92,7 @@ class TangpoolLatest(msgspec.Struct):
 
 
 @route(router, "/pool/block/latest", summary="The newest block poolstats knows of",
-       answer=TangpoolLatest, auth=False)  # fmt: skip
+       answer=TangpoolLatest, auth=False, can_miss=True)  # fmt: skip
 def latest(ask: Ask) -> TangpoolLatest:
     tip = _tip(ask, BlockStore(ask.store))
     if tip is None:
