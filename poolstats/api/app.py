@@ -91,7 +91,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     headers = dict(exc.headers or {})
     path = request.url.path
-    if exc.status_code in (404, 405) and path.startswith(tangpool.PATH):
+    if exc.status_code in (404, 405) and tangpool.owns(path):
         return tangpool.error_response(
             tangpool.TangpoolError(exc.status_code, "NOT_FOUND", f"no such endpoint: {path}")
         )
