@@ -111,8 +111,10 @@ def authorized(header: str | None, token: str) -> bool:
         401: {"description": "bad or missing ingest token"},
         413: {"description": "body too large"},
         429: {"description": "too many wrong tokens from this address lately; see Retry-After"},
-        503: {"description": "the journal (or a gateway's share bus) cannot store the batch; "
-              "retry later"},
+        503: {
+            "description": "the journal (or a gateway's share bus) cannot store the batch; "
+            "retry later"
+        },
     },
 )
 async def ingest_shares(request: Request) -> JSONResponse:

@@ -71,14 +71,12 @@ class BlockStore:
             )
             return int(total), [_block(r) for r in rows]
 
-    def found_totals(self, since: int = 0) -> tuple[int, int]:
-        """(blocks the network did not reject found at ``since`` or later, their rewards in
-        satoshis)."""
+    def found_totals(self) -> tuple[int, int]:
+        """(blocks the network did not reject, their rewards in satoshis)."""
         with self._store.read() as conn:
             count, rewards = conn.execute(
                 sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(_b.c.reward_sat), 0))
                 .where(_b.c.status != BlockStatus.REJECTED.value)
-                .where(_b.c.found_at >= since)
             ).one()
             return int(count), int(rewards)
 

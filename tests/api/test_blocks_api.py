@@ -70,8 +70,9 @@ def test_btccom_blocks_list_found_blocks_with_counts_hashrate_and_luck(node: Nod
     blocks.record(FoundBlock(900_001, "22" * 32, BOB, "bobrig", 312_500_001, int(T0) - 60,
                              BlockStatus.REJECTED, "bad-cb-amount"), int(T0))  # fmt: skip
     blocks.record(FoundBlock(900_002, "33" * 32, ALICE, "rig2", 312_500_002, int(T0)), int(T0))
-    # 4,000 accepted today at difficulty 1,000: 4 blocks expected, 2 found since the day began
-    # (the rejected one is no block); 15-minute hashrate 4000 * 2**32 / 900 = 19.09 GH/s
+    # 4,000 accepted today at difficulty 1,000: 4 blocks expected, 1 accepted today (the
+    # rejected one is no block, the submitted one not yet; the old one's day has no kept
+    # work); 15-minute hashrate 4000 * 2**32 / 900 = 19.09 GH/s
     assert node.data("/v1/blocks", user="", page=1, page_size=2) == {
         "page": 1,
         "page_size": 2,
@@ -81,7 +82,7 @@ def test_btccom_blocks_list_found_blocks_with_counts_hashrate_and_luck(node: Nod
         "rewards_count": str(625_000_000 + 312_600_000 + 312_500_002),
         "hashrate": 19.09,
         "hashrate_unit": "G",
-        "luck": "0.5000",
+        "luck": "0.2500",
         "miners_count": 2,
         "blocks": [
             {"height": 900_002, "created_at": int(T0), "hash": "33" * 32, "rewards": 312_500_002},

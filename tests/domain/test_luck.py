@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 
-from poolstats.domain.luck import expected_blocks, luck
+from poolstats.domain.luck import expected_blocks, luck, mean_inverse_difficulty
 
 
-def test_expected_blocks_add_each_stretch_at_its_own_difficulty() -> None:
-    # 3e12 at difficulty 1e12 expects 3 blocks; 2e12 at 4e12 expects half a block
-    assert expected_blocks([(3e12, 1e12), (2e12, 4e12)]) == pytest.approx(3.5)
+def test_mean_inverse_difficulty_weights_each_entry_by_its_time_in_force() -> None:
+    # 1000 for the first quarter of [0, 400), then 4000: (100/1000 + 300/4000) / 400
+    entries = [(-50, "1000"), (100, "4000")]
+    assert mean_inverse_difficulty(entries, 0, 400) == Fraction(7, 16_000)
 
 
-def test_a_stretch_without_a_known_difficulty_expects_nothing() -> None:
-    assert expected_blocks([(3e12, 0.0), (1e12, 1e12)]) == pytest.approx(1.0)
+def test_a_stretch_partly_without_a_difficulty_has_no_mean() -> None:
+    assert mean_inverse_difficulty([(100, "1000")], 0, 400) is None
+    assert mean_inverse_difficulty([], 0, 400) is None
+    with pytest.raises(ValueError, match=r"^stop: "):
+        mean_inverse_difficulty([(0, "1")], 5, 5)
 
 
-def test_luck_is_found_over_expected() -> None:
-    assert luck(7, 3.5) == pytest.approx(2.0)
-    assert luck(0, 3.5) == 0.0
-    assert luck(2, 0.0) is None  # no work yet: no luck figure
+def test_expected_blocks_and_luck() -> None:
+    # 3,000 accepted at difficulty 1,000: 3 blocks expected; 6 found is luck 2
+    expected = expected_blocks(3000.0, Fraction(1, 1000))
+    assert expected == 3
+    assert luck(6, expected) == 2.0
+    assert luck(0, expected) == 0.0
+    assert luck(2, Fraction(0)) is None  # no work yet: no luck figure
 
 
-def test_a_negative_count_is_refused_naming_it() -> None:
+def test_negative_counts_are_refused_naming_them() -> None:
     with pytest.raises(ValueError, match=r"^found: "):
-        luck(-1, 1.0)
+        luck(-1, Fraction(1))
+    with pytest.raises(ValueError, match=r"^accepted: "):
+        expected_blocks(-1.0, Fraction(1))

@@ -4,14 +4,14 @@ business (``poolstats blocks`` shows them to the operator).
 
 - ``GET /v1/blocks``: BTC.COM's own (its pool document, "Get Mining Pool Explosion Data"),
   in its shape: the blocks the network did not reject, with the pool's counts, rewards,
-  hashrate, active workers and luck (``domain.luck``, over the pool's kept daily history).
+  hashrate, active workers and luck (``api.luck``, over the pool's kept daily history).
 - ``GET /v1/pool/blocks``: every block with its status and the node's reason, for
   operators and for scripts that want rejected blocks too.
 """
 
 from __future__ import annotations
 
-import bisect
+from fractions import Fraction
 
 import msgspec
 from fastapi import APIRouter, Response
@@ -19,11 +19,10 @@ from fastapi import APIRouter, Response
 from poolstats.api.btccom import render
 from poolstats.api.btccom.envelope import Call, endpoint, ok
 from poolstats.api.btccom.schemas import ListPage, PageParams
+from poolstats.api.luck import lucky_days
 from poolstats.domain.found_block import FoundBlock
 from poolstats.domain.hashrate import four_significant, hashrate_hs, pick_unit
-from poolstats.domain.luck import expected_blocks, luck
-from poolstats.engine.snapshot import Level
-from poolstats.store.base import Store
+from poolstats.domain.luck import luck
 from poolstats.store.blocks import BlockStore
 
 router = APIRouter(tags=["Pool blocks"])
@@ -99,12 +98,11 @@ def found_blocks(ctx: Call) -> Response:
     p = ctx.args(PageParams)
     blocks = BlockStore(ctx.store)
     total, page = blocks.page((p.page - 1) * p.page_size, p.page_size, found=True)
-    since, expected = pool_work(ctx.store)
-    count, _ = blocks.found_totals(since)
+    days = list(lucky_days(ctx.store))
+    ratio = luck(sum(d.found for d in days), sum((d.expected for d in days), Fraction(0)))
     pool = ctx.store.pool_stats()
     rate = hashrate_hs(float(pool["accept_15m"]), 900) if pool else 0.0
     unit, size = pick_unit([rate])
-    ratio = luck(count, expected)
     return ok(
         FoundList(
             page=p.page,
@@ -120,25 +118,3 @@ def found_blocks(ctx: Call) -> Response:
             blocks=[FoundItem(b.height, b.found_at, b.hash, b.reward_sat) for b in page],
         )
     )
-
-
-def pool_work(store: Store) -> tuple[int, float]:
-    """(start of the pool's kept daily history with a known network difficulty, the blocks
-    its accepted work was expected to find): each day's accepted difficulty at the network
-    difficulty in force when the day began."""
-    days = [d for d in store.history(Level.POOL, 86400) if float(d["accept"]) > 0]
-    if not days:
-        return 0, 0.0
-    entries = store.network_history(int(days[0]["start"]), int(days[-1]["start"]) + 1)
-    ats = [int(e["at"]) for e in entries]
-    work: list[tuple[float, float]] = []
-    since = None
-    for d in days:
-        i = bisect.bisect_right(ats, int(d["start"])) - 1
-        if i < 0:
-            continue  # no difficulty known yet that day: neither its work nor its blocks count
-        since = int(d["start"]) if since is None else since
-        work.append((float(d["accept"]), float(entries[i]["difficulty"])))
-    if since is None:
-        return 0, 0.0
-    return since, expected_blocks(work)

@@ -11,14 +11,13 @@ orphan.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
-from fractions import Fraction
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from fastapi import APIRouter
 
 from poolstats.api.btccom import render
+from poolstats.api.luck import lucky_days
 from poolstats.api.tangpool.common import (
     Ask,
     Btc,
@@ -32,13 +31,13 @@ from poolstats.api.tangpool.common import Page as PageAnswer
 from poolstats.api.tangpool.share import ShareAnswer, ShareParams, series
 from poolstats.domain.earnings import SECONDS_PER_DAY
 from poolstats.domain.found_block import BlockStatus, FoundBlock
+from poolstats.domain.luck import luck
 from poolstats.engine.snapshot import Level
 from poolstats.store.blocks import BlockStore
 
 router = APIRouter(tags=["Tangpool: pool"])
 BLOCKS_PER_PAGE = 15  # Tangpool's page of blocks
 MAX_LUCK_DAYS = 366
-_SCAN = 500  # blocks read at a time when counting a range's
 
 
 class TangpoolBlock(msgspec.Struct):
@@ -139,9 +138,8 @@ class LuckParams(msgspec.Struct):
        answer=dict[str, str], params=LuckParams, auth=False)  # fmt: skip
 def lucky(ask: Ask) -> dict[str, str]:
     """Per day: blocks found (accepted) / blocks expected from the pool's accepted work, 4
-    decimals; 1 is par. Expected = the day's accepted difficulty x the day's mean of
-    1 / network difficulty over time (exact for a steady hashrate). Days without work or
-    without a known difficulty are left out."""
+    decimals; 1 is par (``domain.luck``). Days without work or without a difficulty known all
+    day are left out."""
     p = ask.args(LuckParams)
     first = _day("start", p.start)
     last = _day("end", p.end) if p.end is not None else ask.now // SECONDS_PER_DAY * SECONDS_PER_DAY
@@ -149,22 +147,12 @@ def lucky(ask: Ask) -> dict[str, str]:
         raise invalid("end: before start")
     if (last - first) // SECONDS_PER_DAY >= MAX_LUCK_DAYS:
         raise invalid(f"end: at most {MAX_LUCK_DAYS} days from start")
-    stop = last + SECONDS_PER_DAY
-    work = {
-        int(r["start"]): float(r["accept"])
-        for r in ask.store.history(Level.POOL, SECONDS_PER_DAY, 0, 0, first, stop)
-    }
-    entries = ask.store.network_history(first, stop)
-    found = _found_per_day(BlockStore(ask.store), first, stop)
     out: dict[str, str] = {}
-    for day in range(first, stop, SECONDS_PER_DAY):
-        per_difficulty = _mean_inverse_difficulty(entries, day)
-        accepted = work.get(day, 0.0)
-        if accepted <= 0 or per_difficulty is None:
-            continue
-        expected = Fraction(accepted) * per_difficulty
-        text = dt.datetime.fromtimestamp(day, dt.UTC).strftime("%Y%m%d")
-        out[text] = f"{float(found.get(day, 0) / expected):.4f}"
+    for day in lucky_days(ask.store, first, last + SECONDS_PER_DAY):
+        ratio = luck(day.found, day.expected)
+        if ratio is not None:
+            text = dt.datetime.fromtimestamp(day.start, dt.UTC).strftime("%Y%m%d")
+            out[text] = f"{ratio:.4f}"
     return out
 
 
@@ -174,32 +162,3 @@ def _day(field: str, ymd: int) -> int:
     except ValueError:
         raise invalid(f"{field}: not a day written Ymd, e.g. 20150117") from None
     return int(date.timestamp())
-
-
-def _mean_inverse_difficulty(entries: list[dict[str, Any]], day: int) -> Fraction | None:
-    """The time-weighted mean of 1 / difficulty over the day, or ``None`` where part of it
-    has no entry in force. A share of difficulty d is d / D of a block at difficulty D."""
-    stop = day + SECONDS_PER_DAY
-    total, covered = Fraction(0), 0
-    for i, e in enumerate(entries):
-        at = int(e["at"])
-        until = int(entries[i + 1]["at"]) if i + 1 < len(entries) else stop
-        lo, hi = max(at, day), min(until, stop)
-        if hi > lo:
-            total += Fraction(hi - lo) / Fraction(str(e["difficulty"]))
-            covered += hi - lo
-    return total / SECONDS_PER_DAY if covered == SECONDS_PER_DAY else None
-
-
-def _found_per_day(store: BlockStore, first: int, stop: int) -> dict[int, int]:
-    """Accepted blocks found in [first, stop) per UTC day (blocks are read newest first)."""
-    counts: dict[int, int] = defaultdict(int)
-    offset = 0
-    while True:
-        _, page = store.page(offset, _SCAN)
-        for b in page:
-            if first <= b.found_at < stop and b.status is BlockStatus.ACCEPTED:
-                counts[b.found_at // SECONDS_PER_DAY * SECONDS_PER_DAY] += 1
-        if len(page) < _SCAN or page[-1].found_at < first:
-            return counts
-        offset += _SCAN
