@@ -4,6 +4,7 @@ API shows the hashrate they imply."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from fractions import Fraction
 
 from poolstats.ingest.pipeline import Format
@@ -18,12 +19,14 @@ DIFF = Fraction(1, 2**16)  # about 65,536 hashes a share: a few shares a second 
 SHARES = 12
 
 
-def server_for(node: Node, config: StratumConfig | None = None) -> StratumServer:
+def server_for(
+    node: Node, config: StratumConfig | None = None, clock: Callable[[], float] | None = None
+) -> StratumServer:
     config = config or StratumConfig(limits=Limits(DIFF, Fraction(2**32), DIFF))
     sink = ShareSink(lambda body: node.service.ingestor.ingest(body, Format.NDJSON), config)
     template = StaticTemplate(height=900_000, payout_script=b"\x51")
     return StratumServer(
-        template, node.service.registry.puid_of, sink, config, node.clock.now,
+        template, node.service.registry.puid_of, sink, config, clock or node.clock.now,
         metrics=node.service.metrics,
     )  # fmt: skip
 
