@@ -174,17 +174,6 @@ def test_a_found_block_reaches_the_node_is_recorded_and_listed(
     assert stale["error"] == [21, "job not found", None]
 
 
-async def next_job(miner: Miner) -> list[Any]:
-    """The next ``mining.notify``'s parameters (a difficulty before it is taken too)."""
-    while True:
-        message = json.loads(await asyncio.wait_for(miner.reader.readline(), 10))
-        if message.get("method") == "mining.set_difficulty":
-            miner.difficulty = message["params"][0]
-        elif message.get("method") == "mining.notify":
-            miner.job = message["params"]
-            return list(message["params"])
-
-
 def test_a_block_found_on_retargeted_work_is_a_valid_block_with_that_works_coinbase(
     node: Node, bitcoind: FakeBitcoind
 ) -> None:
@@ -196,7 +185,7 @@ def test_a_block_found_on_retargeted_work_is_a_valid_block_with_that_works_coinb
             await start(miner, "alice.rig1")
             first = list(miner.job or [])
             assert (await miner.call("mining.suggest_difficulty", [2**-19]))["result"] is True
-            retargeted = await next_job(miner)
+            retargeted = await miner.next_job()
             assert miner.difficulty == 2**-19
             params, _ = miner.find(extranonce2=1)
             reply = await miner.call("mining.submit", ["alice.rig1", *params])
