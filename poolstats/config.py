@@ -256,6 +256,12 @@ class Settings:
         "'poolstats stratum': folder where shares wait while the ingest URL (or the share "
         "bus) cannot be reached (empty: <data_dir>/stratum-spool).",
     )
+    stratum_metrics_port: int = setting(
+        0, "'poolstats stratum': port of its own Prometheus /metrics (0: none)."
+    )
+    stratum_metrics_host: str = setting(
+        "127.0.0.1", "'poolstats stratum': address its /metrics binds to (0.0.0.0: from outside)."
+    )
     bus_url: str = setting(
         "",
         "Where share batches travel between processes: empty for in-process (one node), or "

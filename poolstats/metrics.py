@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _SUFFIX = {Counter: "_total", Histogram: "_bucket, _sum, _count"}
@@ -177,14 +179,19 @@ class Metrics:
 
     def markdown(self) -> str:
         """The table of docs/metrics.md (a test keeps the two equal)."""
-        rows = ["| metric | type | labels | what |", "|---|---|---|---|"]
-        for metric in vars(self).values():
-            if not isinstance(metric, Counter | Gauge | Histogram):
-                continue
-            (family,) = metric.describe()
-            suffix = _SUFFIX.get(type(metric), "")
-            name = f"`{family.name}`" + (f" ({suffix})" if suffix else "")
-            # label names have no public accessor before a sample exists
-            labels = ", ".join(f"`{label}`" for label in metric._labelnames)
-            rows.append(f"| {name} | {family.type} | {labels} | {family.documentation} |")
-        return "\n".join(rows) + "\n"
+        return markdown(vars(self).values())
+
+
+def markdown(metrics: Iterable[object], title: str = "metric") -> str:
+    """A table of the metrics among ``metrics``, in their order (other objects skipped)."""
+    rows = [f"| {title} | type | labels | what |", "|---|---|---|---|"]
+    for metric in metrics:
+        if not isinstance(metric, Counter | Gauge | Histogram):
+            continue
+        (family,) = metric.describe()
+        suffix = _SUFFIX.get(type(metric), "")
+        name = f"`{family.name}`" + (f" ({suffix})" if suffix else "")
+        # label names have no public accessor before a sample exists
+        labels = ", ".join(f"`{label}`" for label in metric._labelnames)
+        rows.append(f"| {name} | {family.type} | {labels} | {family.documentation} |")
+    return "\n".join(rows) + "\n"

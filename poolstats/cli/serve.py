@@ -158,6 +158,8 @@ def stratum(
     store_url: StoreUrl = None,
     partitions: Partitions = None,
     data_dir: DataDir = None,
+    metrics_port: Annotated[int | None, option("stratum_metrics_port", "--metrics-port")] = None,
+    metrics_host: Annotated[str | None, option("stratum_metrics_host", "--metrics-host")] = None,
 ) -> None:
     """Run a stratum front end on its own, posting its shares to a node's ingest URL
     (scale-out: several of these feed one node), or, with --bus-url (and --store-url, where
@@ -179,6 +181,8 @@ def stratum(
         store_url=store_url,
         partitions=partitions,
         data_dir=data_dir,
+        stratum_metrics_port=metrics_port,
+        stratum_metrics_host=metrics_host,
     )
     if not settings.stratum_port:
         raise fail(ValueError("--stratum-port: required, the port miners connect to (e.g. 3333)"))
@@ -189,4 +193,7 @@ def stratum(
     console.print(
         f"stratum+tcp://{settings.stratum_host}:{settings.stratum_port} -> {process.ingest.where}"
     )
+    if process.metrics_address is not None:
+        host, port = process.metrics_address
+        console.print(f"metrics: http://{host}:{port}/metrics")
     run_loop(process.run())

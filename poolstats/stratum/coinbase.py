@@ -79,6 +79,18 @@ def split_coinbase(height: int, tag: bytes, outputs: list[Output]) -> tuple[byte
     return coinb1, coinb2
 
 
+#: The coinbase input's sequence in the jobs ``split_coinbase`` makes.
+FINAL_SEQUENCE = 0xFFFFFFFF
+
+
+def with_sequence(coinb2: bytes, sequence: int) -> bytes:
+    """``coinb2`` (it starts with the coinbase input's sequence) with another sequence: the
+    same payout under another merkle root, so a miner sees work it has not hashed yet. A
+    coinbase's sequence means nothing to consensus (its lock time is 0: final whatever the
+    sequence) and the transaction's size stays the same."""
+    return struct.pack("<I", sequence) + coinb2[4:]
+
+
 #: BIP 141's witness reserved value: the coinbase's one witness item, 32 bytes (zeros here).
 WITNESS_RESERVED_VALUE = bytes(32)
 

@@ -8,6 +8,7 @@ Shares naming a job older than the current block, or one forgotten, are stale.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import itertools
 import logging
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from poolstats.domain.block import prevhash_to_stratum
 from poolstats.domain.earnings import subsidy_sat
 from poolstats.stratum import protocol
+from poolstats.stratum.coinbase import FINAL_SEQUENCE, with_sequence
 from poolstats.stratum.getblocktemplate import BlockTemplate, job_of
 from poolstats.stratum.shares import Job, JobShares
 
@@ -43,7 +45,7 @@ class Entry:
     @functools.cached_property
     def notify_line(self) -> bytes:
         """The ``mining.notify`` line under the job's own id: encoded once, sent to all."""
-        return protocol.notify("mining.notify", notify_params(self, self.job.job_id))
+        return protocol.notify("mining.notify", notify_params(self.job, self.clean))
 
 
 class JobBook:
@@ -53,6 +55,7 @@ class JobBook:
         self.current: Entry | None = None
 
     def next_id(self) -> str:
+        """A new job id: a growing counter in hex, so ids compare by ``id_number``."""
         return f"{next(self._ids):x}"
 
     def add(self, job: Job, clean: bool) -> Entry:
@@ -73,12 +76,15 @@ class JobBook:
         return self._jobs.get(job_id)
 
 
-def notify_params(entry: Entry, job_id: str) -> list[object]:
-    """``mining.notify``'s parameters for a job, sent under ``job_id`` (a connection's own
-    name for it after a retarget)."""
-    job = entry.job
+def id_number(job_id: str) -> int:
+    """The counter behind a ``JobBook.next_id``: a later id has a larger number."""
+    return int(job_id, 16)
+
+
+def notify_params(job: Job, clean: bool) -> list[object]:
+    """``mining.notify``'s parameters for a job (``clean``: earlier jobs are stale)."""
     return [
-        job_id,
+        job.job_id,
         prevhash_to_stratum(job.prevhash),
         job.coinb1.hex(),
         job.coinb2.hex(),
@@ -86,14 +92,26 @@ def notify_params(entry: Entry, job_id: str) -> list[object]:
         f"{job.version:08x}",
         f"{job.nbits:08x}",
         f"{job.ntime:08x}",
-        entry.clean,
+        clean,
     ]
+
+
+def variant(job: Job, job_id: str) -> Job:
+    """The job's work under ``job_id`` (one ``JobBook.next_id`` made) with a header of its
+    own: the coinbase's sequence is taken from the id. A miner such as cpuminer moves to new
+    work only when the header changes, so work resent at a new difficulty must differ from
+    the work sent before, or the miner goes on hashing at the old difficulty. Distinct for
+    every id (up to 2**32 of them) and never the original's ``FINAL_SEQUENCE``. (A later
+    ntime would do too, but would run the block's time ahead of the clock with every
+    retarget.)"""
+    sequence = id_number(job_id) % FINAL_SEQUENCE
+    return dataclasses.replace(job, job_id=job_id, coinb2=with_sequence(job.coinb2, sequence))
 
 
 class JobSource(Protocol):
     """Where jobs come from: a fixed template (``static``) or a node's ``getblocktemplate``
     (``rpc``). The server asks for a job whenever it sends one (a new block, the periodic
-    refresh; a retarget resends the last under a new id)."""
+    refresh; a retarget sends a variant of the last under a new id)."""
 
     async def load(self) -> bool:
         """Fetch the work now (before the first job); whether the chain tip moved."""

@@ -35,9 +35,11 @@ from poolstats.config import Settings
 from poolstats.domain.accounts import validate_user_name
 from poolstats.ingest.answers import Answer, Verdict, judge
 from poolstats.stratum.jobs import JobSource
+from poolstats.stratum.metrics import MetricsListener, StratumMetrics, listen
 from poolstats.stratum.server import ShareSink, StratumConfig, StratumServer
 from poolstats.stratum.spool import Spool
 from poolstats.stratum.spooled import SpooledIngest, Timing
+from poolstats.threads import in_thread
 
 __all__ = ["RemoteIngest", "RemoteUsers", "StratumProcess", "Timing", "stratum_process"]
 
@@ -205,21 +207,54 @@ class Users(Protocol):
 @dataclass
 class StratumProcess:
     """``poolstats stratum``: a stratum server whose shares and users live elsewhere (a
-    node, or the share bus and the cluster's store)."""
+    node, or the share bus and the cluster's store), with metrics of its own."""
 
     server: StratumServer
     ingest: SpooledIngest
     users: Users
     host: str
     port: int
+    metrics: StratumMetrics
+    metrics_address: tuple[str, int] | None = None  # where /metrics listens, if anywhere
+    listener: MetricsListener | None = None  # while it runs
 
     async def run(self) -> None:
-        """Serve miners and drain the spool until cancelled (or one of them fails)."""
+        """Serve miners, drain the spool and answer /metrics until cancelled (or one of
+        them fails). A /metrics address that cannot be bound stops it at once (OSError)."""
         try:
+            if self.metrics_address is not None:
+                self.listener = listen(self.metrics, *self.metrics_address)
             await _first_to_end(self.server.run(self.host, self.port), self.ingest.run())
         finally:
+            if self.listener is not None:
+                await in_thread(self.listener.close)
+                self.listener = None
             await self.users.aclose()
             self.ingest.close()
+
+
+def with_metrics(
+    settings: Settings,
+    source: JobSource,
+    config: StratumConfig,
+    clock: Callable[[], float],
+    ingest: SpooledIngest,
+    users: Users,
+) -> StratumProcess:
+    """The process around ``ingest`` and ``users``: its server, and its metrics (the
+    server's, the spool's, the delivery's), served at ``stratum_metrics_host:port``."""
+    metrics = StratumMetrics()
+    metrics.watch(ingest.spool)
+    ingest.attempt_seconds = metrics.post_seconds
+    sink = ShareSink(ingest, config)
+    server = StratumServer(
+        source, users.puid_of, sink, config, clock, resolve=users.resolve, metrics=metrics
+    )
+    port = settings.stratum_metrics_port
+    address = (settings.stratum_metrics_host, port) if port else None
+    return StratumProcess(
+        server, ingest, users, settings.stratum_host, settings.stratum_port, metrics, address
+    )
 
 
 def spool_dir(settings: Settings) -> Path:
@@ -242,6 +277,8 @@ def stratum_process(
                          "not both (a node's ingest URL, or the cluster's share bus)")  # fmt: skip
     if not 0 < settings.stratum_port < 65536:
         raise ValueError("stratum_port: the port miners connect to (1 to 65535) is required")
+    if not 0 <= settings.stratum_metrics_port < 65536:
+        raise ValueError("stratum_metrics_port: 1 to 65535, or 0 for no /metrics")
     if settings.bus_url:
         from poolstats.stratum.to_bus import bus_stratum_process  # the cluster's parts
 
@@ -257,9 +294,7 @@ def stratum_process(
     spool = Spool(spool_dir(settings), settings.stratum_spool_max_bytes)
     ingest = RemoteIngest(url, settings.ingest_token, spool, timing)
     users = RemoteUsers(url, settings.ingest_token)
-    sink = ShareSink(ingest, config)
-    server = StratumServer(source, users.puid_of, sink, config, clock, resolve=users.resolve)
-    return StratumProcess(server, ingest, users, settings.stratum_host, settings.stratum_port)
+    return with_metrics(settings, source, config, clock, ingest, users)
 
 
 async def run_stratum_process(settings: Settings, source: JobSource, config: StratumConfig) -> None:

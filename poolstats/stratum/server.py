@@ -35,9 +35,9 @@ from typing import Any
 import msgspec
 
 from poolstats.domain.share import ShareEvent
-from poolstats.metrics import Metrics
 from poolstats.stratum import protocol
 from poolstats.stratum.jobs import Entry, JobBook, JobSource, first_template
+from poolstats.stratum.metrics import ServerMetrics
 from poolstats.stratum.session import Limits, Outcome, Session
 from poolstats.stratum.shares import Code
 from poolstats.threads import in_thread
@@ -119,7 +119,7 @@ class StratumServer:
         config: StratumConfig,
         clock: Callable[[], float] = time.time,
         resolve: Callable[[str], Awaitable[None]] | None = None,
-        metrics: Metrics | None = None,
+        metrics: ServerMetrics | None = None,
     ) -> None:
         """``puid_of`` answers from what is known at once; ``resolve``, when given, is awaited
         before an authorize so that it can learn a user name first (a separate stratum

@@ -1,13 +1,17 @@
 """One miner connection's protocol state: subscribe, authorize, configure, difficulty, submit.
 
 No I/O: ``handle`` takes a decoded request and the time and returns the lines to send and the
-share events to count, so every rule is testable without a socket. Each job is remembered
-with the difficulty it was sent at, and a share is judged at that difficulty: a new
-difficulty (vardiff, ``mining.suggest_difficulty``, ``d=`` in the password) comes with the
-current work resent under a new job id, and never refuses work already under way.
+share events to count, so every rule is testable without a socket.
+
+A job id keeps the difficulty it was first sent with, always, and a share is judged at its
+job's difficulty: a new difficulty (vardiff, ``mining.suggest_difficulty``, ``d=`` in the
+password) comes only with a new job id, and never refuses work already under way. The work
+sent under that new id is this connection's variant of the current job (``jobs.variant``:
+another coinbase, so another header), since a miner like cpuminer switches work only when
+the header changes and would otherwise go on hashing at the old difficulty.
 A reconnecting miner that names its earlier subscription (``mining.subscribe``'s second
 parameter) gets that session's extranonce1, difficulty and jobs back, so its work in flight
-still counts.
+still counts at the difficulties it was sent with.
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ from poolstats.domain.block import target_of
 from poolstats.domain.share import ShareEvent
 from poolstats.stratum import protocol
 from poolstats.stratum.coinbase import EXTRANONCE2_SIZE
-from poolstats.stratum.jobs import Entry, JobBook, notify_params
-from poolstats.stratum.shares import Checked, Code, Job, ShareError, Submission, check
+from poolstats.stratum.jobs import Entry, JobBook, id_number, notify_params, variant
+from poolstats.stratum.shares import Checked, Code, Job, JobShares, ShareError, Submission, check
 from poolstats.stratum.vardiff import Vardiff
 
 VERSION_ROLLING_MASK = 0x1FFFE000  # BIP 320's general-purpose bits
@@ -63,6 +67,22 @@ class Found:
     ts: float
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A job as this connection was sent it."""
+
+    entry: Entry  # the pool's job it is, or is a variant of: stale when that one is
+    job: Job  # the work under its id (a variant has a coinbase of its own)
+    diff: Fraction  # what its shares are judged at, for good
+    shares: JobShares  # the shares seen of this work (a variant's are its own)
+
+    @property
+    def notify_line(self) -> bytes:
+        if self.job is self.entry.job:
+            return self.entry.notify_line  # encoded once for every connection
+        return protocol.notify("mining.notify", notify_params(self.job, self.entry.clean))
+
+
 @dataclass
 class Outcome:
     lines: list[bytes] = field(default_factory=list)
@@ -95,27 +115,40 @@ class Session:
         self.workers: dict[str, Worker] = {}
         self.vardiff: Vardiff | None = None
         self.last_seen = 0.0  # the server's clock at the last request (for the idle timeout)
-        self._sent: OrderedDict[str, tuple[Entry, Fraction]] = OrderedDict()  # by job id
+        self._sent: OrderedDict[str, Sent] = OrderedDict()  # by job id, the newest last
+        self._newest_id = 0  # the largest ``id_number`` sent on this session
 
     # -- jobs ---------------------------------------------------------------------------------
 
-    def job_lines(self, entry: Entry, job_id: str | None = None) -> list[bytes]:
+    def job_lines(self, entry: Entry) -> list[bytes]:
         """``mining.set_difficulty`` (when it changed) before the ``mining.notify`` it
-        applies to; the job is remembered, under ``job_id`` (default: its own), at that
-        difficulty."""
+        applies to. The entry goes under its own id the first time this session gets it;
+        again at the same difficulty, as it was last sent; at another difficulty, as a
+        variant under a new id (an id already sent keeps the difficulty it was sent with)."""
         lines = []
         if self.difficulty != self.sent_difficulty:
             lines.append(protocol.notify("mining.set_difficulty", [float(self.difficulty)]))
             self.sent_difficulty = self.difficulty
-        job_id = job_id or entry.job.job_id
-        self._sent[job_id] = (entry, self.difficulty)
+        if id_number(entry.job.job_id) > self._newest_id:  # ids grow: never sent here
+            sent = Sent(entry, entry.job, self.difficulty, entry.shares)
+        else:
+            last = next((x for x in reversed(self._sent.values()) if x.entry is entry), None)
+            if last is not None and last.diff == self.difficulty:
+                sent = last
+            else:  # sent before at another difficulty (or forgotten: it may have been)
+                job = variant(entry.job, self.jobs.next_id())
+                sent = Sent(entry, job, self.difficulty, JobShares())
+        self._remember(sent)
+        lines.append(sent.notify_line)
+        return lines
+
+    def _remember(self, sent: Sent) -> None:
+        job_id = sent.job.job_id
+        self._sent.pop(job_id, None)
+        self._sent[job_id] = sent  # the newest last
+        self._newest_id = max(self._newest_id, id_number(job_id))
         while len(self._sent) > REMEMBERED_JOBS:
             self._sent.popitem(last=False)
-        if job_id == entry.job.job_id:
-            lines.append(entry.notify_line)
-        else:
-            lines.append(protocol.notify("mining.notify", notify_params(entry, job_id)))
-        return lines
 
     def tick(self, now: float) -> None:
         """Before a job broadcast: a difficulty vardiff finds due without a share (a miner
@@ -126,21 +159,19 @@ class Session:
                 self.difficulty = self.limits.clamp(new)
 
     def _resend_current(self, out: Outcome) -> None:
+        """The current job at the session's difficulty: after a subscribe (a resumed session
+        too) or a new difficulty, when it is a new job id of this connection's own."""
         if self.subscribed and self.jobs.current is not None:
             out.lines += self.job_lines(self.jobs.current)
 
-    def _retarget(self, out: Outcome) -> None:
-        """The current work again, under a job id of this connection's own, at the new
-        difficulty: shares of the id sent before are still judged at the old one."""
-        if self.subscribed and self.jobs.current is not None:
-            out.lines += self.job_lines(self.jobs.current, self.jobs.next_id())
-
     def _take_over(self, earlier: Session) -> None:
-        """Continue a closed connection's session: its extranonce1, difficulty and jobs."""
+        """Continue a closed connection's session: its extranonce1, difficulty and jobs,
+        each job at the difficulty it was sent with."""
         self.extranonce1 = earlier.extranonce1
         self.difficulty = earlier.difficulty
         self.vardiff = earlier.vardiff
         self._sent = earlier._sent
+        self._newest_id = earlier._newest_id
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -200,7 +231,7 @@ class Session:
         wanted = self.limits.clamp(diff)
         if wanted != self.difficulty:
             self.difficulty = wanted
-            self._retarget(out)
+            self._resend_current(out)
 
     def _suggest_difficulty(self, req: protocol.Request, now: float) -> Outcome:
         value = req.params[0] if req.params else None
@@ -241,9 +272,9 @@ class Session:
             raise ShareError(Code.UNAUTHORIZED, "unauthorized worker")
         job_id = _text(req.params, 1, "job_id")
         sent = self._sent.get(job_id)
-        if sent is None or not self.jobs.live(sent[0]):
+        if sent is None or not self.jobs.live(sent.entry):
             return self._refused(req, worker, now, self.difficulty, Code.STALE, "job not found")
-        entry, diff = sent
+        diff = sent.diff
         sub = Submission(
             extranonce2=bytes.fromhex(_hex(req.params, 2, "extranonce2", EXTRANONCE2_SIZE * 2)),
             ntime=int(_hex(req.params, 3, "ntime", 8), 16),
@@ -253,11 +284,11 @@ class Session:
             else 0,
         )
         try:
-            checked = check(entry.job, self.extranonce1, EXTRANONCE2_SIZE, sub, target_of(diff),
-                            self.version_mask, int(now), entry.shares)  # fmt: skip
+            checked = check(sent.job, self.extranonce1, EXTRANONCE2_SIZE, sub, target_of(diff),
+                            self.version_mask, int(now), sent.shares)  # fmt: skip
         except ShareError as exc:
             return self._refused(req, worker, now, diff, exc.code, exc.message)
-        found = Found(checked, entry.job, worker, now) if checked.is_block else None
+        found = Found(checked, sent.job, worker, now) if checked.is_block else None
         out = Outcome(
             [protocol.result(req.id, True)],
             [self._event(worker, now, diff, "accept", "")],

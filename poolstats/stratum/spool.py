@@ -51,11 +51,17 @@ class Spool:
                 elif path.is_file():
                     size += path.stat().st_size
         self._bytes = size
+        self._waiting = len(self.batches())
 
     @property
     def size_bytes(self) -> int:
         """Bytes held, waiting and refused ones together."""
         return self._bytes
+
+    @property
+    def waiting(self) -> int:
+        """Batches waiting to be sent (refused ones not counted)."""
+        return self._waiting
 
     def write(self, key: str, body: bytes) -> Path:
         """Store a batch under its Idempotency-Key; returns once it is on disk."""
@@ -82,6 +88,8 @@ class Spool:
                 os.close(fd)
             path = self.directory / name
             os.rename(tmp, path)
+            with self._lock:
+                self._waiting += 1
             fsync_dir(self.directory)
         except BaseException:
             with self._lock:
@@ -111,6 +119,8 @@ class Spool:
         """Set a batch the node can never take aside, in ``refused/``."""
         target = self.refused_dir / path.name
         os.rename(path, target)
+        with self._lock:
+            self._waiting -= 1
         fsync_dir(self.directory)
         fsync_dir(self.refused_dir)
         return target
@@ -122,3 +132,4 @@ class Spool:
             return
         with self._lock:
             self._bytes -= size
+            self._waiting -= 1

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import Histogram
+
 from poolstats.ingest.answers import Answer, Verdict, refused_count
 from poolstats.ingest.idempotency import MAX_KEY
 from poolstats.stratum.spool import Spool
@@ -76,6 +78,8 @@ class SpooledIngest(ABC):
         self.halved = 0  # spooled batches found too large, replaced by halves
         self.set_aside = 0  # spooled batches moved to refused/
         self.refused_lines = 0  # share events refused in batches that were counted
+        # each attempt's duration by verdict (``StratumMetrics.post_seconds``), when given
+        self.attempt_seconds: Histogram | None = None
 
     @abstractmethod
     def _attempt(self, body: bytes, key: str, timeout_s: float) -> Answer:
@@ -115,7 +119,8 @@ class SpooledIngest(ABC):
         delay = self.timing.first_backoff_s
         while True:
             timeout = max(deadline - time.monotonic(), 0.05)
-            answer = self._seen(self._attempt(body, key, timeout))
+            began = time.perf_counter()
+            answer = self._seen(self._timed(began, self._attempt(body, key, timeout)))
             if answer.verdict is not Verdict.RETRY:
                 return answer
             wait = min(answer.retry_after_s, RETRY_AFTER_CAP_S) if answer.retry_after_s else 0.0
@@ -171,7 +176,8 @@ class SpooledIngest(ABC):
             key, body = await in_thread(self.spool.read, path)
         except FileNotFoundError:
             return None
-        answer = self._seen(await self._attempt_spooled(body, key))
+        began = time.perf_counter()
+        answer = self._seen(self._timed(began, await self._attempt_spooled(body, key)))
         if answer.verdict is Verdict.COUNTED:
             self.drained += 1
             await in_thread(self.spool.remove, path)
@@ -209,6 +215,12 @@ class SpooledIngest(ABC):
                 loop.call_soon_threadsafe(wake.set)
 
     # -- answers and state --------------------------------------------------------------------
+
+    def _timed(self, began: float, answer: Answer) -> Answer:
+        if self.attempt_seconds is not None:
+            seconds = time.perf_counter() - began
+            self.attempt_seconds.labels(answer.verdict.value).observe(seconds)
+        return answer
 
     def _seen(self, answer: Answer) -> Answer:
         """A counted batch means the destination takes batches again."""

@@ -45,8 +45,8 @@ from poolstats.service import Registry
 from poolstats.store import open_store
 from poolstats.store.sql import SqlStore
 from poolstats.stratum.jobs import JobSource
-from poolstats.stratum.remote import StratumProcess, shown, spool_dir
-from poolstats.stratum.server import ShareSink, StratumConfig, StratumServer
+from poolstats.stratum.remote import StratumProcess, shown, spool_dir, with_metrics
+from poolstats.stratum.server import StratumConfig
 from poolstats.stratum.spool import Spool
 from poolstats.stratum.spooled import SpooledIngest, Timing
 from poolstats.threads import in_thread
@@ -194,6 +194,4 @@ def bus_stratum_process(
     spool = Spool(spool_dir(settings), settings.stratum_spool_max_bytes)
     users = StoreUsers(open_store(settings.store_url, Path(settings.data_dir)))
     ingest = BusIngest(settings, users.registry, clock, spool, timing)
-    sink = ShareSink(ingest, config)
-    server = StratumServer(source, users.puid_of, sink, config, clock, resolve=users.resolve)
-    return StratumProcess(server, ingest, users, settings.stratum_host, settings.stratum_port)
+    return with_metrics(settings, source, config, clock, ingest, users)

@@ -61,6 +61,20 @@ class Miner:
                 return dict(message)
             self.notes.append(message)
 
+    async def next_job(self) -> list[Any]:
+        """The next ``mining.notify``'s parameters (a difficulty before it is taken too)."""
+        while True:
+            line = await asyncio.wait_for(self.reader.readline(), 10)
+            if not line:
+                raise ConnectionError("closed by the server")
+            message = json.loads(line)
+            if message.get("method") == "mining.set_difficulty":
+                self.difficulty = message["params"][0]
+            elif message.get("method") == "mining.notify":
+                self.job = message["params"]
+                return list(message["params"])
+            self.notes.append(message)
+
     async def start(self, login: str, password: str = "x") -> None:
         subscribed = await self.call("mining.subscribe", ["test-miner/1.0"])
         _, en1, self.extranonce2_size = subscribed["result"]

@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from poolstats.config import Settings
@@ -46,6 +48,7 @@ class Cluster:
         self.nats = NatsServer(tmp_path / "nats")
         self.procs: list[Process] = []
         self.stratum_port = free_port()
+        self.metrics_port = free_port()  # the stratum process's own /metrics
         self.spool = tmp_path / "stratum" / "stratum-spool"
 
     def settings(self, bus_url: str) -> dict[str, object]:
@@ -70,7 +73,8 @@ class Cluster:
     def start_stratum(self, bus_url: str) -> Process:
         stratum = self.start("stratum", bus_url, "stratum", "--stratum-port",
                              str(self.stratum_port), "--stratum-min-diff", DIFFICULTY,
-                             "--stratum-max-diff", DIFFICULTY)  # fmt: skip
+                             "--stratum-max-diff", DIFFICULTY,
+                             "--metrics-port", str(self.metrics_port))  # fmt: skip
         wait_for(lambda: stratum.running() and "publishing to the share bus" in stratum.log(),
                  60, "the stratum process to reach the bus")  # fmt: skip
         return stratum
@@ -162,6 +166,13 @@ def test_a_stratum_process_publishes_to_the_bus_and_every_partition_counts_its_s
         assert sum(told.values()) == 20
         counted_once(store_url, told)
         assert cluster.spooled_shares() == 0
+        scraped = httpx.get(f"http://127.0.0.1:{cluster.metrics_port}/metrics", timeout=5).text
+        assert 'poolstats_stratum_submits_total{result="accepted"} 20.0' in scraped
+        # 20 submits, in batches of one or more (the rigs mine side by side), all published
+        counted = re.search(r'poolstats_stratum_post_seconds_count\{verdict="counted"\} (\S+)',
+                            scraped)  # fmt: skip
+        assert counted is not None and 1 <= float(counted.group(1)) <= 20
+        assert "poolstats_stratum_spool_batches 0.0" in scraped
     finally:
         cluster.close()
 

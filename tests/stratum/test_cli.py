@@ -12,6 +12,8 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+
 from tests.nodes import TOKEN, Node, free_port, poolstats, run, stored_counts, wait_for
 from tests.stratum.miner import Miner
 
@@ -67,16 +69,22 @@ def test_serve_with_a_stratum_port_takes_a_cpu_miners_shares(data_dir: Path) -> 
 
 
 def test_a_separate_stratum_process_posts_its_shares_to_the_node(data_dir: Path) -> None:
-    stratum_port = free_port()
+    stratum_port, metrics_port = free_port(), free_port()
     with Node(data_dir) as node, running(
         "stratum", "--stratum-port", str(stratum_port), "--stratum-min-diff", "0.0001",
         "--ingest-url", f"{node.url}/ingest/shares", "--ingest-token", TOKEN,
-        "--data-dir", str(data_dir.parent / "stratum"),
+        "--data-dir", str(data_dir.parent / "stratum"), "--metrics-port", str(metrics_port),
         log=data_dir.parent / "stratum.log", ready=f"127.0.0.1:{stratum_port} ->",
     ):  # fmt: skip
         wait_for(lambda: connectable(stratum_port), 30, "the stratum port to listen")
         assert mine_two_shares(stratum_port, "alice.cpu2") == (0.0001, [True, True])
         wait_for(lambda: stored_counts(data_dir).get("cpu2") == 2, 30, "2 shares in the store")
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+    assert 'poolstats_stratum_submits_total{result="accepted"} 2.0' in scraped
+    assert 'poolstats_stratum_post_seconds_count{verdict="counted"} 2.0' in scraped
+    assert "poolstats_stratum_spool_batches 0.0" in scraped
+    said = (data_dir.parent / "stratum.log").read_text()
+    assert f"metrics: http://127.0.0.1:{metrics_port}/metrics" in said
 
 
 def test_a_wrong_stratum_setting_stops_serve_naming_it(tmp_path: Path) -> None:

@@ -34,8 +34,14 @@ def call(s: Session, method: str, params: list[Any], id: Any = 1) -> list[dict[s
 
 
 def mine(
-    s: Session, job: list[Any], diff: Fraction, version_bits: int = 0, en2: int = 1
+    s: Session,
+    job: list[Any],
+    diff: Fraction,
+    version_bits: int = 0,
+    en2: int = 1,
+    short_of: Fraction | None = None,
 ) -> list[str]:
+    """A share of ``job`` meeting ``diff`` (and, given ``short_of``, not meeting that)."""
     job_id, prev, coinb1, coinb2, _, version, nbits, ntime, _ = job
     en2_bytes = en2.to_bytes(4, "big")
     root = sha256d(bytes.fromhex(coinb1) + s.extranonce1 + en2_bytes + bytes.fromhex(coinb2))
@@ -44,11 +50,16 @@ def mine(
     head += b"".join(prev_raw[i : i + 4][::-1] for i in range(0, 32, 4)) + root
     head += int(ntime, 16).to_bytes(4, "little") + int(nbits, 16).to_bytes(4, "little")
     target = int(Fraction(DIFF1) / diff)
+    above = int(Fraction(DIFF1) / short_of) if short_of is not None else -1
     nonce = 0
-    while int.from_bytes(sha256d(head + nonce.to_bytes(4, "little")), "little") > target:
+    while not above < hash_value(head + nonce.to_bytes(4, "little")) <= target:
         nonce += 1
     params = [job_id, en2_bytes.hex(), ntime, f"{nonce:08x}"]
     return params + ([f"{version_bits:08x}"] if version_bits else [])
+
+
+def hash_value(header: bytes) -> int:
+    return int.from_bytes(sha256d(header), "little")
 
 
 def test_subscribe_answers_the_usual_shape_then_difficulty_before_the_job() -> None:
@@ -98,11 +109,14 @@ def test_a_share_is_judged_at_the_difficulty_its_job_was_sent_with() -> None:
     assert out.shares == [
         ShareEvent(ts=NOW, puid=1, worker="rig", diff=2**-12, status="accept", ip="198.51.100.7")
     ]
-    # the same work under the other ids: a duplicate at 2**-14, too little work at 0.25
-    under_easier = [easier[2]["params"][0], *old[1:]]
-    assert call(s, "mining.submit", ["alice.rig", *under_easier])[0]["error"][0] == 22
-    under_harder = [harder[2]["params"][0], *old[1:]]
-    assert call(s, "mining.submit", ["alice.rig", *under_harder])[0]["error"][0] == 23
+    # the other ids name other work (their own coinbase): the same nonce is another
+    # header there, which meets neither 2**-14 nor 0.25
+    for other in (easier[2]["params"][0], harder[2]["params"][0]):
+        assert call(s, "mining.submit", ["alice.rig", other, *old[1:]])[0]["error"][0] == 23
+    # a share of the easier id's own work counts at 2**-14, the difficulty it was sent with
+    mined = mine(s, easier[2]["params"], Fraction(1, 2**14))
+    out = s.handle(protocol.Request("mining.submit", ["alice.rig", *mined], id=7), NOW)
+    assert json.loads(out.lines[0])["result"] is True and out.shares[0].diff == 2**-14
 
 
 def test_password_difficulty_is_clamped_to_the_bounds() -> None:
@@ -248,8 +262,139 @@ def test_a_reconnecting_miner_resumes_its_session_and_its_work() -> None:
     assert third.extranonce1 == b"\x00\x00\x00\x78"
 
 
+class Told:
+    """What a miner was told over one session's connections: the difficulty in force (a
+    ``mining.set_difficulty`` applies to the notifies after it) and every job with it."""
+
+    def __init__(self) -> None:
+        self.diff: float | None = None
+        self.jobs: list[tuple[list[Any], float]] = []  # (notify params, difficulty)
+
+    def read(self, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for line in lines:
+            if line.get("method") == "mining.set_difficulty":
+                self.diff = line["params"][0]
+            elif line.get("method") == "mining.notify":
+                assert self.diff is not None, "a job before any difficulty"
+                self.jobs.append((line["params"], self.diff))
+        return lines
+
+    def new_connection(self) -> None:
+        self.diff = None  # a miner forgets it; the server must say it again
+
+    def difficulties_by_id(self) -> dict[str, set[float]]:
+        found: dict[str, set[float]] = {}
+        for params, diff in self.jobs:
+            found.setdefault(params[0], set()).add(diff)
+        return found
+
+    def difficulties_by_work(self) -> dict[tuple[Any, ...], set[float]]:
+        """By the header's fields as a miner builds it (prevhash, coinbase parts, branch,
+        version, nbits, ntime): a miner that switches only on new header bytes keeps the
+        difficulty of the first job with those."""
+        found: dict[tuple[Any, ...], set[float]] = {}
+        for params, diff in self.jobs:
+            work = tuple(json.dumps(p) for p in params[1:8])
+            found.setdefault(work, set()).add(diff)
+        return found
+
+
+def resumed(s: Session, jobs: JobBook, extranonce1: bytes) -> Session:
+    """A new connection's session resuming ``s`` (as the server parks and unparks them)."""
+    parked = {s.extranonce1.hex(): s}
+    return Session(extranonce1, jobs, LIMITS, USERS.get, "198.51.100.7", parked.pop)
+
+
+def test_a_resumed_session_keeps_the_difficulty_each_job_id_was_sent_with() -> None:
+    """Job 1 at 2**-12, a suggestion of 2**-8, the connection drops, the miner resumes. Job
+    1 is never announced at 2**-8: a share of it found before the drop counts at 2**-12,
+    and the work announced at 2**-8 is judged at 2**-8."""
+    s, jobs = setup()
+    told = Told()
+    told.read(call(s, "mining.subscribe", ["cpuminer/2.5.1"]))
+    call(s, "mining.authorize", ["alice.rig", "x"])
+    (job_1, at), *_ = told.jobs
+    assert (job_1[0], at) == ("1", 2**-12)
+    told.read(call(s, "mining.suggest_difficulty", [2**-8]))
+    share = mine(s, job_1, Fraction(1, 2**12))  # found before the drop
+    again = resumed(s, jobs, b"\x00\x00\x00\x77")
+    told.new_connection()
+    told.read(call(again, "mining.subscribe", ["cpuminer/2.5.1", "00000009"]))
+    latest, diff = told.jobs[-1]
+    assert diff == 2**-8 and latest[0] != "1"
+    assert all(len(d) == 1 for d in told.difficulties_by_id().values())
+    call(again, "mining.authorize", ["alice.rig", "x"])
+    out = again.handle(protocol.Request("mining.submit", ["alice.rig", *share], id=9), NOW)
+    assert json.loads(out.lines[0]) == {"id": 9, "result": True, "error": None}
+    assert out.shares[0].diff == 2**-12
+    weak = mine(again, latest, Fraction(1, 2**12), en2=2, short_of=Fraction(1, 2**8))
+    assert call(again, "mining.submit", ["alice.rig", *weak])[0]["error"][0] == 23
+
+
+def test_retargeted_work_differs_from_the_work_sent_before_in_its_coinbase_only() -> None:
+    s, _ = setup()
+    told = Told()
+    told.read(call(s, "mining.subscribe", []))
+    call(s, "mining.authorize", ["alice.rig", "x"])
+    for diff in (2**-14, 2**-13, 2**-14):  # back to 2**-14: new work again, under a new id
+        told.read(call(s, "mining.suggest_difficulty", [diff]))
+    assert [d for _, d in told.jobs] == [2**-12, 2**-14, 2**-13, 2**-14]
+    assert len({p[0] for p, _ in told.jobs}) == 4
+    assert len({p[3] for p, _ in told.jobs}) == 4  # coinb2: four different coinbases
+    assert all(p[1:3] + p[4:] == told.jobs[0][0][1:3] + told.jobs[0][0][4:] for p, _ in told.jobs)
+    for params, _ in told.jobs:
+        coinb2 = bytes.fromhex(params[3])
+        # only the coinbase input's sequence (coinb2's first 4 bytes) differs
+        assert coinb2[4:] == bytes.fromhex(told.jobs[0][0][3])[4:]
+
+
+ACTIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("suggest"), st.sampled_from([2**-16, 2**-14, 2**-12, 2**-10])),
+        st.tuples(st.just("password"), st.sampled_from([2**-16, 2**-12, 2**-8])),
+        st.tuples(st.sampled_from(["block", "refresh", "resume", "silence"]), st.just(0.0)),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ACTIONS)
+def test_a_job_id_keeps_its_difficulty_and_new_difficulty_comes_with_new_work(
+    actions: list[tuple[str, float]],
+) -> None:
+    """Whatever happens (suggestions, d= passwords, new blocks, refreshes, silent spells
+    that quarter the difficulty, reconnections resuming the session), no job id is ever
+    announced at two difficulties, and no work (header bytes) is either."""
+    s, jobs = setup()
+    told = Told()
+    told.read(call(s, "mining.subscribe", []))
+    call(s, "mining.authorize", ["alice.rig", "x"])
+    now, height, logins = NOW, 900_001, 0
+    for action, value in actions:
+        if action == "suggest":
+            told.read(call(s, "mining.suggest_difficulty", [value]))
+        elif action == "password":
+            logins += 1
+            told.read(call(s, "mining.authorize", [f"alice.rig{logins}", f"d={value}"]))
+        elif action in ("block", "refresh", "silence"):
+            now += 60 if action == "silence" else 1  # a refresh comes seconds later
+            s.tick(now)
+            if action == "block":
+                height += 1
+            template = StaticTemplate(height, b"\x51", prevhash=height.to_bytes(32, "big"))
+            entry = jobs.add(template.job(jobs.next_id(), now), clean=action == "block")
+            told.read([json.loads(line) for line in s.job_lines(entry)])
+        else:
+            s = resumed(s, jobs, b"\x00\x00\x01\x00")
+            told.new_connection()
+            told.read(call(s, "mining.subscribe", ["cpuminer/2.5.1", "00000009"]))
+    assert all(len(d) == 1 for d in told.difficulties_by_id().values())
+    assert all(len(d) == 1 for d in told.difficulties_by_work().values())
+
+
 def notify_of(jobs: JobBook) -> list[Any]:
     from poolstats.stratum.jobs import notify_params
 
     assert jobs.current is not None
-    return notify_params(jobs.current, jobs.current.job.job_id)[1:]
+    return notify_params(jobs.current.job, jobs.current.clean)[1:]

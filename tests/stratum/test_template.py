@@ -30,7 +30,14 @@ from poolstats.stratum.session import Limits
 from poolstats.stratum.template import RpcTemplate, rpc_template, store_recorder
 from tests.api.conftest import ALICE, T0, Node
 from tests.nodes import free_port, until
-from tests.stratum.fake_bitcoind import PASSWORD, USER, FakeBitcoind, bip34_height, sha256d
+from tests.stratum.fake_bitcoind import (
+    PASSWORD,
+    USER,
+    FakeBitcoind,
+    Reader,
+    bip34_height,
+    sha256d,
+)
 from tests.stratum.miner import Miner
 
 # BIP 173's P2WPKH test vector and its published scriptPubKey.
@@ -165,6 +172,39 @@ def test_a_found_block_reaches_the_node_is_recorded_and_listed(
     assert prevhash == stratum_prevhash(block_hash)
     assert bip34_height(HEIGHT + 1).hex() in coinb1 and branch == []
     assert stale["error"] == [21, "job not found", None]
+
+
+def test_a_block_found_on_retargeted_work_is_a_valid_block_with_that_works_coinbase(
+    node: Node, bitcoind: FakeBitcoind
+) -> None:
+    """A new difficulty comes with the work under a new id and a coinbase of its own (its
+    input's sequence); a block found on it is assembled from that coinbase."""
+
+    async def scenario() -> tuple[list[Any], list[Any], dict[str, Any]]:
+        async with pool(node, bitcoind) as miner:
+            await start(miner, "alice.rig1")
+            first = list(miner.job or [])
+            assert (await miner.call("mining.suggest_difficulty", [2**-19]))["result"] is True
+            retargeted = await miner.next_job()
+            assert miner.difficulty == 2**-19
+            params, _ = miner.find(extranonce2=1)
+            reply = await miner.call("mining.submit", ["alice.rig1", *params])
+            await until(lambda: bitcoind.blocks, 10, "the block at the node")
+            return first, retargeted, reply
+
+    first, retargeted, reply = asyncio.run(scenario())
+    assert reply["result"] is True and bitcoind.problems == []
+    assert retargeted[0] != first[0]
+    assert retargeted[1:3] + retargeted[4:] == first[1:3] + first[4:]
+    sequence, rest = bytes.fromhex(retargeted[3])[:4], bytes.fromhex(retargeted[3])[4:]
+    assert bytes.fromhex(first[3]) == b"\xff\xff\xff\xff" + rest != bytes.fromhex(retargeted[3])
+    (block,) = bitcoind.blocks
+    r = Reader(block)
+    r.take(80)
+    r.varint()
+    coinbase, _ = r.tx()
+    assert coinbase.inputs[0][3] == int.from_bytes(sequence, "little")
+    assert node.stored_workers(ALICE)["rig1"]["accept_15m"] == 2**-19
 
 
 def test_a_long_poll_with_a_new_tip_sends_a_clean_job_and_old_jobs_go_stale(

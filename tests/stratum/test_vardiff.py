@@ -1,13 +1,23 @@
-"""Vardiff's rule on hand-computed windows, and its convergence for any steady miner."""
+"""Vardiff's rule on hand-computed windows, its convergence for any steady miner, and a
+miner that switches work as cpuminer does reaching its difficulty over TCP."""
 
 from __future__ import annotations
 
+import asyncio
+import math
+import time
 from fractions import Fraction
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poolstats.stratum.vardiff import Vardiff
+from poolstats.stratum.server import StratumConfig
+from poolstats.stratum.session import Limits
+from poolstats.stratum.vardiff import SHARES_PER_WINDOW, Vardiff
+from tests.api.conftest import Node
+from tests.nodes import free_port, until
+from tests.stratum.cpuminer import HeaderSwitchingMiner, Submitted
+from tests.stratum.test_server import server_for
 
 
 def test_sixteen_fast_shares_close_a_window_and_give_the_nearest_power_of_two() -> None:
@@ -69,3 +79,53 @@ def test_a_steady_miner_settles_within_a_factor_two_of_one_share_per_interval(
     slack = 1 + 1e-9
     assert ideal / 2 / slack <= final <= 2 * ideal * slack
     assert all(d == final for d in history[-200:])
+
+
+def test_a_miner_switching_only_on_new_header_bytes_takes_vardiffs_difficulty_in_time(
+    node: Node,
+) -> None:
+    """cpuminer's way over TCP: vardiff's first retarget reaches the miner within two share
+    intervals of its first share, and from then on it hashes at the difficulties vardiff
+    sets. Were a retarget's work the same header bytes under a new job id, it would go on
+    hashing its old work at the start difficulty (until a job refresh, which does not come
+    here): hundreds of shares at 2**-21."""
+    interval = 1.0
+    start = Fraction(1, 2**21)  # 2,048 hashes a share: the first window closes at once
+    limits = Limits(start, Fraction(2**32), start, share_interval_s=interval)
+    config = StratumConfig(limits=limits, job_refresh_s=600.0)
+    begun = time.monotonic()
+    # the node's clock, running: vardiff measures real seconds, ingest sees its own time
+    stratum = server_for(node, config, clock=lambda: node.clock.now() + time.monotonic() - begun)
+    port = free_port()
+
+    def after_deadline(miner: HeaderSwitchingMiner) -> list[Submitted]:
+        first = miner.submitted[0].at if miner.submitted else math.inf
+        return [s for s in miner.submitted if s.at > first + 2 * interval]
+
+    async def scenario() -> tuple[HeaderSwitchingMiner, Fraction]:
+        sink = asyncio.create_task(stratum.sink.run())
+        server = await stratum.serve("127.0.0.1", port)
+        miner = await HeaderSwitchingMiner.connect(port, "alice.cpu")
+        try:
+            # three shares past the deadline: the assertions below are not vacuous
+            await miner.mine(lambda: len(after_deadline(miner)) >= 3, timeout=60)
+            (session,) = stratum.sessions
+            return miner, session.difficulty
+        finally:
+            await miner.close()
+            await until(lambda: not stratum.sessions, 10, "the connection's end")
+            server.close()
+            await server.wait_closed()
+            sink.cancel()
+
+    miner, settled = asyncio.run(scenario())
+    first = miner.submitted[0].at
+    at_start = [s for s in miner.submitted if s.diff == float(start)]
+    assert len(at_start) >= SHARES_PER_WINDOW  # the first window, which raised it
+    assert settled > start  # a Python miner does far more than the 200 H/s start wants
+    told_higher = min(at for at, _, diff in miner.told if diff > float(start))
+    assert told_higher <= first + 2 * interval
+    # the start difficulty's work is left as soon as a higher difficulty is told (shares
+    # found before were in flight: the server answers a connection's submits in turn)
+    assert all(s.at < told_higher for s in at_start)
+    assert all(s.diff > float(start) for s in after_deadline(miner))
