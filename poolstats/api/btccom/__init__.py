@@ -7,7 +7,17 @@ from typing import Any
 import msgspec
 from fastapi import APIRouter
 
-from poolstats.api.btccom import account, alerts, blocks, groups, pool, schemas, workers
+from poolstats.api.btccom import (
+    account,
+    alerts,
+    blocks,
+    groups,
+    pool,
+    schemas,
+    subaccounts,
+    watchers,
+    workers,
+)
 
 router = APIRouter()
 # Order matters: /v1/worker/stats, /share-history and /groups before /v1/worker/{worker_id}.
@@ -17,6 +27,8 @@ router.include_router(account.router)
 router.include_router(pool.router)
 router.include_router(alerts.router)
 router.include_router(blocks.router)
+router.include_router(subaccounts.router)
+router.include_router(watchers.router)
 
 ANSWERS: tuple[type[Any], ...] = (
     schemas.GroupList,
@@ -35,6 +47,13 @@ ANSWERS: tuple[type[Any], ...] = (
     schemas.AlertLogItem,
     schemas.AlertContactItem,
     blocks.BlockList,
+    subaccounts.SubaccountItem,
+    subaccounts.SubaccountCreated,
+    subaccounts.MoreList,
+    subaccounts.HashrateMiners,
+    watchers.WatcherItem,
+    watchers.WatcherCreated,
+    watchers.WatchedItem,
 )
 
 

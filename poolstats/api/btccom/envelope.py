@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -16,7 +17,15 @@ from typing import Any, TypeVar
 import msgspec
 from fastapi import APIRouter, Request, Response
 
-from poolstats.api.auth import Caller, Denied, Grants, Throttled, authorize, client_host
+from poolstats.api.auth import (
+    Caller,
+    Denied,
+    Grants,
+    Throttled,
+    WatcherDenied,
+    authorize,
+    client_host,
+)
 from poolstats.api.node import ApiNode
 from poolstats.api.params import ParamError, collect, convert, openapi_parameters, parse_int
 from poolstats.api.threads import read
@@ -24,6 +33,7 @@ from poolstats.store.base import Store
 
 PARAM_ERROR = 1
 NO_PERMISSION = 20001
+WATCHER_DENIED = 20002  # BTC.COM's "observer and puid do not match, or no such permission"
 NOT_FOUND = 404  # unknown path; not one of BTC.COM's documented codes, so its own number
 TOO_MANY = 429  # too many wrong keys from the client's address; its own number too
 
@@ -46,6 +56,14 @@ AUTH_PARAMETERS: list[dict[str, Any]] = [
         "description": "Sub-account; default: the account's first.",
     },
 ]
+WATCHER_PARAMETER: dict[str, Any] = {
+    "name": "watcher_token",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Instead of access_key: a watcher link's token, which reads its one "
+    "sub-account (err_no 20002 for another puid or a write).",
+}
 
 
 class ApiError(Exception):
@@ -96,7 +114,9 @@ class Call:
     def thresholds(self) -> tuple[int, int]:
         return self.service.settings.active_s, self.service.settings.inactive_s
 
-    def caller(self, write: bool = False) -> Caller:
+    def caller(self, write: bool = False, watchers: bool = True) -> Caller:
+        """``watchers`` False: a read only the account's own keys may make (its list of
+        sub-accounts or of watcher links), refused to a watcher token with 20002."""
         try:
             return authorize(
                 self.grants,
@@ -104,10 +124,14 @@ class Call:
                 self.params.get("puid"),
                 write,
                 self.host,
+                watcher_token=self.params.get("watcher_token"),
+                watchers=watchers,
             )
         except Throttled as exc:
             retry = {"Retry-After": str(exc.retry_after_s)}
             raise ApiError(TOO_MANY, str(exc), status=429, headers=retry) from None
+        except WatcherDenied as exc:
+            raise ApiError(WATCHER_DENIED, str(exc)) from None
         except Denied as exc:
             raise ApiError(NO_PERMISSION, str(exc)) from None
         except ParamError as exc:
@@ -145,12 +169,22 @@ async def _post_only(request: Request) -> Response:
     return response
 
 
-def envelope_schema(answer: type[Any] | None) -> dict[str, Any]:
-    data: dict[str, Any] = (
-        {"type": "null"}
-        if answer is None
-        else {"anyOf": [{"$ref": f"#/components/schemas/{answer.__name__}"}, {"type": "null"}]}
-    )
+def envelope_schema(answer: Any) -> dict[str, Any]:
+    """``answer``: a Struct, ``list[Struct]`` (an array of it), ``dict[str, Struct]`` (an
+    object of them by key) or None (no data)."""
+    if answer is None:
+        data: dict[str, Any] = {"type": "null"}
+    elif typing.get_origin(answer) in (list, dict):
+        item = typing.get_args(answer)[-1]
+        of = {"$ref": f"#/components/schemas/{item.__name__}"}
+        many = (
+            {"type": "array", "items": of}
+            if typing.get_origin(answer) is list
+            else {"type": "object", "additionalProperties": of}
+        )
+        data = {"anyOf": [many, {"type": "null"}]}
+    else:
+        data = {"anyOf": [{"$ref": f"#/components/schemas/{answer.__name__}"}, {"type": "null"}]}
     return {
         "type": "object",
         "required": ["err_no", "err_msg", "data"],
@@ -168,7 +202,7 @@ def endpoint(
     path: str,
     *,
     summary: str,
-    answer: type[Any] | None,
+    answer: Any,
     params: type[Any] | None = None,
     auth: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -184,12 +218,14 @@ def endpoint(
     path_parameters = [
         {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
     ]
+    auth_parameters = AUTH_PARAMETERS + ([WATCHER_PARAMETER] if method == "GET" else [])
     extra = {
-        "parameters": path_parameters + openapi_parameters(params, AUTH_PARAMETERS if auth else [])
+        "parameters": path_parameters + openapi_parameters(params, auth_parameters if auth else [])
     }
     responses: dict[int | str, dict[str, Any]] = {
         200: {
-            "description": "The answer, or an error with err_no 1 or 20001 (still HTTP 200).",
+            "description": "The answer, or an error with err_no 1, 20001 or 20002 "
+            "(still HTTP 200).",
             "content": {"application/json": {"schema": envelope_schema(answer)}},
         }
     }
