@@ -57,8 +57,6 @@ def test_openapi_lists_every_endpoint_with_its_parameters(node: Node) -> None:
         operation = document["paths"][path][method]
         names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
         auth = set() if path in PUBLIC else {"access_key", "puid"}
-        if auth and method == "get":  # reads also take a watcher link's token
-            auth.add("watcher_token")
         if path == "/public/worker/share/":
             auth = {"__access_key__", "puid"}
         assert names == wanted | auth, (method, path, names)

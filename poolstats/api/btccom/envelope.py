@@ -46,7 +46,9 @@ AUTH_PARAMETERS: list[dict[str, Any]] = [
         "in": "query",
         "required": True,
         "schema": {"type": "string"},
-        "description": "The account's access key (also accepted in a form or JSON body).",
+        "description": "The account's access key (also accepted in a form or JSON body). "
+        "Reads take a watcher link's watcher_token instead: its one sub-account only "
+        "(err_no 20002 for another puid or a write).",
     },
     {
         "name": "puid",
@@ -56,14 +58,6 @@ AUTH_PARAMETERS: list[dict[str, Any]] = [
         "description": "Sub-account; default: the account's first.",
     },
 ]
-WATCHER_PARAMETER: dict[str, Any] = {
-    "name": "watcher_token",
-    "in": "query",
-    "required": False,
-    "schema": {"type": "string"},
-    "description": "Instead of access_key: a watcher link's token, which reads its one "
-    "sub-account (err_no 20002 for another puid or a write).",
-}
 
 
 class ApiError(Exception):
@@ -218,9 +212,8 @@ def endpoint(
     path_parameters = [
         {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
     ]
-    auth_parameters = AUTH_PARAMETERS + ([WATCHER_PARAMETER] if method == "GET" else [])
     extra = {
-        "parameters": path_parameters + openapi_parameters(params, auth_parameters if auth else [])
+        "parameters": path_parameters + openapi_parameters(params, AUTH_PARAMETERS if auth else [])
     }
     responses: dict[int | str, dict[str, Any]] = {
         200: {
