@@ -1,8 +1,9 @@
-"""Who is calling: an access key opens its account's sub-accounts, ``puid`` picks one.
+"""Who is calling: an access key opens its account's sub-accounts, ``puid`` picks one; or a
+watcher token (BTC.COM's observer link) opens one sub-account for reading.
 
 Both dialects use this; each turns :class:`Denied` into its own error shape, and
-:class:`Throttled` into its 429. Keys are looked up by hash and compared in constant time by
-the store, and never appear in logs or errors.
+:class:`Throttled` into its 429. Keys and tokens are looked up by hash and compared in
+constant time by the store, and never appear in logs or errors.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from starlette.requests import HTTPConnection
 
@@ -23,6 +25,7 @@ from poolstats.domain.addresses import client_key
 from poolstats.domain.throttle import FailureThrottle
 from poolstats.metrics import Metrics
 from poolstats.store.ports.accounts import AccountsPort, KeyGrant
+from poolstats.store.ports.watchers import WatchersPort
 
 MAX_KEY_CHARS = 256  # real keys are 32; longer ones are refused before any hashing
 _MAX_CACHED = 10_000
@@ -31,6 +34,11 @@ _MAX_CACHED = 10_000
 class Denied(Exception):
     """No permission: missing, unknown or revoked key, a puid the key does not own, or a
     read-only key asking to write. The message says which, without echoing the key."""
+
+
+class WatcherDenied(Denied):
+    """A valid watcher token asked for more than it opens: another ``puid``, a write, or an
+    endpoint only the account's own keys may call (BTC.COM's err_no 20002)."""
 
 
 class Throttled(Exception):
@@ -106,6 +114,13 @@ def client_host(request: HTTPConnection) -> str:
 class Caller:
     puid: int
     read_only: bool
+    account_id: int | None = None  # the key's account; None for a watcher token
+    watcher: bool = False  # a watcher token: read-only, this one puid
+    puids: tuple[int, ...] = ()  # every sub-account the caller may read
+
+
+class GrantSource(AccountsPort, WatchersPort, Protocol):
+    """What :class:`Grants` looks keys and watcher tokens up in (the store)."""
 
 
 class Grants:
@@ -116,7 +131,7 @@ class Grants:
     remembered (by the key's hash, never the key): a new key works at once, and unknown
     keys cannot fill the memory."""
 
-    def __init__(self, store: AccountsPort, clock: Clock, ttl_s: float, guard: Guard) -> None:
+    def __init__(self, store: GrantSource, clock: Clock, ttl_s: float, guard: Guard) -> None:
         self._store, self._clock, self._ttl_s = store, clock, ttl_s
         self.guard = guard  # wrong keys per client
         self._entries: dict[str, tuple[float, KeyGrant]] = {}
@@ -136,14 +151,36 @@ class Grants:
                 self._entries[digest] = (now + self._ttl_s, grant)
         return grant
 
+    def forget(self, access_key: str) -> None:
+        """Drop what the key opened: after it made a sub-account, its next call sees it."""
+        with self._lock:
+            self._entries.pop(hash_access_key(access_key), None)
+
+    def watched(self, token: str) -> int | None:
+        """The puid a watcher token opens, looked up on every call and never remembered:
+        deleting a link stops it at once, on every node reading the store."""
+        return self._store.watcher_puid(token)
+
 
 def authorize(
-    grants: Grants, access_key: str | None, puid: str | None, write: bool, host: str
+    grants: Grants,
+    access_key: str | None,
+    puid: str | None,
+    write: bool,
+    host: str,
+    *,
+    watcher_token: str | None = None,
+    watchers: bool = True,
 ) -> Caller:
     """The sub-account this call acts on; ``puid`` absent means the account's first one.
 
-    ``host`` is the client's address: one that sent too many unknown keys is refused before
-    its key is looked at (:class:`Throttled`), so a right key gets it no further either."""
+    Without an access key, a ``watcher_token`` is tried (:func:`authorize_watcher`);
+    ``watchers`` False: the endpoint is the account's own business, and a valid token gets
+    :class:`WatcherDenied`. ``host`` is the client's address: one that sent too many
+    unknown keys is refused before its key is looked at (:class:`Throttled`), so a right key
+    gets it no further either."""
+    if not access_key and watcher_token:
+        return authorize_watcher(grants, watcher_token, puid, write, host, watchers)
     if not access_key:
         raise Denied("access_key: missing")
     wanted, grant = None, None
@@ -162,4 +199,39 @@ def authorize(
         raise Denied("puid: not a sub-account of this access key")
     if write and grant.read_only:
         raise Denied("access_key: read-only keys cannot change anything")
-    return Caller(puid=wanted, read_only=grant.read_only)
+    return Caller(
+        puid=wanted, read_only=grant.read_only, account_id=grant.account_id, puids=grant.puids
+    )
+
+
+def authorize_watcher(
+    grants: Grants, token: str, puid: str | None, write: bool, host: str, allowed: bool = True
+) -> Caller:
+    """The one sub-account a watcher token opens, for reading. An unknown or deleted token
+    is a wrong key (throttled, err_no 20001 as BTC.COM's "observer expired"); a valid one
+    naming another ``puid``, asking to write, or on an endpoint not ``allowed`` to watchers
+    is :class:`WatcherDenied` (20002). ``puid`` absent means the token's own."""
+    wanted = None if puid is None or puid == "" else parse_int("puid", puid)
+    found = watched_puid(grants, token, host)
+    if wanted is not None and wanted != found:
+        raise WatcherDenied("puid: not the sub-account this watcher_token opens")
+    if write:
+        raise WatcherDenied("watcher_token: watchers may only read")
+    if not allowed:
+        raise WatcherDenied("watcher_token: only the account's access keys may call this")
+    return Caller(puid=found, read_only=True, watcher=True, puids=(found,))
+
+
+def watched_puid(grants: Grants, token: str, host: str) -> int:
+    """The puid ``token`` opens, as one try of a key by ``host``: :class:`Throttled` before
+    any look-up while it may not try, :class:`Denied` (counted as a failure) if the token is
+    unknown or deleted."""
+    found = None
+    with grants.guard.attempt(host) as attempt:
+        attempt.wrong = len(token) > MAX_KEY_CHARS
+        if not attempt.wrong:
+            found = grants.watched(token)
+            attempt.wrong = found is None
+    if found is None:
+        raise Denied("watcher_token: unknown or deleted")
+    return found

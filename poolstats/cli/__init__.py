@@ -1,5 +1,5 @@
-"""The ``poolstats`` command: init, serve, api, jobs, demo, user, subaccount, key, network, settle,
-payouts, ingest, simulate, settings.
+"""The ``poolstats`` command: init, serve, api, jobs, demo, user, subaccount, key, watcher,
+network, settle, payouts, ingest, simulate, settings.
 
 This module makes the command and its groups and registers every command, in the order
 ``poolstats --help`` lists them; the commands themselves are in one module per group:
@@ -9,6 +9,7 @@ This module makes the command and its groups and registers every command, in the
 - ``roles.py``: gateway, aggregate, api, jobs (the cluster's roles, one process each)
 - ``folder.py``: init, migrate, backup, restore (the data folder and its database)
 - ``accounts.py``: user, subaccount, key
+- ``watchers.py``: watcher (links that read one sub-account)
 - ``earnings.py``: network, settle, payouts
 - ``shares.py``: ingest, blocks
 - ``demo.py``: simulate, demo (a simulated fleet)
@@ -36,6 +37,7 @@ from poolstats.cli import (
     serve,
     settings,
     shares,
+    watchers,
 )
 
 app = typer.Typer(
@@ -51,6 +53,10 @@ subaccount_app = typer.Typer(
 app.add_typer(subaccount_app, name="subaccount")
 key_app = typer.Typer(help="Access keys of an account.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
+watcher_app = typer.Typer(
+    help="Watcher links: tokens that read one sub-account.", no_args_is_help=True
+)
+app.add_typer(watcher_app, name="watcher")
 network_app = typer.Typer(
     help="Network difficulty, height and fees per block over time (for earnings).",
     no_args_is_help=True,
@@ -86,6 +92,9 @@ subaccount_app.command("create")(accounts.subaccount_create)
 subaccount_app.command("set")(accounts.subaccount_set)
 key_app.command("create")(accounts.key_create)
 key_app.command("revoke")(accounts.key_revoke)
+watcher_app.command("create")(watchers.watcher_create)
+watcher_app.command("list")(watchers.watcher_list)
+watcher_app.command("revoke")(watchers.watcher_revoke)
 network_app.command("set")(earnings.network_set)
 network_app.command("show")(earnings.network_show)
 payouts_app.command("create")(earnings.payouts_create)

@@ -22,7 +22,9 @@ from poolstats.store.ports.accounts import (
 from poolstats.store.ports.groups import GroupExists, GroupsPort
 from poolstats.store.ports.network import NetworkPort
 from poolstats.store.ports.stats import SINGLE_NODE, FlushWriter, StatsPort, WorkerPage
+from poolstats.store.ports.subaccounts import SubaccountsPort
 from poolstats.store.ports.unit_of_work import UnitOfWork
+from poolstats.store.ports.watchers import WatchersPort
 
 __all__ = [
     "SINGLE_NODE",
@@ -43,7 +45,16 @@ __all__ = [
 Transactions = UnitOfWork
 
 
-class Store(AccountsPort, GroupsPort, NetworkPort, StatsPort, UnitOfWork, Protocol):
+class Store(
+    AccountsPort,
+    GroupsPort,
+    NetworkPort,
+    StatsPort,
+    SubaccountsPort,
+    WatchersPort,
+    UnitOfWork,
+    Protocol,
+):
     """One store object: every port whose methods a backend itself implements.
 
     The ledger, alerts and blocks ports are implemented over its unit of work instead

@@ -90,6 +90,22 @@ access_keys = sa.Table(
     sqlite_autoincrement=True,
 )
 
+# Watcher links (migration 0013): each opens one sub-account for reading. Like access keys,
+# only the token's SHA-256 is kept; ``token_prefix`` (domain.watchers.token_prefix) is what
+# the owner's list shows of it. Deleting the row revokes the link.
+watchers = sa.Table(
+    "watchers",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("puid", BigInt, sa.ForeignKey("subaccounts.puid"), nullable=False, index=True),
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True),  # SHA-256 hex, never the token
+    sa.Column("token_prefix", sa.Text, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    _now_col("created_at"),
+    _now_col("updated_at"),
+    sqlite_autoincrement=True,  # an id once deleted never names another link
+)
+
 # --- realtime snapshots (absolute values, overwritten each flush) ---------------------------
 
 

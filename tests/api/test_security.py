@@ -3,6 +3,7 @@ never a 500; sort and filter cannot be used to inject SQL."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -270,3 +271,36 @@ def test_every_endpoint_answers_with_and_without_its_trailing_slash(loaded: Node
         answers = [loaded.client.get(p, params=params).json() for p in (bare, slashed)]
         assert answers[0]["err_no"] == 0, (bare, answers[0])
         assert answers[0] == answers[1], path
+
+
+def test_a_watcher_token_is_no_access_key_and_no_key_is_a_watcher_token(loaded: Node) -> None:
+    made = loaded.api("POST", "/v1/account/watcher/create", note="shared")
+    token = made["data"]["watcher_key"]
+    as_key = loaded.client.get("/v1/worker/stats", params={"access_key": token}).json()
+    assert as_key["err_no"] == 20001
+    key = loaded.key["alice"]
+    as_token = loaded.client.get("/v1/worker/stats", params={"watcher_token": key}).json()
+    assert as_token["err_no"] == 20001
+
+
+def test_watcher_tokens_never_reach_the_logs(
+    loaded: Node, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger, every level
+    made = loaded.api("POST", "/v1/account/watcher/create", note="shared")
+    token = made["data"]["watcher_key"]
+    calls = [
+        ("GET", "/v1/worker", {}),
+        ("GET", "/v1/worker", {"puid": 2}),  # 20002
+        ("POST", "/v1/groups/create", {"group_name": "g"}),  # 20002
+        ("GET", "/v1/account/watcher/others-list", {}),
+    ]
+    for method, path, params in calls:
+        loaded.client.request(method, path, params={"watcher_token": token, **params})
+    loaded.client.get("/v1/worker", params={"watcher_token": token + "x"})  # unknown
+    loaded.api("POST", "/v1/account/watcher/delete", watcher_id=made["data"]["id"])
+    loaded.client.get("/v1/worker", params={"watcher_token": token})  # deleted
+    # the server's records: httpx's are the test client's own lines about its requests
+    server = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
+    assert any("watcher link" in line for line in server), server  # it did log, of them
+    assert not [line for line in server if token in line or token[2:] in line]

@@ -121,6 +121,7 @@ def test_upgrade_keeps_every_row_and_rebuilds_workers_clustered(tmp_path: Path) 
         assert len(meta.pop("data_id")) == 32
         assert sorted(meta.items()) == before.pop("meta")
         assert after.pop("leases") == []  # 0010 adds it empty
+        assert after.pop("watchers") == []  # 0013 adds it empty
         no_open_buckets = (0, 0.0, 0.0, 0.0) * 2  # 0012: hour and day (start, sums)
         assert after.pop("workers") == [(*row, *no_open_buckets) for row in before.pop("workers")]
         assert after == before

@@ -15,6 +15,8 @@ from poolstats.api.btccom import (
     income,
     pool,
     schemas,
+    subaccounts,
+    watchers,
     workers,
 )
 
@@ -27,6 +29,8 @@ router.include_router(pool.router)
 router.include_router(alerts.router)
 router.include_router(blocks.router)
 router.include_router(income.router)
+router.include_router(subaccounts.router)
+router.include_router(watchers.router)
 
 ANSWERS: tuple[type[Any], ...] = (
     schemas.GroupList,
@@ -53,6 +57,13 @@ ANSWERS: tuple[type[Any], ...] = (
     pool.StratumNode,
     pool.UrlConfig,
     income.CoinsIncome,
+    subaccounts.SubaccountItem,
+    subaccounts.SubaccountCreated,
+    subaccounts.MoreList,
+    subaccounts.HashrateMiners,
+    watchers.WatcherItem,
+    watchers.WatcherCreated,
+    watchers.WatchedItem,
 )
 
 

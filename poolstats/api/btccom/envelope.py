@@ -9,14 +9,23 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Any, TypeVar
 
 import msgspec
 from fastapi import APIRouter, Request, Response
 
-from poolstats.api.auth import Caller, Denied, Grants, Throttled, authorize, client_host
+from poolstats.api.auth import (
+    Caller,
+    Denied,
+    Grants,
+    Throttled,
+    WatcherDenied,
+    authorize,
+    client_host,
+)
 from poolstats.api.geoip import LANGUAGES
 from poolstats.api.node import ApiNode
 from poolstats.api.params import ParamError, collect, convert, openapi_parameters, parse_int
@@ -25,6 +34,7 @@ from poolstats.store.base import Store
 
 PARAM_ERROR = 1
 NO_PERMISSION = 20001
+WATCHER_DENIED = 20002  # BTC.COM's "observer and puid do not match, or no such permission"
 NOT_FOUND = 404  # unknown path; not one of BTC.COM's documented codes, so its own number
 TOO_MANY = 429  # too many wrong keys from the client's address; its own number too
 
@@ -41,7 +51,9 @@ AUTH_PARAMETERS: list[dict[str, Any]] = [
         "in": "query",
         "required": True,
         "schema": {"type": "string"},
-        "description": "The account's access key (also accepted in a form or JSON body).",
+        "description": "The account's access key (also accepted in a form or JSON body). "
+        "Reads take a watcher link's watcher_token instead: its one sub-account only "
+        "(err_no 20002 for another puid or a write).",
     },
     {
         "name": "puid",
@@ -102,7 +114,9 @@ class Call:
     def thresholds(self) -> tuple[int, int]:
         return self.service.settings.active_s, self.service.settings.inactive_s
 
-    def caller(self, write: bool = False) -> Caller:
+    def caller(self, write: bool = False, watchers: bool = True) -> Caller:
+        """``watchers`` False: a read only the account's own keys may make (its list of
+        sub-accounts or of watcher links), refused to a watcher token with 20002."""
         try:
             return authorize(
                 self.grants,
@@ -110,10 +124,14 @@ class Call:
                 self.params.get("puid"),
                 write,
                 self.host,
+                watcher_token=self.params.get("watcher_token"),
+                watchers=watchers,
             )
         except Throttled as exc:
             retry = {"Retry-After": str(exc.retry_after_s)}
             raise ApiError(TOO_MANY, str(exc), status=429, headers=retry) from None
+        except WatcherDenied as exc:
+            raise ApiError(WATCHER_DENIED, str(exc)) from None
         except Denied as exc:
             raise ApiError(NO_PERMISSION, str(exc)) from None
         except ParamError as exc:
@@ -164,14 +182,19 @@ async def _post_only(request: Request) -> Response:
 
 
 def envelope_schema(answer: Any) -> dict[str, Any]:
-    """The envelope around ``answer``: a Struct, ``list[Struct]`` or ``None``."""
-    data: dict[str, Any]
+    """``answer``: a Struct, ``list[Struct]`` (an array of it), ``dict[str, Struct]`` (an
+    object of them by key) or None (no data)."""
     if answer is None:
-        data = {"type": "null"}
-    elif get_origin(answer) is list:
-        (item,) = get_args(answer)
-        items = {"$ref": f"#/components/schemas/{item.__name__}"}
-        data = {"anyOf": [{"type": "array", "items": items}, {"type": "null"}]}
+        data: dict[str, Any] = {"type": "null"}
+    elif typing.get_origin(answer) in (list, dict):
+        item = typing.get_args(answer)[-1]
+        of = {"$ref": f"#/components/schemas/{item.__name__}"}
+        many = (
+            {"type": "array", "items": of}
+            if typing.get_origin(answer) is list
+            else {"type": "object", "additionalProperties": of}
+        )
+        data = {"anyOf": [many, {"type": "null"}]}
     else:
         data = {"anyOf": [{"$ref": f"#/components/schemas/{answer.__name__}"}, {"type": "null"}]}
     return {
@@ -212,7 +235,8 @@ def endpoint(
     }
     responses: dict[int | str, dict[str, Any]] = {
         200: {
-            "description": "The answer, or an error with err_no 1 or 20001 (still HTTP 200).",
+            "description": "The answer, or an error with err_no 1, 20001 or 20002 "
+            "(still HTTP 200).",
             "content": {"application/json": {"schema": envelope_schema(answer)}},
         }
     }

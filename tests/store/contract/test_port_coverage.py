@@ -49,7 +49,8 @@ def called(prefix: str) -> set[str]:
 
 def test_every_port_of_the_store_is_found() -> None:
     assert set(port_classes()) == {
-        "accounts", "alerts", "blocks", "groups", "ledger", "network", "stats", "unit_of_work",
+        "accounts", "alerts", "blocks", "groups", "ledger", "network", "stats", "subaccounts",
+        "unit_of_work", "watchers",
     }  # fmt: skip
 
 
