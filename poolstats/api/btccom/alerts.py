@@ -292,8 +292,9 @@ def my_contacts(ctx: Call) -> Response:
 )
 def get_contact(ctx: Call) -> Response:
     """``data: null`` for an id that is not one of the caller's contacts, as BTC.COM answered:
-    whether another sub-account has it stays unsaid."""
-    puid = ctx.caller().puid
+    whether another sub-account has it stays unsaid. Not for watcher tokens, as
+    ``contacts/my``."""
+    puid = ctx.caller(watchers=False).puid
     wanted = ctx.args(ContactGetParams).id
     uid, _ = _owner(ctx, puid)
     found = [c for c in alert_store(ctx.store).contacts(puid) if int(c["id"]) == wanted]
