@@ -13,7 +13,8 @@ shares are laid out evenly, n points spaced ``width / n`` apart about the mean, 
 narrowed where the mean lies nearer an edge of the slot than half that spread (a miner that
 started or stopped within the slot). That layout is exact for any miner sending shares at a
 constant rate whose period divides the slot width, whatever its phase (one a second, one
-every 10 s in a slot of 60 s), and close for irregular streams (about one share at most).
+every 10 s in a slot of 60 s). For an irregular stream only the shares of that one slot can
+be misplaced, and by less than the slot's width.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import random
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -240,6 +241,30 @@ def test_export_and_restore_keep_the_windows() -> None:
     assert restored.worker_sums(1, "a").accept_15m[0] == engine.worker_sums(1, "a").accept_15m[0]
     flush = restored.drain(T0 + 1500)
     assert "192.0.2.9" in flush.workers.last_share_ip
+
+
+def test_a_checkpoint_with_other_slots_restores_with_those_windows_empty() -> None:
+    """A checkpoint written before the slots changed (10 s, 60 s, 300 s and hourly rings)
+    restores: its windows cannot be read into the new slots, so they start empty and fill
+    from new shares; everything else is kept."""
+    engine = Engine()
+    engine.apply(batch(engine, steady(1, "a", T0 + 5, 120, 10, 1000)), T0 + 1200, seq=7)
+    engine.drain(T0 + 1200)
+    arrays = {k: v for k, v in engine.export().items() if "_ring_" not in k}
+    meta = msgspec.msgpack.decode(arrays["meta"].tobytes())
+    meta["heads"] = {}
+    for prefix in ("w", "s", "p"):
+        for res, n, field in ((10, 90, "accept"), (60, 15, "reject"), (300, 12, "accept")):
+            meta["heads"][f"{prefix}_{res}"] = int((T0 + 1200) // res)
+            arrays[f"{prefix}_ring_{res}_{field}"] = np.full((n, 1), 5.0, np.float32)
+    arrays["meta"] = np.frombuffer(msgspec.msgpack.encode(meta), dtype=np.uint8)
+    restored = Engine.restore(arrays)
+    assert restored.seq == 7
+    sums = restored.worker_sums(1, "a")
+    assert [float(getattr(sums, f.name)[0]) for f in dataclasses.fields(WindowSums)] == [0] * 11
+    restored.apply(batch(restored, [(1, "a", T0 + 1201, 9, Status.ACCEPT)]), T0 + 1201)
+    assert restored.worker_sums(1, "a").accept_1m[0] == 9
+    assert restored.pool_sums().accept_1d[0] == 9
 
 
 def test_silent_workers_are_evicted_and_come_back_fresh() -> None:
