@@ -1,7 +1,9 @@
 """Hashrate from share difficulty, and how BTC.COM's API prints it.
 
 A share of difficulty d stands for d * 2**32 hashes on average, so a window's hashrate is
-``diff_sum * 2**32 / window_s``. Conversions to H/s happen here, at the edge.
+``diff_sum * 2**32 / window_s``, ``diff_sum`` being the difficulty of the shares of
+(now - window_s, now] (``poolstats.domain.trailing``). Conversions to H/s happen here, at the
+edge.
 """
 
 from __future__ import annotations

@@ -258,16 +258,11 @@ class Engine:
 
     def changed_rows(self, now: float) -> I64:
         """Workers whose stored figures may differ from the engine's: new shares, or windows
-        still sliding (their shares are leaving the 15m, then the 1h, then the 1d window)."""
+        still sliding (their shares are leaving the 1m ... 1d windows: ``Realtime.sliding``)."""
         n = len(self.workers)
         closed = [b.take_closed() for b in self.w_hist]
         since = min(self._drained_at, now)
-        last = self.w_last[:n]
-        moving = last >= since - 900 - 10
-        if int(now // 300) != int(since // 300):
-            moving |= last >= now - 3600 - 300
-        if int(now // 3600) != int(since // 3600):
-            moving |= last >= now - 86400 - 3600
+        moving = self.w_live.sliding(since, now, self.w_last[:n])
         changed = self.w_used[:n] & (self.w_dirty[:n] | moving)
         for rows in closed:  # their stored open bucket is the one whose increments go now
             changed[rows] = True
@@ -519,15 +514,21 @@ class Engine:
         engine.s_last[: len(engine.subs)] = arrays["s_last"]
         for prefix, live in (("w", engine.w_live), ("s", engine.s_live), ("p", engine.p_live)):
             for ring in live.rings:
-                ring.head = meta["heads"][f"{prefix}_{ring.res_s}"]
-                for field, data in ring.data.items():
-                    saved = arrays[f"{prefix}_ring_{ring.res_s}_{field}"]
+                names = [f"{prefix}_ring_{ring.res_s}_{field}" for field in ring.data]
+                head = meta["heads"].get(f"{prefix}_{ring.res_s}")
+                if head is None or any(name not in arrays for name in names):
+                    continue  # saved with other slots: the ring fills again from new shares
+                ring.head = head
+                for name, data in zip(names, ring.data.values(), strict=True):
+                    saved = arrays[name]
                     data[:, : saved.shape[1]] = saved
         engine.ips = list(meta["ips"])
         engine._ip_code = {ip: i for i, ip in enumerate(engine.ips)}
         engine.now = meta["now"]
         engine.seq = meta["seq"]
         engine._drained_at = meta["drained_at"]
+        for live in (engine.w_live, engine.s_live, engine.p_live):
+            live.rotate(engine.now)  # the time the windows are read at
         for buckets in (*engine.w_hist, *engine.s_hist, *engine.p_hist):
             buckets.rotate(engine.now)
         return engine

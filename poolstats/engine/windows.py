@@ -1,5 +1,9 @@
 """The trailing windows of one level (workers, sub-accounts or the pool): which rings hold
-them, at what resolution, and how a window's sum is read."""
+them, at what resolution, and how a window's sum is read.
+
+A window of W seconds at ``now`` sums the shares of (now - W, now]
+(``poolstats.domain.trailing``); ``now`` is the time the engine was last advanced to.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +12,26 @@ from typing import Any
 
 import numpy as np
 
-from poolstats.domain.arrays import F64, I64
-from poolstats.engine.rings import Rings
+from poolstats.domain.arrays import F64, I64, BoolArray
+from poolstats.engine.rings import Part, Rings
 from poolstats.engine.snapshot import WindowSums
 
 WINDOWS_S = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
 FIELDS = ("accept", "reject", "stale")  # indexed by Status
 
-RingSpec = tuple[tuple[int, int, tuple[str, ...]], ...]
-#: Per worker: 10 s slots for the 1m/5m/15m accept windows, coarser ones for the rest
-#: (float32: ~620 bytes a worker). Rejects at 60 s, as BTC.COM kept them.
+#: (slot seconds, slots, groups of fields sharing a timing)
+RingSpec = tuple[tuple[int, int, tuple[tuple[str, ...], ...]], ...]
+#: Per worker: 60 s slots for the 1m/5m/15m windows of every status, coarser ones for the 1h
+#: and 1d accept windows; each ring one slot longer than its longest window, for the slot
+#: the window's start cuts through. Rejects and stale shares share one timing (float32:
+#: 664 bytes a worker).
 WORKER_RINGS: RingSpec = (
-    (10, 90, ("accept",)),
-    (60, 15, ("reject", "stale")),
-    (300, 12, ("accept",)),
-    (3600, 24, ("accept",)),
+    (60, 16, (("accept",), ("reject", "stale"))),
+    (900, 5, (("accept",),)),
+    (7200, 13, (("accept",),)),
 )
-#: Per sub-account and for the pool: everything at 10 s, float64.
-TOTAL_RINGS: RingSpec = (
-    (10, 90, ("accept", "reject", "stale")),
-    (300, 12, ("accept",)),
-    (3600, 24, ("accept",)),
-)
+#: Per sub-account and for the pool: the same slots, float64.
+TOTAL_RINGS: RingSpec = WORKER_RINGS
 
 
 class Realtime:
@@ -41,17 +43,29 @@ class Realtime:
         dtype: type[np.floating[Any]],
         capacity: int,
     ) -> None:
-        self.rings = [Rings(res, n, fields, dtype, capacity) for res, n, fields in spec]
+        self.rings = [Rings(res, n, groups, dtype, capacity) for res, n, groups in spec]
         self._source: dict[tuple[str, int], Rings] = {}
         for name in FIELDS:
             for seconds in WINDOWS_S.values():
                 fitting = [
                     r
                     for r in self.rings
-                    if name in r.data and r.span_s >= seconds and seconds % r.res_s == 0
+                    if name in r.group_of
+                    and r.span_s >= seconds + r.res_s  # the whole window and its cut slot
+                    and seconds % r.res_s == 0
                 ]
                 if fitting:
                     self._source[name, seconds] = min(fitting, key=lambda r: r.res_s)
+        # what ``sums`` reads: per ring, the fields that want the same windows, read together
+        by_field: dict[tuple[int, str], list[str]] = {}  # (ring, field) -> window names
+        for f in dataclasses.fields(WindowSums):
+            name, window = f.name.rsplit("_", 1)
+            ring = self._source[name, WINDOWS_S[window]]
+            by_field.setdefault((self.rings.index(ring), name), []).append(window)
+        wanted: dict[tuple[int, tuple[str, ...]], list[str]] = {}
+        for (ring_index, name), windows in by_field.items():
+            wanted.setdefault((ring_index, tuple(windows)), []).append(name)
+        self._plan = [(self.rings[i], windows, names) for (i, windows), names in wanted.items()]
 
     def grow(self, capacity: int) -> None:
         for ring in self.rings:
@@ -72,24 +86,41 @@ class Realtime:
     def add(self, by_status: list[tuple[I64, F64, F64]], span: tuple[float, float]) -> None:
         """``by_status[Status]`` = (rows, ts, diff); ``span`` = min and max of all the ts."""
         for ring in self.rings:
-            for name in ring.data:
+            parts: list[Part] = []
+            for name in ring.fields:
                 rows, ts, diff = by_status[FIELDS.index(name)]
-                ring.add(name, rows, ts, diff, span)
+                parts.append((name, rows, ts, diff))
+            ring.add(parts, span)
+
+    def sliding(self, since: float, now: float, last: F64) -> BoolArray:
+        """Rows whose windows at ``now`` may differ from those at ``since`` with no new share:
+        those with shares in a slot that a window's start crossed meanwhile. Where such a
+        slot has left its ring, rows whose ``last`` share is as late as its start."""
+        moving = np.zeros(len(last), np.bool_)
+        if since >= now:
+            return moving
+        for ring, seconds in {(id(r), s): (r, s) for (_, s), r in self._source.items()}.values():
+            res = ring.res_s
+            first, cut = int((since - seconds) // res), int((now - seconds) // res)
+            oldest = ring.head - ring.n + 1
+            if first < oldest:
+                moving |= last >= first * res
+            for index in range(max(first, oldest), cut + 1):
+                for name, array in ring.data.items():
+                    if name.endswith("_count"):
+                        moving |= array[index % ring.n, : len(last)] > 0
+        return moving
 
     def window(self, name: str, window: str, rows: I64 | None = None) -> F64:
         return self._source[name, WINDOWS_S[window]].window(name, WINDOWS_S[window], rows)
 
     def sums(self, rows: I64 | None = None) -> WindowSums:
-        """Every window of ``WindowSums``; the windows one ring holds are summed together
+        """Every window of ``WindowSums``; the windows one ring holds are read together
         (``Rings.windows``)."""
-        wanted: dict[tuple[int, str], list[str]] = {}  # (ring, field) -> window names
-        for f in dataclasses.fields(WindowSums):
-            name, window = f.name.rsplit("_", 1)
-            ring = self._source[name, WINDOWS_S[window]]
-            wanted.setdefault((self.rings.index(ring), name), []).append(window)
         values: dict[str, F64] = {}
-        for (ring_index, name), windows in wanted.items():
+        for ring, windows, names in self._plan:
             seconds = [WINDOWS_S[w] for w in windows]
-            sums = self.rings[ring_index].windows(name, seconds, rows)
-            values.update({f"{name}_{w}": v for w, v in zip(windows, sums, strict=True)})
+            sums = ring.windows(names, seconds, rows)
+            for name in names:
+                values.update({f"{name}_{w}": v for w, v in zip(windows, sums[name], strict=True)})
         return WindowSums(**values)

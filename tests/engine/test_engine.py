@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import random
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -51,32 +52,34 @@ def history(
     return out
 
 
-def test_windows_sum_the_newest_slots_of_a_steady_stream() -> None:
+def test_windows_count_the_shares_of_their_last_w_seconds() -> None:
     engine = Engine()
     # one share of difficulty 1000 every 10 s, at T0+5, T0+15, ..., T0+1195 (120 shares)
     engine.apply(batch(engine, steady(1, "a", T0 + 5, 120, 10, 1000)), T0 + 1200)
     sums = engine.worker_sums(1, "a")
-    # At T0+1200 the 1m window is the 6 ten-second slots from T0+1150: shares 1155..1195.
-    assert sums.accept_1m[0] == 5 * 1000
-    # 5m: 30 slots from T0+910: shares 915..1195 = 29; 15m: 90 slots from T0+310: 89.
-    assert sums.accept_5m[0] == 29 * 1000
-    assert sums.accept_15m[0] == 89 * 1000
-    # 1h (12 five-minute slots) and 1d (24 hourly slots) still hold all 120.
+    # At T0+1200 the 1m window is (T0+1140, T0+1200]: shares 1145, 1155 ... 1195 = 6.
+    assert sums.accept_1m[0] == 6 * 1000
+    # 5m: (T0+900, T0+1200]: shares 905 ... 1195 = 30; 15m: (T0+300, T0+1200]: 305 ... = 90.
+    assert sums.accept_5m[0] == 30 * 1000
+    assert sums.accept_15m[0] == 90 * 1000
+    # 1h and 1d still hold all 120.
     assert sums.accept_1h[0] == 120 * 1000
     assert sums.accept_1d[0] == 120 * 1000
-    assert hashrate_hs(sums.accept_15m[0], 900) == 89_000 * 2**32 / 900
+    # 90 shares in 900 s: one share of 1000 every 10 s, 100 * 2**32 H/s
+    assert hashrate_hs(sums.accept_15m[0], 900) == 100 * 2**32
     # the sub-account and the pool see the same shares
-    assert engine.subaccount_sums(1).accept_15m[0] == 89 * 1000
+    assert engine.subaccount_sums(1).accept_15m[0] == 90 * 1000
     assert engine.pool_sums().accept_1d[0] == 120 * 1000
 
 
-def test_window_resolution_is_ten_seconds() -> None:
+def test_a_window_counts_a_share_until_it_is_w_seconds_old() -> None:
     engine = Engine()
     engine.apply(batch(engine, [(1, "a", T0 + 1, 7, Status.ACCEPT)]), T0 + 1)
-    for now, expected in ((T0 + 59, 7), (T0 + 59.9, 7), (T0 + 60, 0)):
+    for now, expected in ((T0 + 59, 7), (T0 + 60, 7), (T0 + 60.5, 7), (T0 + 61, 0)):
         engine.advance(now)
-        # the share's slot [T0, T0+10) leaves the 1m window when the head reaches T0+60
+        # the 1m window at ``now`` is (now - 60, now]: the share at T0+1 leaves at T0+61
         assert engine.worker_sums(1, "a").accept_1m[0] == expected, now
+        assert engine.pool_sums().accept_1m[0] == expected, now
 
 
 def test_a_stopped_miner_leaves_no_ghost_hashrate() -> None:
@@ -231,13 +234,37 @@ def test_export_and_restore_keep_the_windows() -> None:
         for field in ("accept_1m", "accept_5m", "accept_15m", "accept_1h", "accept_1d"):
             before = getattr(engine.worker_sums(puid, name), field)
             assert np.array_equal(getattr(restored.worker_sums(puid, name), field), before)
-    assert restored.subaccount_sums(1).accept_15m[0] == 89 * 1000
+    assert restored.subaccount_sums(1).accept_15m[0] == 90 * 1000  # (T0+300, T0+1200]
     # time keeps moving for the restored engine exactly as for the original
     for e in (engine, restored):
         e.advance(T0 + 1500)
     assert restored.worker_sums(1, "a").accept_15m[0] == engine.worker_sums(1, "a").accept_15m[0]
     flush = restored.drain(T0 + 1500)
     assert "192.0.2.9" in flush.workers.last_share_ip
+
+
+def test_a_checkpoint_with_other_slots_restores_with_those_windows_empty() -> None:
+    """A checkpoint written before the slots changed (10 s, 60 s, 300 s and hourly rings)
+    restores: its windows cannot be read into the new slots, so they start empty and fill
+    from new shares; everything else is kept."""
+    engine = Engine()
+    engine.apply(batch(engine, steady(1, "a", T0 + 5, 120, 10, 1000)), T0 + 1200, seq=7)
+    engine.drain(T0 + 1200)
+    arrays = {k: v for k, v in engine.export().items() if "_ring_" not in k}
+    meta = msgspec.msgpack.decode(arrays["meta"].tobytes())
+    meta["heads"] = {}
+    for prefix in ("w", "s", "p"):
+        for res, n, field in ((10, 90, "accept"), (60, 15, "reject"), (300, 12, "accept")):
+            meta["heads"][f"{prefix}_{res}"] = int((T0 + 1200) // res)
+            arrays[f"{prefix}_ring_{res}_{field}"] = np.full((n, 1), 5.0, np.float32)
+    arrays["meta"] = np.frombuffer(msgspec.msgpack.encode(meta), dtype=np.uint8)
+    restored = Engine.restore(arrays)
+    assert restored.seq == 7
+    sums = restored.worker_sums(1, "a")
+    assert [float(getattr(sums, f.name)[0]) for f in dataclasses.fields(WindowSums)] == [0] * 11
+    restored.apply(batch(restored, [(1, "a", T0 + 1201, 9, Status.ACCEPT)]), T0 + 1201)
+    assert restored.worker_sums(1, "a").accept_1m[0] == 9
+    assert restored.pool_sums().accept_1d[0] == 9
 
 
 def test_silent_workers_are_evicted_and_come_back_fresh() -> None:

@@ -28,7 +28,7 @@ def test_dashboard_shows_the_pool_to_anyone_and_workers_to_their_key(tmp_path: P
     service.store.record_network(int(T0), str(2**40), 840_000, 0, "cli", int(T0))
     service.refresh_network()
     # 90 shares of difficulty 2**20 at T0+5, T0+15, ..., T0+895; at T0+900 the 15m window
-    # starts at T0+10, so it holds 89 of them: 89 * 2**20 * 2**32 / 900 H/s = 445.4 TH/s
+    # (T0, T0+900] holds all 90: one every 10 s, 2**20 * 2**32 / 10 H/s = 450.4 TH/s
     body = b"".join(
         msgspec.json.encode(
             {
@@ -45,7 +45,7 @@ def test_dashboard_shows_the_pool_to_anyone_and_workers_to_their_key(tmp_path: P
     )
     assert service.ingestor.ingest(body, Format.NDJSON).accepted == 90
     service.flush()
-    expected_15m = 89 * 2**20 * 2**32 / 900 / 1e12
+    expected_15m = 90 * 2**20 * 2**32 / 900 / 1e12
     with TestClient(create_app(service, run_timers=False)) as client:
         page = client.get("/").text
         assert f"{expected_15m:.1f} TH/s" in page  # the pool card
@@ -73,7 +73,8 @@ def test_dashboard_shows_the_pool_to_anyone_and_workers_to_their_key(tmp_path: P
 
 def test_figures_under_1_khs_read_in_h_per_second(tmp_path: Path) -> None:
     """A CPU miner's figures: one share of difficulty 2**-10 (4,194,304 hashes) at T0+5,
-    seen at T0+900: the 1m and 15m windows have let it go (10 s slots), 1h and 1d hold it."""
+    seen at T0+900: the 1m window (T0+840, T0+900] has let it go; the 15m window (T0, T0+900]
+    still holds it (it is 895 s old), as do 1h and 1d."""
     clock = FakeClock(T0 + 900)
     service = Service(Settings(data_dir=tmp_path, ingest_token="t"), clock=clock)
     service.recover()
@@ -87,7 +88,8 @@ def test_figures_under_1_khs_read_in_h_per_second(tmp_path: Path) -> None:
         page = client.get("/", params={"access_key": key}).text
     assert "HH/s" not in page
     assert f"1d<b>{per_day:.2f} H/s</b>" in page  # the pool card
-    assert "1m<b>0 H/s</b>" in page and "15m<b>0 H/s</b>" in page
+    assert "1m<b>0 H/s</b>" in page
+    assert f"15m<b>{2**22 / 900 / 1e3:.3f} KH/s</b>" in page  # 4.660 KH/s
     assert f"1h<b>{2**22 / 3600 / 1e3:.3f} KH/s</b>" in page  # 1.165 KH/s
     assert page.count(f"<td>{per_day:.2f} H/s</td>") == 2  # the sub-account's, the worker's
 
