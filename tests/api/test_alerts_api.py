@@ -269,6 +269,10 @@ def test_alert_read_marks_only_its_own(node: Node) -> None:
     }
     assert refused(post(node, "/v1/alert/read", log_id=ids[3]), 20001, "log_id")  # bob's
     assert refused(post(node, "/v1/alert/read"), 1, "log_id")
+    # BTC.COM's documented GET form does the same
+    assert node.api("GET", "/v1/alert/read", log_id=ids[1]) == OK
+    assert refused(node.api("GET", "/v1/alert/read", "bob", log_id=ids[1]), 20001, "log_id")
+    assert {e["id"]: e["is_read"] for e in node.data("/v1/alert/get")}[ids[1]] == 1
     assert refused(post(node, "/v1/alert/read", log_id=0), 1, "log_id")
     assert node.data("/v1/alert/get", user="bob")[0]["is_read"] == 0
 

@@ -252,11 +252,23 @@ def alert_log(ctx: Call) -> Response:
     )
 
 
+# BTC.COM documented /alert/read as a GET, so scripts call it that way: served as documented
+# (marking an entry read again changes nothing) and as a POST like every other write. The GET
+# is registered first (decorators apply bottom up): the POST's registration answers other
+# GETs with 405.
 @endpoint(
     router,
     "POST",
     "/v1/alert/read",
     summary="Mark an alert log entry read",
+    answer=Status,
+    params=AlertReadParams,
+)
+@endpoint(
+    router,
+    "GET",
+    "/v1/alert/read",
+    summary="Mark an alert log entry read (BTC.COM's GET form)",
     answer=Status,
     params=AlertReadParams,
 )
