@@ -97,6 +97,8 @@ def test_worker_detail_golden(loaded: Node) -> None:
         "ip2location": "",  # 203.0.113.0/24 is a documentation range: no country
         "last_share_time": NOW - 10,
         "worker_status": "ACTIVE",
+        "first_share_time": NOW - 30,  # the accepted shares; the reject came 20 s later
+        "miner_agent": "",
     }
     assert loaded.data(f"/v1/worker/{RIG2}/")["ip2location"] == "China"  # 114.114.114.114
     assert IP2 == "114.114.114.114"

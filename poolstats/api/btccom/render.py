@@ -105,6 +105,8 @@ def worker_item(
         last_share_ip=row["last_share_ip"],
         reject_percent=percent_text(rejected_fraction(row, "15m")),
         status=worker_status(row["last_accept_time"], now, *thresholds).value,
+        first_share_time=int(row["first_share_time"]),
+        miner_agent=row["miner_agent"],
     )
 
 
@@ -126,6 +128,8 @@ def worker_detail(
         ip2location=location,
         last_share_time=int(row["last_share_time"]),
         worker_status=worker_status(row["last_accept_time"], now, *thresholds).value,
+        first_share_time=int(row["first_share_time"]),
+        miner_agent=row["miner_agent"],
     )
 
 

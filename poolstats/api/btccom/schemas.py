@@ -158,6 +158,8 @@ class WorkerItem(msgspec.Struct):
     shares_1d: str
     shares_1d_unit: str
     status: str
+    first_share_time: int  # unix seconds of the worker's first share; 0: unknown
+    miner_agent: str  # the mining software, as stratum's mining.subscribe named it; "": none
 
 
 class WorkerList(ListPage):
@@ -180,6 +182,8 @@ class WorkerDetail(msgspec.Struct):
     ip2location: str
     last_share_time: int
     worker_status: str
+    first_share_time: int  # as in WorkerItem
+    miner_agent: str
 
 
 class Status(msgspec.Struct):
