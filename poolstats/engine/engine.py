@@ -440,9 +440,7 @@ class Engine:
                 getattr(self, name)[rows] = 0
             self.w_live.clear(rows)
         self.ips, self._ip_code = self._compact(self.w_ip, self.ips, self._ip_code)
-        self.agents, self._agent_code = self._compact(
-            self.w_agent, self.agents, self._agent_code
-        )
+        self.agents, self._agent_code = self._compact(self.w_agent, self.agents, self._agent_code)
         return len(rows)
 
     def _compact(
@@ -574,9 +572,7 @@ class Engine:
         return engine
 
 
-def _codes(
-    texts: list[str], table: list[str], index: dict[str, int], empty_is_none: bool
-) -> I64:
+def _codes(texts: list[str], table: list[str], index: dict[str, int], empty_is_none: bool) -> I64:
     """Codes of ``texts`` in ``table`` (``index``: text -> code), adding new ones; with
     ``empty_is_none``, an empty text is none (-1)."""
     codes = []
