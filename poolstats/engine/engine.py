@@ -268,12 +268,15 @@ class Engine:
         before = self.w_first[rows]
         np.maximum.at(self.w_first, rows, (_FIRST_REVERSED - np.floor(ts)).astype(np.uint32))
         self.w_facts[rows[self.w_first[rows] != before]] = True
-        if batch.agent is not None:
-            newest = (batch.agent >= 0) & (ts >= self.w_last[rows])
-            named = rows[newest]
-            code = batch.agent[newest] + 1
-            self.w_facts[named[self.w_agent[named] != code]] = True
-            self.w_agent[named] = code
+        if batch.agent is not None:  # the newest share naming one wins (the last of a tie)
+            naming = batch.agent >= 0
+            named, code, at = rows[naming], batch.agent[naming] + 1, ts[naming]
+            if len(at) > 1 and bool(np.any(at[1:] < at[:-1])):  # in time order: no sort
+                order = np.argsort(at, kind="stable")
+                named, code = named[order], code[order]
+            before_agent = self.w_agent[named]
+            self.w_agent[named] = code  # of repeated rows, the last assignment stays
+            self.w_facts[named[self.w_agent[named] != before_agent]] = True
         self.w_dirty[rows] = True
         np.maximum.at(self.s_last, subs, ts)
 

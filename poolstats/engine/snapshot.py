@@ -76,8 +76,9 @@ class WorkerRows:
     plain: npt.NDArray[np.bool_] | None = None
     # Facts of the worker rather than figures: unix seconds of the earliest share counted
     # (0: unknown) and the mining software's user agent of the newest share that named one
-    # ("": none seen). A store keeps the earliest first share time it was given and the
-    # newest non-empty agent, so 0 and "" never overwrite what it has. None: not given.
+    # (of the newest batch that did; "": none seen). A store keeps the earliest first share
+    # time it was given and the newest non-empty agent, so 0 and "" never overwrite what it
+    # has. None: not given.
     first_share_time: I64 | None = None
     miner_agent: list[str] | None = None
     # True where those two may differ from the stored row's (a new agent, an earlier share,
