@@ -8,7 +8,8 @@ bad rows with a reason naming the field, so one bad event never spoils the rest 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, replace
+import re
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Annotated
 
@@ -39,7 +40,8 @@ class Status(IntEnum):
 STATUS_NAMES = {"accept": Status.ACCEPT, "reject": Status.REJECT, "stale": Status.STALE}
 
 
-# Free text the engine does not use yet: checked by the decoder itself (no cost when valid).
+# Free text (the engine keeps ``agent`` only): checked by the decoder itself (no cost when
+# valid).
 Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
 
 
@@ -82,6 +84,10 @@ class ShareColumns:
     # (-1 where not, and then ``worker_idx`` is used); valid while the index's epoch holds.
     known_row: I64 | None = None
     epoch: int = 0
+    # The miner agent per share: an index into ``agents`` (-1: none); None: no agents at all
+    # (the columnar format has none).
+    agent_idx: I64 | None = None
+    agents: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -97,6 +103,7 @@ class ShareColumns:
             worker_idx=self.worker_idx[mask],
             ip_idx=self.ip_idx[mask],
             known_row=None if self.known_row is None else self.known_row[mask],
+            agent_idx=None if self.agent_idx is None else self.agent_idx[mask],
         )
 
 
@@ -190,6 +197,16 @@ def entry_error(puid: int, user: str | None, name: str | None) -> str | None:
     if puid == 0 and not user and "." not in name:
         return "puid: required (or user, or a worker named user.worker)"
     return None
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def agent_text(raw: str) -> str:
+    """A miner agent as the engine keeps it: control characters dropped (NUL above all,
+    which PostgreSQL's text refuses; a stratum miner's subscribe may send anything),
+    surrounding spaces stripped, at most ``MAX_TEXT`` characters; "" means none."""
+    return _CONTROL.sub("", raw).strip()[:MAX_TEXT]
 
 
 def is_ip(text: str) -> bool:

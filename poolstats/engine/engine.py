@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from poolstats.domain.arrays import F64, I64, U8
-from poolstats.domain.share import Status
+from poolstats.domain.share import Status, agent_text
 from poolstats.domain.workers import worker_id
 from poolstats.engine.buckets import Buckets, Drained
 from poolstats.engine.rings import lazy_zeros
@@ -49,6 +49,9 @@ PER_WORKER = (
     "w_dirty",
     "w_stored",
     "w_plain",
+    "w_first",
+    "w_agent",
+    "w_facts",
 )
 # Not in checkpoints: what the store holds is only known after a drain of this engine.
 NOT_SAVED = frozenset({"w_plain"})
@@ -56,6 +59,10 @@ NOT_SAVED = frozenset({"w_plain"})
 _RARE_WINDOWS = tuple(
     f.name for f in dataclasses.fields(WindowSums) if not f.name.startswith("accept_")
 )
+# ``w_first`` holds this minus the first share's second, so that 0 (a fresh row) means none
+# and the earliest share is the largest value: one ``np.maximum.at``, as for ``w_last``.
+# uint32 seconds reach 2106.
+_FIRST_REVERSED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,7 @@ class ShareBatch:
     diff: F64  # already quantised (poolstats.domain.share.quantize_diff)
     status: U8
     ip: I64  # code from ``Engine.ip_codes``, -1: none
+    agent: I64 | None = None  # code from ``Engine.agent_codes``, -1: none; None: no agents
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -91,6 +99,9 @@ class Engine:
         self.subs = SubaccountTable()
         self.ips: list[str] = []
         self._ip_code: dict[str, int] = {}
+        # Miner agents as the IPs: a table of the distinct ones, a code per worker.
+        self.agents: list[str] = []
+        self._agent_code: dict[str, int] = {}
         # per worker row
         self.w_used = lazy_zeros(capacity, np.bool_)
         self.w_sub = lazy_zeros(capacity, np.int32)
@@ -107,6 +118,10 @@ class Engine:
         # a share. Cleared by a reject or stale share, a new IP, or a closing bucket; see
         # ``WorkerRows.plain``.
         self.w_plain = lazy_zeros(capacity, np.bool_)
+        self.w_first = lazy_zeros(capacity, np.uint32)  # _FIRST_REVERSED - first share's second
+        self.w_agent = lazy_zeros(capacity, np.int32)  # agent code + 1; 0: none
+        # First share time or agent moved since the last drain: see ``WorkerRows.new_facts``.
+        self.w_facts = lazy_zeros(capacity, np.bool_)
         self.w_live = Realtime(WORKER_RINGS, np.float32, capacity)
         # Open buckets stay here until they close (see ``buckets``); the store has their sums
         # as of each flush in the worker rows, and ``load_open`` takes them back on recovery.
@@ -153,14 +168,12 @@ class Engine:
         return self.workers.by_puid
 
     def ip_codes(self, ips: list[str]) -> I64:
-        codes = []
-        for ip in ips:
-            code = self._ip_code.get(ip)
-            if code is None:
-                code = self._ip_code[ip] = len(self.ips)
-                self.ips.append(ip)
-            codes.append(code)
-        return np.array(codes, dtype=np.int64)
+        return _codes(ips, self.ips, self._ip_code, empty_is_none=False)
+
+    def agent_codes(self, agents: list[str]) -> I64:
+        """Codes of miner agents for ``ShareBatch.agent``; an empty one is none (-1)."""
+        cleaned = [agent_text(a) for a in agents]  # a batch's distinct ones: few
+        return _codes(cleaned, self.agents, self._agent_code, empty_is_none=True)
 
     @staticmethod
     def _use(live: Realtime, hist: list[Buckets], n: int) -> None:
@@ -251,6 +264,19 @@ class Engine:
         new_ip = rows[newest]
         self.w_plain[new_ip[self.w_ip[new_ip] != batch.ip[newest] + 1]] = False
         self.w_ip[new_ip] = batch.ip[newest] + 1
+        # first share time (see _FIRST_REVERSED) and agent: a change is a new fact to store
+        before = self.w_first[rows]
+        np.maximum.at(self.w_first, rows, (_FIRST_REVERSED - np.floor(ts)).astype(np.uint32))
+        self.w_facts[rows[self.w_first[rows] != before]] = True
+        if batch.agent is not None:  # the newest share naming one wins (the last of a tie)
+            naming = batch.agent >= 0
+            named, code, at = rows[naming], batch.agent[naming] + 1, ts[naming]
+            if len(at) > 1 and bool(np.any(at[1:] < at[:-1])):  # in time order: no sort
+                order = np.argsort(at, kind="stable")
+                named, code = named[order], code[order]
+            before_agent = self.w_agent[named]
+            self.w_agent[named] = code  # of repeated rows, the last assignment stays
+            self.w_facts[named[self.w_agent[named] != before_agent]] = True
         self.w_dirty[rows] = True
         np.maximum.at(self.s_last, subs, ts)
 
@@ -291,7 +317,11 @@ class Engine:
             open=tuple(self._open(buckets, rows) for buckets in self.w_hist),
             stored=self.w_stored[rows].copy(),
             plain=self.w_stored[rows] & self.w_plain[rows],
+            first_share_time=self._first_share_times(rows),
+            miner_agent=np.array(["", *self.agents], dtype=object)[self.w_agent[rows]].tolist(),
+            new_facts=self.w_facts[rows].copy(),
         )
+        self.w_facts[rows] = False
         self.w_stored[rows] = True
         quiet = np.ones(len(rows), np.bool_)  # no reject or stale share in any window
         for name in _RARE_WINDOWS:
@@ -340,6 +370,11 @@ class Engine:
             history=[h for h in history if len(h.start)],
             work=self.work.drain(s_puid),
         )
+
+    def _first_share_times(self, rows: I64) -> I64:
+        """Unix seconds of the rows' first shares, 0 where none is known (``w_first``)."""
+        reversed_ = self.w_first[rows].astype(np.int64)
+        return np.where(reversed_ > 0, _FIRST_REVERSED - reversed_, 0)
 
     @staticmethod
     def _open(buckets: Buckets, rows: I64) -> OpenBuckets:
@@ -402,22 +437,26 @@ class Engine:
             for name in PER_WORKER:
                 getattr(self, name)[rows] = 0
             self.w_live.clear(rows)
-        self._compact_ips()
+        self.ips, self._ip_code = self._compact(self.w_ip, self.ips, self._ip_code)
+        self.agents, self._agent_code = self._compact(self.w_agent, self.agents, self._agent_code)
         return len(rows)
 
-    def _compact_ips(self) -> None:
-        """Forget IP addresses no tracked worker has as its last one, once they are the
-        majority (else the table would keep every address ever seen)."""
+    def _compact(
+        self, codes: npt.NDArray[np.int32], table: list[str], index: dict[str, int]
+    ) -> tuple[list[str], dict[str, int]]:
+        """Forget the strings (IP addresses, agents) no tracked worker has as its last one,
+        once they are the majority (else the table would keep every one ever seen); ``codes``
+        (per worker row, code + 1) are renumbered in place."""
         n = len(self.workers)
-        in_use = np.unique(self.w_ip[:n])
+        in_use = np.unique(codes[:n])
         in_use = in_use[in_use > 0]  # codes + 1
-        if len(self.ips) <= 2 * len(in_use) + 1024:
-            return
-        remap = np.zeros(len(self.ips) + 1, np.int32)
+        if len(table) <= 2 * len(in_use) + 1024:
+            return table, index
+        remap = np.zeros(len(table) + 1, np.int32)
         remap[in_use] = np.arange(1, len(in_use) + 1, dtype=np.int32)
-        self.w_ip[:n] = remap[self.w_ip[:n]]
-        self.ips = [self.ips[c - 1] for c in in_use.tolist()]
-        self._ip_code = {ip: i for i, ip in enumerate(self.ips)}
+        codes[:n] = remap[codes[:n]]
+        kept = [table[c - 1] for c in in_use.tolist()]
+        return kept, {text: i for i, text in enumerate(kept)}
 
     # -- queries (tests, metrics) -------------------------------------------------------------
 
@@ -482,6 +521,7 @@ class Engine:
             "puids": np.where(self.w_used[:n], s_puid[self.w_sub[:n]], 0).tolist(),
             "sub_puids": self.subs.puids,
             "ips": self.ips,
+            "agents": self.agents,
             "heads": {
                 f"{p}_{ring.res_s}": ring.head
                 for p, live in (("w", self.w_live), ("s", self.s_live), ("p", self.p_live))
@@ -524,6 +564,8 @@ class Engine:
                     data[:, : saved.shape[1]] = saved
         engine.ips = list(meta["ips"])
         engine._ip_code = {ip: i for i, ip in enumerate(engine.ips)}
+        engine.agents = list(meta.get("agents", ()))  # none in checkpoints older than agents
+        engine._agent_code = {agent: i for i, agent in enumerate(engine.agents)}
         engine.now = meta["now"]
         engine.seq = meta["seq"]
         engine._drained_at = meta["drained_at"]
@@ -532,3 +574,19 @@ class Engine:
         for buckets in (*engine.w_hist, *engine.s_hist, *engine.p_hist):
             buckets.rotate(engine.now)
         return engine
+
+
+def _codes(texts: list[str], table: list[str], index: dict[str, int], empty_is_none: bool) -> I64:
+    """Codes of ``texts`` in ``table`` (``index``: text -> code), adding new ones; with
+    ``empty_is_none``, an empty text is none (-1)."""
+    codes = []
+    for text in texts:
+        code = index.get(text)
+        if code is None:
+            if empty_is_none and not text:
+                codes.append(-1)
+                continue
+            code = index[text] = len(table)
+            table.append(text)
+        codes.append(code)
+    return np.array(codes, dtype=np.int64)

@@ -74,6 +74,18 @@ class WorkerRows:
     # windows, reject_count, the open buckets' stale and reject sums, last_share_ip), as of
     # the flush before this one: only the accepted figures need writing. None: unknown.
     plain: npt.NDArray[np.bool_] | None = None
+    # Facts of the worker rather than figures: unix seconds of the earliest share counted
+    # (0: unknown) and the mining software's user agent of the newest share that named one
+    # (of the newest batch that did; "": none seen). A store keeps the earliest first share
+    # time it was given and the newest non-empty agent, so 0 and "" never overwrite what it
+    # has. None: not given.
+    first_share_time: I64 | None = None
+    miner_agent: list[str] | None = None
+    # True where those two may differ from the stored row's (a new agent, an earlier share,
+    # or facts the engine had not sent yet): such rows are written whole, as rows not stored
+    # are; the updates of the others leave both columns alone, so a flush does not send a
+    # million unchanged agents. None: none of the stored rows has new facts.
+    new_facts: npt.NDArray[np.bool_] | None = None
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,7 @@ def events_to_columns(
         worker_idx = np.full(n, -1, np.int64)
         worker_idx[missing] = table_idx
     ip_idx, ips = dictionary_encode([e.ip for e in events])
+    agent_idx, agents = dictionary_encode([e.agent for e in events])
     w_puid = np.array(
         [0 if p is None else (p if 1 <= p <= MAX_PUID else -1) for p, _, _ in table],
         dtype=np.int64,
@@ -174,6 +175,8 @@ def events_to_columns(
         w_name=[w for _, _, w in table],
         known_row=known_row,
         epoch=epoch,
+        agent_idx=agent_idx,
+        agents=agents,
     )
 
 

@@ -309,12 +309,16 @@ class Ingestor:
         if cols.known_row is not None:
             rows = np.where(in_table, rows, cols.known_row)
         ip_rows = np.append(self.engine.ip_codes(cols.ips), -1)  # index -1 -> no ip
+        agent = None
+        if cols.agent_idx is not None and cols.agents:
+            agent = np.append(self.engine.agent_codes(cols.agents), -1)[cols.agent_idx]
         batch = ShareBatch(
             rows=rows,
             ts=cols.ts,
             diff=quantize_diff(cols.diff),
             status=cols.status,
             ip=ip_rows[cols.ip_idx],
+            agent=agent,
         )
         self.engine.apply(batch, now, seq, history=history)
 

@@ -34,8 +34,27 @@ _WORKER_CHANGING = (
     *_W, "accept_count", "reject_count", "last_share_time", "last_accept_time", "last_share_ip",
     "updated_at", *OPEN_COLS,
 )  # fmt: skip
+# The worker's facts (``WorkerRows.first_share_time``, ``miner_agent``): written by the
+# upsert only, which the rows whose facts are new take (``worker_order``), never by the
+# updates of the others, which leave the stored ones as they are.
+FACT_COLS = ("first_share_time", "miner_agent")
 # Every column of a worker row ``worker_params`` gives, in its order (the PostgreSQL stage too).
-WORKER_COLS = ("puid", "worker_id", "worker_name", "created_at", *_WORKER_CHANGING)
+WORKER_COLS = ("puid", "worker_id", "worker_name", "created_at", *_WORKER_CHANGING, *FACT_COLS)
+
+
+def fact_sets(old: str, new: str) -> list[str]:
+    """SET expressions merging the facts of a worker row ``old`` with the values ``new``: the
+    earliest first share time (0 is unknown, never earlier) and the newest agent unless it is
+    empty. Portable SQL (no ``min``/``least``): both backends use them."""
+    first = "first_share_time"
+    return [
+        f"{first} = CASE WHEN {new}.{first} > 0 AND ({old}.{first} = 0 OR "
+        f"{new}.{first} < {old}.{first}) THEN {new}.{first} ELSE {old}.{first} END",
+        f"miner_agent = CASE WHEN {new}.miner_agent = '' THEN {old}.miner_agent "
+        f"ELSE {new}.miner_agent END",
+    ]
+
+
 # A deleted worker (group 0) that sends shares again goes back to the default group. SET
 # expressions see the row as it was before the update, so the comparison uses the old time.
 WORKER_UPSERT = _upsert_sql(
@@ -46,7 +65,8 @@ WORKER_UPSERT = _upsert_sql(
         f"group_id = CASE WHEN workers.group_id = {schema.GROUP_DELETED} "
         "AND excluded.last_share_time > workers.last_share_time "
         f"THEN {schema.GROUP_DEFAULT} ELSE workers.group_id END",
-        *(f"{c} = excluded.{c}" for c in WORKER_COLS[2:] if c != "created_at"),
+        *(f"{c} = excluded.{c}" for c in WORKER_COLS[2:] if c not in ("created_at", *FACT_COLS)),
+        *fact_sets("workers", "excluded"),
     ],
 )
 
@@ -151,15 +171,28 @@ def key_order(flush: Flush) -> I64:
 
 def worker_order(flush: Flush, order: I64 | None = None) -> tuple[I64, I64]:
     """``key_order`` (or ``order``, the same computed before) split in two: (rows to insert
-    or update, rows known to be stored)."""
+    or update whole, rows known to be stored and to have no new facts: ``updatable``)."""
     w = flush.workers
     if order is None:
         order = key_order(flush)
     if w.stored is None:
         return order, order[:0]
-    check_lengths("workers", len(w.puid), w.stored)
-    known = w.stored[order]
+    known = updatable(flush)[order]
     return order[~known], order[known]
+
+
+def updatable(flush: Flush) -> npt.NDArray[np.bool_]:
+    """Per worker row: stored already (``WorkerRows.stored``) and without new facts
+    (``WorkerRows.new_facts``), so an UPDATE of its figures alone is all it needs."""
+    w = flush.workers
+    n = len(w.puid)
+    if w.stored is None:
+        return np.zeros(n, np.bool_)
+    check_lengths("workers", n, w.stored)
+    if w.new_facts is None:
+        return w.stored
+    check_lengths("workers", n, w.new_facts)
+    return w.stored & ~w.new_facts
 
 
 def _open_columns(
@@ -263,8 +296,21 @@ def worker_params(flush: Flush, order: I64 | None = None) -> Iterator[tuple[Any,
         [w.worker_name[i] for i in order.tolist()],
         itertools.repeat(flush.now),  # created_at (kept on update)
         *_changing_columns(flush, order),
+        *_fact_columns(flush, order),
         strict=False,  # the repeats are endless; the lengths were checked
     )
+
+
+def _fact_columns(flush: Flush, order: I64) -> tuple[Iterable[Any], Iterable[Any]]:
+    """``FACT_COLS`` of the rows ``order``; not given, they are unknown (0, "")."""
+    w = flush.workers
+    first: Iterable[Any] = itertools.repeat(0)
+    agent: Iterable[Any] = itertools.repeat("")
+    if w.first_share_time is not None:
+        first = w.first_share_time[order].tolist()
+    if w.miner_agent is not None:
+        agent = [w.miner_agent[i] for i in order.tolist()]
+    return first, agent
 
 
 def check_worker_columns(flush: Flush) -> None:
@@ -281,6 +327,7 @@ def check_worker_columns(flush: Flush) -> None:
         w.last_accept_time,
         w.last_share_ip,
         *(getattr(w.sums, c) for c in _W),
+        *(v for v in (w.first_share_time, w.miner_agent, w.new_facts) if v is not None),
     )
     check_finite("workers", **{c: getattr(w.sums, c) for c in _W})
 

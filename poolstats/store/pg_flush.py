@@ -3,9 +3,11 @@ taken straight from the engine's numpy arrays, checked as ``store.flush_sql`` ch
 for SQLite.
 
 Two worker stages: rows an earlier flush wrote (``WorkerRows.stored``) need only what
-changes (no name, no creation time: 2 of 29 columns fewer to send and to join), and are
-UPDATEd; the others carry every column and are upserted. Rows go in the engine's order, not
-sorted by key: the merges join by key, and sorting a million keys cost 0.2 s per flush.
+changes (no name, no creation time, no facts: 4 of 31 columns fewer to send and to join),
+and are UPDATEd; the others, and the stored rows whose facts are new
+(``WorkerRows.new_facts``: a new agent, seldom), carry every column and are upserted. Rows
+go in the engine's order, not sorted by key: the merges join by key, and sorting a million
+keys cost 0.2 s per flush.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from poolstats.store.flush_sql import (
     check_history,
     check_lengths,
     check_worker_columns,
+    updatable,
 )
 from poolstats.store.pg_copy import Column
 
@@ -31,12 +34,10 @@ Staged = list[tuple[str, Column]]  # (column name, its binary COPY column)
 
 
 def worker_split(flush: Flush) -> tuple[I64, I64]:
-    """Positions of (rows to upsert, rows to update: known stored) of the flush's workers."""
-    stored = flush.workers.stored
-    if stored is None:
-        return np.arange(len(flush.workers.puid), dtype=np.int64), np.zeros(0, np.int64)
-    check_lengths("workers", len(flush.workers.puid), stored)
-    return np.flatnonzero(~stored).astype(np.int64), np.flatnonzero(stored).astype(np.int64)
+    """Positions of (rows to upsert, rows to update: known stored, no new facts) of the
+    flush's workers (``flush_sql.updatable``)."""
+    known = updatable(flush)
+    return np.flatnonzero(~known).astype(np.int64), np.flatnonzero(known).astype(np.int64)
 
 
 def worker_constants(flush: Flush) -> dict[str, int]:
@@ -86,11 +87,16 @@ def worker_columns(flush: Flush, rows: I64, full: bool) -> Staged:
                 (c, ("float8", pick(v)))
                 for c, v in zip(sums, (o.accept, o.stale, o.reject), strict=True)
             ]
-    texts = [("last_share_ip", w.last_share_ip)]
-    if full:
-        texts.insert(0, ("worker_name", w.worker_name))
+    texts: list[tuple[str, str | list[str]]] = [("last_share_ip", w.last_share_ip)]
+    if full:  # the facts too (unknown when not given: 0, "")
+        first = w.first_share_time
+        cols.append(("first_share_time", ("int8", 0 if first is None else pick(first))))
+        agent = w.miner_agent
+        texts = [("worker_name", w.worker_name), *texts, ("miner_agent", agent or "")]
     for name, strings in texts:
-        cols.append((name, ("text", strings if every else [strings[i] for i in rows.tolist()])))
+        if not isinstance(strings, str) and not every:
+            strings = [strings[i] for i in rows.tolist()]
+        cols.append((name, ("text", strings)))
     return cols
 
 

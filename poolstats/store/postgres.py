@@ -69,7 +69,14 @@ from poolstats.domain.history_partitions import partition_name, partition_range
 from poolstats.engine.snapshot import Flush, HistoryDelta, Level
 from poolstats.store import schema
 from poolstats.store.base import SINGLE_NODE, FlushWriter, Store
-from poolstats.store.flush_sql import WORK_SPLIT_BITS, WORKER_COLS, pool_params, work_params
+from poolstats.store.flush_sql import (
+    FACT_COLS,
+    WORK_SPLIT_BITS,
+    WORKER_COLS,
+    fact_sets,
+    pool_params,
+    work_params,
+)
 from poolstats.store.migration import revision, upgrade
 from poolstats.store.pg_copy import binary_copy
 from poolstats.store.pg_flush import (
@@ -126,12 +133,15 @@ def _history_cols(level: Level) -> tuple[str, ...]:
 
 # staging table -> (target it is shaped like, columns COPYed). The worker stages list their
 # text columns last (``pg_copy.binary_copy``); ``pg_flush`` gives each stage's columns in order.
+_WORKER_TEXTS = ("worker_name", "last_share_ip", "miner_agent")
 _WORKER_NUMBERS = tuple(
-    c for c in _WORKER_COLS if c not in ("worker_name", "last_share_ip", *CONSTANT_WORKER_COLUMNS)
+    c for c in _WORKER_COLS if c not in (*_WORKER_TEXTS, *CONSTANT_WORKER_COLUMNS)
 )
+# The update stage has no facts: rows whose facts are new are upserted (``worker_split``).
+_UPDATE_NUMBERS = tuple(c for c in _WORKER_NUMBERS if c not in FACT_COLS)
 _STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "stage_workers": ("workers", (*_WORKER_NUMBERS, "worker_name", "last_share_ip")),
-    "stage_worker_updates": ("workers", (*_WORKER_NUMBERS, "last_share_ip")),
+    "stage_workers": ("workers", (*_WORKER_NUMBERS, *_WORKER_TEXTS)),
+    "stage_worker_updates": ("workers", (*_UPDATE_NUMBERS, "last_share_ip")),
     "stage_subaccount_stats": ("subaccount_stats", _SUB_COLS),
     "stage_work": ("work", _WORK_COLS),
     **{
@@ -181,7 +191,8 @@ def _upsert(
 # A deleted worker (group 0) that sends shares again goes back to the default group; SET
 # expressions see the old row as ``t`` and the new values as ``s`` (``excluded`` in an
 # upsert), as in SQLite's upsert (flush_sql.WORKER_UPSERT). Applying it twice to the same
-# row (an update, then the upsert of rows the update missed) changes nothing more.
+# row (an update, then the upsert of rows the update missed) changes nothing more. The
+# upsert (``name``) merges the facts too (``fact_sets``); the update leaves them alone.
 def _worker_sets(new: str, name: bool) -> list[str]:
     return [
         f"group_id = CASE WHEN t.group_id = {schema.GROUP_DELETED} "
@@ -190,8 +201,10 @@ def _worker_sets(new: str, name: bool) -> list[str]:
         *(
             f"{c} = CAST(%({c})s AS BIGINT)" if c in CONSTANT_WORKER_COLUMNS else f"{c} = {new}.{c}"
             for c in _WORKER_COLS
-            if c not in ("puid", "worker_id", "created_at") and (name or c != "worker_name")
+            if c not in ("puid", "worker_id", "created_at", *FACT_COLS)
+            and (name or c != "worker_name")
         ),
+        *(fact_sets("t", new) if name else []),
     ]
 
 

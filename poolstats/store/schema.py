@@ -157,6 +157,11 @@ workers = sa.Table(
     sa.PrimaryKeyConstraint("puid", "worker_id"),
     # migration 0012: the open history buckets, after every older column
     *_open_bucket_cols(),
+    # migration 0014: facts of the worker (``WorkerRows.first_share_time``, ``miner_agent``):
+    # unix seconds of its first share (0: unknown), kept at the earliest any flush gave, and
+    # the user agent of its mining software ("": none seen), replaced by a non-empty one only
+    sa.Column("first_share_time", BigInt, nullable=False, server_default="0"),
+    sa.Column("miner_agent", sa.Text, nullable=False, server_default=""),
     sqlite_with_rowid=False,
 )
 

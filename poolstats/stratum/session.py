@@ -25,7 +25,7 @@ from fractions import Fraction
 from typing import Any
 
 from poolstats.domain.block import target_of
-from poolstats.domain.share import ShareEvent
+from poolstats.domain.share import ShareEvent, agent_text
 from poolstats.stratum import protocol
 from poolstats.stratum.coinbase import EXTRANONCE2_SIZE
 from poolstats.stratum.jobs import Entry, JobBook, id_number, notify_params, variant
@@ -109,6 +109,7 @@ class Session:
         self.ip = ip
         self.resume = resume
         self.subscribed = False
+        self.agent = ""  # mining.subscribe's first parameter: the miner's software
         self.version_mask = 0
         self.difficulty = limits.start_diff  # for the next job sent
         self.sent_difficulty: Fraction | None = None
@@ -193,6 +194,8 @@ class Session:
             if earlier is not None:
                 self._take_over(earlier)
         self.subscribed = True
+        if req.params and isinstance(req.params[0], str):
+            self.agent = agent_text(req.params[0])  # within what ingest takes of an agent
         if self.vardiff is None and self.limits.share_interval_s > 0:
             self.vardiff = Vardiff(self.limits.share_interval_s, now)
         sid = self.extranonce1.hex()
@@ -327,6 +330,7 @@ class Session:
             status=status,
             reason=reason or None,
             ip=self.ip or None,
+            agent=self.agent or None,
         )
 
 

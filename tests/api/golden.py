@@ -59,6 +59,8 @@ RIG1_ITEM = {
     "shares_1d": "3.127",
     "shares_1d_unit": "T",
     "status": "ACTIVE",
+    "first_share_time": NOW - 30,  # its first share: the accepted ones 30 s ago
+    "miner_agent": "",  # the shares name none
 }
 # rig2: nothing in 15 minutes; 30 * 2^20 in the day -> 1.564 T
 RIG2_ITEM = {
@@ -77,6 +79,8 @@ RIG2_ITEM = {
     "shares_1d": "1.564",
     "shares_1d_unit": "T",
     "status": "INACTIVE",
+    "first_share_time": NOW - 2000,
+    "miner_agent": "",  # the shares name none
 }
 # rig3: its one share is older than the 1-day window
 RIG3_ITEM = {
@@ -95,4 +99,6 @@ RIG3_ITEM = {
     "shares_1d": "0",
     "shares_1d_unit": "H",
     "status": "DEAD",
+    "first_share_time": NOW - 87000,
+    "miner_agent": "",  # the shares name none
 }

@@ -144,6 +144,8 @@ def test_worker_detail_golden(loaded: Node) -> None:
         "last_share_time": NOW - 10,
         "worker_status": "ACTIVE",
         **{k: v for k, v in RIG1_LIVE.items() if k.endswith("_pure")},
+        "first_share_time": NOW - 30,  # the accepted shares; the reject came 20 s later
+        "miner_agent": "",
     }
     # 114.114.114.114: in Chinese by default, as the spec's example; in English when asked
     assert IP2 == "114.114.114.114"

@@ -26,12 +26,14 @@ SHARES_BLOCK = {"shares_1m": "1.466", "shares_5m": "2.140", "shares_15m": "2.345
 GROUP = {"gid": -1, "sort_id": "-1", "name": "DEFAULT", "created_at": 1468225322,
          "updated_at": 1468225322, "workers_active": 10, "workers_inactive": 11,
          "workers_dead": 3, "workers_total": 24, **SHARES_BLOCK}  # fmt: skip
+# Listed by BTC.COM's live API for a worker, not by the documents (docs/api.md).
+LIVE_FACTS = {"first_share_time": 1468226000, "miner_agent": "cgminer/4.10.0"}
 WORKER_ITEM = {"gid": "-1", "group_name": "DEFAULT", "worker_id": "40", "worker_name": "km",
                "shares_1m": "439.8", "shares_5m": "674.3", "shares_15m": "733.0",
                "shares_unit": "G", "accept_count": "36395008", "last_share_time": "1468393691",
                "last_share_ip": "192.168.1.254", "reject_percent": "3.05", "shares_1d": "23.32",
                "shares_1d_unit": "T", "status": "DEAD", **LIVE,
-               "reject_percent_1d": "0.00"}  # fmt: skip
+               "reject_percent_1d": "0.00", **LIVE_FACTS}  # fmt: skip
 HISTORY = {"shares_unit": "T", "tickers": [["1468393200", "1.466", "0.01"]]}
 
 EXAMPLES: dict[str, Any] = {
@@ -62,7 +64,7 @@ EXAMPLES: dict[str, Any] = {
                            "accept_count": "1111", "accept_percent": 0.985,
                            "reject_percent": "0.01", "last_share_ip": "1.2.3.4",
                            "ip2location": "中国 河南", "last_share_time": 1468226849,
-                           "worker_status": "DEAD", **LIVE},
+                           "worker_status": "DEAD", **LIVE, **LIVE_FACTS},
     f"/v1/worker/{RIG1}/share-history": HISTORY,
     "/public/v1/pool/stats": {"shares": {"shares_1m": 114.6, "shares_5m": 115.6,
                                          "shares_15m": 115.8, "shares_unit": "P"},

@@ -17,8 +17,9 @@ def batch(
     engine: Engine,
     shares: Sequence[tuple[int, str, float, float, Status]],
     ips: Sequence[str | None] | None = None,
+    agents: Sequence[str | None] | None = None,
 ) -> ShareBatch:
-    """shares: (puid, worker, ts, diff, status)."""
+    """shares: (puid, worker, ts, diff, status); ``ips`` and ``agents`` per share."""
     rows = engine.worker_rows([s[0] for s in shares], [s[1] for s in shares])
     if ips is None:
         ip = np.full(len(shares), -1, np.int64)
@@ -26,7 +27,13 @@ def batch(
         known = [x for x in ips if x is not None]
         codes = dict(zip(known, engine.ip_codes(known).tolist(), strict=True))
         ip = np.array([codes[x] if x is not None else -1 for x in ips], np.int64)
+    agent = None
+    if agents is not None:
+        named = [x for x in agents if x is not None]
+        agent_codes = dict(zip(named, engine.agent_codes(named).tolist(), strict=True))
+        agent = np.array([agent_codes[x] if x is not None else -1 for x in agents], np.int64)
     return ShareBatch(
+        agent=agent,
         rows=rows,
         ts=np.array([s[2] for s in shares], np.float64),
         diff=quantize_diff(np.array([s[3] for s in shares], np.float64)),

@@ -44,8 +44,20 @@ def f64(values: list[float]) -> np.ndarray[Any, np.dtype[np.float64]]:
 
 
 def worker_rows(workers: list[dict[str, Any]]) -> WorkerRows:
-    """WorkerRows from dicts with puid, worker_id and optional fields."""
+    """WorkerRows from dicts with puid, worker_id and optional fields (``first`` and
+    ``agent``, the facts: given for every worker or for none; ``stored`` and ``new_facts``,
+    the hints, likewise)."""
+
+    def given(key: str) -> bool:
+        return bool(workers) and all(key in w for w in workers)
+
     return WorkerRows(
+        first_share_time=i64([w["first"] for w in workers]) if given("first") else None,
+        miner_agent=[w["agent"] for w in workers] if given("agent") else None,
+        stored=np.array([w["stored"] for w in workers], np.bool_) if given("stored") else None,
+        new_facts=(
+            np.array([w["new_facts"] for w in workers], np.bool_) if given("new_facts") else None
+        ),
         puid=i64([w["puid"] for w in workers]),
         worker_id=i64([w["worker_id"] for w in workers]),
         worker_name=[w.get("name", f"w{w['worker_id']}") for w in workers],

@@ -123,7 +123,10 @@ def test_upgrade_keeps_every_row_and_rebuilds_workers_clustered(tmp_path: Path) 
         assert after.pop("leases") == []  # 0010 adds it empty
         assert after.pop("watchers") == []  # 0013 adds it empty
         no_open_buckets = (0, 0.0, 0.0, 0.0) * 2  # 0012: hour and day (start, sums)
-        assert after.pop("workers") == [(*row, *no_open_buckets) for row in before.pop("workers")]
+        facts = (NOW - 99, "")  # 0014: first share time from created_at, no agent
+        assert after.pop("workers") == [
+            (*row, *no_open_buckets, *facts) for row in before.pop("workers")
+        ]
         assert after == before
         assert workers_sql.rstrip().endswith("WITHOUT ROWID")
         assert indexes == {}  # 0012 drops both: their columns change every flush

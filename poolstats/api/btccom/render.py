@@ -140,6 +140,8 @@ def worker_item(
         reject_percent=percent_text(rejected_fraction(row, "15m")),
         status=worker_status(row["last_accept_time"], now, *thresholds).value,
         reject_percent_1d=percent_text(today_rejected_fraction(row, now)),
+        first_share_time=int(row["first_share_time"]),
+        miner_agent=row["miner_agent"],
     )
 
 
@@ -161,6 +163,8 @@ def worker_detail(
         ip2location=location,
         last_share_time=int(row["last_share_time"]),
         worker_status=worker_status(row["last_accept_time"], now, *thresholds).value,
+        first_share_time=int(row["first_share_time"]),
+        miner_agent=row["miner_agent"],
     )
 
 

@@ -226,6 +226,8 @@ class WorkerItem(msgspec.Struct):
     shares_1h_pure: int
     shares_1d_pure: int
     reject_percent_1d: str
+    first_share_time: int  # unix seconds of the worker's first share; 0: unknown
+    miner_agent: str  # the mining software, as stratum's mining.subscribe named it; "": none
 
 
 class WorkerList(ListPage):
@@ -254,6 +256,8 @@ class WorkerDetail(msgspec.Struct):
     shares_15m_pure: str
     shares_1h_pure: int
     shares_1d_pure: int
+    first_share_time: int  # as in WorkerItem
+    miner_agent: str
 
 
 class Status(msgspec.Struct):

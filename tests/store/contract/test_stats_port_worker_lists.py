@@ -52,6 +52,8 @@ def build_fleet(seed: int = 7) -> tuple[list[dict[str, Any]], dict[int, int]]:
                 "created_at": NOW,
                 "updated_at": NOW,
                 **{c: 0 for cols in OPEN_BUCKET_COLUMNS.values() for c in cols},  # none
+                "first_share_time": NOW - rnd.choice([60, 3600, 86400]),
+                "miner_agent": rnd.choice(["", "cgminer/4.10.0", "bmminer/2.0.0"]),
             }
         )
     groups = {r["worker_id"]: rnd.choice([-1, -1, 1, 2, 0]) for r in rows}
@@ -70,6 +72,8 @@ def to_flush_dicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "last_share_time": r["last_share_time"],
             "last_accept_time": r["last_accept_time"],
             "ip": r["last_share_ip"],
+            "first": r["first_share_time"],
+            "agent": r["miner_agent"],
         }
         for r in rows
     ]
