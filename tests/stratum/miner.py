@@ -47,31 +47,30 @@ class Miner:
         )
         return await self.reply(self.ids)
 
+    async def _message(self) -> dict[str, Any]:
+        """The next line from the server, its difficulty or job taken as the miner's."""
+        line = await asyncio.wait_for(self.reader.readline(), 10)
+        if not line:
+            raise ConnectionError("closed by the server")
+        message: dict[str, Any] = json.loads(line)
+        if message.get("method") == "mining.set_difficulty":
+            self.difficulty = message["params"][0]
+        elif message.get("method") == "mining.notify":
+            self.job = message["params"]
+        return message
+
     async def reply(self, id: int | None) -> dict[str, Any]:
         while True:
-            line = await asyncio.wait_for(self.reader.readline(), 10)
-            if not line:
-                raise ConnectionError("closed by the server")
-            message = json.loads(line)
-            if message.get("method") == "mining.set_difficulty":
-                self.difficulty = message["params"][0]
-            elif message.get("method") == "mining.notify":
-                self.job = message["params"]
-            elif message.get("method") is None and message.get("id") == id:
+            message = await self._message()
+            if message.get("method") is None and message.get("id") == id:
                 return dict(message)
             self.notes.append(message)
 
     async def next_job(self) -> list[Any]:
         """The next ``mining.notify``'s parameters (a difficulty before it is taken too)."""
         while True:
-            line = await asyncio.wait_for(self.reader.readline(), 10)
-            if not line:
-                raise ConnectionError("closed by the server")
-            message = json.loads(line)
-            if message.get("method") == "mining.set_difficulty":
-                self.difficulty = message["params"][0]
-            elif message.get("method") == "mining.notify":
-                self.job = message["params"]
+            message = await self._message()
+            if message.get("method") == "mining.notify":
                 return list(message["params"])
             self.notes.append(message)
 
