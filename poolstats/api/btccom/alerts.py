@@ -2,8 +2,7 @@
 sub-account, and ``alert_settings`` for ``/v1/account/info``'s ``alert`` object.
 
 Parameter names are BTC.COM's (btccom/btc_pool_docs, docs/alert.md). Its ``/alert/get`` and
-``/alert/contacts/my`` answered a bare list, kept here; the envelope's OpenAPI schema is
-adjusted below to say so, since ``endpoint`` documents an object answer.
+``/alert/contacts/my`` answered a bare list, kept here (``endpoint`` documents a list answer).
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from typing import Annotated, Any
 
 import msgspec
 from fastapi import APIRouter, Response
-from fastapi.routing import APIRoute
 
 from poolstats.api.btccom import render
 from poolstats.api.btccom.envelope import (
@@ -21,7 +19,6 @@ from poolstats.api.btccom.envelope import (
     ApiError,
     Call,
     endpoint,
-    envelope_schema,
     ok,
 )
 from poolstats.api.btccom.schemas import (
@@ -219,7 +216,7 @@ def update_account_alert(ctx: Call) -> Response:
     "GET",
     "/v1/alert/get",
     summary="The alert log, newest first",
-    answer=AlertLogItem,
+    answer=list[AlertLogItem],
     params=AlertLogParams,
 )
 def alert_log(ctx: Call) -> Response:
@@ -285,7 +282,7 @@ def mark_read(ctx: Call) -> Response:
     "GET",
     "/v1/alert/contacts/my",
     summary="The alert contacts",
-    answer=AlertContactItem,
+    answer=list[AlertContactItem],
 )
 def my_contacts(ctx: Call) -> Response:
     """Not for watcher tokens: webhook URLs often carry a secret of their own."""
@@ -397,21 +394,3 @@ def _contact(uid: int, c: dict[str, Any]) -> AlertContactItem:
         created_at=render.utc_datetime(int(c["created_at"])),
         updated_at=render.utc_datetime(int(c["updated_at"])),
     )
-
-
-def _list_answers(path: str, item: type[Any]) -> None:
-    """Document ``path``'s ``data`` as a list of ``item`` (BTC.COM's bare-list answers)."""
-    schema = envelope_schema(None)
-    schema["properties"]["data"] = {
-        "anyOf": [
-            {"type": "array", "items": {"$ref": f"#/components/schemas/{item.__name__}"}},
-            {"type": "null"},
-        ]
-    }
-    for route in router.routes:
-        if isinstance(route, APIRoute) and route.path in (path, path + "/") and route.responses:
-            route.responses[200]["content"]["application/json"]["schema"] = schema
-
-
-_list_answers("/v1/alert/get", AlertLogItem)
-_list_answers("/v1/alert/contacts/my", AlertContactItem)
