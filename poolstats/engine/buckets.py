@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from poolstats.domain.arrays import F64, I64, U8
-from poolstats.engine.rings import lazy_zeros, scatter_add
+from poolstats.engine.rings import Sums, lazy_zeros, scatter_add
 
 N_STATUS = 3  # accept, reject, stale (poolstats.domain.share.Status)
 
@@ -79,8 +79,14 @@ class Buckets:
             self.dirty = False
         self.start = start
 
-    def add(self, by_status: list[tuple[I64, F64, F64]], span: tuple[float, float]) -> None:
-        """``by_status[Status]`` = (rows, ts, diff); ``span`` = min and max of all the ts."""
+    def add(
+        self,
+        by_status: list[tuple[I64, F64, F64]],
+        span: tuple[float, float],
+        sums: list[Sums] | None = None,
+    ) -> None:
+        """``by_status[Status]`` = (rows, ts, diff); ``span`` = min and max of all the ts;
+        ``sums``: each status's diff per row, when the caller has them (``Sums.of``)."""
         first = int(span[0] // self.period_s) * self.period_s
         last = int(span[1] // self.period_s) * self.period_s
         for status, (rows, ts, diff) in enumerate(by_status):
@@ -91,7 +97,10 @@ class Buckets:
                 self._chunks.append((rows, start, np.full(len(rows), status, np.uint8), diff))
                 continue
             if first == last == self.start:
-                scatter_add(self.dense[status], rows, diff)
+                if sums is None:
+                    scatter_add(self.dense[status], rows, diff)
+                else:
+                    sums[status].add_to(self.dense[status])
                 self.dirty = True
                 continue
             start = (ts // self.period_s).astype(np.int64) * self.period_s

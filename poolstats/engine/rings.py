@@ -13,7 +13,8 @@ slots, the current one included, plus the part of the slot before them later tha
 from __future__ import annotations
 
 import mmap
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,53 @@ LAZY_MIN_BYTES = 1 << 20
 FEW_ROWS = 8  # read in plain floats, one row at a time
 #: (field, rows, ts, values) of one batch
 Part = tuple[str, I64, F64, F64]
+#: ``Sums.of`` sums a batch per row (a dense array) once it has at least one share for every
+#: this many rows: one pass of the batch, then one pass of the rows per target, which beats
+#: a scatter per target of a big batch (the same sums go to several rings and buckets).
+DENSE_ROWS_PER_SHARE = 4
+
+
+@dataclass(frozen=True)
+class Sums:
+    """A batch's values for one slot of many rows, ready to add to several targets.
+
+    Dense (``rows`` is None): ``values[i]`` is row i's sum, for every row below
+    ``len(values)``. Sparse: ``values`` add at ``rows``, which may repeat (a batch small next
+    to the rows, where a pass over every row would cost more than the scatter).
+    """
+
+    rows: I64 | None
+    values: F64
+
+    @classmethod
+    def of(cls, rows: I64, values: F64, size: int, per_share: int = DENSE_ROWS_PER_SHARE) -> Sums:
+        """``values`` at ``rows`` (all below ``size``), dense when the batch is big enough."""
+        if size <= per_share * len(rows):
+            summed = np.bincount(rows, weights=values, minlength=size)  # float64 with weights
+            return cls(None, summed.astype(np.float64, copy=False))
+        return cls(rows, np.asarray(values, np.float64))
+
+    @classmethod
+    def counts(cls, rows: I64, size: int) -> Sums:
+        """How many times each row appears in ``rows``."""
+        if size <= DENSE_ROWS_PER_SHARE * len(rows):
+            return cls(None, np.bincount(rows, minlength=size).astype(np.float64))
+        return cls(rows, np.ones(len(rows)))
+
+    def plus(self, per_count: float, counts: Sums) -> Sums:
+        """These sums plus ``per_count`` for each count of ``counts`` (same rows)."""
+        if not per_count:
+            return self
+        if self.rows is not None:  # one count per share
+            return Sums(self.rows, self.values + per_count)
+        return Sums(self.rows, self.values + per_count * counts.values)
+
+    def add_to(self, target: npt.NDArray[np.generic]) -> None:
+        if self.rows is None:
+            head = target[: len(self.values)]
+            np.add(head, self.values, out=head, casting="unsafe")
+        else:
+            np.add.at(target, self.rows, self.values.astype(target.dtype, copy=False))
 
 
 def group_name(fields: Sequence[str]) -> str:
@@ -134,6 +182,22 @@ class Rings:
             flat, offsets = _joined(pieces)
             scatter_add(self.data[f"{group}_count"].reshape(-1), flat, np.ones(len(flat)))
             scatter_add(self.data[f"{group}_ms"].reshape(-1), flat, offsets_ms(offsets, 0.0))
+
+    def add_sums(
+        self,
+        index: int,
+        fields: Mapping[str, Sums],
+        timings: Mapping[str, tuple[Sums, Sums]],
+    ) -> None:
+        """Add a batch that falls wholly in slot ``index`` (absolute, within the ring), already
+        summed: each field's values, and per group (count, offsets in ms from the slot's
+        start)."""
+        slot = index % self.n
+        for field, sums in fields.items():
+            sums.add_to(self.data[field][slot])
+        for group, (count, ms) in timings.items():
+            count.add_to(self.data[f"{group}_count"][slot])
+            ms.add_to(self.data[f"{group}_ms"][slot])
 
     def window(self, field: str, seconds: int, rows: I64 | None = None) -> F64:
         """The share values of (now - seconds, now] per row, as float64."""
@@ -275,8 +339,4 @@ def scatter_add(target: npt.NDArray[np.generic], flat: I64, values: npt.ArrayLik
     ``np.bincount`` beats ``np.add.at`` when the target is small next to the batch (pools,
     sub-accounts); big sparse targets (workers) take ``np.add.at``.
     """
-    if target.size <= 2 * len(flat):
-        summed = np.bincount(flat, weights=values, minlength=target.size)
-        np.add(target, summed, out=target, casting="unsafe")
-    else:
-        np.add.at(target, flat, np.asarray(values, dtype=target.dtype))
+    Sums.of(flat, np.asarray(values, np.float64), target.size, per_share=2).add_to(target)
