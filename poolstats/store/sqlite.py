@@ -221,6 +221,13 @@ def peek_data_id(data_dir: Path) -> str | None:
     return str(row[0]) if row else None
 
 
+#: A page's workers by primary key (``worker_page``), every column of the table.
+_PAGE_ROWS = (
+    f"SELECT {', '.join(c.name for c in _w.columns)} FROM workers"
+    " WHERE puid = ? AND worker_id IN ({})"
+)
+
+
 class SqliteStore(SqlStore):
     """The :class:`~poolstats.store.base.Store` on one SQLite file; see the module docstring."""
 
@@ -391,12 +398,14 @@ class SqliteStore(SqlStore):
             if not chosen:
                 return WorkerPage(total_count=len(ids), rows=[])
             with self.read() as conn:
-                found = {
-                    row.worker_id: dict(row._mapping)
-                    for row in conn.execute(
-                        sa.select(_w).where(_w.c.puid == puid, _w.c.worker_id.in_(chosen))
-                    )
-                }
+                # SQLite's own SQL: result rows of a select cost more than the query itself
+                # (50 workers: 0.76 ms against 0.40 ms), and the API reads a page a request.
+                result = conn.exec_driver_sql(
+                    _PAGE_ROWS.format(",".join("?" * len(chosen))), (puid, *chosen)
+                )
+                columns = list(result.keys())
+                read = [dict(zip(columns, row, strict=True)) for row in result]
+            found = {row["worker_id"]: row for row in read}
             # a row deleted or moved since the list was made is left out of this page
             return WorkerPage(total_count=len(ids), rows=[found[w] for w in chosen if w in found])
         count, rows = worker_page_statements(puid, query, self.dialect)
