@@ -231,7 +231,8 @@ class Service:
                 journal_problem=self.journal.problem(
                     append_failure_report_s(self.settings.flush_interval_s)
                 ),
-                unwritten_flushes=len(self._unwritten),
+                # a flush on its way to the store is queued too: failed only after an error
+                unwritten_flushes=len(self._unwritten) if self._flush_error is not None else 0,
                 flush_error=self._flush_error,
                 flush_age_s=now - (self.last_flush_at or self.started_at),
                 flush_interval_s=self.settings.flush_interval_s,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -74,6 +75,34 @@ def test_a_share_is_in_the_store_after_one_flush(tmp_path: Path, clock: FakeCloc
     assert service.store.subaccount_stats(1)["accept_15m"] == 3072
     assert service.store.pool_stats()["workers_active"] == 1
     assert service.store.history(Level.SUBACCOUNT, 300, puid=1)[0]["accept"] == 3072
+    service.close()
+
+
+def test_a_flush_on_its_way_to_the_store_is_not_reported_as_failed(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """/healthz asked while a flush is being written says ok: only a write that failed
+    makes a flush one that "failed and waits to be retried"."""
+    service = open_service(tmp_path, clock)
+    writing, release = threading.Event(), threading.Event()
+    write = service.store.write_flush
+
+    def held_write(*args: object, **kwargs: object) -> None:
+        writing.set()
+        assert release.wait(30)
+        write(*args, **kwargs)  # type: ignore[arg-type]
+
+    service.store.write_flush = held_write  # type: ignore[method-assign]
+    flusher = threading.Thread(target=service.flush)
+    flusher.start()
+    try:
+        assert writing.wait(30)
+        during = service.health()
+    finally:
+        release.set()
+        flusher.join(30)
+    assert (during.status, during.reasons) == ("ok", ())
+    assert service.last_flush_at == T0
     service.close()
 
 
