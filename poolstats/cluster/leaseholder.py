@@ -90,11 +90,12 @@ class Leaseholder:
                     log.info("lease %s: taken, epoch %d", self.name, epoch)
                 self.epoch = epoch
                 self._renewed_at = started
-        if not self.held:
+        held = self.held  # once: read again, the lease could run out between the reads
+        if not held:
             self.epoch = 0
-        if self.held != was:
+        if held != was:
             self.changed.set()
-        return self.held
+        return held
 
     async def run(self) -> None:
         """Keep trying (standby) or renewing (holder) until cancelled; releases on the way out."""
