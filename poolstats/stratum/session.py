@@ -67,7 +67,7 @@ class Found:
     ts: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sent:
     """A job as this connection was sent it."""
 
@@ -93,6 +93,26 @@ class Outcome:
 
 
 class Session:
+    # A node holds tens of thousands of these: slots keep each one smaller than a dict would.
+    __slots__ = (
+        "_newest_id",
+        "_sent",
+        "agent",
+        "difficulty",
+        "extranonce1",
+        "ip",
+        "jobs",
+        "last_seen",
+        "limits",
+        "puid_of",
+        "resume",
+        "sent_difficulty",
+        "subscribed",
+        "vardiff",
+        "version_mask",
+        "workers",
+    )
+
     def __init__(
         self,
         extranonce1: bytes,
