@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import math
+import multiprocessing
 import time
 from fractions import Fraction
+from multiprocessing.connection import Connection
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -81,6 +83,28 @@ def test_a_steady_miner_settles_within_a_factor_two_of_one_share_per_interval(
     assert all(d == final for d in history[-200:])
 
 
+def _after_deadline(submitted: list[Submitted], interval: float) -> list[Submitted]:
+    first = submitted[0].at if submitted else math.inf
+    return [s for s in submitted if s.at > first + 2 * interval]
+
+
+def _mine(port: int, interval: float, pipe: Connection) -> None:
+    """The miner's process: hash as cpuminer until three shares are past the deadline, send
+    what it was told and what it submitted, and hang up once the parent has looked."""
+
+    async def run() -> None:
+        miner = await HeaderSwitchingMiner.connect(port, "alice.cpu")
+        try:
+            # three shares past the deadline: the assertions below are not vacuous
+            await miner.mine(lambda: len(_after_deadline(miner.submitted, interval)) >= 3, 60)
+            pipe.send((miner.told, miner.submitted))
+            pipe.recv()  # the parent read the session's difficulty
+        finally:
+            await miner.close()
+
+    asyncio.run(run())
+
+
 def test_a_miner_switching_only_on_new_header_bytes_takes_vardiffs_difficulty_in_time(
     node: Node,
 ) -> None:
@@ -88,7 +112,8 @@ def test_a_miner_switching_only_on_new_header_bytes_takes_vardiffs_difficulty_in
     intervals of its first share, and from then on it hashes at the difficulties vardiff
     sets. Were a retarget's work the same header bytes under a new job id, it would go on
     hashing its old work at the start difficulty (until a job refresh, which does not come
-    here): hundreds of shares at 2**-21."""
+    here): hundreds of shares at 2**-21. The miner is a process of its own, as cpuminer is:
+    hashing in the server's process would take the interpreter from the server's threads."""
     interval = 1.0
     start = Fraction(1, 2**21)  # 2,048 hashes a share: the first window closes at once
     limits = Limits(start, Fraction(2**32), start, share_interval_s=interval)
@@ -97,35 +122,39 @@ def test_a_miner_switching_only_on_new_header_bytes_takes_vardiffs_difficulty_in
     # the node's clock, running: vardiff measures real seconds, ingest sees its own time
     stratum = server_for(node, config, clock=lambda: node.clock.now() + time.monotonic() - begun)
     port = free_port()
+    spawn = multiprocessing.get_context("spawn")
 
-    def after_deadline(miner: HeaderSwitchingMiner) -> list[Submitted]:
-        first = miner.submitted[0].at if miner.submitted else math.inf
-        return [s for s in miner.submitted if s.at > first + 2 * interval]
-
-    async def scenario() -> tuple[HeaderSwitchingMiner, Fraction]:
+    async def scenario() -> tuple[list[tuple[float, str, float]], list[Submitted], Fraction]:
         sink = asyncio.create_task(stratum.sink.run())
         server = await stratum.serve("127.0.0.1", port)
-        miner = await HeaderSwitchingMiner.connect(port, "alice.cpu")
+        ours, theirs = spawn.Pipe()
+        process = spawn.Process(target=_mine, args=(port, interval, theirs), daemon=True)
+        process.start()
         try:
-            # three shares past the deadline: the assertions below are not vacuous
-            await miner.mine(lambda: len(after_deadline(miner)) >= 3, timeout=60)
+            ready = await asyncio.to_thread(ours.poll, 90)
+            assert ready, "the miner did not get there in time"
+            told, submitted = ours.recv()
             (session,) = stratum.sessions
-            return miner, session.difficulty
-        finally:
-            await miner.close()
+            settled = session.difficulty
+            ours.send("done")
             await until(lambda: not stratum.sessions, 10, "the connection's end")
+            return told, submitted, settled
+        finally:
+            await asyncio.to_thread(process.join, 30)
+            if process.is_alive():
+                process.kill()
             server.close()
             await server.wait_closed()
             sink.cancel()
 
-    miner, settled = asyncio.run(scenario())
-    first = miner.submitted[0].at
-    at_start = [s for s in miner.submitted if s.diff == float(start)]
+    told, submitted, settled = asyncio.run(scenario())
+    first = submitted[0].at
+    at_start = [s for s in submitted if s.diff == float(start)]
     assert len(at_start) >= SHARES_PER_WINDOW  # the first window, which raised it
     assert settled > start  # a Python miner does far more than the 200 H/s start wants
-    told_higher = min(at for at, _, diff in miner.told if diff > float(start))
+    told_higher = min(at for at, _, diff in told if diff > float(start))
     assert told_higher <= first + 2 * interval
     # the start difficulty's work is left as soon as a higher difficulty is told (shares
     # found before were in flight: the server answers a connection's submits in turn)
     assert all(s.at < told_higher for s in at_start)
-    assert all(s.diff > float(start) for s in after_deadline(miner))
+    assert all(s.diff > float(start) for s in _after_deadline(submitted, interval))
