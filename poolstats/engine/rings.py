@@ -144,29 +144,15 @@ class Rings:
         """Add each part's ``values`` at its ``ts`` (all <= the head's time; ``span`` = their
         min and max) to its field, and every share to its group's timing.
 
-        A batch usually falls in one slot, which is one scatter per array into one contiguous
-        row; shares older than the ring are left out (they only count in history).
+        Shares older than the ring are left out (they only count in history). A batch within
+        one slot of every ring is summed once for all of them (``Realtime.add``, ``add_sums``);
+        this is the way of one across slots.
         """
-        first, last = int(span[0] // self.res_s), int(span[1] // self.res_s)
+        first = int(span[0] // self.res_s)
         oldest = self.head - self.n + 1
-        if last < oldest:
+        if int(span[1] // self.res_s) < oldest:
             return
         timed: dict[str, list[tuple[I64, F64]]] = {}
-        if first == last:
-            if first < oldest:
-                return
-            slot = first % self.n
-            for field, rows, ts, values in parts:
-                if len(rows):
-                    scatter_add(self.data[field][slot], rows, values)
-                    timed.setdefault(self.group_of[field], []).append((rows, ts))
-            for group, pieces in timed.items():
-                rows, ts = _joined(pieces)
-                scatter_add(self.data[f"{group}_count"][slot], rows, np.ones(len(rows)))
-                scatter_add(
-                    self.data[f"{group}_ms"][slot], rows, offsets_ms(ts, first * self.res_s)
-                )
-            return
         width = self.capacity
         for field, rows, ts, values in parts:
             if not len(rows):

@@ -45,7 +45,6 @@ class Realtime:
         capacity: int,
     ) -> None:
         self.rings = [Rings(res, n, groups, dtype, capacity) for res, n, groups in spec]
-        self.used = 0
         # Every slot of a coarser ring is whole slots of the finest: a batch within one slot
         # of the finest ring is within one slot of each (``add``'s common case).
         self._finest = min(r.res_s for r in self.rings)
@@ -90,8 +89,12 @@ class Realtime:
         for ring in self.rings:
             ring.grow(capacity)
 
+    @property
+    def used(self) -> int:
+        """Rows that may be touched (``Rings.used``, the same in every ring)."""
+        return self.rings[0].used
+
     def use(self, rows: int) -> None:
-        self.used = rows
         for ring in self.rings:
             ring.used = rows
 
