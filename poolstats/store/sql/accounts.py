@@ -30,18 +30,14 @@ class SqlAccounts(SqlUnitOfWork):
         """One account + one sub-account named ``name`` + one read-write key (returned once)."""
         validate_user_name(name)
         access_key = new_access_key()
-        acc, sub = schema.accounts, schema.subaccounts
+        acc = schema.accounts
         try:
             with self.write() as conn:
                 self._check_name_free(conn, name)
                 account_id = conn.execute(
                     sa.insert(acc).values(name=name, created_at=now).returning(acc.c.id)
                 ).scalar_one()
-                puid = conn.execute(
-                    sa.insert(sub)
-                    .values(account_id=account_id, name=name, created_at=now)
-                    .returning(sub.c.puid)
-                ).scalar_one()
+                puid = self._insert_subaccount(conn, account_id, name, now)
                 self._insert_key(conn, account_id, access_key, False, now)
         except IntegrityError as exc:  # only if another writer bypassed the check above
             raise UserExists(f"user name {name!r} is already taken") from exc
@@ -84,16 +80,11 @@ class SqlAccounts(SqlUnitOfWork):
     def create_subaccount(self, account_name: str, name: str, now: int) -> int:
         """A sub-account under an existing account; the name rules are ``create_user``'s."""
         validate_user_name(name)
-        sub = schema.subaccounts
         try:
             with self.write() as conn:
                 account_id = self._account_id(conn, account_name)
                 self._check_name_free(conn, name)
-                puid = conn.execute(
-                    sa.insert(sub)
-                    .values(account_id=account_id, name=name, created_at=now)
-                    .returning(sub.c.puid)
-                ).scalar_one()
+                puid = self._insert_subaccount(conn, account_id, name, now)
         except IntegrityError as exc:  # only if another writer bypassed the check above
             raise UserExists(f"user name {name!r} is already taken") from exc
         log.info("created sub-account %s (puid %d) of account %s", name, puid, account_name)
@@ -120,6 +111,19 @@ class SqlAccounts(SqlUnitOfWork):
         if account_id is None:
             raise UnknownAccount(f"no account is named {account_name!r}")
         return int(account_id)
+
+    @staticmethod
+    def _insert_subaccount(
+        conn: sa.Connection, account_id: int, name: str, now: int, **profile: Any
+    ) -> int:
+        """The sub-account's row, its name checked free by the caller in the same write."""
+        sub = schema.subaccounts
+        puid = conn.execute(
+            sa.insert(sub)
+            .values(account_id=account_id, name=name, created_at=now, **profile)
+            .returning(sub.c.puid)
+        ).scalar_one()
+        return int(puid)
 
     @staticmethod
     def _check_name_free(conn: sa.Connection, name: str) -> None:

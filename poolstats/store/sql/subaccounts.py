@@ -56,11 +56,7 @@ class SqlSubaccounts(SqlUnitOfWork):
                         "sub-accounts; it has them all"
                     )
                 SqlAccounts._check_name_free(conn, name)
-                puid = conn.execute(
-                    sa.insert(_sub)
-                    .values(account_id=account_id, name=name, created_at=now, **values)
-                    .returning(_sub.c.puid)
-                ).scalar_one()
+                puid = SqlAccounts._insert_subaccount(conn, account_id, name, now, **values)
         except IntegrityError as exc:  # only if another writer bypassed the check above
             raise UserExists(f"user name {name!r} is already taken") from exc
         log.info("created sub-account %s (puid %d) of account %d", name, puid, account_id)
