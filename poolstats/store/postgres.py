@@ -38,10 +38,11 @@ Why it is built this way:
   twice is harmless); the other stages are upserted (INSERT .. ON CONFLICT), which stays
   right when a concurrent writer inserts the same key. Values the same for every row (the
   flush time, the open buckets' starts) are bound once as parameters.
-- ``workers`` (fillfactor 50, no index on a column a flush changes: migration 0009) and the
-  history partitions (fillfactor 50) are updated in place, HOT, without index writes. A worker
-  row carries its open hourly and daily buckets (migration 0012), so a steady flush updates
-  one row per worker; history rows come only for buckets that closed.
+- ``workers`` (fillfactor 50, no index on a column a flush changes: migration 0009; its text
+  columns last, so that no padding follows them: 0015) and the history partitions (fillfactor
+  50) are updated in place, HOT, without index writes. A worker row carries its open hourly
+  and daily buckets (migration 0012), so a steady flush updates one row per worker; history
+  rows come only for buckets that closed.
 - Worker lists and status counts are SQL over the sub-account's rows, never kept in memory:
   other processes (a cluster's aggregators, jobs) write worker rows too.
 - History tables are partitioned by ``(period_s, start)`` (migration 0009, ranges from

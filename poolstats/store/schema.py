@@ -139,6 +139,8 @@ def _open_bucket_cols() -> list[sa.Column[float]]:
 # status counts come from a list of a sub-account's workers read and sorted once per flush
 # instead (``SqliteStore.worker_page``, ``worker_counts``); PostgreSQL reads the sub-account's
 # rows by the primary key (``puid`` first), its ``fillfactor`` 50 keeping updates HOT (0009).
+# On PostgreSQL the text columns come after all the others (0015: no alignment padding after
+# them); the order here is the order the revisions added the columns in.
 workers = sa.Table(
     "workers",
     metadata,

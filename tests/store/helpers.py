@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from alembic import command
 
 from poolstats.engine.snapshot import (
     Flush,
@@ -18,6 +19,7 @@ from poolstats.engine.snapshot import (
     WorkerRows,
 )
 from poolstats.engine.work import NO_WORK, WorkRows
+from poolstats.store.migration import alembic_config
 from poolstats.store.postgres import PostgresStore
 from poolstats.store.schema import WINDOW_COLUMNS
 from poolstats.store.sql import SqlStore
@@ -118,6 +120,14 @@ def delta(
         stale=f64([r[4] for r in rows]),
         reject=f64([r[5] for r in rows]),
     )
+
+
+def migrate(store: SqlStore, revision: str, down: bool = False) -> None:
+    """Upgrade (or with ``down``, downgrade) the store's database to ``revision``."""
+    with store.write() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, revision)
 
 
 def raw(store: SqlStore) -> Any:

@@ -27,6 +27,7 @@ from tests.store.helpers import (
     NOW,
     delta,
     make_flush,
+    migrate,
     raw,
 )
 
@@ -246,3 +247,51 @@ def _postgres_prune_drops_old_partitions_and_trims_the_boundary_one(store: Postg
     # a later flush into a dropped range makes its partition again
     store.write_flush(make_flush(history=[delta(Level.WORKER, HOUR, [(1, 1, days[3], 5.0, 0, 0)])]))
     assert [r["accept"] for r in store.history(Level.WORKER, HOUR, 1, 1, 0, days[3] + 1)] == [5.0]
+
+
+# --- PostgreSQL's worker rows ---------------------------------------------------------------
+
+
+def test_postgres_workers_have_their_texts_last_and_keep_rows_key_and_fillfactor(
+    pg_url: str,
+) -> None:
+    """Migration 0015: from a 0013 database holding a worker, the upgrade (0014 adds two
+    columns after the texts) ends with every text column last, the row whole, the primary
+    key and ``fillfactor`` kept; and flushes go on updating the row."""
+    with PostgresStore.open(pg_url) as store:
+        migrate(store, "0013", down=True)
+        with raw(store) as conn:
+            conn.execute(
+                "INSERT INTO workers (puid, worker_id, worker_name, last_share_ip, accept_1m, "
+                "created_at, updated_at) VALUES (1, 10, 'rig-a', '10.0.0.7', 3.5, ?, ?)",
+                (NOW - 60, NOW - 60),
+            )
+        migrate(store, "head")
+        with raw(store) as conn:
+            kinds = conn.execute(
+                "SELECT attname, attlen FROM pg_attribute WHERE attrelid = 'workers'::regclass "
+                "AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+            ).fetchall()
+            options = conn.execute(
+                "SELECT reloptions FROM pg_class WHERE oid = 'workers'::regclass"
+            ).fetchone()[0]
+            key = conn.execute(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = 'workers'::regclass AND contype = 'p'"
+            ).fetchone()[0]
+        texts = [name for name, length in kinds if length < 0]
+        assert texts == ["worker_name", "last_share_ip", "miner_agent"]
+        assert [length < 0 for _, length in kinds] == [False] * (len(kinds) - 3) + [True] * 3
+        assert options == ["fillfactor=50"]
+        assert key == "PRIMARY KEY (puid, worker_id)"
+        row = store.worker(1, 10)
+        assert row is not None
+        assert (row["worker_name"], row["last_share_ip"], row["accept_1m"]) == (
+            "rig-a", "10.0.0.7", 3.5,
+        )  # fmt: skip
+        assert (row["first_share_time"], row["created_at"]) == (NOW - 60, NOW - 60)
+        later = {"puid": 1, "worker_id": 10, "name": "rig-a", "agent": "bmminer/2.0"}
+        store.write_flush(make_flush(workers=[{**later, "sums": {"accept_1m": 7.0}}]))
+        row = store.worker(1, 10)
+        assert row is not None
+        assert (row["accept_1m"], row["miner_agent"]) == (7.0, "bmminer/2.0")

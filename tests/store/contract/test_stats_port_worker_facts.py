@@ -10,15 +10,13 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from alembic import command
 
 from poolstats.domain.share import Status
 from poolstats.engine.engine import Engine
 from poolstats.store import checkpoint
-from poolstats.store.migration import alembic_config
 from poolstats.store.sql import SqlStore
 from tests.engine.helpers import batch
-from tests.store.helpers import NOW, make_flush, raw
+from tests.store.helpers import NOW, make_flush, migrate, raw
 
 
 def worker(**given: Any) -> dict[str, Any]:
@@ -117,13 +115,6 @@ def test_the_engines_facts_survive_flushes_and_a_restart(store: SqlStore, tmp_pa
     fresh.apply(batch(fresh, [(1, "rig1", t0 + 50, 1.0, ok)]), t0 + 50)
     store.write_flush(fresh.drain(t0 + 50))
     assert facts(store, 1, rig1) == (int(t0) + 3, "bmminer/2.0.0")
-
-
-def migrate(store: SqlStore, revision: str, down: bool = False) -> None:
-    with store.write() as conn:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(cfg, revision)
 
 
 def test_migration_0014_gives_old_rows_their_creation_time_and_no_agent(store: SqlStore) -> None:
