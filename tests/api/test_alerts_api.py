@@ -407,6 +407,9 @@ def test_writes_are_post_only_and_paths_take_a_trailing_slash(node: Node) -> Non
     assert node.data("/v1/alert/contacts/my/") == node.data("/v1/alert/contacts/my") == []
 
 
+AUTH = {"access_key", "puid", "X-Access-Key", "X-Watcher-Token"}  # every keyed endpoint's
+
+
 def test_openapi_documents_the_alert_endpoints_and_list_answers(node: Node) -> None:
     document = node.client.get("/openapi.json").json()
     wanted = {
@@ -422,7 +425,7 @@ def test_openapi_documents_the_alert_endpoints_and_list_answers(node: Node) -> N
     }  # fmt: skip
     for (method, path), names in wanted.items():
         operation = document["paths"][path][method]
-        assert {p["name"] for p in operation["parameters"]} == names | {"access_key", "puid"}
+        assert {p["name"] for p in operation["parameters"]} == names | AUTH
     data = document["paths"]["/v1/alert/get"]["get"]["responses"]["200"]["content"][
         "application/json"
     ]["schema"]["properties"]["data"]

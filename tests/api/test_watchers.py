@@ -243,3 +243,31 @@ def test_an_access_key_wins_over_a_watcher_token_given_with_it(loaded: Node) -> 
     token = token_of(loaded, user="bob")
     body = loaded.api("GET", "/v1/account/info", watcher_token=token)  # with alice's key
     assert body["err_no"] == 0 and body["data"]["user_name"] == "alice"
+
+
+def test_keys_and_tokens_come_in_headers_too_and_a_parameter_wins(loaded: Node) -> None:
+    """The dashboard's way: X-Access-Key and X-Watcher-Token, never the URL."""
+    token = token_of(loaded)
+    by_query = loaded.api("GET", "/v1/worker/stats")
+    assert by_query["err_no"] == 0
+    get = loaded.client.get
+    by_key = get("/v1/worker/stats", headers={"X-Access-Key": loaded.key["alice"]}).json()
+    by_token = get("/v1/worker/stats", headers={"X-Watcher-Token": token}).json()
+    assert by_key == by_query and by_token == by_query
+    bobs = get("/v1/worker/stats", headers={"X-Access-Key": loaded.key["bob"]}).json()
+    assert bobs["err_no"] == 0 and bobs != by_query  # bob's own sub-account
+    wins = get(
+        "/v1/worker/stats",
+        params={"access_key": loaded.key["alice"]},
+        headers={"X-Access-Key": loaded.key["bob"]},
+    ).json()
+    assert wins == by_query
+    wrong = get("/v1/worker/stats", headers={"X-Access-Key": "no-such-key"}).json()
+    assert wrong["err_no"] == 20001 and wrong["err_msg"] == "access_key: unknown or revoked"
+    refused = loaded.client.post(
+        "/v1/groups/create", data={"group_name": "x"}, headers={"X-Watcher-Token": token}
+    ).json()
+    assert refused["err_no"] == 20002
+    by_key_header = {"X-Access-Key": loaded.key["alice"]}
+    made = loaded.client.post("/v1/groups/create", data={"group_name": "x"}, headers=by_key_header)
+    assert made.json()["err_no"] == 0

@@ -42,6 +42,11 @@ TOO_MANY = 429  # too many wrong keys from the client's address; its own number 
 #: the example of BTC.COM's (Chinese) worker document, which sends no ``lang``.
 DEFAULT_LANG = "zh-cn"
 
+#: Keys may come in headers too, as Tangpool's ``X-Access-Key``: a header is never part of a
+#: URL, which servers and proxies log and a Referer hands to other sites. The dashboard sends
+#: its key this way.
+KEY_HEADERS = {"access_key": "x-access-key", "watcher_token": "x-watcher-token"}
+
 T = TypeVar("T")
 _encode = msgspec.json.Encoder().encode
 
@@ -51,10 +56,13 @@ AUTH_PARAMETERS: list[dict[str, Any]] = [
         "in": "query",
         "required": True,
         "schema": {"type": "string"},
-        "description": "The account's access key (also accepted in a form or JSON body). "
-        "Reads take a watcher link's watcher_token instead: its one sub-account only "
-        "(err_no 20002 for another puid or a write).",
+        "description": "The account's access key (also accepted in a form or JSON body, or "
+        "the X-Access-Key header). Reads take a watcher link's watcher_token instead (or the "
+        "X-Watcher-Token header): its one sub-account only (err_no 20002 for another puid or "
+        "a write).",
     },
+    {"name": "X-Access-Key", "in": "header", "required": False, "schema": {"type": "string"}},
+    {"name": "X-Watcher-Token", "in": "header", "required": False, "schema": {"type": "string"}},
     {
         "name": "puid",
         "in": "query",
@@ -150,6 +158,9 @@ async def call(request: Request) -> Call:
         lang = language(params.get("lang", ""))
     except ParamError as exc:
         raise ApiError(PARAM_ERROR, str(exc)) from None
+    for name, header in KEY_HEADERS.items():  # a parameter given wins over its header
+        if not params.get(name) and request.headers.get(header):
+            params[name] = request.headers[header]
     state = request.app.state
     now = int(state.service.clock.now())
     return Call(state.service, state.grants, params, now, client_host(request), lang)
