@@ -173,6 +173,34 @@ def test_subaccount_share_history_golden(loaded: Node) -> None:
     assert real["tickers"] == [[str(H0 - 3600), "37.53", "0.00"], [str(H0), "337.8", "1.64"]]
 
 
+def test_five_minute_history_of_the_subaccount_and_the_pool_not_of_a_worker(loaded: Node) -> None:
+    # NOW % 300 == 200: the open 5-minute bucket began at B0 = NOW - 200 and holds rig1's 60
+    # accepted and 1 rejected 2^20; rig2's 30 * 2^20 at NOW - 2000 = B0 - 1800 open theirs.
+    # Over 300 s: 30 * 2^52 / 300 = 450.4 T. The open bucket, younger than 5 minutes, shows
+    # only as a real point: 60 * 2^52 / 200 s = 1.351 P (and 450.4 T = 0.4504 P), 1 of 61
+    # rejected.
+    b0 = NOW - 200
+    path = "/v1/worker/share-history"
+    closed = loaded.data(path, dimension="5m", start_ts=b0 - 1800, count=7)
+    empty = [[str(b0 - 300 * k), None, None] for k in range(5, 0, -1)]
+    assert closed["tickers"] == [[str(b0 - 1800), "450.4", "0.00"], *empty]
+    real = loaded.data(path, dimension="5m", start_ts=b0 - 1800, count=7, real_point=1)
+    assert real["shares_unit"] == "P"
+    assert real["tickers"] == [
+        [str(b0 - 1800), "0.4504", "0.00"],
+        *empty,
+        [str(b0), "1.351", "1.64"],
+    ]
+    # the pool's adds bob's 10 * 2^16: (60 * 2^20 + 10 * 2^16) * 2^32 / 200 = 1.365 P, and
+    # 2^20 of 64,618,496 rejected: 1.62 %
+    pool = loaded.data("/v1/pool/share-history", dimension="5m", start_ts=b0, count=1, real_point=1)
+    assert pool["tickers"] == [[str(b0), "1.365", "1.62"]]
+    refused = loaded.api("GET", f"/v1/worker/{RIG1}/share-history", dimension="5m",
+                         start_ts=b0, count=1)  # fmt: skip
+    assert refused["err_no"] == 1
+    assert refused["err_msg"] == "dimension: this history is kept for 1h, 1d only"
+
+
 def test_worker_share_history_golden(loaded: Node) -> None:
     data = loaded.data(
         f"/v1/worker/{RIG3}/share-history", dimension="1h", start_ts=H0 - 86400, count=1

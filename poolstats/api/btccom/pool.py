@@ -33,7 +33,7 @@ from poolstats.api.btccom.schemas import (
     PoolParams,
     PoolStats,
 )
-from poolstats.api.btccom.workers import DIMENSION_S
+from poolstats.api.btccom.workers import history_period
 from poolstats.api.node import ApiNode
 from poolstats.api.threads import read
 from poolstats.domain.earnings import btc_text
@@ -194,7 +194,7 @@ def pool_status(ctx: Call) -> Response:
 def pool_history(ctx: Call) -> Response:
     """The rules of ``/v1/worker/share-history`` (``domain.history``) on the pool's buckets."""
     p = ctx.args(HistoryParams)
-    period_s = DIMENSION_S[p.dimension]
+    period_s = history_period(Level.POOL, p.dimension)
     span = btccom_span(p.start_ts, p.count, period_s, ctx.now)
     rows = ctx.store.history(Level.POOL, period_s, 0, 0, span.first, span.stop)
     unit, tickers = btccom_tickers(bucket_sums(rows), span, ctx.now, p.real_point)

@@ -71,7 +71,8 @@ class WorkerListParams(msgspec.Struct):
 
 
 class HistoryParams(msgspec.Struct):
-    dimension: Literal["1h", "1d"]
+    # "5m": poolstats' own, for charts of the last hour; kept for sub-accounts and the pool
+    dimension: Literal["5m", "1h", "1d"]
     start_ts: StartTs
     count: Count
     real_point: bool = False

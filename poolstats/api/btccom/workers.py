@@ -31,6 +31,7 @@ from poolstats.api.btccom.schemas import (
 from poolstats.domain.history import btccom_span, btccom_tickers, bucket_sums
 from poolstats.domain.status import WorkerStatus
 from poolstats.domain.worker_query import WorkerQuery
+from poolstats.engine.engine import EngineConfig
 from poolstats.engine.snapshot import Level
 
 router = APIRouter(tags=["BTC.COM: workers"])
@@ -53,7 +54,26 @@ STATUSES = {
     "dead": WorkerStatus.DEAD,
     "all": None,
 }
-DIMENSION_S = {"1h": 3600, "1d": 86400}
+DIMENSION_S = {"5m": 300, "1h": 3600, "1d": 86400}
+# Periods of the history each level keeps: BTC.COM had hourly and daily points; the 5-minute
+# ones are poolstats' own, kept for sub-accounts and the pool (not per worker: 12 times the
+# rows of the largest table).
+_KEPT_S = {
+    Level.WORKER: EngineConfig().worker_periods,
+    Level.SUBACCOUNT: EngineConfig().subaccount_periods,
+    Level.POOL: EngineConfig().pool_periods,
+}
+
+
+def history_period(level: Level, dimension: str) -> int:
+    """The bucket length of ``dimension``, refused (err_no 1) where ``level`` keeps none."""
+    period_s = DIMENSION_S[dimension]
+    if period_s not in _KEPT_S[level]:
+        kept = ", ".join(d for d, s in DIMENSION_S.items() if s in _KEPT_S[level])
+        raise ApiError(PARAM_ERROR, f"dimension: this history is kept for {kept} only")
+    return period_s
+
+
 MAX_UPDATE_IDS = 1000
 
 
@@ -193,7 +213,7 @@ def _own_worker(ctx: Call, puid: int, worker_id: int) -> dict[str, Any]:
 
 def _history(ctx: Call, level: Level, puid: int, worker_id: int) -> ShareHistory:
     p = ctx.args(HistoryParams)
-    period_s = DIMENSION_S[p.dimension]
+    period_s = history_period(level, p.dimension)
     span = btccom_span(p.start_ts, p.count, period_s, ctx.now)
     rows = ctx.store.history(level, period_s, puid, worker_id, span.first, span.stop)
     sums = bucket_sums(rows)
