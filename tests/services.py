@@ -1,4 +1,4 @@
-"""The outside services some tests need: PostgreSQL and NATS with JetStream.
+"""The outside services some tests need: PostgreSQL and NATS with JetStream, and Chromium.
 
 Where to find them: ``POOLSTATS_TEST_PG`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``)
 and ``POOLSTATS_TEST_NATS`` (default ``nats://127.0.0.1:4222``). A test that needs one skips
@@ -52,6 +52,20 @@ def require_postgres() -> str:
 def require_nats() -> str:
     require("NATS", NATS_URL, 4222)
     return NATS_URL
+
+
+CHROMIUM = os.environ.get("POOLSTATS_TEST_CHROMIUM", "/usr/bin/chromium")
+
+
+def require_chromium() -> str:
+    """Debian's Chromium (``POOLSTATS_TEST_CHROMIUM``), for Playwright: skip without it, or in
+    CI fail (``.ci/run`` installs it)."""
+    if os.access(CHROMIUM, os.X_OK):
+        return CHROMIUM
+    reason = f"Chromium is not at {CHROMIUM} (.ci/run installs it: apt-get install chromium)"
+    if in_ci():
+        pytest.fail(f"CI=true and {reason}")
+    pytest.skip(reason)
 
 
 def with_database(url: str, name: str) -> str:

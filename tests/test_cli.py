@@ -356,7 +356,7 @@ def test_demo_serves_a_live_fleet_and_prints_the_demo_key(tmp_path: Path) -> Non
         key = json.loads(printed)
         dashboard = next(line for line in demo.stdout if line.startswith("dashboard: "))
         assert dashboard.strip() == (
-            f"dashboard: http://127.0.0.1:{port}/?access_key={key['access_key']}"
+            f"dashboard: http://127.0.0.1:{port}/#/key/{key['access_key']}"
         )
         assert key["user_name"] == "demo" and key["puid"] == 1 and key["access_key"]
         names = dict(stored(tmp_path, "SELECT name, puid FROM subaccounts"))
@@ -377,10 +377,8 @@ def test_demo_serves_a_live_fleet_and_prints_the_demo_key(tmp_path: Path) -> Non
             )
 
         wait_for(live, 60, "the demo fleet's shares through /ingest/shares")
-        page = httpx.get(
-            f"http://127.0.0.1:{port}/", params={"access_key": key["access_key"]}, timeout=5
-        ).text
-        assert ">demo</a>" in page and "sim0001" not in page  # the demo key's own only
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text
+        assert '<script type="module" src="/static/app.js"></script>' in page  # the dashboard
         stats = httpx.get(
             f"http://127.0.0.1:{port}/v1/worker/stats",
             params={"access_key": key["access_key"]},

@@ -75,6 +75,7 @@ def create_app(service: ApiNode, run_timers: bool = True, manage_node: bool = Tr
     app.include_router(btccom.router)
     app.include_router(tangpool.router)
     app.include_router(dashboard.router)
+    app.mount("/static", dashboard.static_files(), name="static")
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(tangpool.TangpoolError, tangpool.on_tangpool_error)
     app.add_exception_handler(HTTPException, _http_error)
@@ -106,7 +107,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
-    """Only FastAPI-declared parameters (the dashboard's ``puid``) get here."""
+    """Only FastAPI-declared parameters get here."""
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {}
     field = str(first.get("loc", ("", "parameters"))[-1])

@@ -245,7 +245,7 @@ def _run_demo(
     table.add_row("demo puid", str(puids["demo"]))
     if demo_user is not None:
         table.add_row("demo access_key", demo_user.access_key)
-        table.add_row("dashboard", f"{base}/?access_key={demo_user.access_key}")
+        table.add_row("dashboard", f"{base}/#/key/{demo_user.access_key}")
     if stratum:
         hashrate = sum(m.hashrate_hs for m in miners)
         table.add_row("stratum", f"stratum+tcp://{settings.stratum_host}:{settings.stratum_port}")
@@ -263,7 +263,7 @@ def _run_demo(
             flush=True,
         )
         # On a line of its own as well: a table cell may break it where a terminal is narrow.
-        print(f"dashboard: {base}/?access_key={demo_user.access_key}", flush=True)
+        print(f"dashboard: {base}/#/key/{demo_user.access_key}", flush=True)
     if stratum:
         from poolstats.simulate.cpu_miners import run_miners
 

@@ -10,6 +10,8 @@ the hashrate gauges, read from the stored snapshot rows instead of a live engine
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from typing import Any
@@ -90,7 +92,12 @@ class ReadNode:
         """200 ``ok`` or ``degraded`` (stale partitions, with reasons) while the store
         answers; 503 when it cannot be read (this replica cannot answer anything)."""
         now = self.clock.now()
-        body: dict[str, Any] = {"role": "api", "time": int(now)}
+        # served_by: which replica answered (host:pid), as the dashboard's pool page shows
+        body: dict[str, Any] = {
+            "role": "api",
+            "time": int(now),
+            "served_by": f"{socket.gethostname()}:{os.getpid()}",
+        }
         try:
             reports = self.partitions()
             jobs = cluster_view.all_leases(self.store).get(JOBS_LEASE)

@@ -86,13 +86,16 @@ def test_tangpool_answers_429_in_its_own_shape(node: Node) -> None:
     assert other.status_code == 200
 
 
-def test_the_dashboards_key_form_is_throttled_too(node: Node) -> None:
+def test_keys_in_headers_are_throttled_too(node: Node) -> None:
+    """The dashboard's way in: its key form sends X-Access-Key to the API."""
     guesser = client_at(node, GUESSER)
     for i in range(LIMIT):
-        assert guesser.get("/", params={"access_key": f"w{i}"}).status_code == 403
-    refused = guesser.get("/", params={"access_key": node.key["alice"]})
+        wrong = guesser.get("/v1/worker/stats", headers={"X-Access-Key": f"w{i}"})
+        assert wrong.json()["err_no"] == 20001
+    right = {"X-Access-Key": node.key["alice"]}
+    refused = guesser.get("/v1/worker/stats", headers=right)
     assert refused.status_code == 429 and "Retry-After" in refused.headers
-    assert client_at(node, OTHER).get("/", params={"access_key": node.key["alice"]}).is_success
+    assert client_at(node, OTHER).get("/v1/worker/stats", headers=right).json()["err_no"] == 0
 
 
 def post_shares(client: TestClient, token: str) -> httpx.Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from pathlib import Path
 
@@ -53,7 +55,10 @@ def test_healthz_answers_503_once_the_store_cannot_be_read() -> None:
             pass
 
 
-def test_the_dashboard_shows_which_process_counts_each_partition(tmp_path: Path) -> None:
+def test_healthz_names_which_process_counts_each_partition_and_which_answered(
+    tmp_path: Path,
+) -> None:
+    """What the dashboard's pool page shows of a cluster (its table: test_browser)."""
     from poolstats.store import leases
 
     now = time.time()
@@ -61,7 +66,8 @@ def test_the_dashboard_shows_which_process_counts_each_partition(tmp_path: Path)
         with store.write() as conn:
             assert leases.acquire(conn, "aggregate/1", "host-b:4242:ab12", now, 60.0) == 1
         node = ReadNode(Settings(partitions=2), store)
-        page = TestClient(create_app(node)).get("/").text
-        assert "<h2>Cluster</h2>" in page
-        assert "<tr><td>0</td><td>none</td><td>never</td><td>stale</td></tr>" in page
-        assert "<tr><td>1</td><td>host-b:4242:ab12</td><td>never</td><td>stale</td></tr>" in page
+        body = TestClient(create_app(node)).get("/healthz").json()
+        by_partition = {p["partition"]: p for p in body["partitions"]}
+        assert by_partition[0]["lease"] is None and by_partition[0]["stale"] is True
+        assert by_partition[1]["lease"] == {"holder": "host-b:4242:ab12", "expired": False}
+        assert body["served_by"] == f"{socket.gethostname()}:{os.getpid()}"

@@ -1,0 +1,51 @@
+// The public API, as scripts call it; the key travels in a header (X-Access-Key), never in a
+// URL, and lives in this tab's sessionStorage only. A watcher link's token
+// (X-Watcher-Token) opens one sub-account read-only.
+const KEY = "poolstats.key";
+const WATCHER = "poolstats.watcher";
+const PUID = "poolstats.puid";
+
+export const session = {
+  get key() { return sessionStorage.getItem(KEY); },
+  get watcher() { return sessionStorage.getItem(WATCHER); },
+  get puid() { return sessionStorage.getItem(PUID); },
+  get signedIn() { return Boolean(this.key || this.watcher); },
+  get readOnly() { return !this.key; },
+  signIn(key) { sessionStorage.clear(); sessionStorage.setItem(KEY, key); },
+  watch(token) { sessionStorage.clear(); sessionStorage.setItem(WATCHER, token); },
+  choose(puid) { sessionStorage.setItem(PUID, String(puid)); },
+  signOut() { sessionStorage.clear(); },
+};
+
+export class ApiError extends Error {
+  constructor(errNo, message) {
+    super(message);
+    this.errNo = errNo;
+  }
+}
+
+function headers() {
+  const h = {};
+  if (session.key) h["X-Access-Key"] = session.key;
+  else if (session.watcher) h["X-Watcher-Token"] = session.watcher;
+  return h;
+}
+
+// GET path with params; the envelope's data, or ApiError with err_no and err_msg.
+export async function get(path, params = {}) {
+  const query = new URLSearchParams();
+  if (session.puid && session.signedIn) query.set("puid", session.puid);
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== "") query.set(name, String(value));
+  }
+  const answer = await fetch(`${path}?${query}`, { headers: headers() });
+  const body = await answer.json();
+  if (body.err_no !== 0) throw new ApiError(body.err_no, body.err_msg);
+  return body.data;
+}
+
+// The body-less JSON of /healthz and the like.
+export async function plain(path) {
+  const answer = await fetch(path);
+  return answer.json();
+}

@@ -1,0 +1,279 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright, against a node
+served by uvicorn on loopback. What a page shows is compared with what the public API answers
+for the same question (the dashboard is a client of that API); every page is checked for
+console errors, failed requests and requests leaving 127.0.0.1, and photographed in both
+languages at desktop and phone widths (``SCREENSHOTS``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.api.conftest import Node
+from tests.api.golden import NOW, load
+from tests.nodes import NodeServer
+from tests.services import require_chromium
+
+SCREENSHOTS = Path(os.environ.get("POOLSTATS_SCREENSHOTS", "build/screenshots"))
+UNIT = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+FARM = 120  # workers of alice's farm, besides the golden rigs: three pages of 50
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def farm_shares() -> list[dict[str, Any]]:
+    """farm-000 .. farm-119: worker i sends one share of (i + 1) * 2^16 (i % 24) hours and
+    100 s before now: those of hour 0 are active, the others inactive; each hour of the last
+    day holds five of them, so the hourly charts have 24 points."""
+    return [
+        {"ts": NOW - (i % 24) * 3600 - 100, "puid": 1, "worker": f"farm-{i:03d}",
+         "diff": (i + 1) * 2**16, "accepted": True, "ip": f"198.51.100.{i}"}
+        for i in range(FARM)
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    path = require_chromium()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Site:
+    node: Node
+    url: str
+    browser: Browser
+    pages: list[tuple[Page, list[str], list[str]]]
+
+    def open(self, path: str, *, lang: str = "en-US", viewport: dict[str, int] = DESKTOP) -> Page:
+        """A new tab (its own storage) at ``path``; its console errors, failed requests and
+        every URL it asks for are kept for the checks after the test."""
+        context = self.browser.new_context(viewport=viewport, locale=lang, timezone_id="UTC")  # type: ignore[arg-type]
+        page = context.new_page()
+        errors: list[str] = []
+        urls: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("requestfailed", lambda r: errors.append(f"failed: {r.url}"))
+        page.on("request", lambda r: urls.append(r.url))
+        self.pages.append((page, errors, urls))
+        page.goto(self.url + path)
+        return page
+
+    def sign_in(self, page: Page, user: str = "alice") -> None:
+        page.fill("input[name=access_key]", self.node.key[user])
+        page.click("form.signin button")
+        page.wait_for_selector("#sub-cards [data-figure=sub-15m]")
+
+
+@pytest.fixture
+def site(node: Node, chromium: Browser) -> Iterator[Site]:
+    load(node)
+    node.ingest(*farm_shares())
+    node.service.flush()
+    server = NodeServer(node).start()
+    made = Site(node, server.url, chromium, [])
+    try:
+        yield made
+    finally:
+        for page, errors, urls in made.pages:
+            page.context.close()
+            assert errors == [], errors
+            assert [u for u in urls if not u.startswith(server.url + "/")] == []
+            assert not [u for u in urls if node.key["alice"] in u]  # never in a URL
+        server.stop()
+
+
+def points(page: Page, chart: str, series: int = 0) -> list[tuple[int, float]]:
+    selector = f'[data-chart="{chart}"] circle.s{series}'
+    page.wait_for_selector(selector)
+    found = page.eval_on_selector_all(
+        selector, "cs => cs.map(c => [Number(c.dataset.t), Number(c.dataset.v)])"
+    )
+    return [(int(t), float(v)) for t, v in found]
+
+
+def api_points(answer: dict[str, Any], unit_field: str = "shares_unit") -> list[tuple[int, float]]:
+    factor = UNIT[answer[unit_field]]
+    return [(int(t), float(v) * factor) for t, v, _ in answer["tickers"] if v is not None]
+
+
+def test_the_pool_chart_shows_the_apis_history_and_a_point_on_hover(site: Site) -> None:
+    page = site.open("/#/pool")
+    shown = points(page, "/v1/pool/share-history")
+    answer = site.node.data(
+        "/v1/pool/share-history", dimension="1h", start_ts=-86400, count=25, real_point=1
+    )
+    expected = api_points(answer, "unit")
+    assert len(expected) == 25  # the farm's 24 hours, and rig3's share 87,000 s ago
+    assert shown == expected
+    page.hover('[data-chart="/v1/pool/share-history"] circle.s0 >> nth=3')
+    tip = page.inner_text('[data-chart="/v1/pool/share-history"] .tip')
+    value = expected[3][1]
+    exponent = min(int(len(f"{value:.0f}") - 1) // 3, 6)
+    assert f"{value / 1000**exponent:.4g} {' KMGTPE'[exponent].strip()}H/s" in tip
+    # every range asks for what its buttons say, and shows it
+    ranges = {"1h": ("5m", 3600, 300), "30d": ("1d", 30 * 86400, 86400)}
+    for name, (dimension, seconds, period) in ranges.items():
+        page.click(f'button[data-range="{name}"]')
+        page.wait_for_selector(f'[data-chart="/v1/pool/share-history"][data-range="{name}"]')
+        count = seconds // period + 1
+        answer = site.node.data(
+            "/v1/pool/share-history", dimension=dimension, start_ts=-seconds, count=count,
+            real_point=1,
+        )  # fmt: skip
+        assert points(page, "/v1/pool/share-history") == api_points(answer, "unit"), name
+
+
+def test_signing_in_shows_the_subaccounts_figures_and_chart(site: Site) -> None:
+    page = site.open("/#/overview")
+    site.sign_in(page)
+    stats = site.node.data("/v1/worker/full-stats")
+    for status in ("active", "inactive", "dead"):
+        shown = page.inner_text(f"[data-figure=count-{status}] b")
+        assert shown == f"{stats[f'workers_{status}']:,}"
+    assert page.inner_text("[data-figure=count-all] b") == f"{stats['workers_total']:,}"
+    answer = site.node.data(
+        "/v1/worker/share-history", dimension="1h", start_ts=-86400, count=25, real_point=1
+    )
+    assert points(page, "/v1/worker/share-history") == api_points(answer)
+    assert page.inner_text("[data-figure=unpaid] b").endswith(" BTC")
+    # a reload keeps the session (this tab's storage), not the URL
+    page.reload()
+    page.wait_for_selector("#sub-cards [data-figure=sub-15m]")
+    assert "access_key" not in page.url
+
+
+def rows(page: Page) -> list[str]:
+    return page.eval_on_selector_all("#worker-table tr[data-worker] td:first-child",
+                                     "tds => tds.map(td => td.textContent)")  # fmt: skip
+
+
+def names(node: Node, **params: Any) -> list[str]:
+    answer = node.data("/v1/worker", page_size=50, **params)
+    return [w["worker_name"] for w in answer["data"]]
+
+
+def test_workers_sort_filter_and_page_as_the_api_does(site: Site) -> None:
+    page = site.open("/#/overview")
+    site.sign_in(page)
+    page.click("nav a[href='#/workers']")
+    page.wait_for_selector("#worker-table tr[data-worker]")
+    node = site.node
+    assert rows(page) == names(node, order_by="shares_15m", asc=0)
+    assert page.inner_text("#page-of") == "Page 1 of 3"
+
+    def after(action: Any, **params: Any) -> None:
+        expected = names(node, **params)
+        action()
+        page.wait_for_function(
+            "want => JSON.stringify([...document.querySelectorAll("
+            "'#worker-table tr[data-worker] td:first-child')].map(td => td.textContent))"
+            " === JSON.stringify(want)",
+            arg=expected,
+        )
+
+    after(lambda: page.click("button[data-sort=worker_name]"), order_by="worker_name", asc=1)
+    after(lambda: page.click("button[data-page=next]"), order_by="worker_name", asc=1, page=2)
+    after(lambda: page.click("button[data-sort=worker_name]"), order_by="worker_name", asc=0)
+    after(lambda: page.click("button[data-status=inactive]"), order_by="worker_name", asc=0,
+          status="inactive")  # fmt: skip
+    after(lambda: page.fill("input[type=search]", "farm-01"), order_by="worker_name", asc=0,
+          status="inactive", filter="farm-01")  # fmt: skip
+    tabs = page.inner_text("button[data-status=dead]")
+    assert tabs.endswith(f"({node.data('/v1/worker/full-stats')['workers_dead']})")
+    # a worker's page: its figures and its chart from its own endpoints
+    page.click("#worker-table tr[data-worker] a >> nth=0")
+    page.wait_for_selector("#worker-facts dt")
+    shown = points(page, page.eval_on_selector("[data-chart]", "c => c.dataset.chart"))
+    worker_id = page.url.rsplit("/", 1)[1]
+    answer = node.data(f"/v1/worker/{worker_id}/share-history", dimension="1h",
+                       start_ts=-86400, count=25, real_point=1)  # fmt: skip
+    assert shown == api_points(answer)
+
+
+def test_a_watcher_link_reads_one_subaccount_and_is_marked_read_only(site: Site) -> None:
+    made = site.node.api("POST", "/v1/account/watcher/create", note="friend")
+    token = made["data"]["watcher_key"]
+    page = site.open(f"/#/watch/{token}")
+    page.wait_for_selector("#sub-cards [data-figure=sub-15m]")
+    assert page.url.endswith("#/overview")  # the token leaves the address bar
+    assert "read-only" in page.inner_text("nav")
+    assert page.query_selector("#subaccounts select") is None
+
+
+@pytest.mark.parametrize("lang", ["en-US", "zh-CN"])
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_every_page_fits_the_screen_in_both_languages(site: Site, lang: str, width: str) -> None:
+    viewport = PHONE if width == "phone" else DESKTOP
+    page = site.open("/#/pool", lang=lang, viewport=viewport)
+    page.wait_for_selector("[data-chart] circle")
+    assert page.evaluate("document.documentElement.lang") == ("zh-CN" if lang == "zh-CN" else "en")
+    shots = SCREENSHOTS / f"{lang}-{width}"
+    shots.mkdir(parents=True, exist_ok=True)
+    wait = {
+        "pool": "[data-chart] circle",
+        "overview": "[data-chart] circle",
+        "workers": "#worker-table tr[data-worker]",
+        "worker": "#worker-facts dt",
+    }
+    page.goto(site.url + "/#/signin")
+    page.wait_for_selector("input[name=access_key]")
+    page.screenshot(path=shots / "signin.png", full_page=True)
+    site.sign_in(page)
+    for name, ready in wait.items():
+        if name == "worker":
+            page.goto(site.url + "/#/workers")
+            page.wait_for_selector(wait["workers"])
+            page.click("#worker-table tr[data-worker] a >> nth=0")
+        else:
+            page.goto(site.url + f"/#/{name}")
+        page.wait_for_selector(ready)
+        width_px = page.evaluate("document.documentElement.scrollWidth")
+        assert width_px <= viewport["width"], (name, width_px)
+        page.screenshot(path=shots / f"{name}.png", full_page=True)
+
+
+def test_the_pool_page_of_an_api_replica_shows_who_counts_each_partition(
+    chromium: Browser, tmp_path: Path
+) -> None:
+    import socket
+    import time
+    from types import SimpleNamespace
+
+    from poolstats.cluster.read_node import ReadNode
+    from poolstats.config import Settings
+    from poolstats.store import SqliteStore, leases
+
+    with SqliteStore.open(tmp_path) as store:
+        with store.write() as conn:
+            assert leases.acquire(conn, "aggregate/1", "host-b:4242:ab12", time.time(), 60.0) == 1
+        replica = ReadNode(Settings(partitions=2), store)
+        server = NodeServer(SimpleNamespace(service=replica)).start()  # type: ignore[arg-type]
+        try:
+            page = chromium.new_page()
+            page.goto(server.url + "/#/pool")
+            page.wait_for_selector("#cluster tr[data-partition]")
+            cells = page.eval_on_selector_all(
+                "#cluster tr[data-partition]",
+                "trs => trs.map(tr => [...tr.children].map(td => td.textContent))",
+            )
+            assert cells == [
+                ["0", "none", "never", "stale"],
+                ["1", "host-b:4242:ab12", "never", "stale"],
+            ]
+            served = page.inner_text("#cluster p")
+            assert served == f"This page: API process {socket.gethostname()}:{os.getpid()}"
+            page.close()
+        finally:
+            server.stop()
