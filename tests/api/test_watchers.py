@@ -20,6 +20,9 @@ OWNER_ONLY = {
     "/v1/alert/contacts/my",  # webhook URLs often carry secrets of their own
     "/v1/alert/contacts/get",
 }
+# Reads that describe the caller itself: a token's answer differs from the owner's by design
+# (test_access_says_what_a_key_or_token_may_do).
+ABOUT_CALLER = {"/v1/account/access"}
 # Reads with a required parameter of their own.
 REQUIRED = {"/v1/alert/contacts/get": {"id": 1}}
 # A write BTC.COM documented as a GET: a token gets 20002 there, as on every write.
@@ -89,7 +92,9 @@ def test_a_token_reads_every_read_endpoint_as_the_owners_key_does(loaded: Node) 
         params = {**HISTORY, **REQUIRED.get(template, {})}
         owner = loaded.api("GET", path, **params)
         watcher = watch(loaded, "GET", path, token, **params)
-        if template in OWNER_ONLY:
+        if template in ABOUT_CALLER:
+            assert owner["err_no"] == watcher["err_no"] == 0, path
+        elif template in OWNER_ONLY:
             assert watcher["err_no"] == 20002 and watcher["data"] is None, path
             assert owner["err_no"] == 0, (path, owner)
         else:
@@ -271,3 +276,20 @@ def test_keys_and_tokens_come_in_headers_too_and_a_parameter_wins(loaded: Node) 
     by_key_header = {"X-Access-Key": loaded.key["alice"]}
     made = loaded.client.post("/v1/groups/create", data={"group_name": "x"}, headers=by_key_header)
     assert made.json()["err_no"] == 0
+
+
+def test_access_says_what_a_key_or_token_may_do(loaded: Node) -> None:
+    token = token_of(loaded)
+    assert loaded.data("/v1/account/access") == {
+        "puid": ALICE, "puids": [ALICE], "read_only": False, "watcher": False,
+    }  # fmt: skip
+    assert watch(loaded, "GET", "/v1/account/access", token)["data"] == {
+        "puid": ALICE, "puids": [ALICE], "read_only": True, "watcher": True,
+    }  # fmt: skip
+    read_only = loaded.service.store.create_key("alice", True, int(loaded.clock.now()))
+    answer = loaded.client.get("/v1/account/access", headers={"X-Access-Key": read_only})
+    assert answer.json()["data"] == {
+        "puid": ALICE, "puids": [ALICE], "read_only": True, "watcher": False,
+    }  # fmt: skip
+    refused = loaded.client.get("/v1/account/access", headers={"X-Access-Key": "nope"})
+    assert refused.json()["err_no"] == 20001

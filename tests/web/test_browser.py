@@ -155,7 +155,7 @@ def test_signing_in_shows_the_subaccounts_figures_and_chart(site: Site) -> None:
 
 
 def rows(page: Page) -> list[str]:
-    return page.eval_on_selector_all("#worker-table tr[data-worker] td:first-child",
+    return page.eval_on_selector_all("#worker-table tr[data-worker] td.left",
                                      "tds => tds.map(td => td.textContent)")  # fmt: skip
 
 
@@ -178,7 +178,7 @@ def test_workers_sort_filter_and_page_as_the_api_does(site: Site) -> None:
         action()
         page.wait_for_function(
             "want => JSON.stringify([...document.querySelectorAll("
-            "'#worker-table tr[data-worker] td:first-child')].map(td => td.textContent))"
+            "'#worker-table tr[data-worker] td.left')].map(td => td.textContent))"
             " === JSON.stringify(want)",
             arg=expected,
         )
@@ -226,6 +226,10 @@ def test_every_page_fits_the_screen_in_both_languages(site: Site, lang: str, wid
         "overview": "[data-chart] circle",
         "workers": "#worker-table tr[data-worker]",
         "worker": "#worker-facts dt",
+        "groups": "#group-table tr[data-group]",
+        "earnings": "#earn-table table",
+        "alerts": "#alert-form",
+        "watchers": "#watcher-table table",
     }
     page.goto(site.url + "/#/signin")
     page.wait_for_selector("input[name=access_key]")
@@ -277,3 +281,191 @@ def test_the_pool_page_of_an_api_replica_shows_who_counts_each_partition(
             page.close()
         finally:
             server.stop()
+
+
+def sign_in_to(site: Site, path: str, key: str | None = None) -> Page:
+    page = site.open("/#/signin")
+    page.fill("input[name=access_key]", key or site.node.key["alice"])
+    page.click("form.signin button")
+    page.wait_for_selector("#sub-cards [data-figure=sub-15m]")
+    page.goto(site.url + path)
+    return page
+
+
+def test_selected_workers_move_to_a_group_and_deleted_ones_leave_the_list(site: Site) -> None:
+    node = site.node
+    assert node.api("POST", "/v1/groups/create", group_name="hall-A")["err_no"] == 0
+    gid = next(g["gid"] for g in node.data("/v1/groups/simple") if g["name"] == "hall-A")
+    page = sign_in_to(site, "/#/workers?order_by=worker_name&asc=1")
+    page.wait_for_selector("#worker-table tr[data-worker]")
+    first_two = names(node, order_by="worker_name", asc=1)[:2]
+    for name in first_two:
+        page.check(f"#worker-table input[aria-label='{name}']")
+    assert page.inner_text("#selected") == "2 selected"
+    page.select_option("select[data-target=group]", str(gid))
+    page.click("button[data-action=move]")
+    page.wait_for_function("() => document.querySelector('#selected').textContent === '0 selected'")
+    assert sorted(names(node, group=gid)) == sorted(first_two)  # the API agrees
+    # a whole page, deleted: gone from every list until those workers mine again
+    page.check("input[data-select=page]")
+    assert page.inner_text("#selected") == "50 selected"
+    page.once("dialog", lambda dialog: dialog.accept())
+    before = node.data("/v1/worker")["total_count"]
+    page.click("button[data-action=delete]")
+    page.wait_for_function("() => document.querySelector('#selected').textContent === '0 selected'")
+    assert node.data("/v1/worker")["total_count"] == before - 50
+    assert page.inner_text("#page-of") == "Page 1 of 2"
+
+
+def test_the_csv_export_holds_every_worker_of_the_list(site: Site) -> None:
+    import csv
+    import io
+
+    page = sign_in_to(site, "/#/workers?status=inactive")
+    page.wait_for_selector("#worker-table tr[data-worker]")
+    with page.expect_download() as made:
+        page.click("button[data-action=export]")
+    rows = list(csv.DictReader(io.StringIO(Path(made.value.path()).read_text())))
+    listed = site.node.data("/v1/worker", status="inactive", order_by="shares_15m", page_size=1000)
+    assert len(rows) == listed["total_count"] == len(listed["data"]) > 50  # past one page
+    by_id = {w["worker_id"]: w for w in listed["data"]}
+    for row in rows:
+        item = by_id[row["worker_id"]]
+        assert (row["worker_name"], row["status"], row["last_share_ip"]) == (
+            item["worker_name"], "INACTIVE", item["last_share_ip"],
+        )  # fmt: skip
+        assert row["shares_1d_pure"] == str(item["shares_1d_pure"])
+
+
+def test_groups_are_made_renamed_and_deleted_from_their_page(site: Site) -> None:
+    node = site.node
+    page = sign_in_to(site, "/#/groups")
+    page.wait_for_selector("#group-table tr[data-group]")
+    page.fill("#group-create input[name=group_name]", "hall-B")
+    page.click("#group-create button")
+    page.wait_for_selector("#group-table tr[data-group]:has-text('hall-B')")
+    gid = next(g["gid"] for g in node.data("/v1/groups/simple") if g["name"] == "hall-B")
+    page.fill(f"input[data-rename='{gid}']", "hall-C")
+    page.click(f"tr[data-group='{gid}'] button[data-action=rename]")
+    page.wait_for_selector(f"tr[data-group='{gid}'] a:has-text('hall-C')")
+    assert [g["name"] for g in node.data("/v1/groups/simple")] == ["DEFAULT", "hall-C"]
+    page.fill("#group-create input[name=group_name]", "hall-C")
+    page.click("#group-create button")  # a name in use: the API's message, naming the field
+    page.wait_for_selector("#group-error:not(:empty)")
+    assert page.inner_text("#group-error").startswith("group_name")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(f"tr[data-group='{gid}'] button[data-action=delete-group]")
+    page.wait_for_selector(f"tr[data-group='{gid}']", state="detached")
+    assert [g["name"] for g in node.data("/v1/groups/simple")] == ["DEFAULT"]
+    default = node.data("/v1/worker/groups")["list"][0]
+    shown = page.eval_on_selector_all(
+        "tr[data-group='-1'] td", "tds => tds.map(td => td.textContent)"
+    )
+    assert shown[3:7] == [
+        str(default[f"workers_{s}"]) for s in ("active", "inactive", "dead", "total")
+    ]
+
+
+def test_the_earnings_page_shows_each_settled_day(node: Node, chromium: Browser) -> None:
+    from tests.api.test_btccom_earnings import mine
+
+    mine(node)
+    assert node.service.settle_due() is not None
+    server = NodeServer(node).start()
+    site = Site(node, server.url, chromium, [])
+    try:
+        page = sign_in_to(site, "/#/earnings")
+        page.wait_for_selector("#earn-table tr[data-date]")
+        history = node.data("/v1/account/earn-history")["list"]
+        shown = page.eval_on_selector_all(
+            "#earn-table tr[data-date]",
+            "trs => trs.map(tr => [tr.dataset.date, tr.children[2].textContent])",
+        )
+        assert shown == [[str(d["date"]), f"{d['earnings'] / 1e8:.8f} BTC"] for d in history]
+        assert page.inner_text("[data-figure=yesterday] b") == "3.06250000 BTC"
+        page.fill("#pay-limit input[name=amount]", "0.0001")  # below BTC.COM's 0.001
+        page.click("#pay-limit button")
+        page.wait_for_selector("#pay-limit .error")
+        assert page.inner_text("#pay-limit .error").startswith("amount")
+        page.fill("#pay-limit input[name=amount]", "0.02")
+        page.click("#pay-limit button")
+        page.wait_for_selector("#pay-limit [data-message]:has-text('Saved.')")
+        assert node.service.store.subaccount_profile(1)["min_payout_sat"] == 2_000_000
+    finally:
+        for page, errors, _ in site.pages:
+            page.context.close()
+            assert errors == [], errors
+        server.stop()
+
+
+def test_a_watcher_link_made_on_its_page_opens_read_only_until_revoked(site: Site) -> None:
+    owner = sign_in_to(site, "/#/watchers")
+    owner.fill("#watcher-create input[name=note]", "friend")
+    owner.click("#watcher-create button")
+    owner.wait_for_selector("#watcher-made input")
+    url = owner.input_value("#watcher-made input")
+    assert url.startswith(site.url + "/#/watch/r_")
+    watcher = site.open(url.removeprefix(site.url))
+    watcher.wait_for_selector("#sub-cards [data-figure=sub-15m]")
+    assert watcher.inner_text("#read-only") == "read-only"
+    assert "Watcher links" not in watcher.inner_text("nav")  # the owner's business
+    for path in ("/#/workers", "/#/groups", "/#/earnings", "/#/alerts"):
+        watcher.goto(site.url + path)
+        watcher.wait_for_selector("main h1")
+        watcher.wait_for_load_state("networkidle")
+        assert (
+            watcher.query_selector("main form, main input[type=checkbox], main [data-action=move]")
+            is None
+        )
+    owner.click("tr[data-watcher] button[data-action=revoke]")
+    owner.wait_for_selector("tr[data-watcher]", state="detached")
+    assert site.node.data("/v1/account/watcher/list") == []
+
+
+def test_a_read_only_key_shows_no_control_that_writes(site: Site) -> None:
+    key = site.node.service.store.create_key("alice", True, int(site.node.clock.now()))
+    page = sign_in_to(site, "/#/workers", key)
+    assert page.inner_text("#read-only") == "read-only"
+    for path in ("/#/workers", "/#/groups", "/#/earnings", "/#/alerts", "/#/watchers"):
+        page.goto(site.url + path)
+        page.wait_for_selector("main h1")
+        page.wait_for_load_state("networkidle")
+        writes = page.query_selector_all(
+            "main form, main input[type=checkbox], main [data-action]:not([data-action=export])"
+        )
+        assert writes == [], path
+
+
+def test_alert_settings_and_contacts_are_edited_on_their_page(site: Site) -> None:
+    node = site.node
+    page = sign_in_to(site, "/#/alerts")
+    page.wait_for_selector("#alert-form")
+    page.check("#alert-form input[name=hashrate_enabled]")
+    page.fill("#alert-form input[name=hashrate]", "10.5")
+    page.select_option("#alert-form select[name=unit]", "P")
+    page.check("#alert-form input[name=miners_enabled]")
+    page.fill("#alert-form input[name=miners]", "5")
+    page.fill("#alert-form input[name=interval]", "6")
+    page.click("#alert-form button")
+    page.wait_for_selector("[data-message=alert-settings]:has-text('Saved.')")
+    alert = node.data("/v1/account/info")["alert"]
+    assert (alert["hashrate_alert"], alert["hashrate_value"], alert["hashrate_unit"]) == (
+        1,
+        "10.5",
+        "P",
+    )
+    assert (alert["miner_alert"], alert["miner_value"], alert["alert_interval"]) == (1, "5", 6)
+    page.fill("#alert-form input[name=hashrate]", "ten")  # not a number: the API's message
+    page.click("#alert-form button")
+    page.wait_for_selector("[data-message=alert-settings].error")
+    assert page.inner_text("[data-message=alert-settings]").startswith("hashrate")
+    assert node.data("/v1/account/info")["alert"]["hashrate_value"] == "10.5"  # unchanged
+    page.fill("#contact-create input[name=note]", "night shift")
+    page.fill("#contact-create input[name=email]", "ops@example.org")
+    page.click("#contact-create button")
+    page.wait_for_selector("tr[data-contact]")
+    made = node.data("/v1/alert/contacts/my")
+    assert [(c["note"], c["email"]) for c in made] == [("night shift", "ops@example.org")]
+    page.click("tr[data-contact] button[data-action=delete-contact]")
+    page.wait_for_selector("tr[data-contact]", state="detached")
+    assert node.data("/v1/alert/contacts/my") == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 from fastapi import APIRouter, Response
 
 from poolstats.api.btccom import render
@@ -30,6 +31,22 @@ from poolstats.store import ledger
 PAY_LIMIT_MIN_SAT = COIN // 1000  # 0.001 BTC
 
 router = APIRouter(tags=["BTC.COM: account"])
+
+
+class Access(msgspec.Struct):
+    """What the caller's key or watcher token may do: poolstats' own, so that a client (the
+    dashboard) shows write controls only to keys that may use them."""
+
+    puid: int  # the sub-account this call acted on
+    puids: list[int]  # every sub-account the caller may read
+    read_only: bool  # no write of any kind (a read-only key, or a watcher token)
+    watcher: bool  # a watcher link's token: one sub-account, reads only
+
+
+@endpoint(router, "GET", "/v1/account/access", summary="What this key may do", answer=Access)
+def account_access(ctx: Call) -> Response:
+    caller = ctx.caller()
+    return ok(Access(caller.puid, list(caller.puids), caller.read_only, caller.watcher))
 
 
 @endpoint(router, "GET", "/v1/account/info", summary="Sub-account profile", answer=AccountInfo)

@@ -10,11 +10,13 @@ export const session = {
   get watcher() { return sessionStorage.getItem(WATCHER); },
   get puid() { return sessionStorage.getItem(PUID); },
   get signedIn() { return Boolean(this.key || this.watcher); },
-  get readOnly() { return !this.key; },
-  signIn(key) { sessionStorage.clear(); sessionStorage.setItem(KEY, key); },
-  watch(token) { sessionStorage.clear(); sessionStorage.setItem(WATCHER, token); },
+  // what the key may do (/v1/account/access), read once it is known to work
+  access: null,
+  get readOnly() { return !this.key || !this.access || this.access.read_only; },
+  signIn(key) { this.access = null; sessionStorage.clear(); sessionStorage.setItem(KEY, key); },
+  watch(token) { this.access = null; sessionStorage.clear(); sessionStorage.setItem(WATCHER, token); },
   choose(puid) { sessionStorage.setItem(PUID, String(puid)); },
-  signOut() { sessionStorage.clear(); },
+  signOut() { this.access = null; sessionStorage.clear(); },
 };
 
 export class ApiError extends Error {
@@ -42,6 +44,30 @@ export async function get(path, params = {}) {
   const body = await answer.json();
   if (body.err_no !== 0) throw new ApiError(body.err_no, body.err_msg);
   return body.data;
+}
+
+// POST path with params as a form (a write: BTC.COM's writes are POSTs); the envelope's data.
+export async function post(path, params = {}) {
+  const body = new URLSearchParams();
+  if (session.puid) body.set("puid", session.puid);
+  for (const [name, value] of Object.entries(params)) body.set(name, String(value));
+  const answer = await fetch(path, {
+    method: "POST", body,
+    headers: { ...headers(), "Content-Type": "application/x-www-form-urlencoded" },
+  });
+  const data = await answer.json();
+  if (data.err_no !== 0) throw new ApiError(data.err_no, data.err_msg);
+  return data.data;
+}
+
+// Every item of a paged BTC.COM list (page_size 1000 a request), for exports.
+export async function every(path, params, field) {
+  const items = [];
+  for (let page = 1; ; page++) {
+    const answer = await get(path, { ...params, page, page_size: 1000 });
+    items.push(...answer[field]);
+    if (page >= answer.page_count) return items;
+  }
 }
 
 // The body-less JSON of /healthz and the like.

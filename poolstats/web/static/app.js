@@ -1,68 +1,39 @@
 // The dashboard: a client of poolstats' public API, as a script would be. Pages are built
 // once when reached; their figures refresh on a timer without rebuilding the page, so a
-// half-typed search or key is never wiped.
+// half-typed search or key is never wiped. A page is a function (main, params) that builds
+// itself and returns its refresh, or nothing.
+import { earningsPage, watchersPage } from "./account.js";
+import { alertsPage } from "./alerts.js";
 import { ApiError, get, plain, session } from "./api.js";
-import { lineChart } from "./chart.js";
+import { groupsPage, workersPage } from "./farm.js";
+import { historyChart, RANGES, WORKER_RANGES } from "./history.js";
 import * as i18n from "./i18n.js";
 import { t } from "./i18n.js";
+import { btc, card, fail, h, link } from "./ui.js";
 
 const REFRESH_MS = 10_000;
-// A chart range: the history's bucket (dimension) and how far back it reaches.
-const RANGES = {
-  "1h": { dimension: "5m", seconds: 3600, period: 300 },
-  "24h": { dimension: "1h", seconds: 86400, period: 3600 },
-  "7d": { dimension: "1h", seconds: 7 * 86400, period: 3600 },
-  "30d": { dimension: "1d", seconds: 30 * 86400, period: 86400 },
+// page -> [builder, needs a key or watcher token, owner only (no watcher token)]
+const PAGES = {
+  pool: [poolPage, false, false],
+  signin: [signinPage, false, false],
+  overview: [overviewPage, true, false],
+  workers: [workersPage, true, false],
+  worker: [workerPage, true, false],
+  groups: [groupsPage, true, false],
+  earnings: [earningsPage, true, false],
+  alerts: [alertsPage, true, false],
+  watchers: [watchersPage, true, true],
 };
-// A worker's history is kept hourly and daily: its last hour is one or two hourly points.
-const WORKER_RANGES = { ...RANGES, "1h": { dimension: "1h", seconds: 3600, period: 3600 } };
-const STATUSES = ["all", "active", "inactive", "dead"];
-const PAGE_SIZE = 50;
-const COLUMNS = [
-  // [sort key of /v1/worker or null, message key, cell, class]: "hide-narrow" ones are left
-  // out on a phone, the rest scroll inside the table's box
-  ["worker_name", "col.name", (w) => link(`#/worker/${w.worker_id}`, w.worker_name), "left"],
-  ["shares_15m", "win.15m", (w) => i18n.rate(Number(w.shares_15m_pure))],
-  [null, "win.1h", (w) => i18n.rate(Number(w.shares_1h_pure)), "hide-narrow"],
-  ["shares_1d", "win.1d", (w) => i18n.rate(Number(w.shares_1d_pure))],
-  ["reject_percent", "col.reject", (w) => `${w.reject_percent} %`],
-  [null, "col.status", (w) => t(`status.${w.status}`)],
-  ["last_share_time", "col.last_share", (w) => i18n.time(Number(w.last_share_time))],
-  [null, "col.ip", (w) => w.last_share_ip, "hide-narrow"],
-];
+const NAV = ["overview", "workers", "groups", "earnings", "alerts", "watchers"];
 
 const main = document.getElementById("main");
 let refresh = null; // the current page's figures, fetched again every REFRESH_MS
 
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else if (v !== undefined && v !== null && v !== false) node.setAttribute(k, v === true ? "" : v);
-  }
-  node.append(...children.flat().filter((c) => c !== null && c !== undefined));
-  return node;
-}
-
-function link(href, text) {
-  return h("a", { href }, text);
-}
-
-function card(label, value, id) {
-  return h("div", { class: "card", "data-figure": id }, label, h("b", {}, value));
-}
-
-function fail(box, error) {
-  const message = error instanceof ApiError ? `${error.message} (${error.errNo})` : t("common.error");
-  box.replaceChildren(h("p", { class: "error" }, message));
-}
-
 // --- routes ---------------------------------------------------------------------------------
 
-function route() {
+async function route() {
   const [path, query] = location.hash.slice(1).split("?");
   const parts = path.split("/").filter(Boolean);
-  const params = new URLSearchParams(query || "");
   // A link carrying a key (the demo prints one) or a watcher token: in the fragment, which
   // never reaches a server or a Referer; kept in this tab, then taken out of the address bar.
   if ((parts[0] === "key" || parts[0] === "watch") && parts[1]) {
@@ -72,103 +43,66 @@ function route() {
     history.replaceState(null, "", "#/overview");
     return route();
   }
-  const page = parts[0] || (session.signedIn ? "overview" : "pool");
-  const needsKey = ["overview", "workers", "worker"].includes(page);
-  if (needsKey && !session.signedIn) return show("signin", signinPage);
-  if (page === "pool") return show(page, poolPage);
-  if (page === "signin") return show(page, signinPage);
-  if (page === "overview") return show(page, overviewPage);
-  if (page === "workers") return show(page, () => workersPage(params));
-  if (page === "worker") return show("workers", () => workerPage(parts[1]));
-  return show("pool", poolPage);
+  let name = parts[0] || (session.signedIn ? "overview" : "pool");
+  if (!(name in PAGES)) name = "pool";
+  const [build, needsKey, ownerOnly] = PAGES[name];
+  if (needsKey && !(await knowAccess())) return show("signin", signinPage);
+  if (ownerOnly && session.access.watcher) return show("overview", overviewPage);
+  const argument = name === "worker" ? parts[1] : new URLSearchParams(query || "");
+  return show(name === "worker" ? "workers" : name, build, argument);
 }
 
-function show(current, build) {
-  refresh = null;
+// What the key or token may do, asked once per sign-in; false when there is none that works.
+async function knowAccess() {
+  if (!session.signedIn) return false;
+  if (session.access) return true;
+  try {
+    session.access = await get("/v1/account/access");
+    return true;
+  } catch (error) {
+    if (error instanceof ApiError) session.signOut();
+    return false;
+  }
+}
+
+function show(current, build, argument) {
   nav(current);
   main.replaceChildren();
-  build();
+  refresh = build(main, argument) || null;
   if (refresh) refresh();
 }
 
 function nav(current) {
-  const items = [["pool", "#/pool", "nav.pool"]];
-  if (session.signedIn) {
-    items.push(["overview", "#/overview", "nav.overview"], ["workers", "#/workers", "nav.workers"]);
-  }
-  const links = items.map(([id, href, key]) =>
-    h("a", { href, "aria-current": id === current ? "page" : null }, t(key)));
+  const names = session.signedIn ? ["pool", ...NAV.filter((n) => !(session.access?.watcher && PAGES[n][2]))] : ["pool"];
+  const links = names.map((n) => h("a", { href: `#/${n}`, "aria-current": n === current ? "page" : null }, t(`nav.${n}`)));
   if (session.signedIn) {
     links.push(h("a", { href: "#/pool", onclick: () => session.signOut() }, t("nav.signout")));
-    if (session.readOnly) links.push(h("span", { class: "muted" }, t("common.readonly")));
+    if (session.readOnly) links.push(h("span", { class: "muted", id: "read-only" }, t("common.readonly")));
   } else {
-    links.push(h("a", { href: "#/signin", "aria-current": current === "signin" ? "page" : null },
-      t("nav.signin")));
+    links.push(h("a", { href: "#/signin", "aria-current": current === "signin" ? "page" : null }, t("nav.signin")));
   }
   document.getElementById("nav").replaceChildren(...links);
 }
 
-// --- charts ---------------------------------------------------------------------------------
-
-// A chart with range buttons over ``path``'s history (BTC.COM's share-history answers).
-function historyChart(path, ranges, unitField = "shares_unit") {
-  let chosen = "24h";
-  const buttons = Object.keys(ranges).map((name) =>
-    h("button", { type: "button", "data-range": name, onclick: () => { chosen = name; draw(); } },
-      t(`range.${name}`)));
-  const box = h("div", { class: "box", "data-chart": path });
-  const note = h("p", { class: "note" });
-  const legend = h("div", { class: "legend" },
-    h("span", { class: "k0" }, t("chart.accepted")), h("span", { class: "k1" }, t("chart.rejected")));
-  async function draw() {
-    for (const b of buttons) b.setAttribute("aria-pressed", String(b.dataset.range === chosen));
-    const r = ranges[chosen];
-    let data;
-    try {
-      data = await get(path, {
-        dimension: r.dimension, start_ts: -r.seconds,
-        count: Math.floor(r.seconds / r.period) + 1, real_point: 1,
-      });
-    } catch (error) {
-      return fail(box, error);
-    }
-    const factor = i18n.UNIT_FACTOR[data[unitField]] ?? 1;
-    const tickers = data.tickers;
-    const accepted = tickers.map(([s, v]) => [Number(s), v === null ? null : Number(v) * factor]);
-    const rejected = tickers.map(([s, v, pct]) => {
-      if (v === null) return [Number(s), null];
-      const f = Number(pct) / 100; // rejected / (accepted + rejected)
-      return [Number(s), f < 1 ? (Number(v) * factor * f) / (1 - f) : null];
-    });
-    const from = tickers.length ? Number(tickers[0][0]) : 0;
-    const to = tickers.length ? Number(tickers[tickers.length - 1][0]) + r.period : 1;
-    const when = r.period >= 86400 ? i18n.day : (s, full) => (full || r.seconds > 86400 ? i18n.time(s) : i18n.clock(s));
-    lineChart(box, {
-      series: [{ label: t("chart.accepted"), points: accepted }, { label: t("chart.rejected"), points: rejected }],
-      from, to, value: i18n.rate, when,
-    });
-    box.dataset.range = chosen;
-    const firstData = accepted.find((p) => p[1] !== null);
-    note.textContent = !firstData ? t("chart.empty")
-      : firstData[0] > from + r.period ? t("chart.partial", { since: i18n.time(firstData[0]) }) : "";
-  }
-  return { node: h("section", {}, h("div", { class: "ranges" }, buttons), legend, box, note), draw };
-}
-
 // --- pages ----------------------------------------------------------------------------------
 
-function poolPage() {
+function poolPage(main) {
   const cards = h("div", { class: "cards", id: "pool-cards" });
   const chart = historyChart("/v1/pool/share-history", RANGES, "unit");
   const cluster = h("div", { id: "cluster" });
-  main.append(h("h1", {}, t("pool.title")), cards, h("h2", {}, t("pool.chart")), chart.node, cluster);
-  refresh = async () => {
+  const network = h("div", { class: "cards", id: "network" });
+  const connect = h("div", { id: "connect" });
+  const blocks = h("div", { class: "scroll box", id: "blocks" });
+  main.append(h("h1", {}, t("pool.title")), cards, h("h2", {}, t("pool.chart")), chart.node,
+    h("h2", {}, t("pool.network")), network, connect, h("h2", {}, t("pool.blocks")), blocks, cluster);
+  return async () => {
+    poolExtras(network, connect, blocks);
     try {
       const stats = await get("/public/v1/pool/stats");
       const factor = i18n.UNIT_FACTOR[stats.shares.shares_unit] ?? 1;
       cards.replaceChildren(
         ...["1m", "5m", "15m"].map((w) => card(t(`win.${w}`), i18n.rate(stats.shares[`shares_${w}`] * factor), `pool-${w}`)),
-        card(t("col.reject") + " 15m", `${i18n.number(stats.reject["15m"] * 100, 3)} %`, "pool-reject"),
+        card(t("pool.reject"), `${i18n.number(stats.reject["15m"] * 100, 3)} %`, "pool-reject"),
         card(t("pool.workers"), i18n.integer(stats.workers), "pool-workers"),
         card(t("pool.users"), i18n.integer(stats.users), "pool-users"),
       );
@@ -192,7 +126,34 @@ function poolPage() {
   };
 }
 
-function signinPage() {
+// The network as the pool sees it, where to point miners, and the blocks found.
+async function poolExtras(network, connect, blocks) {
+  try {
+    const [status, regions, found] = await Promise.all([
+      get("/v1/pool/status"), get("/v1/pool/url-config"), get("/v1/pool/blocks", { page_size: 10 }),
+    ]);
+    const factor = (unit) => i18n.UNIT_FACTOR[unit] ?? 1;
+    network.replaceChildren(
+      card(t("pool.network_hashrate"), status.network_hashrate === null ? "—"
+        : i18n.rate(Number(status.network_hashrate) * factor(status.network_hashrate_unit)), "network-hashrate"),
+      card(t("pool.pool_hashrate"), i18n.rate(status.pool_hashrate * factor(status.pool_hashrate_unit)), "pool-hashrate"),
+      card(t("pool.pps"), status.mining_earnings === null ? "—" : `${status.mining_earnings} BTC`, "pps"),
+    );
+    connect.replaceChildren(...regions.filter((r) => r.config.length).map((r) =>
+      h("p", { class: "muted" }, `${t("pool.connect")} (${r.region_name}): `,
+        ...r.config.map((url) => h("code", {}, url, " ")))));
+    blocks.replaceChildren(found.list.length ? h("table", {},
+      h("tr", {}, ["pool.height", "pool.found_at", "pool.reward", "col.status"].map((k, i) => h("th", { class: i ? null : "left" }, t(k)))),
+      found.list.map((b) => h("tr", { "data-height": b.height },
+        h("td", { class: "left" }, i18n.integer(b.height)), h("td", {}, i18n.time(b.found_at)),
+        h("td", {}, btc(b.reward)), h("td", {}, b.status))))
+      : h("p", { class: "muted" }, t("pool.no_blocks")));
+  } catch (error) {
+    fail(network, error);
+  }
+}
+
+function signinPage(main) {
   const input = h("input", { type: "password", name: "access_key", autocomplete: "off", required: true,
     "aria-label": t("signin.key"), placeholder: t("signin.key") });
   const message = h("p", { class: "error", id: "signin-error" });
@@ -200,35 +161,34 @@ function signinPage() {
     event.preventDefault();
     session.signIn(input.value.trim());
     try {
-      await get("/v1/worker/stats");
-      // back to the page that asked for the key (the address may already name it)
-      if (!location.hash.startsWith("#/signin") && location.hash.length > 2) route();
-      else location.hash = "#/overview";
+      session.access = await get("/v1/account/access");
     } catch (error) {
       session.signOut();
       message.textContent = error instanceof ApiError ? error.message : t("common.error");
+      return;
     }
+    // back to the page that asked for the key (the address may already name it)
+    if (!location.hash.startsWith("#/signin") && location.hash.length > 2) route();
+    else location.hash = "#/overview";
   } }, input, h("button", { type: "submit" }, t("signin.submit")));
   main.append(h("h1", {}, t("signin.title")), form, message, h("p", { class: "muted" }, t("signin.hint")));
 }
 
-function overviewPage() {
+function overviewPage(main) {
   const picker = h("div", { id: "subaccounts" });
   const cards = h("div", { class: "cards", id: "sub-cards" });
   const counts = h("div", { class: "cards", id: "sub-counts" });
   const earnings = h("div", { class: "cards", id: "earnings" });
   const chart = historyChart("/v1/worker/share-history", RANGES);
   main.append(h("h1", {}, t("overview.title")), picker, cards, h("h2", {}, t("overview.chart")),
-    chart.node, h("h2", {}, t("overview.workers")), counts, h("h2", {}, t("earn.title")), earnings);
-  if (!session.readOnly) subaccountPicker(picker);
-  refresh = async () => {
+    chart.node, h("h2", {}, link("#/workers", t("overview.workers"))), counts,
+    h("h2", {}, link("#/earnings", t("earn.title"))), earnings);
+  subaccountPicker(picker);
+  return async () => {
     try {
       const [stats, full] = await Promise.all([get("/v1/worker/stats"), get("/v1/worker/full-stats")]);
-      const day = Number(stats.shares_1d_pure);
       cards.replaceChildren(
-        ...["1m", "5m", "15m"].map((w) => card(t(`win.${w}`), i18n.rate(Number(stats[`shares_${w}_pure`])), `sub-${w}`)),
-        card(t("win.1h"), i18n.rate(Number(stats.shares_1h_pure)), "sub-1h"),
-        card(t("win.1d"), i18n.rate(day), "sub-1d"),
+        ...["1m", "5m", "15m", "1h", "1d"].map((w) => card(t(`win.${w}`), i18n.rate(Number(stats[`shares_${w}_pure`])), `sub-${w}`)),
       );
       counts.replaceChildren(
         ...["active", "inactive", "dead"].map((s) =>
@@ -244,102 +204,38 @@ function overviewPage() {
       earnings.replaceChildren(
         ...[["earn.today", e.earnings_today], ["earn.yesterday", e.earnings_yesterday], ["earn.unpaid", e.unpaid],
           ["earn.pending", e.pending_payouts], ["earn.paid", e.total_paid]]
-          .map(([k, v]) => card(t(k), `${v} BTC`, k.slice(5))));
+          .map(([k, v]) => card(t(k), btc(v), k.slice(5))));
     } catch (error) {
       fail(earnings, error);
     }
   };
 }
 
+// A switch between the sub-accounts a key opens (a watcher token opens one).
 async function subaccountPicker(box) {
-  let list;
+  if (!session.access || session.access.puids.length < 2) return;
+  let items = [];
   try {
-    list = await get("/v1/account/sub-account/list");
+    items = await get("/v1/account/sub-account/list");
   } catch {
     return;
   }
-  const items = Array.isArray(list) ? list : list.list || list.data || [];
-  if (items.length < 2) return;
   const select = h("select", { "aria-label": t("common.subaccount"), onchange: () => {
     session.choose(select.value);
     route();
-  } }, items.map((s) => h("option", { value: s.puid, selected: String(s.puid) === session.puid },
-    `${s.name || s.worker_name || s.puid} (${s.puid})`)));
+  } }, items.map((s) => h("option", { value: s.puid, selected: s.puid === session.access.puid },
+    `${s.name} (${s.puid})`)));
   box.replaceChildren(h("label", {}, `${t("common.subaccount")} `, select));
 }
 
-function workersPage(params) {
-  const state = {
-    status: STATUSES.includes(params.get("status")) ? params.get("status") : "all",
-    order_by: params.get("order_by") || "shares_15m",
-    asc: params.get("asc") === "1" ? 1 : 0,
-    filter: params.get("filter") || "",
-    page: Math.max(1, Number(params.get("page")) || 1),
-    group: params.get("group") || "",
-  };
-  const tabs = h("div", { class: "tabs", role: "tablist" });
-  const search = h("input", { type: "search", value: state.filter, placeholder: t("workers.search"),
-    "aria-label": t("workers.search"), oninput: debounce(() => { state.filter = search.value; state.page = 1; go(); }, 300) });
-  const group = h("select", { "aria-label": t("workers.group"), onchange: () => { state.group = group.value; state.page = 1; go(); } },
-    h("option", { value: "" }, t("workers.group_all")));
-  const table = h("div", { class: "scroll box", id: "worker-table" });
-  const pager = h("div", { class: "toolbar", id: "pager" });
-  main.append(h("h1", {}, t("workers.title")), tabs, h("div", { class: "toolbar" }, search, group), table, pager);
-  get("/v1/groups/simple").then((groups) => {
-    for (const g of groups) group.append(h("option", { value: g.gid, selected: String(g.gid) === state.group }, g.name));
-  }).catch(() => {});
-
-  function go() {
-    const query = new URLSearchParams(Object.entries(state).filter(([, v]) => v !== "" && v !== null));
-    history.replaceState(null, "", `#/workers?${query}`);
-    refresh();
-  }
-  refresh = async () => {
-    let answer, stats;
-    try {
-      [answer, stats] = await Promise.all([
-        get("/v1/worker", { ...state, page_size: PAGE_SIZE }),
-        get("/v1/worker/full-stats"),
-      ]);
-    } catch (error) {
-      return fail(table, error);
-    }
-    tabs.replaceChildren(...STATUSES.map((s) => h("button", {
-      type: "button", role: "tab", "data-status": s, "aria-pressed": String(s === state.status),
-      onclick: () => { state.status = s; state.page = 1; go(); },
-    }, `${t(s === "all" ? "status.all" : `status.${s.toUpperCase()}`)} (${i18n.integer(s === "all" ? stats.workers_total : stats[`workers_${s}`])})`)));
-    const head = COLUMNS.map(([key, label, , cls]) => h("th", { class: cls },
-      key ? h("button", {
-        type: "button", "data-sort": key,
-        "aria-sort": state.order_by === key ? (state.asc ? "ascending" : "descending") : null,
-        onclick: () => {
-          state.asc = state.order_by === key ? 1 - state.asc : (key === "worker_name" ? 1 : 0);
-          state.order_by = key; state.page = 1; go();
-        },
-      }, t(label)) : t(label)));
-    const rows = answer.data.map((w) => h("tr", { class: w.status, "data-worker": w.worker_id },
-      COLUMNS.map(([, , cell, cls]) => h("td", { class: cls }, cell(w)))));
-    table.replaceChildren(h("table", {}, h("tr", {}, head), rows));
-    const pages = Math.max(1, answer.page_count);
-    pager.replaceChildren(
-      h("button", { type: "button", disabled: state.page <= 1, "data-page": "prev",
-        onclick: () => { state.page -= 1; go(); } }, t("workers.prev")),
-      h("span", { id: "page-of" }, t("workers.page", { page: i18n.integer(state.page), pages: i18n.integer(pages) })),
-      h("button", { type: "button", disabled: state.page >= pages, "data-page": "next",
-        onclick: () => { state.page += 1; go(); } }, t("workers.next")),
-      h("span", { class: "muted" }, t("workers.count", { n: i18n.integer(answer.total_count) })),
-    );
-  };
-}
-
-function workerPage(id) {
+function workerPage(main, id) {
   const facts = h("dl", { class: "facts box", id: "worker-facts" });
   const cards = h("div", { class: "cards", id: "worker-cards" });
   const chart = historyChart(`/v1/worker/${encodeURIComponent(id)}/share-history`, WORKER_RANGES);
   const title = h("h1", {}, t("worker.title"));
   main.append(h("p", {}, link("#/workers", t("worker.back"))), title, cards, h("h2", {}, t("overview.chart")),
     chart.node, h("h2", {}, t("worker.facts")), facts);
-  refresh = async () => {
+  return async () => {
     let w;
     try {
       w = await get(`/v1/worker/${encodeURIComponent(id)}`);
@@ -363,11 +259,6 @@ function workerPage(id) {
   };
 }
 
-function debounce(fn, ms) {
-  let timer;
-  return () => { clearTimeout(timer); timer = setTimeout(fn, ms); };
-}
-
 // --- start ----------------------------------------------------------------------------------
 
 async function start() {
@@ -383,5 +274,6 @@ async function start() {
   route();
   setInterval(() => { if (refresh && !document.hidden) refresh(); }, REFRESH_MS);
 }
+
 
 start();

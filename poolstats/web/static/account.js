@@ -1,0 +1,117 @@
+// The sub-account's own pages: earnings (with the payout threshold) and watcher links.
+import { ApiError, get, post, session } from "./api.js";
+import * as i18n from "./i18n.js";
+import { t } from "./i18n.js";
+import { btc, card, fail, h } from "./ui.js";
+
+const HISTORY_DAYS = 30; // a page of the daily history
+
+// 20231114 (BTC.COM's date) -> unix seconds of that UTC day's start
+function dayStart(date) {
+  const s = String(date);
+  return Date.UTC(Number(s.slice(0, 4)), Number(s.slice(4, 6)) - 1, Number(s.slice(6, 8))) / 1000;
+}
+
+function writeForm(id, fields, label, submit) {
+  const message = h("span", { class: "muted", "data-message": id });
+  const form = h("form", { class: "signin", id, onsubmit: async (event) => {
+    event.preventDefault();
+    message.className = "muted";
+    try {
+      await submit();
+      message.textContent = t("common.saved");
+    } catch (error) {
+      message.className = "error";
+      message.textContent = error instanceof ApiError ? error.message : t("common.error");
+    }
+  } }, fields, h("button", { type: "submit" }, label), message);
+  return form;
+}
+
+export function earningsPage(main) {
+  const cards = h("div", { class: "cards", id: "earn-cards" });
+  const table = h("div", { class: "scroll box", id: "earn-table" });
+  const pager = h("div", { class: "toolbar" });
+  let page = 1;
+  const amount = h("input", { name: "amount", inputmode: "decimal", placeholder: "0.005", "aria-label": t("earn.threshold") });
+  const threshold = session.readOnly ? null : writeForm("pay-limit",
+    [h("label", {}, `${t("earn.threshold")} `, amount)], t("common.save"),
+    () => post("/v1/account/pay/limit", { amount: amount.value.trim() }));
+  main.append(h("h1", {}, t("earn.title")), cards, threshold, h("h2", {}, t("earn.history")), table, pager);
+
+  async function refresh() {
+    try {
+      const e = await get("/v1/account/earn-stats");
+      cards.replaceChildren(
+        ...[["earn.today", e.earnings_today], ["earn.yesterday", e.earnings_yesterday], ["earn.unpaid", e.unpaid],
+          ["earn.pending", e.pending_payouts], ["earn.paid", e.total_paid]]
+          .map(([k, v]) => card(t(k), btc(v), k.slice(5))));
+    } catch (error) {
+      fail(cards, error);
+    }
+    let days, rates;
+    try {
+      [days, rates] = await Promise.all([
+        get("/v1/account/earn-history", { page, page_size: HISTORY_DAYS }),
+        get("/v1/worker/share-history", { dimension: "1d", start_ts: -HISTORY_DAYS * page * 86400, count: HISTORY_DAYS * page + 1 }),
+      ]);
+    } catch (error) {
+      return fail(table, error);
+    }
+    const factor = i18n.UNIT_FACTOR[rates.shares_unit] ?? 1;
+    const rateOf = new Map(rates.tickers.filter((p) => p[1] !== null).map(([s, v]) => [Number(s), Number(v) * factor]));
+    const head = ["earn.date", "overview.chart", "earn.amount", "earn.difficulty", "earn.mode", "earn.paid_at", "earn.tx"]
+      .map((k, i) => h("th", { class: i === 0 ? "left" : null }, t(k)));
+    table.replaceChildren(h("table", {}, h("tr", {}, head), days.list.map((d) => h("tr", { "data-date": d.date },
+      h("td", { class: "left" }, i18n.day(dayStart(d.date))),
+      h("td", {}, rateOf.has(dayStart(d.date)) ? i18n.rate(rateOf.get(dayStart(d.date))) : "—"),
+      h("td", {}, btc(d.earnings)),
+      h("td", {}, i18n.integer(d.diff)),
+      h("td", {}, d.payment_mode),
+      h("td", {}, d.payment_time || "—"),
+      h("td", { class: "tx" }, d.payment_tx || "—")))));
+    const pages = Math.max(1, days.page_count);
+    pager.replaceChildren(
+      h("button", { type: "button", disabled: page <= 1, onclick: () => { page -= 1; refresh(); } }, t("workers.prev")),
+      h("span", {}, t("workers.page", { page: i18n.integer(page), pages: i18n.integer(pages) })),
+      h("button", { type: "button", disabled: page >= pages, onclick: () => { page += 1; refresh(); } }, t("workers.next")));
+  }
+  return refresh;
+}
+
+export function watchersPage(main) {
+  const list = h("div", { class: "scroll box", id: "watcher-table" });
+  const made = h("p", { id: "watcher-made" });
+  const note = h("input", { name: "note", minlength: 2, maxlength: 20, required: true, "aria-label": t("watchers.note"),
+    placeholder: t("watchers.note") });
+  const create = session.readOnly ? null : writeForm("watcher-create", [note], t("watchers.create"), async () => {
+    const link = await post("/v1/account/watcher/create", { note: note.value.trim() });
+    const url = `${location.origin}/#/watch/${encodeURIComponent(link.watcher_key)}`;
+    // shown this once, as the API shows the token once
+    made.replaceChildren(t("watchers.made"), " ", h("input", { readonly: true, value: url, size: 60, "data-link": link.id }));
+    note.value = "";
+    await refresh();
+  });
+  main.append(h("h1", {}, t("watchers.title")), h("p", { class: "muted" }, t("watchers.hint")), create, made, list);
+
+  async function refresh() {
+    let links;
+    try {
+      links = await get("/v1/account/watcher/list");
+    } catch (error) {
+      return fail(list, error);
+    }
+    const head = ["watchers.note", "watchers.token", "watchers.created"].map((k, i) => h("th", { class: i === 0 ? "left" : null }, t(k)));
+    list.replaceChildren(h("table", {}, h("tr", {}, head, h("th", {})), links.map((w) => h("tr", { "data-watcher": w.id },
+      h("td", { class: "left" }, w.note), h("td", {}, w.watcher_key), h("td", {}, w.created_at),
+      h("td", {}, session.readOnly ? null : h("button", { type: "button", "data-action": "revoke", onclick: async () => {
+        try {
+          await post("/v1/account/watcher/delete", { watcher_id: w.id });
+          await refresh();
+        } catch (error) {
+          fail(list, error);
+        }
+      } }, t("watchers.revoke")))))));
+  }
+  return refresh;
+}
