@@ -194,6 +194,11 @@ class Settings:
     stratum_host: str = setting(
         "127.0.0.1", "Address the stratum server binds to (0.0.0.0 to take miners from outside)."
     )
+    explorer_tx_url: str = setting(
+        "",
+        "Link of a payout's transaction on the dashboard's earnings page, {txid} standing for "
+        "its id (https://mempool.space/tx/{txid}); empty: the id is shown without a link.",
+    )
     pool_stratum_urls: str = setting(
         "",
         "Stratum addresses advertised by /v1/pool/node-list and /v1/pool/url-config, as "
@@ -341,6 +346,16 @@ class Settings:
             return parse_fee_rate(self.pool_fee_rate)
         except ValueError as exc:
             raise ValueError(f"pool_fee_rate: {exc}") from None
+
+    def tx_link(self) -> str:
+        """``explorer_tx_url``, checked: empty, or an http(s) URL holding ``{txid}``;
+        ``ValueError`` naming the setting otherwise (a link that cannot work stops the start)."""
+        url = self.explorer_tx_url.strip()
+        if url and (not url.startswith(("https://", "http://")) or "{txid}" not in url):
+            raise ValueError(
+                f"explorer_tx_url: an http(s) URL with {{txid}} in it, got {self.explorer_tx_url!r}"
+            )
+        return url
 
     def stratum_regions(self) -> tuple[StratumRegion, ...]:
         """``pool_stratum_urls`` by region; ``ValueError`` naming the setting for an item

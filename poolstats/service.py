@@ -115,6 +115,7 @@ class Service:
         files are moved to ``self.set_aside``)."""
         settings.fee_rate()  # a mistyped pool_fee_rate stops the start, not a settlement
         settings.stratum_regions()  # and so does a mistyped pool_stratum_urls
+        settings.tx_link()  # and a dashboard link that cannot work
         self.settings = settings
         self.clock = clock or SystemClock()
         data_dir = Path(settings.data_dir)

@@ -41,6 +41,7 @@ class ReadNode:
 
     def __init__(self, settings: Settings, store: SqlStore, clock: Clock | None = None) -> None:
         settings.stratum_regions()  # a mistyped pool_stratum_urls stops the start
+        settings.tx_link()  # and so does a dashboard link that cannot work
         self.settings = settings
         self.store = store
         self.clock = clock or SystemClock()

@@ -366,11 +366,18 @@ def test_groups_are_made_renamed_and_deleted_from_their_page(site: Site) -> None
     ]
 
 
-def test_the_earnings_page_shows_each_settled_day(node: Node, chromium: Browser) -> None:
-    from tests.api.test_btccom_earnings import mine
+def test_the_earnings_page_shows_each_settled_day(make_node: Any, chromium: Browser) -> None:
+    from poolstats.store import ledger
+    from tests.api.test_btccom_earnings import ADDRESS, TXID, mine
 
+    node = make_node(explorer_tx_url="https://explorer.example/tx/{txid}")
     mine(node)
     assert node.service.settle_due() is not None
+    store = node.service.store
+    store.update_subaccount_profile(1, {"address": ADDRESS}, int(node.clock.now()))
+    batch = ledger.create_batch(store, int(node.clock.now())).batch
+    assert batch is not None
+    ledger.confirm_batch(store, batch.id, TXID, int(node.clock.now()) + 100)
     server = NodeServer(node).start()
     site = Site(node, server.url, chromium, [])
     try:
@@ -383,6 +390,9 @@ def test_the_earnings_page_shows_each_settled_day(node: Node, chromium: Browser)
         )
         assert shown == [[str(d["date"]), f"{d['earnings'] / 1e8:.8f} BTC"] for d in history]
         assert page.inner_text("[data-figure=yesterday] b") == "3.06250000 BTC"
+        assert page.inner_text("[data-figure=paid] b") == "3.06250000 BTC"
+        link = page.get_attribute("#earn-table td.tx a", "href")
+        assert link == f"https://explorer.example/tx/{TXID}"  # the operator's explorer
         page.fill("#pay-limit input[name=amount]", "0.0001")  # below BTC.COM's 0.001
         page.click("#pay-limit button")
         page.wait_for_selector("#pay-limit .error")

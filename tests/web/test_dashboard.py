@@ -6,7 +6,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from poolstats.config import Settings
+from poolstats.service import Service
 from poolstats.web.dashboard import STATIC
 from tests.api.conftest import Node
 
@@ -90,3 +95,16 @@ def test_static_files_are_package_data() -> None:
     """``make install`` of a wheel ships the dashboard: pyproject lists its folders."""
     pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
     assert '"web/static/*", "web/static/i18n/*"' in pyproject
+
+
+def test_dashboard_config_tells_the_refresh_and_the_explorer_link(make_node: Any) -> None:
+    node = make_node(flush_interval_s=5.0, explorer_tx_url="https://mempool.space/tx/{txid}")
+    config = node.data("/v1/pool/dashboard-config", user="")
+    assert config == {"refresh_s": 5.0, "explorer_tx_url": "https://mempool.space/tx/{txid}"}
+
+
+@pytest.mark.parametrize("url", ["mempool.space/tx/{txid}", "https://mempool.space/tx/"])
+def test_an_explorer_link_that_cannot_work_stops_the_node(tmp_path: Path, url: str) -> None:
+    settings = Settings(data_dir=tmp_path, ingest_token="t", explorer_tx_url=url)
+    with pytest.raises(ValueError, match=r"^explorer_tx_url: an http"):
+        Service(settings)

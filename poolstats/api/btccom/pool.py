@@ -220,6 +220,22 @@ async def node_list(request: Request) -> Response:
     )
 
 
+class DashboardConfig(msgspec.Struct):
+    """What a client needs to present this pool's figures (poolstats' own): how often they
+    change (the flush interval: polling faster only repeats them) and where a payout's
+    transaction can be looked at (``explorer_tx_url``, ``{txid}`` standing for its id)."""
+
+    refresh_s: float
+    explorer_tx_url: str  # "": no link
+
+
+@endpoint(router, "GET", "/v1/pool/dashboard-config", summary="How to present the figures",
+          answer=DashboardConfig, auth=False)  # fmt: skip
+def dashboard_config(ctx: Call) -> Response:
+    settings = ctx.service.settings
+    return ok(DashboardConfig(settings.flush_interval_s, settings.tx_link()))
+
+
 @endpoint(router, "GET", "/v1/pool/url-config", summary="Stratum addresses by region",
           answer=list[UrlConfig], params=UrlConfigParams, auth=False)  # fmt: skip
 def url_config(ctx: Call) -> Response:

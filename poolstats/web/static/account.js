@@ -1,5 +1,5 @@
 // The sub-account's own pages: earnings (with the payout threshold) and watcher links.
-import { ApiError, get, post, session } from "./api.js";
+import { ApiError, config, get, post, session } from "./api.js";
 import * as i18n from "./i18n.js";
 import { t } from "./i18n.js";
 import { btc, card, fail, h } from "./ui.js";
@@ -26,6 +26,15 @@ function writeForm(id, fields, label, submit) {
     }
   } }, fields, h("button", { type: "submit" }, label), message);
   return form;
+}
+
+// A payout's transaction, linked to the operator's explorer (explorer_tx_url) when set.
+function txLink(txid) {
+  if (!txid) return "—";
+  const short = `${txid.slice(0, 8)}…${txid.slice(-8)}`;
+  if (!config.explorer_tx_url) return h("span", { title: txid }, short);
+  const href = config.explorer_tx_url.replace("{txid}", encodeURIComponent(txid));
+  return h("a", { href, title: txid, target: "_blank", rel: "noreferrer noopener" }, short);
 }
 
 export function earningsPage(main) {
@@ -69,7 +78,7 @@ export function earningsPage(main) {
       h("td", {}, i18n.integer(d.diff)),
       h("td", {}, d.payment_mode),
       h("td", {}, d.payment_time || "—"),
-      h("td", { class: "tx" }, d.payment_tx || "—")))));
+      h("td", { class: "tx" }, txLink(d.payment_tx))))));
     const pages = Math.max(1, days.page_count);
     pager.replaceChildren(
       h("button", { type: "button", disabled: page <= 1, onclick: () => { page -= 1; refresh(); } }, t("workers.prev")),

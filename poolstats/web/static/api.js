@@ -19,6 +19,9 @@ export const session = {
   signOut() { this.access = null; sessionStorage.clear(); },
 };
 
+// /v1/pool/dashboard-config, read at start: how often figures change, the explorer's link
+export const config = { refresh_s: 10, explorer_tx_url: "" };
+
 export class ApiError extends Error {
   constructor(errNo, message) {
     super(message);

@@ -4,14 +4,13 @@
 // itself and returns its refresh, or nothing.
 import { earningsPage, watchersPage } from "./account.js";
 import { alertsPage } from "./alerts.js";
-import { ApiError, get, plain, session } from "./api.js";
+import { ApiError, config, get, plain, session } from "./api.js";
 import { groupsPage, workersPage } from "./farm.js";
 import { historyChart, RANGES, WORKER_RANGES } from "./history.js";
 import * as i18n from "./i18n.js";
 import { t } from "./i18n.js";
 import { btc, card, fail, h, link } from "./ui.js";
 
-const REFRESH_MS = 10_000;
 // page -> [builder, needs a key or watcher token, owner only (no watcher token)]
 const PAGES = {
   pool: [poolPage, false, false],
@@ -27,7 +26,7 @@ const PAGES = {
 const NAV = ["overview", "workers", "groups", "earnings", "alerts", "watchers"];
 
 const main = document.getElementById("main");
-let refresh = null; // the current page's figures, fetched again every REFRESH_MS
+let refresh = null; // the current page's figures, fetched again every flush interval
 
 // --- routes ---------------------------------------------------------------------------------
 
@@ -263,6 +262,11 @@ function workerPage(main, id) {
 
 async function start() {
   await i18n.load();
+  try {
+    Object.assign(config, await get("/v1/pool/dashboard-config"));
+  } catch {
+    // the defaults: a refresh every 10 s, no explorer link
+  }
   const picker = document.getElementById("lang");
   picker.value = i18n.lang;
   picker.addEventListener("change", async () => {
@@ -272,7 +276,9 @@ async function start() {
   });
   window.addEventListener("hashchange", route);
   route();
-  setInterval(() => { if (refresh && !document.hidden) refresh(); }, REFRESH_MS);
+  // figures change once a flush: polling faster would only fetch them again
+  const every = Math.min(60, Math.max(2, config.refresh_s)) * 1000;
+  setInterval(() => { if (refresh && !document.hidden) refresh(); }, every);
 }
 
 
