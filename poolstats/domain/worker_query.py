@@ -17,6 +17,7 @@ WORKER_ORDER_KEYS: tuple[str, ...] = (
     "accept_1m",
     "accept_5m",
     "accept_15m",
+    "accept_1h",
     "accept_1d",
     "accept_count",
     "reject_fraction_15m",

@@ -125,6 +125,22 @@ def test_worker_list_sorts_pages_and_filters_by_name(loaded: Node) -> None:
     assert loaded.data("/v1/worker", filter="rig_")["total_count"] == 0  # _ is literal
 
 
+def test_worker_list_sorts_by_the_hour(loaded: Node) -> None:
+    # rig3 gets 2^30 of work 50,000 s ago: the most in the day, nothing in the hour. The hour
+    # holds rig1's 60 * 2^20 and rig2's 30 * 2^20 (2,000 s ago), so by the hour: rig1, rig2,
+    # rig3; by the day rig3 comes first.
+    loaded.ingest(
+        {"ts": NOW - 50_000, "puid": 1, "worker": "rig3", "diff": 2**30, "accepted": True}
+    )
+    loaded.service.flush()
+    by_hour = loaded.data("/v1/worker", order_by="shares_1h", asc=0)
+    assert [w["worker_name"] for w in by_hour["data"]] == ["rig1", "rig2", "rig3"]
+    by_day = loaded.data("/v1/worker", order_by="shares_1d", asc=0)
+    assert [w["worker_name"] for w in by_day["data"]] == ["rig3", "rig1", "rig2"]
+    rising = loaded.data("/v1/worker", order_by="shares_1h", asc=1)
+    assert [w["worker_name"] for w in rising["data"]] == ["rig3", "rig2", "rig1"]
+
+
 def test_worker_detail_golden(loaded: Node) -> None:
     assert loaded.data(f"/v1/worker/{RIG1}") == {
         "worker_id": RIG1,

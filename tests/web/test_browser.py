@@ -7,6 +7,7 @@ languages at desktop and phone widths (``SCREENSHOTS``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,10 +56,15 @@ class Site:
     browser: Browser
     pages: list[tuple[Page, list[str], list[str]]]
 
-    def open(self, path: str, *, lang: str = "en-US", viewport: dict[str, int] = DESKTOP) -> Page:
+    def open(
+        self, path: str, *, lang: str = "en-US", viewport: dict[str, int] = DESKTOP,
+        scheme: str = "light",
+    ) -> Page:  # fmt: skip
         """A new tab (its own storage) at ``path``; its console errors, failed requests and
         every URL it asks for are kept for the checks after the test."""
-        context = self.browser.new_context(viewport=viewport, locale=lang, timezone_id="UTC")  # type: ignore[arg-type]
+        context = self.browser.new_context(
+            viewport=viewport, locale=lang, timezone_id="UTC", color_scheme=scheme,  # type: ignore[arg-type]
+        )  # fmt: skip
         page = context.new_page()
         errors: list[str] = []
         urls: list[str] = []
@@ -76,13 +82,12 @@ class Site:
         page.wait_for_selector("#sub-cards [data-figure=sub-15m]")
 
 
-@pytest.fixture
-def site(node: Node, chromium: Browser) -> Iterator[Site]:
-    load(node)
-    node.ingest(*farm_shares())
-    node.service.flush()
+@contextlib.contextmanager
+def served(node: Node, browser: Browser) -> Iterator[Site]:
+    """``node`` on loopback; afterwards, every tab opened is checked: no console error or
+    failed request, nothing asked of another host, the key in no URL."""
     server = NodeServer(node).start()
-    made = Site(node, server.url, chromium, [])
+    made = Site(node, server.url, browser, [])
     try:
         yield made
     finally:
@@ -92,6 +97,15 @@ def site(node: Node, chromium: Browser) -> Iterator[Site]:
             assert [u for u in urls if not u.startswith(server.url + "/")] == []
             assert not [u for u in urls if node.key["alice"] in u]  # never in a URL
         server.stop()
+
+
+@pytest.fixture
+def site(node: Node, chromium: Browser) -> Iterator[Site]:
+    load(node)
+    node.ingest(*farm_shares())
+    node.service.flush()
+    with served(node, chromium) as made:
+        yield made
 
 
 def points(page: Page, chart: str, series: int = 0) -> list[tuple[int, float]]:
@@ -227,7 +241,7 @@ def test_every_page_fits_the_screen_in_both_languages(site: Site, lang: str, wid
         "workers": "#worker-table tr[data-worker]",
         "worker": "#worker-facts dt",
         "groups": "#group-table tr[data-group]",
-        "earnings": "#earn-table table",
+        "earnings": "#earn-table p, #earn-table table",
         "alerts": "#alert-form",
         "watchers": "#watcher-table table",
     }
@@ -378,9 +392,7 @@ def test_the_earnings_page_shows_each_settled_day(make_node: Any, chromium: Brow
     batch = ledger.create_batch(store, int(node.clock.now())).batch
     assert batch is not None
     ledger.confirm_batch(store, batch.id, TXID, int(node.clock.now()) + 100)
-    server = NodeServer(node).start()
-    site = Site(node, server.url, chromium, [])
-    try:
+    with served(node, chromium) as site:
         page = sign_in_to(site, "/#/earnings")
         page.wait_for_selector("#earn-table tr[data-date]")
         history = node.data("/v1/account/earn-history")["list"]
@@ -401,11 +413,6 @@ def test_the_earnings_page_shows_each_settled_day(make_node: Any, chromium: Brow
         page.click("#pay-limit button")
         page.wait_for_selector("#pay-limit [data-message]:has-text('Saved.')")
         assert node.service.store.subaccount_profile(1)["min_payout_sat"] == 2_000_000
-    finally:
-        for page, errors, _ in site.pages:
-            page.context.close()
-            assert errors == [], errors
-        server.stop()
 
 
 def test_a_watcher_link_made_on_its_page_opens_read_only_until_revoked(site: Site) -> None:
@@ -479,3 +486,37 @@ def test_alert_settings_and_contacts_are_edited_on_their_page(site: Site) -> Non
     page.click("tr[data-contact] button[data-action=delete-contact]")
     page.wait_for_selector("tr[data-contact]", state="detached")
     assert node.data("/v1/alert/contacts/my") == []
+
+
+def test_figures_refresh_on_their_own_and_leave_what_is_typed(
+    make_node: Any, chromium: Browser
+) -> None:
+    node = make_node(flush_interval_s=2.0)  # the page refreshes every flush interval
+    load(node)
+    with served(node, chromium) as site:
+        page = sign_in_to(site, "/#/groups")
+        page.wait_for_selector("tr[data-group='-1']")
+        page.fill("#group-create input[name=group_name]", "half-typ")
+        total = "tr[data-group='-1'] td:nth-child(7)"
+        before = int(page.inner_text(total))
+        node.ingest(*(dict(w, worker="new-rig") for w in farm_shares()[:1]))
+        node.service.flush()
+        page.wait_for_function(
+            f'n => Number(document.querySelector("{total}").textContent) === n', arg=before + 1
+        )  # no reload, no click: the next refresh brought it
+        assert page.input_value("#group-create input[name=group_name]") == "half-typ"
+        assert page.evaluate("document.activeElement.name") == "group_name"
+
+
+def test_a_dark_system_gets_a_dark_dashboard(site: Site) -> None:
+    def background(page: Page) -> list[int]:
+        color = page.evaluate("getComputedStyle(document.documentElement).backgroundColor")
+        return [int(v) for v in color[color.index("(") + 1 : -1].split(",")[:3]]
+
+    light = site.open("/#/pool")
+    dark = site.open("/#/pool", scheme="dark")
+    for page in (light, dark):
+        page.wait_for_selector("[data-chart] circle")
+    assert sum(background(light)) > 3 * 200 and sum(background(dark)) < 3 * 60
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    dark.screenshot(path=SCREENSHOTS / "dark-pool.png", full_page=True)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from poolstats.config import Settings
+from poolstats.domain.alerts import AlertKind, Event
 from poolstats.service import Service
 from poolstats.web.dashboard import STATIC
 from tests.api.conftest import Node
@@ -33,6 +34,9 @@ FAMILIES = {
     "status.": {"ACTIVE", "INACTIVE", "DEAD", "all"},
     "win.": {"1m", "5m", "15m", "1h", "1d"},
     "range.": {"1h", "24h", "7d", "30d"},
+    "alert_type.": {k.value for k in AlertKind},
+    "alert_event.": {e.value for e in Event},
+    "block.": {"submitted", "accepted", "rejected"},  # store/blocks.py's statuses
 }
 
 

@@ -30,6 +30,7 @@ OrderBy = Literal[
     "shares_1m",
     "shares_5m",
     "shares_15m",
+    "shares_1h",  # poolstats' own: BTC.COM sorted by its other windows only
     "shares_1d",
     "accept_count",
     "reject_percent",

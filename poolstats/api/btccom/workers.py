@@ -43,6 +43,7 @@ ORDER_COLUMNS = {
     "shares_1m": "accept_1m",
     "shares_5m": "accept_5m",
     "shares_15m": "accept_15m",
+    "shares_1h": "accept_1h",
     "shares_1d": "accept_1d",
     "accept_count": "accept_count",
     "reject_percent": "reject_fraction_15m",

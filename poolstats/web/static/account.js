@@ -37,27 +37,32 @@ function txLink(txid) {
   return h("a", { href, title: txid, target: "_blank", rel: "noreferrer noopener" }, short);
 }
 
+// The five figures of /v1/account/earn-stats, exact BTC from its satoshi strings, into box.
+export async function earningCards(box) {
+  try {
+    const e = await get("/v1/account/earn-stats");
+    box.replaceChildren(
+      ...[["earn.today", e.earnings_today], ["earn.yesterday", e.earnings_yesterday], ["earn.unpaid", e.unpaid],
+        ["earn.pending", e.pending_payouts], ["earn.paid", e.total_paid]]
+        .map(([k, v]) => card(t(k), btc(v), k.slice(5))));
+  } catch (error) {
+    fail(box, error);
+  }
+}
+
 export function earningsPage(main) {
   const cards = h("div", { class: "cards", id: "earn-cards" });
   const table = h("div", { class: "scroll box", id: "earn-table" });
   const pager = h("div", { class: "toolbar" });
   let page = 1;
-  const amount = h("input", { name: "amount", inputmode: "decimal", placeholder: "0.005", "aria-label": t("earn.threshold") });
+  const amount = h("input", { name: "amount", inputmode: "decimal", size: 12, "aria-label": t("earn.threshold") });
   const threshold = session.readOnly ? null : writeForm("pay-limit",
     [h("label", {}, `${t("earn.threshold")} `, amount)], t("common.save"),
     () => post("/v1/account/pay/limit", { amount: amount.value.trim() }));
   main.append(h("h1", {}, t("earn.title")), cards, threshold, h("h2", {}, t("earn.history")), table, pager);
 
   async function refresh() {
-    try {
-      const e = await get("/v1/account/earn-stats");
-      cards.replaceChildren(
-        ...[["earn.today", e.earnings_today], ["earn.yesterday", e.earnings_yesterday], ["earn.unpaid", e.unpaid],
-          ["earn.pending", e.pending_payouts], ["earn.paid", e.total_paid]]
-          .map(([k, v]) => card(t(k), btc(v), k.slice(5))));
-    } catch (error) {
-      fail(cards, error);
-    }
+    await earningCards(cards);
     let days, rates;
     try {
       [days, rates] = await Promise.all([
@@ -71,6 +76,11 @@ export function earningsPage(main) {
     const rateOf = new Map(rates.tickers.filter((p) => p[1] !== null).map(([s, v]) => [Number(s), Number(v) * factor]));
     const head = ["earn.date", "overview.chart", "earn.amount", "earn.difficulty", "earn.mode", "earn.paid_at", "earn.tx"]
       .map((k, i) => h("th", { class: i === 0 ? "left" : null }, t(k)));
+    if (!days.list.length) {
+      table.replaceChildren(h("p", { class: "muted" }, t("earn.none")));
+      pager.replaceChildren();
+      return;
+    }
     table.replaceChildren(h("table", {}, h("tr", {}, head), days.list.map((d) => h("tr", { "data-date": d.date },
       h("td", { class: "left" }, i18n.day(dayStart(d.date))),
       h("td", {}, rateOf.has(dayStart(d.date)) ? i18n.rate(rateOf.get(dayStart(d.date))) : "—"),

@@ -93,7 +93,8 @@ export function alertsPage(main) {
       const entries = await get("/v1/alert/get", { page: 1, page_size: 20 });
       const items = Array.isArray(entries) ? entries : entries.list || [];
       log.replaceChildren(items.length ? h("table", {}, items.map((e) => h("tr", { "data-alert": e.id },
-        h("td", { class: "left" }, i18n.time(e.created_at)), h("td", {}, e.type), h("td", {}, e.event),
+        h("td", { class: "left" }, i18n.time(e.created_at)), h("td", {}, t(`alert_type.${e.type}`)),
+        h("td", {}, t(`alert_event.${e.event}`)),
         h("td", { class: "left" }, e.message)))) : h("p", { class: "muted" }, t("alerts.none")));
     } catch (error) {
       fail(log, error);

@@ -2,7 +2,7 @@
 // once when reached; their figures refresh on a timer without rebuilding the page, so a
 // half-typed search or key is never wiped. A page is a function (main, params) that builds
 // itself and returns its refresh, or nothing.
-import { earningsPage, watchersPage } from "./account.js";
+import { earningCards, earningsPage, watchersPage } from "./account.js";
 import { alertsPage } from "./alerts.js";
 import { ApiError, config, get, plain, session } from "./api.js";
 import { groupsPage, workersPage } from "./farm.js";
@@ -145,7 +145,7 @@ async function poolExtras(network, connect, blocks) {
       h("tr", {}, ["pool.height", "pool.found_at", "pool.reward", "col.status"].map((k, i) => h("th", { class: i ? null : "left" }, t(k)))),
       found.list.map((b) => h("tr", { "data-height": b.height },
         h("td", { class: "left" }, i18n.integer(b.height)), h("td", {}, i18n.time(b.found_at)),
-        h("td", {}, btc(b.reward)), h("td", {}, b.status))))
+        h("td", {}, btc(b.reward)), h("td", {}, t(`block.${b.status}`)))))
       : h("p", { class: "muted" }, t("pool.no_blocks")));
   } catch (error) {
     fail(network, error);
@@ -198,15 +198,7 @@ function overviewPage(main) {
       fail(cards, error);
     }
     chart.draw();
-    try {
-      const e = await get("/v1/account/earn-stats");
-      earnings.replaceChildren(
-        ...[["earn.today", e.earnings_today], ["earn.yesterday", e.earnings_yesterday], ["earn.unpaid", e.unpaid],
-          ["earn.pending", e.pending_payouts], ["earn.paid", e.total_paid]]
-          .map(([k, v]) => card(t(k), btc(v), k.slice(5))));
-    } catch (error) {
-      fail(earnings, error);
-    }
+    await earningCards(earnings);
   };
 }
 

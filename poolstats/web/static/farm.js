@@ -15,7 +15,7 @@ const COLUMNS = [
   // out on a phone, the rest scroll inside the table's box
   ["worker_name", "col.name", (w) => link(`#/worker/${w.worker_id}`, w.worker_name), "left"],
   ["shares_15m", "win.15m", (w) => i18n.rate(Number(w.shares_15m_pure))],
-  [null, "win.1h", (w) => i18n.rate(Number(w.shares_1h_pure)), "hide-narrow"],
+  ["shares_1h", "win.1h", (w) => i18n.rate(Number(w.shares_1h_pure)), "hide-narrow"],
   ["shares_1d", "win.1d", (w) => i18n.rate(Number(w.shares_1d_pure))],
   ["reject_percent", "col.reject", (w) => `${w.reject_percent} %`],
   [null, "col.status", (w) => t(`status.${w.status}`)],
