@@ -22,6 +22,9 @@ WORKER_ORDER_KEYS: tuple[str, ...] = (
     "accept_count",
     "reject_fraction_15m",
     "last_share_time",
+    "last_accept_time",  # the order of the statuses (ACTIVE last accepted most recently)
+    "group_id",
+    "last_share_ip",
 )
 
 

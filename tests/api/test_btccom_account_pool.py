@@ -56,6 +56,7 @@ def test_account_info_golden_with_the_phone_number_masked(loaded: Node) -> None:
                 "miner_alert": 0,
                 "alert_interval": 6,
             },
+            "pay_limit": "0.00500000",  # poolstats' own field: the default threshold
         },
     }
 

@@ -141,6 +141,23 @@ def test_worker_list_sorts_by_the_hour(loaded: Node) -> None:
     assert [w["worker_name"] for w in rising["data"]] == ["rig3", "rig2", "rig1"]
 
 
+def test_worker_list_sorts_by_status_group_and_ip(loaded: Node) -> None:
+    def order(**params: object) -> list[str]:
+        return [w["worker_name"] for w in loaded.data("/v1/worker", **params)["data"]]
+
+    # rig1 accepted 30 s ago (ACTIVE), rig2 2,000 s ago (INACTIVE), rig3 87,000 s (DEAD)
+    assert order(order_by="status", asc=0) == ["rig1", "rig2", "rig3"]
+    assert order(order_by="status", asc=1) == ["rig3", "rig2", "rig1"]
+    # IPs as text: rig3 sent none (""), then "114.114.114.114" (rig2), "203.0.113.7" (rig1)
+    assert order(order_by="last_share_ip", asc=1) == ["rig3", "rig2", "rig1"]
+    # rig2 moved to a new group (a gid above DEFAULT's -1): last by group ascending
+    assert loaded.api("POST", "/v1/groups/create", group_name="hall-A")["err_no"] == 0
+    gid = next(g["gid"] for g in loaded.data("/v1/groups/simple") if g["name"] == "hall-A")
+    assert loaded.api("POST", "/v1/worker/update", worker_id=str(RIG2), group_id=gid)["err_no"] == 0
+    by_group = order(order_by="group", asc=1)
+    assert by_group[-1] == "rig2" and sorted(by_group[:2]) == ["rig1", "rig3"]
+
+
 def test_worker_detail_golden(loaded: Node) -> None:
     assert loaded.data(f"/v1/worker/{RIG1}") == {
         "worker_id": RIG1,

@@ -77,7 +77,8 @@ EXAMPLES: dict[str, Any] = {
                          "alert": {"hashrate_max": "0", "hashrate_value": "0",
                                    "hashrate_unit": "T", "hashrate_alert": 0,
                                    "miner_max": "0", "miner_value": "0", "miner_alert": 0,
-                                   "alert_interval": 6}},
+                                   "alert_interval": 6},
+                         "pay_limit": "0.00500000"},  # poolstats' own (docs/api.md)
     "/v1/account/earn-stats": {"total_paid": "0", "pending_payouts": "0",
                                "last_payment_time": "0", "earnings_today": "0",
                                "earnings_yesterday": "0", "unpaid": "0"},

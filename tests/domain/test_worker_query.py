@@ -16,8 +16,8 @@ NOW = 1_700_000_000
     "bad",
     [
         {"order_by": "worker_id; DROP TABLE workers"},
-        {"order_by": "group_id"},
-        {"order_by": "accept_1h"},
+        {"order_by": "updated_at"},  # a workers column, but no order a list offers
+        {"order_by": "miner_agent"},
         {"offset": -1},
         {"limit": -1},
     ],

@@ -405,6 +405,7 @@ def test_the_earnings_page_shows_each_settled_day(make_node: Any, chromium: Brow
         assert page.inner_text("[data-figure=paid] b") == "3.06250000 BTC"
         link = page.get_attribute("#earn-table td.tx a", "href")
         assert link == f"https://explorer.example/tx/{TXID}"  # the operator's explorer
+        assert page.inner_text("[data-figure=pay-limit] b") == "0.00500000 BTC"  # the default
         page.fill("#pay-limit input[name=amount]", "0.0001")  # below BTC.COM's 0.001
         page.click("#pay-limit button")
         page.wait_for_selector("#pay-limit .error")
@@ -413,6 +414,7 @@ def test_the_earnings_page_shows_each_settled_day(make_node: Any, chromium: Brow
         page.click("#pay-limit button")
         page.wait_for_selector("#pay-limit [data-message]:has-text('Saved.')")
         assert node.service.store.subaccount_profile(1)["min_payout_sat"] == 2_000_000
+        page.wait_for_selector("[data-figure=pay-limit] b:has-text('0.02000000 BTC')")
 
 
 def test_a_watcher_link_made_on_its_page_opens_read_only_until_revoked(site: Site) -> None:

@@ -34,7 +34,7 @@ from poolstats.api.btccom.schemas import (
     WorkerItem,
     WorkerStats,
 )
-from poolstats.domain.earnings import COIN, SECONDS_PER_DAY
+from poolstats.domain.earnings import COIN, SECONDS_PER_DAY, btc_text
 from poolstats.domain.hashrate import (
     four_significant,
     hashrate_hs,
@@ -329,6 +329,7 @@ def account_info(profile: Mapping[str, Any], alert: AlertSettings) -> AccountInf
             ),
         ),
         alert=alert,
+        pay_limit=btc_text(int(profile["min_payout_sat"])),
     )
 
 

@@ -35,6 +35,10 @@ OrderBy = Literal[
     "accept_count",
     "reject_percent",
     "last_share_time",
+    # poolstats' own, for a dashboard that sorts by every column:
+    "status",  # by the last accepted share: descending is ACTIVE, INACTIVE, DEAD
+    "group",  # by group id: a group's workers together
+    "last_share_ip",
 ]
 
 
@@ -357,6 +361,8 @@ class AccountInfo(msgspec.Struct):
     region: str
     contact: Contact
     alert: AlertSettings
+    # poolstats' own: the payout threshold in BTC, as /v1/account/pay/limit takes it
+    pay_limit: str
 
 
 class EarnStats(msgspec.Struct):

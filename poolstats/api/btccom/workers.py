@@ -48,6 +48,9 @@ ORDER_COLUMNS = {
     "accept_count": "accept_count",
     "reject_percent": "reject_fraction_15m",
     "last_share_time": "last_share_time",
+    "status": "last_accept_time",
+    "group": "group_id",
+    "last_share_ip": "last_share_ip",
 }
 STATUSES = {
     "active": WorkerStatus.ACTIVE,

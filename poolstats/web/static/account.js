@@ -58,11 +58,23 @@ export function earningsPage(main) {
   const amount = h("input", { name: "amount", inputmode: "decimal", size: 12, "aria-label": t("earn.threshold") });
   const threshold = session.readOnly ? null : writeForm("pay-limit",
     [h("label", {}, `${t("earn.threshold")} `, amount)], t("common.save"),
-    () => post("/v1/account/pay/limit", { amount: amount.value.trim() }));
+    async () => {
+      await post("/v1/account/pay/limit", { amount: amount.value.trim() });
+      await refresh();
+    });
   main.append(h("h1", {}, t("earn.title")), cards, threshold, h("h2", {}, t("earn.history")), table, pager);
+
+  const limit = h("div", { class: "cards", id: "pay-limit-now" });
+  cards.after(limit);
 
   async function refresh() {
     await earningCards(cards);
+    try {
+      const info = await get("/v1/account/info");
+      limit.replaceChildren(card(t("earn.threshold_now"), `${info.pay_limit} BTC`, "pay-limit"));
+    } catch (error) {
+      fail(limit, error);
+    }
     let days, rates;
     try {
       [days, rates] = await Promise.all([

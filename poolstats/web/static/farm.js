@@ -18,10 +18,10 @@ const COLUMNS = [
   ["shares_1h", "win.1h", (w) => i18n.rate(Number(w.shares_1h_pure)), "hide-narrow"],
   ["shares_1d", "win.1d", (w) => i18n.rate(Number(w.shares_1d_pure))],
   ["reject_percent", "col.reject", (w) => `${w.reject_percent} %`],
-  [null, "col.status", (w) => t(`status.${w.status}`)],
+  ["status", "col.status", (w) => t(`status.${w.status}`)],
   ["last_share_time", "col.last_share", (w) => i18n.time(Number(w.last_share_time))],
-  [null, "col.group", (w) => w.group_name, "hide-narrow"],
-  [null, "col.ip", (w) => w.last_share_ip, "hide-narrow"],
+  ["group", "col.group", (w) => w.group_name, "hide-narrow"],
+  ["last_share_ip", "col.ip", (w) => w.last_share_ip, "hide-narrow"],
 ];
 // The export: every field of /v1/worker's items that a spreadsheet wants, rates in H/s.
 const CSV_FIELDS = [
