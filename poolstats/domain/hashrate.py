@@ -50,16 +50,6 @@ def four_significant(value: float) -> str:
     return text
 
 
-def hashrate_text(value_hs: float) -> str:
-    """One figure for people: "946.6 H/s", "0 H/s", "1.466 KH/s" ... "2.000 ZH/s".
-
-    ``pick_unit`` names the base unit "H" as BTC.COM's API does, so "H" + "H/s" would read
-    "HH/s": the prefix here is the unit without that "H"."""
-    unit, size = pick_unit([value_hs])
-    prefix = "" if unit == "H" else unit
-    return f"{four_significant(value_hs / size)} {prefix}H/s"
-
-
 def scaled(values_hs: Sequence[float]) -> tuple[str, list[str]]:
     """A group of figures in one unit, as BTC.COM printed an object's 1m/5m/15m figures:
     the unit that suits the largest, each figure with four significant digits."""

@@ -377,12 +377,6 @@ class SqliteStore(SqlStore):
 
     # --- worker lists, kept per flush -------------------------------------------------------
 
-    def top_workers(self, puid: int, limit: int = 50) -> list[dict[str, Any]]:
-        """A sub-account's worker rows, busiest (15-minute accepts) first, deleted ones left out
-        (``worker_page``'s first page, without its count)."""
-        query = WorkerQuery(now=0, order_by="accept_15m", limit=limit)
-        return self.worker_page(puid, query).rows
-
     def worker_page(self, puid: int, query: WorkerQuery) -> WorkerPage:
         """A page of workers and the number matching.
 

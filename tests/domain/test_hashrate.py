@@ -7,7 +7,6 @@ import pytest
 from poolstats.domain.hashrate import (
     four_significant,
     hashrate_hs,
-    hashrate_text,
     percent_text,
     pick_unit,
     reject_fraction,
@@ -64,24 +63,3 @@ def test_unit_size_inverts_pick_unit() -> None:
         assert unit_size(unit) == size
     with pytest.raises(ValueError):
         unit_size("X")
-
-
-@pytest.mark.parametrize(
-    ("value_hs", "text"),
-    [
-        (0.0, "0 H/s"),
-        (946.6, "946.6 H/s"),
-        (999.94, "999.9 H/s"),
-        (999.96, "1.000 KH/s"),  # would print as "1000" H/s: the next unit instead
-        (1.5e3, "1.500 KH/s"),
-        (23.32e6, "23.32 MH/s"),
-        (439.8e9, "439.8 GH/s"),
-        (445.4e12, "445.4 TH/s"),
-        (1.466e15, "1.466 PH/s"),
-        (733.0e18, "733.0 EH/s"),
-        (2.0e21, "2.000 ZH/s"),
-    ],
-)
-def test_hashrate_text_names_each_unit_once(value_hs: float, text: str) -> None:
-    assert hashrate_text(value_hs) == text
-    assert "HH/s" not in text

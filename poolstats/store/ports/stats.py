@@ -92,10 +92,6 @@ class StatsPort(Protocol):
         """Every worker row of a sub-account, by worker_id."""
         ...
 
-    def top_workers(self, puid: int, limit: int = 50) -> list[dict[str, Any]]:
-        """The sub-account's busiest workers (15-minute accepts) first, deleted ones left out."""
-        ...
-
     def worker_page(self, puid: int, query: WorkerQuery) -> WorkerPage:
         """One page of the sub-account's workers and how many match (see ``WorkerQuery``)."""
         ...

@@ -72,12 +72,6 @@ class SqlStats(SqlUnitOfWork):
         s = schema.subaccount_stats
         return self._one(sa.select(s).where(s.c.puid == puid))
 
-    def top_workers(self, puid: int, limit: int = 50) -> list[dict[str, Any]]:
-        """A sub-account's worker rows, busiest (15-minute accepts) first, deleted ones left out
-        (``worker_page``'s first page, without its count)."""
-        query = WorkerQuery(now=0, order_by="accept_15m", limit=limit)
-        return self._all(worker_page_statements(puid, query, self.dialect)[1])
-
     def worker_page(self, puid: int, query: WorkerQuery) -> WorkerPage:
         """A page of workers and the number matching, both read in one transaction
         (``worker_page_statements`` says how). No list is kept between calls: other

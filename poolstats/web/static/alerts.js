@@ -7,6 +7,7 @@ import { t } from "./i18n.js";
 import { fail, h } from "./ui.js";
 
 const UNITS = ["H", "K", "M", "G", "T", "P", "E", "Z"];
+const unitText = (u) => (u === "H" ? "H/s" : `${u}H/s`); // the API's "H" is the bare unit
 
 function saving(form, message, write, after) {
   form.addEventListener("submit", async (event) => {
@@ -37,7 +38,7 @@ export function alertsPage(main) {
   function showSettings(a) {
     if (!writable) {
       settings.replaceChildren(h("dl", { class: "facts" },
-        h("dt", {}, t("alerts.hashrate")), h("dd", {}, a.hashrate_alert ? `< ${a.hashrate_value} ${a.hashrate_unit}H/s` : t("alerts.off")),
+        h("dt", {}, t("alerts.hashrate")), h("dd", {}, a.hashrate_alert ? `< ${a.hashrate_value} ${unitText(a.hashrate_unit)}` : t("alerts.off")),
         h("dt", {}, t("alerts.miners")), h("dd", {}, a.miner_alert ? `< ${a.miner_value}` : t("alerts.off")),
         h("dt", {}, t("alerts.interval")), h("dd", {}, t("alerts.hours", { n: a.alert_interval }))));
       return;
@@ -46,7 +47,7 @@ export function alertsPage(main) {
     built = true;
     const hashrate = h("input", { name: "hashrate", value: a.hashrate_value, inputmode: "decimal", size: 8, "aria-label": t("alerts.hashrate") });
     const unit = h("select", { name: "unit", "aria-label": t("alerts.unit") },
-      UNITS.map((u) => h("option", { value: u, selected: u === a.hashrate_unit }, `${u}H/s`)));
+      UNITS.map((u) => h("option", { value: u, selected: u === a.hashrate_unit }, unitText(u))));
     const hashrateOn = h("input", { type: "checkbox", name: "hashrate_enabled", checked: Boolean(a.hashrate_alert) });
     const miners = h("input", { name: "miners", type: "number", min: 0, value: a.miner_value, "aria-label": t("alerts.miners") });
     const minersOn = h("input", { type: "checkbox", name: "miners_enabled", checked: Boolean(a.miner_alert) });

@@ -224,13 +224,6 @@ def test_name_filter_combines_with_status_group_and_paging(fleet_store: SqlStore
     assert (totals, [r["worker_id"] for r in rows]) == ({len(want)}, want)
 
 
-def test_top_workers_are_the_busiest_first_without_the_deleted(fleet_store: SqlStore) -> None:
-    busiest = [r["worker_id"] for r in expected(WorkerQuery(now=NOW, order_by="accept_15m"))]
-    assert [r["worker_id"] for r in fleet_store.top_workers(PUID, 5)] == busiest[:5]
-    assert [r["worker_id"] for r in fleet_store.top_workers(PUID)] == busiest[:50]
-    assert fleet_store.top_workers(PUID + 1000) == []
-
-
 def test_pages_beyond_the_end_and_empty_pages(fleet_store: SqlStore) -> None:
     total = len(expected(WorkerQuery(now=NOW)))
     page = fleet_store.worker_page(PUID, WorkerQuery(now=NOW, offset=total, limit=10))
