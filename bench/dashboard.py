@@ -36,9 +36,13 @@ REQUESTS = 100
 LISTS: dict[str, dict[str, str | int]] = {
     "by 15m hashrate": {"order_by": "shares_15m", "asc": 0},
     "by name": {"order_by": "worker_name", "asc": 1},
+    "by 1h hashrate": {"order_by": "shares_1h", "asc": 0},
     "by 1d hashrate": {"order_by": "shares_1d", "asc": 0},
     "by reject rate": {"order_by": "reject_percent", "asc": 0},
+    "by status": {"order_by": "status", "asc": 0},
     "by last share": {"order_by": "last_share_time", "asc": 0},
+    "by group": {"order_by": "group", "asc": 1},
+    "by IP": {"order_by": "last_share_ip", "asc": 1},
     "inactive tab": {"status": "inactive", "order_by": "shares_15m", "asc": 0},
     "name search": {"filter": "rig0123", "order_by": "shares_15m", "asc": 0},
     "last page by name": {"order_by": "worker_name", "asc": 1, "page": 2000},
