@@ -35,9 +35,14 @@ class Writable(Protocol):
     def lease_write(self) -> AbstractContextManager[sa.Connection]: ...
 
 
+def process_id() -> str:
+    """This process, as operators find it: host:pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def holder_id() -> str:
     """This process, unique across restarts: host, pid and a random tail."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    return f"{process_id()}:{secrets.token_hex(3)}"
 
 
 class Leaseholder:

@@ -10,8 +10,6 @@ the hashrate gauges, read from the stored snapshot rows instead of a live engine
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 from typing import Any
@@ -21,6 +19,7 @@ import sqlalchemy as sa
 from poolstats.clock import Clock, SystemClock
 from poolstats.cluster.aggregator import lease_name
 from poolstats.cluster.jobs import JOBS_LEASE
+from poolstats.cluster.leaseholder import process_id
 from poolstats.config import Settings
 from poolstats.domain import partition_health
 from poolstats.domain.hashrate import WindowDiffs
@@ -97,7 +96,7 @@ class ReadNode:
         body: dict[str, Any] = {
             "role": "api",
             "time": int(now),
-            "served_by": f"{socket.gethostname()}:{os.getpid()}",
+            "served_by": process_id(),
         }
         try:
             reports = self.partitions()

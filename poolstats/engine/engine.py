@@ -72,6 +72,14 @@ class EngineConfig:
     subaccount_periods: tuple[int, ...] = (300, 900, 3600, 86400)
     pool_periods: tuple[int, ...] = (300, 3600, 86400)
 
+    def periods(self, level: Level) -> tuple[int, ...]:
+        """The bucket lengths of the history kept for ``level`` (what the APIs may serve)."""
+        return {
+            Level.WORKER: self.worker_periods,
+            Level.SUBACCOUNT: self.subaccount_periods,
+            Level.POOL: self.pool_periods,
+        }[level]
+
 
 @dataclass(frozen=True)
 class ShareBatch:

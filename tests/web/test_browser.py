@@ -76,8 +76,9 @@ class Site:
         page.goto(self.url + path)
         return page
 
-    def sign_in(self, page: Page, user: str = "alice") -> None:
-        page.fill("input[name=access_key]", self.node.key[user])
+    def sign_in(self, page: Page, key: str | None = None) -> None:
+        """Through the key form (alice's key unless ``key``), as far as the overview."""
+        page.fill("input[name=access_key]", key or self.node.key["alice"])
         page.click("form.signin button")
         page.wait_for_selector("#sub-cards [data-figure=sub-15m]")
 
@@ -299,9 +300,7 @@ def test_the_pool_page_of_an_api_replica_shows_who_counts_each_partition(
 
 def sign_in_to(site: Site, path: str, key: str | None = None) -> Page:
     page = site.open("/#/signin")
-    page.fill("input[name=access_key]", key or site.node.key["alice"])
-    page.click("form.signin button")
-    page.wait_for_selector("#sub-cards [data-figure=sub-15m]")
+    site.sign_in(page, key)
     page.goto(site.url + path)
     return page
 

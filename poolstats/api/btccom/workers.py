@@ -59,21 +59,16 @@ STATUSES = {
     "all": None,
 }
 DIMENSION_S = {"5m": 300, "1h": 3600, "1d": 86400}
-# Periods of the history each level keeps: BTC.COM had hourly and daily points; the 5-minute
-# ones are poolstats' own, kept for sub-accounts and the pool (not per worker: 12 times the
-# rows of the largest table).
-_KEPT_S = {
-    Level.WORKER: EngineConfig().worker_periods,
-    Level.SUBACCOUNT: EngineConfig().subaccount_periods,
-    Level.POOL: EngineConfig().pool_periods,
-}
+# BTC.COM had hourly and daily points; the 5-minute ones are poolstats' own, kept for
+# sub-accounts and the pool (not per worker: 12 times the rows of the largest table).
+_KEPT = EngineConfig()
 
 
 def history_period(level: Level, dimension: str) -> int:
     """The bucket length of ``dimension``, refused (err_no 1) where ``level`` keeps none."""
     period_s = DIMENSION_S[dimension]
-    if period_s not in _KEPT_S[level]:
-        kept = ", ".join(d for d, s in DIMENSION_S.items() if s in _KEPT_S[level])
+    if period_s not in _KEPT.periods(level):
+        kept = ", ".join(d for d, s in DIMENSION_S.items() if s in _KEPT.periods(level))
         raise ApiError(PARAM_ERROR, f"dimension: this history is kept for {kept} only")
     return period_s
 

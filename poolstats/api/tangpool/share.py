@@ -42,11 +42,7 @@ DIMENSION_S = {"5m": 300, "15m": 900, "1h": 3600}
 WORKERS_PER_PAGE = 50  # Tangpool's page of workers
 DISTRIBUTION_BINS = 54  # Tangpool's example: 54 intervals, the largest worker in the 51st
 DISTRIBUTION_STEPS = 50  # ... of width (largest / 50)
-_STORED_S = {
-    Level.WORKER: EngineConfig().worker_periods,
-    Level.SUBACCOUNT: EngineConfig().subaccount_periods,
-    Level.POOL: EngineConfig().pool_periods,
-}
+_KEPT = EngineConfig()
 # Tangpool's sort keys -> the store's. Every worker of a list has the same user_id and
 # agent_id, so by those the order is the tie-break's (worker_id). poolstats keeps neither a
 # sortable reject count nor the time a worker last came online: total_reject sorts by the
@@ -93,9 +89,9 @@ def series(ask: Ask, level: Level, puid: int = 0, worker_id: int = 0) -> ShareAn
     fine enough (a worker's 5 and 15 minutes: workers are kept hourly) is refused."""
     p = ask.args(ShareParams)
     period_s = DIMENSION_S[p.dimension]
-    stored = [s for s in _STORED_S[level] if s <= period_s and period_s % s == 0]
+    stored = [s for s in _KEPT.periods(level) if s <= period_s and period_s % s == 0]
     if not stored:
-        kept = ", ".join(k for k, s in DIMENSION_S.items() if s in _STORED_S[level])
+        kept = ", ".join(k for k, s in DIMENSION_S.items() if s in _KEPT.periods(level))
         raise invalid(f"dimension: this history is kept for {kept} only")
     span = tangpool_span(p.start_ts, p.count, period_s, ask.now)
     rows = ask.store.history(level, max(stored), puid, worker_id, span.first, span.stop)
